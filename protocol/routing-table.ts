@@ -1,0 +1,112 @@
+// The routing table: which transceiver IDs exist in a cluster, where their tunnel sockets are and
+// whether they take new sessions. Published by the operator (or a file in local mode), watched by
+// relays and signaling. It holds no load figures and no keys: it changes only when pools change.
+import { z } from 'zod';
+import { formatTransportAddress, parseTransportAddress, type TransportAddress } from './address.ts';
+
+const transportAddress = z.string().transform((text, context): TransportAddress => {
+  try {
+    return parseTransportAddress(text);
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const clusterId = z.number().int().min(0).max(0xffff);
+
+export const TransceiverState = z.enum(['active', 'draining']);
+export type TransceiverState = z.infer<typeof TransceiverState>;
+
+const transceiverEntry = z.strictObject({
+  id: z.number().int().min(0).max(0xffffffff),
+  tunnel: transportAddress,
+  state: TransceiverState,
+  /** Internal HTTP API of the transceiver (signaling uses it); optional for relays. */
+  api: z.url().optional(),
+});
+
+const peerCluster = z.strictObject({
+  clusterId,
+  relays: z.array(transportAddress).min(1),
+  region: z.string().min(1).optional(),
+});
+
+export const RoutingTableSchema = z
+  .strictObject({
+    clusterId,
+    /** Increases with every published change; relays report it as a metric. */
+    generation: z.number().int().min(0).default(0),
+    transceivers: z.array(transceiverEntry).default([]),
+    peers: z.array(peerCluster).default([]),
+  })
+  .superRefine((table, context) => {
+    const seenIds = new Set<number>();
+    const seenTunnels = new Set<string>();
+    table.transceivers.forEach((entry, index) => {
+      if (seenIds.has(entry.id)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['transceivers', index, 'id'],
+          message: `duplicate id ${entry.id}`,
+        });
+      }
+      const tunnel = formatTransportAddress(entry.tunnel);
+      if (seenTunnels.has(tunnel)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['transceivers', index, 'tunnel'],
+          message: `duplicate ${tunnel}`,
+        });
+      }
+      seenIds.add(entry.id);
+      seenTunnels.add(tunnel);
+    });
+    table.peers.forEach((peer, index) => {
+      if (peer.clusterId === table.clusterId) {
+        context.addIssue({
+          code: 'custom',
+          path: ['peers', index, 'clusterId'],
+          message: 'a peer cannot be this cluster',
+        });
+      }
+    });
+  });
+
+export type RoutingTable = z.output<typeof RoutingTableSchema>;
+export type TransceiverEntry = RoutingTable['transceivers'][number];
+export type PeerCluster = RoutingTable['peers'][number];
+
+export type RoutingTableResult = { ok: true; table: RoutingTable } | { ok: false; error: string };
+
+/** Validates untrusted input (parsed YAML/JSON); the error names the offending field. */
+export function parseRoutingTable(input: unknown): RoutingTableResult {
+  const result = RoutingTableSchema.safeParse(input);
+  if (result.success) return { ok: true, table: result.data };
+  return { ok: false, error: formatIssues(result.error) };
+}
+
+export function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** The table as plain JSON again (addresses as text), for publishing. */
+export function serializeRoutingTable(table: RoutingTable): unknown {
+  return {
+    clusterId: table.clusterId,
+    generation: table.generation,
+    transceivers: table.transceivers.map((entry) => ({
+      id: entry.id,
+      tunnel: formatTransportAddress(entry.tunnel),
+      state: entry.state,
+      ...(entry.api === undefined ? {} : { api: entry.api }),
+    })),
+    peers: table.peers.map((peer) => ({
+      clusterId: peer.clusterId,
+      relays: peer.relays.map(formatTransportAddress),
+      ...(peer.region === undefined ? {} : { region: peer.region }),
+    })),
+  };
+}

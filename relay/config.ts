@@ -1,0 +1,129 @@
+// Relay configuration: a YAML file, then environment overrides, then one schema. Any problem is one
+// ConfigError that names the field, so `npm run relay` fails with a message a person can act on.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseTransportAddress, type TransportAddress } from '../protocol/address.ts';
+import { formatIssues } from '../protocol/routing-table.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const transportAddress = z.string().transform((text, context): TransportAddress => {
+  try {
+    return parseTransportAddress(text);
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
+
+export const RelayConfigSchema = z.strictObject({
+  /** This cluster's ID (0–65535): ufrags naming another cluster are dropped. */
+  clusterId: z.number().int().min(0).max(0xffff),
+  /** Public UDP addresses; each worker binds every one of them with SO_REUSEPORT. */
+  listen: z.array(transportAddress).min(1),
+  /** Worker threads, each with its own sockets and flow table; "auto" = one per core. */
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
+  tunnel: z
+    .strictObject({
+      /** Local addresses of the tunnel sockets (one per family, ephemeral port per worker). */
+      bindV4: z.ipv4().default('0.0.0.0'),
+      bindV6: z.ipv6().optional(),
+    })
+    .default({ bindV4: '0.0.0.0' }),
+  routingTable: z.strictObject({ file: z.string().min(1) }),
+  /** The keyring file (DESIGN §4); the env var VOICE_EDGE_ROUTING_KEYS may carry it instead. */
+  routingKeys: z.strictObject({ file: z.string().min(1) }).optional(),
+  flows: z
+    .strictObject({
+      idleTimeoutMs: z.number().int().min(1000).default(30_000),
+      maxFlows: z.number().int().min(1).default(200_000),
+      newFlowsPerSourcePerSecond: z.number().int().min(1).default(20),
+    })
+    .default({ idleTimeoutMs: 30_000, maxFlows: 200_000, newFlowsPerSourcePerSecond: 20 }),
+  redis: z
+    .strictObject({
+      url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+      keyPrefix: z.string().default('voice-edge:'),
+      ttlSeconds: z.number().int().min(5).default(120),
+      lookupTimeoutMs: z.number().int().min(1).max(5000).default(50),
+      maxConcurrentLookups: z.number().int().min(1).default(256),
+      lookupsPerSourcePerSecond: z.number().int().min(1).default(5),
+      negativeCacheMs: z.number().int().min(0).default(5_000),
+    })
+    .optional(),
+  http: z
+    .strictObject({ host: ipLiteral.default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9090) })
+    .default({ host: '127.0.0.1', port: 9090 }),
+  log: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .default({ level: 'info' }),
+  /** How long shutdown waits for in-flight work (Redis writes) after the sockets close. */
+  shutdownGraceMs: z.number().int().min(0).default(2_000),
+});
+
+export type RelayConfig = z.output<typeof RelayConfigSchema> & { workerCount: number };
+
+const ENV_PREFIX = 'VOICE_EDGE_RELAY_';
+
+/**
+ * `VOICE_EDGE_RELAY_<FIELD>[__<FIELD>…]` overrides a field; names are SCREAMING_SNAKE forms of the
+ * YAML keys and values are read as YAML scalars, e.g. `VOICE_EDGE_RELAY_REDIS__URL=redis://r:6379`,
+ * `VOICE_EDGE_RELAY_FLOWS__MAX_FLOWS=5000`, `VOICE_EDGE_RELAY_LISTEN='["0.0.0.0:3478"]'`.
+ */
+export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const path = name
+      .slice(ENV_PREFIX.length)
+      .split('__')
+      .map((part) => part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
+    let target: Record<string, unknown> = out;
+    for (const segment of path.slice(0, -1)) {
+      const next = target[segment];
+      if (next === undefined || next === null) target[segment] = {};
+      else if (typeof next !== 'object' || Array.isArray(next)) {
+        throw new ConfigError(`${name}: ${path.join('.')} cannot be set inside a non-object field`);
+      }
+      target = target[segment] as Record<string, unknown>;
+    }
+    target[path[path.length - 1]!] = parseYaml(value);
+  }
+  return out;
+}
+
+/** Reads, overrides and validates. File paths inside are resolved against the config file's folder. */
+export function loadRelayConfig(file: string, env: NodeJS.ProcessEnv = process.env): RelayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`config file ${file} must hold a YAML mapping`);
+  }
+  const result = RelayConfigSchema.safeParse(applyEnvOverrides(raw as Record<string, unknown>, env));
+  if (!result.success) throw new ConfigError(`invalid relay config ${file}: ${formatIssues(result.error)}`);
+  const config = result.data;
+  const base = dirname(resolve(file));
+  config.routingTable.file = resolve(base, config.routingTable.file);
+  if (config.routingKeys) config.routingKeys.file = resolve(base, config.routingKeys.file);
+  if (!config.routingKeys && !env.VOICE_EDGE_ROUTING_KEYS) {
+    throw new ConfigError(`invalid relay config ${file}: routingKeys.file is required (or set VOICE_EDGE_ROUTING_KEYS)`);
+  }
+  return { ...config, workerCount: config.workers === 'auto' ? availableParallelism() : config.workers };
+}

@@ -59,13 +59,27 @@ export const RelayConfigSchema = z.strictObject({
     })
     .optional(),
   http: z
-    .strictObject({ host: ipLiteral.default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9090) })
+    .strictObject({
+      host: ipLiteral.default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(9090),
+    })
     .default({ host: '127.0.0.1', port: 9090 }),
   log: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
     .default({ level: 'info' }),
-  /** How long shutdown waits for in-flight work (Redis writes) after the sockets close. */
-  shutdownGraceMs: z.number().int().min(0).default(2_000),
+  /**
+   * On SIGTERM the relay turns unready and stops creating flows at once, keeps forwarding existing
+   * flows for drainMs (so the load balancer can move clients to other replicas), then exits.
+   */
+  shutdown: z.strictObject({ drainMs: z.number().int().min(0).default(5_000) }).default({ drainMs: 5_000 }),
+  /** SO_RCVBUF/SO_SNDBUF of every socket (the kernel may clamp it to net.core.rmem_max/wmem_max). */
+  socketBufferBytes: z
+    .number()
+    .int()
+    .min(65_536)
+    .default(4 * 1024 * 1024),
 });
 
 export type RelayConfig = z.output<typeof RelayConfigSchema> & { workerCount: number };
@@ -77,7 +91,10 @@ const ENV_PREFIX = 'VOICE_EDGE_RELAY_';
  * YAML keys and values are read as YAML scalars, e.g. `VOICE_EDGE_RELAY_REDIS__URL=redis://r:6379`,
  * `VOICE_EDGE_RELAY_FLOWS__MAX_FLOWS=5000`, `VOICE_EDGE_RELAY_LISTEN='["0.0.0.0:3478"]'`.
  */
-export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+export function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Record<string, unknown> {
   const out = structuredClone(raw);
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
@@ -123,7 +140,9 @@ export function loadRelayConfig(file: string, env: NodeJS.ProcessEnv = process.e
   config.routingTable.file = resolve(base, config.routingTable.file);
   if (config.routingKeys) config.routingKeys.file = resolve(base, config.routingKeys.file);
   if (!config.routingKeys && !env.VOICE_EDGE_ROUTING_KEYS) {
-    throw new ConfigError(`invalid relay config ${file}: routingKeys.file is required (or set VOICE_EDGE_ROUTING_KEYS)`);
+    throw new ConfigError(
+      `invalid relay config ${file}: routingKeys.file is required (or set VOICE_EDGE_ROUTING_KEYS)`,
+    );
   }
   return { ...config, workerCount: config.workers === 'auto' ? availableParallelism() : config.workers };
 }

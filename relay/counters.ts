@@ -1,0 +1,93 @@
+// Relay metrics live in one SharedArrayBuffer per worker: the packet path bumps a Float64Array slot
+// (no call, no label lookup, no message to the main thread) and the main thread sums the workers'
+// arrays when Prometheus scrapes. Single writer per array, so plain increments are safe; a scrape
+// may read a value a few packets old, which is fine for monitoring.
+
+/** Why a packet was not forwarded. Every drop is counted under exactly one of these. */
+export const DROP_REASONS = [
+  // from clients, on the public port
+  'unclassified', // first byte outside the RFC 7983 ranges
+  'unknown_flow', // DTLS/RTP from an address with no flow, and no Redis to ask
+  'malformed_stun',
+  'not_binding_request', // indications, responses and other methods never create flows
+  'no_username',
+  'bad_ufrag', // wrong length, alphabet or version
+  'unknown_key',
+  'bad_tag',
+  'wrong_cluster',
+  'unknown_transceiver',
+  'transceiver_draining',
+  'bad_integrity',
+  'rate_limited',
+  'flow_table_full',
+  'relay_draining',
+  'redis_miss',
+  'redis_error',
+  'redis_busy',
+  'hold_overflow',
+  // from transceivers, on the tunnel sockets
+  'tunnel_unknown_source',
+  'tunnel_malformed',
+  'tunnel_no_flow',
+  // either way
+  'send_error',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+const SCALARS = [
+  'packets_to_transceiver',
+  'bytes_to_transceiver',
+  'packets_to_client',
+  'bytes_to_client',
+  'flows', // gauge
+  'flows_created_stun',
+  'flows_created_redis',
+  'flows_expired',
+  'flows_removed', // their transceiver left the routing table
+  'redis_lookup_hit',
+  'redis_lookup_miss',
+  'redis_lookup_error',
+  'redis_writes',
+  'redis_write_errors',
+  'routing_table_generation', // gauge: the generation this worker forwards with
+  'redis_connected', // gauge: 1 while this worker's Redis connection is up
+] as const;
+export type ScalarCounter = (typeof SCALARS)[number];
+
+export const COUNTER_SLOTS = SCALARS.length + DROP_REASONS.length;
+
+const scalarSlot = new Map<string, number>(SCALARS.map((name, index) => [name, index]));
+const dropSlot = new Map<string, number>(
+  DROP_REASONS.map((reason, index) => [reason, SCALARS.length + index]),
+);
+
+export function slotOf(name: ScalarCounter): number {
+  return scalarSlot.get(name)!;
+}
+
+export function dropSlotOf(reason: DropReason): number {
+  return dropSlot.get(reason)!;
+}
+
+export function newCounters(): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT));
+}
+
+export const SLOT = {
+  packetsToTransceiver: slotOf('packets_to_transceiver'),
+  bytesToTransceiver: slotOf('bytes_to_transceiver'),
+  packetsToClient: slotOf('packets_to_client'),
+  bytesToClient: slotOf('bytes_to_client'),
+  flows: slotOf('flows'),
+  flowsCreatedStun: slotOf('flows_created_stun'),
+  flowsCreatedRedis: slotOf('flows_created_redis'),
+  flowsExpired: slotOf('flows_expired'),
+  flowsRemoved: slotOf('flows_removed'),
+  redisLookupHit: slotOf('redis_lookup_hit'),
+  redisLookupMiss: slotOf('redis_lookup_miss'),
+  redisLookupError: slotOf('redis_lookup_error'),
+  redisWrites: slotOf('redis_writes'),
+  redisWriteErrors: slotOf('redis_write_errors'),
+  routingTableGeneration: slotOf('routing_table_generation'),
+  redisConnected: slotOf('redis_connected'),
+} as const;

@@ -1,0 +1,90 @@
+// The relay's only per-session state: client transport address → the transceiver that owns it.
+// Sans-I/O: times are passed in, nothing here touches a socket or a clock.
+import type { TransportAddress } from '../protocol/address.ts';
+import type { Route } from './routes.ts';
+
+export interface Flow {
+  /** addressKey(client.address, client.port): the Map key. */
+  readonly key: string;
+  readonly client: TransportAddress;
+  /** Index of the public socket the flow arrived on; replies leave from the same one. */
+  readonly socketIndex: number;
+  /** The server ufrag that authorised this flow. */
+  readonly ufrag: string;
+  route: Route;
+  /** Tunnel header for this client, built once so forwarding is a two-buffer send. */
+  readonly header: Buffer;
+  /** Last packet from the client (ms). Return traffic does not keep a flow alive. */
+  lastSeen: number;
+  /** Last time the flow was written to Redis (ms); 0 = never. */
+  recordedAt: number;
+}
+
+export class FlowTable {
+  readonly #flows = new Map<string, Flow>();
+  /** How many flows carry each ufrag: a ufrag the relay already serves is an existing session. */
+  readonly #ufrags = new Map<string, number>();
+  readonly maxFlows: number;
+  readonly idleTimeoutMs: number;
+
+  constructor(options: { maxFlows: number; idleTimeoutMs: number }) {
+    this.maxFlows = options.maxFlows;
+    this.idleTimeoutMs = options.idleTimeoutMs;
+  }
+
+  get size(): number {
+    return this.#flows.size;
+  }
+
+  get(key: string): Flow | undefined {
+    return this.#flows.get(key);
+  }
+
+  hasUfrag(ufrag: string): boolean {
+    return this.#ufrags.has(ufrag);
+  }
+
+  /** Room for a flow at `key` (replacing the flow already there always fits). */
+  hasRoomFor(key: string): boolean {
+    return this.#flows.size < this.maxFlows || this.#flows.has(key);
+  }
+
+  /** Inserts or replaces the flow at flow.key. The caller checks hasRoomFor first. */
+  set(flow: Flow): void {
+    const previous = this.#flows.get(flow.key);
+    if (previous !== undefined) this.#forgetUfrag(previous.ufrag);
+    this.#flows.set(flow.key, flow);
+    this.#ufrags.set(flow.ufrag, (this.#ufrags.get(flow.ufrag) ?? 0) + 1);
+  }
+
+  delete(key: string): Flow | undefined {
+    const flow = this.#flows.get(key);
+    if (flow === undefined) return undefined;
+    this.#flows.delete(key);
+    this.#forgetUfrag(flow.ufrag);
+    return flow;
+  }
+
+  #forgetUfrag(ufrag: string): void {
+    const count = this.#ufrags.get(ufrag) ?? 0;
+    if (count <= 1) this.#ufrags.delete(ufrag);
+    else this.#ufrags.set(ufrag, count - 1);
+  }
+
+  /** Removes flows idle for longer than the timeout; returns how many. */
+  expire(now: number): number {
+    const cutoff = now - this.idleTimeoutMs;
+    let expired = 0;
+    for (const flow of this.#flows.values()) {
+      if (flow.lastSeen < cutoff) {
+        this.delete(flow.key);
+        expired++;
+      }
+    }
+    return expired;
+  }
+
+  values(): IterableIterator<Flow> {
+    return this.#flows.values();
+  }
+}

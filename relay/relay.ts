@@ -1,0 +1,274 @@
+// The relay process: loads keys and the routing table, runs one worker thread per core, serves
+// health, readiness and metrics over HTTP, follows table and key updates, and shuts down gracefully.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import Fastify from 'fastify';
+import type { Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import { parseKeyringDocument } from '../protocol/keyring.ts';
+import type { RoutingTable } from '../protocol/routing-table.ts';
+import type { RelayConfig } from './config.ts';
+import { newCounters } from './counters.ts';
+import { createRelayMetrics } from './metrics.ts';
+import { FileRoutingSource, type RoutingSource } from './routing-source.ts';
+import { WatchedFile } from './watched-file.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-thread.ts';
+
+export class RelayStartError extends Error {
+  override name = 'RelayStartError';
+}
+
+export interface RelayHandle {
+  /** The HTTP server's bound port (useful when configured as 0). */
+  readonly httpPort: number;
+  /** Stops taking new flows, drains for config.shutdown.drainMs, then stops everything. Idempotent. */
+  shutdown(): Promise<void>;
+  /** Resolves when the relay has stopped, by shutdown() or because a worker died (then with an error). */
+  readonly stopped: Promise<Error | undefined>;
+}
+
+function parseKeyringText(text: string, origin: string): unknown {
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new RelayStartError(`${origin} is not valid YAML/JSON: ${(error as Error).message}`);
+  }
+  const result = parseKeyringDocument(document);
+  if (!result.ok) throw new RelayStartError(`${origin}: ${result.error}`);
+  return document;
+}
+
+interface RunningWorker {
+  readonly thread: Worker;
+  readonly counters: Float64Array;
+  alive: boolean;
+}
+
+function startWorker(init: WorkerInit): Promise<RunningWorker> {
+  const thread = new Worker(new URL('./worker-thread.ts', import.meta.url), { workerData: init });
+  const worker: RunningWorker = { thread, counters: init.counters, alive: true };
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: FromWorker) => {
+      if (message.type === 'ready') {
+        thread.off('message', onMessage);
+        resolve(worker);
+      } else if (message.type === 'start-failed') {
+        const listens = init.config.listen.map((l) => `${l.address}:${l.port}`).join(', ');
+        const hint = message.code === 'EADDRINUSE' ? ` (is another process using ${listens}?)` : '';
+        reject(new RelayStartError(`worker ${init.index} could not start: ${message.message}${hint}`));
+      }
+    };
+    thread.on('message', onMessage);
+    thread.once('error', (error) =>
+      reject(new RelayStartError(`worker ${init.index} failed: ${error.message}`)),
+    );
+  });
+}
+
+export async function startRelay(
+  config: RelayConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+  routingSource: RoutingSource = new FileRoutingSource(config.routingTable.file),
+): Promise<RelayHandle> {
+  const workers: RunningWorker[] = [];
+  const metrics = createRelayMetrics(() => workers.map((worker) => worker.counters));
+  const broadcast = (message: ToWorker) => {
+    for (const worker of workers) if (worker.alive) worker.thread.postMessage(message);
+  };
+  // Keys: a watched file (a mounted Secret: rotation is picked up live), or the environment.
+  let keyring: unknown;
+  let keyFile: WatchedFile | undefined;
+  if (config.routingKeys) {
+    keyFile = new WatchedFile(config.routingKeys.file);
+    const origin = `routing keys ${keyFile.path}`;
+    let text: string;
+    try {
+      text = await keyFile.start(
+        (next) => {
+          try {
+            broadcast({ type: 'keyring', document: parseKeyringText(next, origin) });
+            logger.info('routing keys reloaded');
+          } catch (error) {
+            metrics.keyringErrors.inc();
+            logger.error(
+              { error: (error as Error).message },
+              'routing keys rejected; keeping the previous ones',
+            );
+          }
+        },
+        (error) => {
+          metrics.keyringErrors.inc();
+          logger.error({ error: error.message }, 'routing keys unreadable; keeping the previous ones');
+        },
+      );
+    } catch (error) {
+      throw new RelayStartError(`cannot read ${origin}: ${(error as Error).message}`);
+    }
+    try {
+      keyring = parseKeyringText(text, origin);
+    } catch (error) {
+      keyFile.close();
+      throw error;
+    }
+  } else {
+    keyring = parseKeyringText(env.VOICE_EDGE_ROUTING_KEYS ?? '', 'VOICE_EDGE_ROUTING_KEYS');
+  }
+  const checkCluster = (table: RoutingTable): string | undefined =>
+    table.clusterId === config.clusterId
+      ? undefined
+      : `routing table is for cluster ${table.clusterId}, this relay serves cluster ${config.clusterId}`;
+
+  let first: { table: RoutingTable; document: unknown };
+  try {
+    first = await routingSource.start({
+      onTable(table, document) {
+        const problem = checkCluster(table);
+        if (problem !== undefined) {
+          metrics.routingTableErrors.inc();
+          logger.error({ problem }, 'routing table rejected; keeping the previous one');
+          return;
+        }
+        broadcast({ type: 'routing-table', document });
+        metrics.routingTableGeneration.set(table.generation);
+        logger.info(
+          { generation: table.generation, transceivers: table.transceivers.length },
+          'routing table loaded',
+        );
+      },
+      onInvalid(error) {
+        metrics.routingTableErrors.inc();
+        logger.error({ error }, 'routing table rejected; keeping the previous one');
+      },
+    });
+  } catch (error) {
+    keyFile?.close();
+    throw new RelayStartError((error as Error).message);
+  }
+  const clusterProblem = checkCluster(first.table);
+  if (clusterProblem !== undefined) {
+    routingSource.close();
+    keyFile?.close();
+    throw new RelayStartError(clusterProblem);
+  }
+  metrics.routingTableGeneration.set(first.table.generation);
+
+  let ready = false;
+  let shuttingDown = false;
+  const http = Fastify({ logger: false });
+  http.get('/healthz', async (_request, reply) => {
+    const dead = workers.filter((worker) => !worker.alive).length;
+    return dead === 0 ? { status: 'ok' } : reply.code(503).send({ status: 'worker-died', dead });
+  });
+  http.get('/readyz', async (_request, reply) =>
+    ready ? { status: 'ready' } : reply.code(503).send({ status: shuttingDown ? 'draining' : 'starting' }),
+  );
+  http.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  const closeSources = () => {
+    routingSource.close();
+    keyFile?.close();
+  };
+  try {
+    await http.listen({ host: config.http.host, port: config.http.port });
+  } catch (error) {
+    closeSources();
+    throw new RelayStartError(
+      `cannot serve HTTP on ${config.http.host}:${config.http.port}: ${(error as Error).message}`,
+    );
+  }
+
+  try {
+    for (let index = 0; index < config.workerCount; index++) {
+      const init: WorkerInit = {
+        index,
+        config,
+        counters: newCounters(),
+        routingTable: first.document,
+        keyring,
+      };
+      workers.push(await startWorker(init));
+    }
+  } catch (error) {
+    await Promise.all(workers.map((worker) => worker.thread.terminate()));
+    await http.close();
+    closeSources();
+    throw error;
+  }
+
+  let resolveStopped: (error: Error | undefined) => void = () => {};
+  const stopped = new Promise<Error | undefined>((resolve) => {
+    resolveStopped = resolve;
+  });
+  let shutdownPromise: Promise<void> | undefined;
+
+  const stopWorkers = async () => {
+    const done = workers
+      .filter((worker) => worker.alive)
+      .map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              worker.thread.terminate().then(() => resolve());
+            }, 5_000);
+            worker.thread.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            worker.thread.postMessage({ type: 'stop' } satisfies ToWorker);
+          }),
+      );
+    await Promise.all(done);
+  };
+
+  const shutdown = (cause?: Error): Promise<void> => {
+    shutdownPromise ??= (async () => {
+      shuttingDown = true;
+      ready = false;
+      logger.info(
+        { drainMs: config.shutdown.drainMs },
+        'draining: no new flows, existing flows keep forwarding',
+      );
+      broadcast({ type: 'drain' });
+      if (cause === undefined && config.shutdown.drainMs > 0) await sleep(config.shutdown.drainMs);
+      await stopWorkers();
+      await http.close();
+      closeSources();
+      logger.info('relay stopped');
+      resolveStopped(cause);
+    })();
+    return shutdownPromise;
+  };
+
+  for (const worker of workers) {
+    worker.thread.on('error', (error) => {
+      logger.fatal({ err: error.message }, 'relay worker crashed');
+    });
+    worker.thread.on('exit', (code) => {
+      worker.alive = false;
+      if (!shuttingDown) {
+        logger.fatal({ code }, 'relay worker exited unexpectedly; stopping the relay');
+        void shutdown(new Error(`worker exited with code ${code}`));
+      }
+    });
+  }
+
+  ready = true;
+  const httpAddress = http.server.address();
+  const httpPort =
+    typeof httpAddress === 'object' && httpAddress !== null ? httpAddress.port : config.http.port;
+  logger.info(
+    {
+      listen: config.listen.map((l) => `${l.address}:${l.port}`),
+      workers: config.workerCount,
+      http: `${config.http.host}:${httpPort}`,
+      redis: config.redis !== undefined,
+      generation: first.table.generation,
+    },
+    'relay ready',
+  );
+  return { httpPort, shutdown: () => shutdown(), stopped };
+}

@@ -1,0 +1,315 @@
+// One relay worker: its own public sockets (SO_REUSEPORT, so the kernel spreads client flows over
+// the workers), its own tunnel sockets, flow table and Redis connection. The socket code here is
+// thin: every decision is RelayCore's.
+import { createSocket, type Socket } from 'node:dgram';
+import type { Logger } from 'pino';
+import type { AddressFamily, TransportAddress } from '../protocol/address.ts';
+import { parseKeyringDocument } from '../protocol/keyring.ts';
+import { parseRoutingTable } from '../protocol/routing-table.ts';
+import type { RelayConfig } from './config.ts';
+import { SLOT } from './counters.ts';
+import { FlowTable } from './flow-table.ts';
+import { PendingLookups } from './pending-lookups.ts';
+import { RedisFlowCache } from './redis-flow-cache.ts';
+import { type ClientDecision, RelayCore } from './relay-core.ts';
+import { Routes } from './routes.ts';
+import { SourceRateLimiter } from './source-rate-limiter.ts';
+
+const TICK_MS = 1_000;
+const RECORD_FLUSH_MS = 100;
+
+export interface RelayWorkerOptions {
+  readonly config: RelayConfig;
+  readonly counters: Float64Array;
+  /** Routing table and keyring documents as loaded by the main thread (validated again here). */
+  readonly routingTable: unknown;
+  readonly keyring: unknown;
+  readonly logger: Logger;
+}
+
+function bindSocket(
+  type: 'udp4' | 'udp6',
+  address: string,
+  port: number,
+  reusePort: boolean,
+  bufferBytes: number,
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket({
+      type,
+      reusePort,
+      ipv6Only: type === 'udp6',
+      recvBufferSize: bufferBytes,
+      sendBufferSize: bufferBytes,
+    });
+    const onError = (error: Error) => {
+      socket.close();
+      reject(error);
+    };
+    socket.once('error', onError);
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+export class RelayWorker {
+  readonly core: RelayCore;
+  readonly #config: RelayConfig;
+  readonly #logger: Logger;
+  readonly #counters: Float64Array;
+  readonly #publicSockets: Socket[] = [];
+  #tunnel4: Socket | undefined;
+  #tunnel6: Socket | undefined;
+  readonly #cache: RedisFlowCache | undefined;
+  readonly #pending: PendingLookups | undefined;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #writing: Promise<void> | undefined;
+  #lastRefresh = 0;
+
+  constructor(options: RelayWorkerOptions) {
+    const { config } = options;
+    this.#config = config;
+    this.#logger = options.logger;
+    this.#counters = options.counters;
+    const table = parseRoutingTable(options.routingTable);
+    if (!table.ok) throw new Error(`routing table: ${table.error}`);
+    const keyring = parseKeyringDocument(options.keyring);
+    if (!keyring.ok) throw new Error(`routing keys: ${keyring.error}`);
+    this.core = new RelayCore({
+      clusterId: config.clusterId,
+      keyring: keyring.keyring,
+      routes: new Routes(table.table),
+      flows: new FlowTable({ maxFlows: config.flows.maxFlows, idleTimeoutMs: config.flows.idleTimeoutMs }),
+      newFlowLimiter: new SourceRateLimiter(config.flows.newFlowsPerSourcePerSecond),
+      counters: options.counters,
+      recovery: config.redis !== undefined,
+    });
+    if (config.redis) {
+      this.#cache = new RedisFlowCache({ ...config.redis, clusterId: config.clusterId }, this.#logger);
+      this.#pending = new PendingLookups({
+        maxConcurrent: config.redis.maxConcurrentLookups,
+        lookupsPerSourcePerSecond: config.redis.lookupsPerSourcePerSecond,
+        negativeCacheMs: config.redis.negativeCacheMs,
+      });
+    }
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const buffer = config.socketBufferBytes;
+    try {
+      for (const [index, listen] of config.listen.entries()) {
+        const socket = await bindSocket(
+          listen.family === 6 ? 'udp6' : 'udp4',
+          listen.address,
+          listen.port,
+          true,
+          buffer,
+        );
+        socket.on('message', (packet, remote) =>
+          this.#onClientPacket(packet, remote.address, remote.family === 'IPv6' ? 6 : 4, remote.port, index),
+        );
+        socket.on('error', (error) => this.#onSendError(error));
+        this.#publicSockets.push(socket);
+      }
+      this.#tunnel4 = await bindSocket('udp4', config.tunnel.bindV4, 0, false, buffer);
+      if (config.tunnel.bindV6 !== undefined) {
+        this.#tunnel6 = await bindSocket('udp6', config.tunnel.bindV6, 0, false, buffer);
+      }
+    } catch (error) {
+      this.#closeSockets();
+      throw error;
+    }
+    for (const socket of [this.#tunnel4, this.#tunnel6]) {
+      socket?.on('message', (datagram, remote) =>
+        this.#onTunnelDatagram(datagram, remote.address, remote.port),
+      );
+      socket?.on('error', (error) => this.#onSendError(error));
+    }
+    this.#timers.push(setInterval(() => this.#tick(), TICK_MS));
+    if (this.#cache) this.#timers.push(setInterval(() => this.#flushRecords(), RECORD_FLUSH_MS));
+  }
+
+  get config(): RelayConfig {
+    return this.#config;
+  }
+
+  /** The tunnel sockets' local addresses (the source transceivers see). */
+  tunnelAddresses(): TransportAddress[] {
+    const out: TransportAddress[] = [];
+    for (const socket of [this.#tunnel4, this.#tunnel6]) {
+      if (!socket) continue;
+      const local = socket.address();
+      out.push({ family: local.family === 'IPv6' ? 6 : 4, address: local.address, port: local.port });
+    }
+    return out;
+  }
+
+  #onClientPacket(
+    packet: Buffer,
+    address: string,
+    family: AddressFamily,
+    port: number,
+    socketIndex: number,
+  ): void {
+    const decision: ClientDecision = this.core.onClientPacket(
+      packet,
+      address,
+      family,
+      port,
+      socketIndex,
+      Date.now(),
+    );
+    if (typeof decision === 'object') {
+      this.#sendToTransceiver(decision, packet);
+    } else if (decision === 'lookup') {
+      this.#lookup(packet, address, family, port, socketIndex);
+    }
+  }
+
+  #sendToTransceiver(flow: Exclude<ClientDecision, string>, packet: Buffer): void {
+    const tunnel = flow.route.tunnel;
+    const socket = tunnel.family === 4 ? this.#tunnel4 : this.#tunnel6;
+    if (socket === undefined) {
+      this.core.countSendError();
+      return;
+    }
+    socket.send([flow.header, packet], tunnel.port, tunnel.address);
+  }
+
+  #onTunnelDatagram(datagram: Buffer, address: string, port: number): void {
+    const decision = this.core.onTunnelPacket(datagram, address, port);
+    if (typeof decision === 'string') return;
+    const socket = this.#publicSockets[decision.socketIndex]!;
+    socket.send(datagram.subarray(decision.header.length), decision.client.port, decision.client.address);
+  }
+
+  #onSendError(error: Error): void {
+    // An unconnected UDP socket reports send failures (e.g. EPERM, ENOBUFS) here; ICMP errors never
+    // reach it. Count and carry on: one bad destination must not stop the relay.
+    this.core.countSendError();
+    this.#logger.debug({ err: error.message }, 'udp send failed');
+  }
+
+  #lookup(packet: Buffer, address: string, family: AddressFamily, port: number, socketIndex: number): void {
+    const pending = this.#pending!;
+    const cache = this.#cache!;
+    const key = `${address}|${port}`;
+    const held = pending.hold(key, address, family, port, socketIndex, packet, Date.now());
+    if (held === 'held') return;
+    if (held !== 'start') {
+      this.core.countDrop(held);
+      return;
+    }
+    cache.lookup(address, port).then(
+      (ufrag) => {
+        const now = Date.now();
+        const waiting = pending.settle(key, ufrag === null ? 'miss' : 'found', now);
+        if (waiting === undefined) return;
+        if (ufrag === null) {
+          this.#counters[SLOT.redisLookupMiss]!++;
+          for (const _ of waiting.packets) this.core.countDrop('redis_miss');
+          return;
+        }
+        this.#counters[SLOT.redisLookupHit]!++;
+        const flow = this.core.recoverFlow(address, family, port, socketIndex, ufrag, now);
+        if (typeof flow === 'string') {
+          for (const _ of waiting.packets.slice(1)) this.core.countDrop(flow);
+          return;
+        }
+        for (const held of waiting.packets) {
+          this.core.countForwarded(held);
+          this.#sendToTransceiver(flow, held);
+        }
+      },
+      () => {
+        const waiting = pending.settle(key, 'error', Date.now());
+        this.#counters[SLOT.redisLookupError]!++;
+        for (const _ of waiting?.packets ?? []) this.core.countDrop('redis_error');
+      },
+    );
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    this.core.tick(now);
+    this.#pending?.sweep(now);
+    if (this.#cache) this.#counters[SLOT.redisConnected] = this.#cache.connected ? 1 : 0;
+  }
+
+  /** Writes new flows to Redis in batches; every ttl/3 also refreshes flows that saw traffic. */
+  #flushRecords(): void {
+    const cache = this.#cache;
+    if (!cache || this.#writing) return;
+    const now = Date.now();
+    const batch = this.core.takeUnrecorded();
+    const refreshMs = (this.#config.redis!.ttlSeconds * 1000) / 3;
+    if (now - this.#lastRefresh >= refreshMs) {
+      this.#lastRefresh = now;
+      for (const flow of this.core.flows.values()) {
+        if (flow.lastSeen > flow.recordedAt) batch.push(flow);
+      }
+    }
+    if (batch.length === 0) return;
+    const records = batch.map((flow) => ({
+      address: flow.client.address,
+      port: flow.client.port,
+      ufrag: flow.ufrag,
+    }));
+    this.#writing = cache
+      .record(records)
+      .then(
+        (failed) => {
+          this.#counters[SLOT.redisWrites]! += batch.length - failed;
+          this.#counters[SLOT.redisWriteErrors]! += failed;
+          if (failed === 0) for (const flow of batch) flow.recordedAt = now;
+        },
+        () => {
+          // Not recorded: recordedAt stays behind lastSeen, so the next refresh pass writes them again.
+          this.#counters[SLOT.redisWriteErrors]! += batch.length;
+        },
+      )
+      .finally(() => {
+        this.#writing = undefined;
+      });
+  }
+
+  applyRoutingTable(document: unknown): void {
+    const table = parseRoutingTable(document);
+    if (table.ok) this.core.setRoutes(new Routes(table.table));
+  }
+
+  applyKeyring(document: unknown): void {
+    const keyring = parseKeyringDocument(document);
+    if (keyring.ok) this.core.setKeyring(keyring.keyring);
+  }
+
+  startDraining(): void {
+    this.core.startDraining();
+  }
+
+  /** Closes the sockets, then waits for the last Redis write. */
+  async stop(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#closeSockets();
+    if (this.#cache) {
+      await this.#writing;
+      this.#flushRecords();
+      await this.#writing;
+      await this.#cache.close();
+    }
+  }
+
+  #closeSockets(): void {
+    for (const socket of [...this.#publicSockets, this.#tunnel4, this.#tunnel6]) {
+      try {
+        socket?.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.#publicSockets.length = 0;
+  }
+}

@@ -12,9 +12,17 @@ import { z } from 'zod';
 import { formatIssues } from './routing-table.ts';
 import { MIN_KEY_BYTES, RoutingKeyring } from './ufrag.ts';
 
+// Buffer.from(…, 'base64') never fails: it skips what it cannot use. So a secret must also survive a
+// round trip (padding optional), or a truncated or mistyped secret would silently become another key.
+const isBase64 = (text: string): boolean => {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return false;
+  const canonical = Buffer.from(text, 'base64').toString('base64');
+  return canonical === text || canonical.replace(/=+$/, '') === text;
+};
+
 const base64Secret = z
   .string()
-  .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64')
+  .refine(isBase64, 'must be base64')
   .transform((text) => Buffer.from(text, 'base64'))
   .refine((bytes) => bytes.length >= MIN_KEY_BYTES, `must decode to at least ${MIN_KEY_BYTES} bytes`);
 
@@ -26,7 +34,8 @@ export const KeyringDocumentSchema = z
   .superRefine((document, context) => {
     const ids = new Set<number>();
     document.keys.forEach((key, index) => {
-      if (ids.has(key.id)) context.addIssue({ code: 'custom', path: ['keys', index, 'id'], message: 'duplicate id' });
+      if (ids.has(key.id))
+        context.addIssue({ code: 'custom', path: ['keys', index, 'id'], message: 'duplicate id' });
       ids.add(key.id);
     });
     if (document.current !== undefined && !ids.has(document.current)) {

@@ -5,7 +5,6 @@ import { DROP_REASONS, dropSlotOf, SLOT } from './counters.ts';
 
 export interface RelayMetrics {
   readonly registry: Registry;
-  readonly routingTableGeneration: Gauge;
   readonly routingTableErrors: Counter;
   readonly keyringErrors: Counter;
 }
@@ -100,6 +99,15 @@ export function createRelayMetrics(workerCounters: () => readonly Float64Array[]
     },
   });
   new Gauge({
+    name: 'voice_edge_relay_routing_table_generation',
+    help: 'Generation of the routing table every worker forwards with (the lowest, while an update spreads)',
+    registers: [registry],
+    collect() {
+      const generations = workerCounters().map((counters) => counters[SLOT.routingTableGeneration]!);
+      this.set(generations.length === 0 ? 0 : Math.min(...generations));
+    },
+  });
+  new Gauge({
     name: 'voice_edge_relay_workers',
     help: 'Worker threads forwarding packets',
     registers: [registry],
@@ -109,11 +117,6 @@ export function createRelayMetrics(workerCounters: () => readonly Float64Array[]
   });
   return {
     registry,
-    routingTableGeneration: new Gauge({
-      name: 'voice_edge_relay_routing_table_generation',
-      help: 'Generation of the routing table in force',
-      registers: [registry],
-    }),
     routingTableErrors: new Counter({
       name: 'voice_edge_relay_routing_table_errors_total',
       help: 'Routing table updates rejected (the previous table stays in force)',

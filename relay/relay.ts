@@ -131,7 +131,6 @@ export async function startRelay(
           return;
         }
         broadcast({ type: 'routing-table', document });
-        metrics.routingTableGeneration.set(table.generation);
         logger.info(
           { generation: table.generation, transceivers: table.transceivers.length },
           'routing table loaded',
@@ -152,7 +151,6 @@ export async function startRelay(
     keyFile?.close();
     throw new RelayStartError(clusterProblem);
   }
-  metrics.routingTableGeneration.set(first.table.generation);
 
   let ready = false;
   let shuttingDown = false;

@@ -111,7 +111,11 @@ export function applyEnvOverrides(
       }
       target = target[segment] as Record<string, unknown>;
     }
-    target[path[path.length - 1]!] = parseYaml(value);
+    try {
+      target[path[path.length - 1]!] = parseYaml(value);
+    } catch (error) {
+      throw new ConfigError(`${name}: not a valid YAML value: ${(error as Error).message}`);
+    }
   }
   return out;
 }

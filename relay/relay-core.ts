@@ -188,6 +188,8 @@ export class RelayCore {
     const key = addressKey(address, port);
     const existing = this.flows.get(key);
     if (existing !== undefined) return existing;
+    // A lookup started before startDraining() may answer after it: no new flows while draining.
+    if (this.#draining) return this.#drop('relay_draining');
     const decoded = decodeUfrag(ufrag, this.#keyring);
     if (!decoded.ok || decoded.fields.clusterId !== this.clusterId) return this.#drop('redis_miss');
     const route = this.#routes.byId(decoded.fields.transceiverId);

@@ -42,7 +42,10 @@ export class WatchedFile {
             this.#last = next;
             onChange(next);
           },
-          (error: Error) => onError(error),
+          (error: Error) => {
+            // A read in flight when close() was called must not report afterwards either.
+            if (!this.#closed) onError(error);
+          },
         )
         .finally(() => {
           this.#reading = false;

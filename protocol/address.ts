@@ -18,7 +18,8 @@ export function ipToBytes(address: string, family: AddressFamily): Buffer {
     const out = Buffer.alloc(4);
     for (let i = 0; i < 4; i++) {
       const part = parts[i]!;
-      if (!/^\d{1,3}$/.test(part) || Number(part) > 255)
+      // No leading zeros: `010` is 8 to inet_aton and 10 to others; Node's isIPv4 rejects it too.
+      if (!/^(?:0|[1-9]\d{0,2})$/.test(part) || Number(part) > 255)
         throw new RangeError(`not an IPv4 address: ${address}`);
       out[i] = Number(part);
     }
@@ -33,16 +34,24 @@ function ipv6ToBytes(address: string): Buffer {
   const fail = (): never => {
     throw new RangeError(`not an IPv6 address: ${address}`);
   };
+  // A zone ID (`fe80::1%eth0`) is accepted and dropped; same zone syntax as Node's isIPv6.
+  if (zone !== -1 && !/^[0-9a-zA-Z.:-]+$/.test(address.slice(zone + 1))) fail();
   const halves = text.split('::');
   if (halves.length > 2) fail();
-  const parseGroups = (part: string): number[] => {
+  // An embedded IPv4 address may only end the literal (`::ffff:1.2.3.4`), never precede `::`.
+  const parseGroups = (part: string, last: boolean): number[] => {
     if (part === '') return [];
     const groups: number[] = [];
     const pieces = part.split(':');
     for (let i = 0; i < pieces.length; i++) {
       const piece = pieces[i]!;
-      if (i === pieces.length - 1 && piece.includes('.')) {
-        const v4 = ipToBytes(piece, 4);
+      if (last && i === pieces.length - 1 && piece.includes('.')) {
+        let v4: Buffer;
+        try {
+          v4 = ipToBytes(piece, 4);
+        } catch {
+          return fail();
+        }
         groups.push(v4.readUInt16BE(0), v4.readUInt16BE(2));
       } else if (/^[0-9a-fA-F]{1,4}$/.test(piece)) {
         groups.push(Number.parseInt(piece, 16));
@@ -52,8 +61,8 @@ function ipv6ToBytes(address: string): Buffer {
     }
     return groups;
   };
-  const head = parseGroups(halves[0]!);
-  const tail = halves.length === 2 ? parseGroups(halves[1]!) : [];
+  const head = parseGroups(halves[0]!, halves.length === 1);
+  const tail = halves.length === 2 ? parseGroups(halves[1]!, true) : [];
   const missing = 8 - head.length - tail.length;
   if ((halves.length === 2 && missing < 1) || (halves.length === 1 && missing !== 0)) fail();
   const groups = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
@@ -62,12 +71,21 @@ function ipv6ToBytes(address: string): Buffer {
   return out;
 }
 
-/** Bytes → IP literal, in the canonical forms Node's dgram reports (RFC 5952 for IPv6). */
+/**
+ * Bytes → IP literal, in the exact form Node's dgram reports in `rinfo.address` (libuv's inet_ntop:
+ * RFC 5952 for IPv6, with the last 32 bits dotted for IPv4-mapped `::ffff:a.b.c.d` and IPv4-compatible
+ * `::a.b.c.d`). Flows are keyed by that text, so the two must agree byte for byte.
+ */
 export function bytesToIp(bytes: Buffer): string {
   if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   if (bytes.length !== 16) throw new RangeError('an IP address is 4 or 16 bytes');
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));
+  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0) {
+    const dotted = `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+    if (groups[5] === 0xffff) return `::ffff:${dotted}`;
+    if (groups[5] === 0 && groups[6] !== 0) return `::${dotted}`;
+  }
   // Longest run of two or more zero groups is shortened to '::' (first one on ties).
   let bestStart = -1;
   let bestLength = 1;

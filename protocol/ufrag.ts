@@ -122,6 +122,10 @@ function tagOf(key: RoutingKey, payload: Buffer): Buffer {
 export function encodeUfrag(fields: UfragFields, key: RoutingKey): string {
   if (fields.keyId !== key.id)
     throw new RangeError(`ufrag key ID ${fields.keyId} does not match key ${key.id}`);
+  // One byte on the wire: without this check key 300 would be written as 44 and never verify.
+  if (!Number.isInteger(fields.keyId) || fields.keyId < 0 || fields.keyId > 0xff) {
+    throw new RangeError(`key ID ${fields.keyId} is not an integer in 0..255`);
+  }
   if (!Number.isInteger(fields.clusterId) || fields.clusterId < 0 || fields.clusterId > 0xffff) {
     throw new RangeError(`cluster ID ${fields.clusterId} is not an integer in 0..65535`);
   }

@@ -256,6 +256,7 @@ describe('ufrag decoder on hostile input', () => {
   const fieldsArb = fc.record({
     clusterId: fc.integer({ min: 0, max: 0xffff }),
     transceiverId: fc.integer({ min: 0, max: 0xffffffff }),
+    issuedAt: fc.integer({ min: 0, max: 0xffffffff }),
     nonce: fc.uint8Array({ minLength: 6, maxLength: 6 }).map((a) => Buffer.from(a)),
   });
 
@@ -264,7 +265,7 @@ describe('ufrag decoder on hostile input', () => {
       .array(fc.constantFrom(...BASE32), { minLength: UFRAG_LENGTH, maxLength: UFRAG_LENGTH })
       .map((chars) => chars.join(''));
     const anyString = fc.oneof(
-      fc.string({ maxLength: 40 }),
+      fc.string({ maxLength: UFRAG_LENGTH + 8 }),
       fc.string({ unit: 'binary', minLength: UFRAG_LENGTH, maxLength: UFRAG_LENGTH }),
       base32String,
     );
@@ -290,6 +291,7 @@ describe('ufrag decoder on hostile input', () => {
           if (mutated === ufrag) {
             assert.ok(result.ok);
             assert.equal(result.fields.transceiverId, fields.transceiverId);
+            assert.equal(result.fields.issuedAt, fields.issuedAt);
           } else {
             assert.equal(result.ok, false, `${ufrag} → ${mutated}`);
           }

@@ -68,7 +68,7 @@ describe('parseKeyringDocument: valid documents', () => {
     const result = parseKeyringDocument(parseYaml(yaml));
     assert.ok(result.ok);
     const ufrag = encodeUfrag(
-      { clusterId: 1, transceiverId: 2, keyId: 1, nonce: Buffer.alloc(6) },
+      { clusterId: 1, transceiverId: 2, keyId: 1, issuedAt: 1_773_500_966, nonce: Buffer.alloc(6) },
       { id: 1, secret: secret16 },
     );
     assert.equal(decodeUfrag(ufrag, result.keyring).ok, true);

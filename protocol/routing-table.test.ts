@@ -16,6 +16,7 @@ const full = {
   transceivers: [
     { id: 0, tunnel: '10.0.0.1:7000', state: 'active', api: 'http://10.0.0.1:8080/' },
     { id: 4294967295, tunnel: '[fd00::2]:7000', state: 'draining' },
+    { id: 5, tunnel: '10.0.0.5:7000', state: 'draining', drainingSince: 1_773_500_966 },
   ],
   peers: [
     { clusterId: 4, relays: ['198.51.100.1:3478', '[2001:db8::1]:3478'], region: 'eu-west' },
@@ -51,6 +52,12 @@ describe('parseRoutingTable: valid tables', () => {
           api: 'http://10.0.0.1:8080/',
         },
         { id: 4294967295, tunnel: { family: 6, address: 'fd00::2', port: 7000 }, state: 'draining' },
+        {
+          id: 5,
+          tunnel: { family: 4, address: '10.0.0.5', port: 7000 },
+          state: 'draining',
+          drainingSince: 1_773_500_966,
+        },
       ],
       peers: [
         {
@@ -93,6 +100,45 @@ describe('parseRoutingTable: valid tables', () => {
     const result = parseRoutingTable(parseYaml(yaml));
     assert.ok(result.ok);
     assert.equal(result.table.transceivers[0]!.tunnel.port, 7000);
+  });
+
+  it('accepts drainingSince (Unix seconds, 0..2^32-1) on a draining transceiver', () => {
+    for (const drainingSince of [0, 1_773_500_966, 0xffffffff]) {
+      const result = parseRoutingTable({
+        clusterId: 1,
+        transceivers: [{ id: 1, tunnel: '10.0.0.1:7000', state: 'draining', drainingSince }],
+      });
+      assert.ok(result.ok, String(drainingSince));
+      assert.equal(result.table.transceivers[0]!.drainingSince, drainingSince);
+    }
+  });
+
+  it('leaves drainingSince undefined when the table does not give it', () => {
+    const result = parseRoutingTable(full);
+    assert.ok(result.ok);
+    assert.deepEqual(
+      result.table.transceivers.map((entry) => [entry.state, entry.drainingSince]),
+      [
+        ['active', undefined],
+        ['draining', undefined],
+        ['draining', 1_773_500_966],
+      ],
+    );
+    assert.equal('drainingSince' in result.table.transceivers[1]!, false);
+  });
+
+  it('reads drainingSince from YAML', () => {
+    const yaml = [
+      'clusterId: 3',
+      'transceivers:',
+      '  - id: 1',
+      '    tunnel: 10.0.0.1:7000',
+      '    state: draining',
+      '    drainingSince: 1773500966',
+    ].join('\n');
+    const result = parseRoutingTable(parseYaml(yaml));
+    assert.ok(result.ok);
+    assert.equal(result.table.transceivers[0]!.drainingSince, 1_773_500_966);
   });
 
   it('exposes the transceiver states', () => {
@@ -171,6 +217,53 @@ describe('parseRoutingTable: errors name the field', () => {
       'transceivers.0.state: Invalid option: expected one of "active"|"draining"',
     ],
     [
+      'drainingSince on an active transceiver',
+      { clusterId: 1, transceivers: [{ ...transceiver, drainingSince: 1_773_500_966 }] },
+      'transceivers.0.drainingSince: only a draining transceiver has drainingSince',
+    ],
+    [
+      'drainingSince on the second transceiver, which is active',
+      {
+        clusterId: 1,
+        transceivers: [
+          { ...transceiver, state: 'draining', drainingSince: 1 },
+          { ...transceiver, id: 2, tunnel: '10.0.0.2:7000', drainingSince: 1 },
+        ],
+      },
+      'transceivers.1.drainingSince: only a draining transceiver has drainingSince',
+    ],
+    [
+      'drainingSince 2^32',
+      { clusterId: 1, transceivers: [{ ...transceiver, state: 'draining', drainingSince: 4294967296 }] },
+      'transceivers.0.drainingSince: Too big: expected number to be <=4294967295',
+    ],
+    [
+      'drainingSince in milliseconds',
+      {
+        clusterId: 1,
+        transceivers: [{ ...transceiver, state: 'draining', drainingSince: 1_773_500_966_000 }],
+      },
+      'transceivers.0.drainingSince: Too big: expected number to be <=4294967295',
+    ],
+    [
+      'drainingSince -1',
+      { clusterId: 1, transceivers: [{ ...transceiver, state: 'draining', drainingSince: -1 }] },
+      'transceivers.0.drainingSince: Too small: expected number to be >=0',
+    ],
+    [
+      'drainingSince 1.5',
+      { clusterId: 1, transceivers: [{ ...transceiver, state: 'draining', drainingSince: 1.5 }] },
+      'transceivers.0.drainingSince: Invalid input: expected int, received number',
+    ],
+    [
+      'drainingSince as a date string',
+      {
+        clusterId: 1,
+        transceivers: [{ ...transceiver, state: 'draining', drainingSince: '2026-03-14T15:09:26Z' }],
+      },
+      'transceivers.0.drainingSince: Invalid input: expected number, received string',
+    ],
+    [
       'api not a URL',
       { clusterId: 1, transceivers: [{ ...transceiver, api: 'not a url' }] },
       'transceivers.0.api: Invalid URL',
@@ -245,6 +338,7 @@ describe('parseRoutingTable: errors name the field', () => {
         id: fc.oneof(fc.integer({ min: -1, max: 3 }), fc.constant(2 ** 32), fc.string()),
         tunnel: fc.oneof(fc.constantFrom('10.0.0.1:1', '[::1]:1', 'x', '10.0.0.1:99999'), fc.anything()),
         state: fc.oneof(fc.constantFrom('active', 'draining'), fc.anything()),
+        drainingSince: fc.oneof(fc.integer({ min: -1, max: 2 ** 32 }), fc.anything()),
         api: fc.oneof(fc.constant('http://a/'), fc.anything()),
       },
       { requiredKeys: [] },
@@ -290,6 +384,36 @@ describe('serializeRoutingTable', () => {
     assert.ok(first.ok);
     const again = parseRoutingTable(JSON.parse(JSON.stringify(serializeRoutingTable(first.table))));
     assert.deepEqual(again, first);
+  });
+
+  it('writes drainingSince when present, and only then', () => {
+    const result = parseRoutingTable(full);
+    assert.ok(result.ok);
+    const written = serializeRoutingTable(result.table) as { transceivers: Record<string, unknown>[] };
+    assert.deepEqual(
+      written.transceivers.map((entry) => entry.drainingSince),
+      [undefined, undefined, 1_773_500_966],
+    );
+    assert.deepEqual(
+      written.transceivers.map((entry) => 'drainingSince' in entry),
+      [false, false, true],
+    );
+  });
+
+  it('round-trips drainingSince at the ends of its range', () => {
+    for (const drainingSince of [0, 0xffffffff]) {
+      const document = {
+        clusterId: 1,
+        generation: 0,
+        transceivers: [{ id: 1, tunnel: '10.0.0.1:7000', state: 'draining', drainingSince }],
+        peers: [],
+      };
+      const first = parseRoutingTable(document);
+      assert.ok(first.ok);
+      const written = serializeRoutingTable(first.table);
+      assert.deepEqual(written, document);
+      assert.deepEqual(parseRoutingTable(JSON.parse(JSON.stringify(written))), first);
+    }
   });
 
   it('writes defaults explicitly', () => {

@@ -22,6 +22,11 @@ const transceiverEntry = z.strictObject({
   id: z.number().int().min(0).max(0xffffffff),
   tunnel: transportAddress,
   state: TransceiverState,
+  /**
+   * When draining began (Unix seconds). Sessions whose ufrag was issued later get no new flows.
+   * Optional: a relay that first sees the state without it uses the moment it saw it.
+   */
+  drainingSince: z.number().int().min(0).max(0xffffffff).optional(),
   /** Internal HTTP API of the transceiver (signaling uses it); optional for relays. */
   api: z.url().optional(),
 });
@@ -57,6 +62,13 @@ export const RoutingTableSchema = z
           code: 'custom',
           path: ['transceivers', index, 'tunnel'],
           message: `duplicate ${tunnel}`,
+        });
+      }
+      if (entry.drainingSince !== undefined && entry.state !== 'draining') {
+        context.addIssue({
+          code: 'custom',
+          path: ['transceivers', index, 'drainingSince'],
+          message: 'only a draining transceiver has drainingSince',
         });
       }
       seenIds.add(entry.id);
@@ -101,6 +113,7 @@ export function serializeRoutingTable(table: RoutingTable): unknown {
       id: entry.id,
       tunnel: formatTransportAddress(entry.tunnel),
       state: entry.state,
+      ...(entry.drainingSince === undefined ? {} : { drainingSince: entry.drainingSince }),
       ...(entry.api === undefined ? {} : { api: entry.api }),
     })),
     peers: table.peers.map((peer) => ({

@@ -17,6 +17,7 @@ import {
   UFRAG_LENGTH,
   UFRAG_VERSION,
   type UfragDecodeError,
+  type UfragFields,
 } from './ufrag.ts';
 
 interface VectorFile {
@@ -28,6 +29,7 @@ interface VectorFile {
     keyId: number;
     clusterId: number;
     transceiverId: number;
+    issuedAt: number;
     nonce: string;
     ufrag: string;
     icePassword: string;
@@ -50,12 +52,13 @@ const key = (id: number, fill = id + 1, length = 32): RoutingKey => ({
   id,
   secret: Buffer.alloc(length, fill),
 });
-const fields = (
-  overrides: Partial<{ clusterId: number; transceiverId: number; keyId: number; nonce: Buffer }> = {},
-) => ({
+/** 2026-03-14T15:09:26Z. */
+const ISSUED_AT = 1_773_500_966;
+const fields = (overrides: Partial<UfragFields> = {}): UfragFields => ({
   clusterId: 7,
   transceiverId: 1234,
   keyId: 1,
+  issuedAt: ISSUED_AT,
   nonce: Buffer.from('0a0b0c0d0e0f', 'hex'),
   ...overrides,
 });
@@ -73,6 +76,9 @@ describe('ufrag-vectors.json', () => {
     );
     assert.equal(vectorKeyring.current.id, vectors.currentKeyId);
     assert.ok(vectors.valid.length >= 10, `${vectors.valid.length} valid vectors`);
+    // The issue time at both ends of its range and at a realistic value.
+    const issueTimes = new Set(vectors.valid.map((v) => v.issuedAt));
+    for (const issuedAt of [0, 0xffffffff, ISSUED_AT]) assert.ok(issueTimes.has(issuedAt), String(issuedAt));
     assert.deepEqual([...new Set(vectors.invalid.map((v) => v.reason))].sort(), [
       'bad-alphabet',
       'bad-length',
@@ -90,6 +96,7 @@ describe('ufrag-vectors.json', () => {
         clusterId: vector.clusterId,
         transceiverId: vector.transceiverId,
         keyId: vector.keyId,
+        issuedAt: vector.issuedAt,
         nonce: Buffer.from(vector.nonce, 'hex'),
       };
       assert.equal(encodeUfrag(input, k), vector.ufrag);
@@ -208,17 +215,21 @@ describe('encodeUfrag', () => {
   const k1 = key(1);
 
   it('writes the documented layout', () => {
-    const ufrag = encodeUfrag(fields({ clusterId: 0x0102, transceiverId: 0x03040506 }), k1);
+    const ufrag = encodeUfrag(
+      fields({ clusterId: 0x0102, transceiverId: 0x03040506, issuedAt: 0x0708090a }),
+      k1,
+    );
+    assert.equal(UFRAG_LENGTH, 40);
     assert.equal(ufrag.length, UFRAG_LENGTH);
     assert.match(ufrag, ICE_CHAR);
-    const bytes = base32Decode(ufrag, 20)!;
-    assert.equal(bytes.subarray(0, 14).toString('hex'), '0101010203040506' + '0a0b0c0d0e0f');
+    const bytes = base32Decode(ufrag, 25)!;
+    assert.equal(bytes.subarray(0, 18).toString('hex'), '0101010203040506' + '0708090a' + '0a0b0c0d0e0f');
     assert.equal(bytes[0], UFRAG_VERSION);
     const tag = createHmac('sha256', k1.secret)
       .update('voice-edge/ufrag/v1')
-      .update(bytes.subarray(0, 14))
+      .update(bytes.subarray(0, 18))
       .digest();
-    assert.deepEqual(bytes.subarray(14), tag.subarray(0, 6));
+    assert.deepEqual(bytes.subarray(18), tag.subarray(0, 7));
   });
 
   it('accepts the ID limits', () => {
@@ -255,6 +266,45 @@ describe('encodeUfrag', () => {
     }
   });
 
+  it('accepts and round-trips issue times from 0 to 2^32-1', () => {
+    const keyring = new RoutingKeyring([k1]);
+    for (const issuedAt of [0, 1, ISSUED_AT, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff]) {
+      const ufrag = encodeUfrag(fields({ issuedAt }), k1);
+      assert.equal(ufrag.length, UFRAG_LENGTH);
+      assert.deepEqual(
+        decodeUfrag(ufrag, keyring),
+        { ok: true, fields: fields({ issuedAt }) },
+        String(issuedAt),
+      );
+    }
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0xffffffff }), (issuedAt) => {
+        const result = decodeUfrag(encodeUfrag(fields({ issuedAt }), k1), keyring);
+        assert.ok(result.ok);
+        assert.equal(result.fields.issuedAt, issuedAt);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses an issue time out of range', () => {
+    for (const issuedAt of [
+      -1,
+      0x100000000,
+      1.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      Date.now(), // milliseconds instead of seconds
+    ]) {
+      assert.throws(
+        () => encodeUfrag(fields({ issuedAt }), k1),
+        /issue time .* is not a Unix time in seconds within 0\.\.4294967295/,
+        String(issuedAt),
+      );
+    }
+  });
+
   it('refuses a key ID that does not fit a byte, even when it matches the key', () => {
     for (const id of [256, 300, -1]) {
       assert.throws(
@@ -285,7 +335,7 @@ describe('decodeUfrag', () => {
   });
 
   it('reports bad-length before anything else', () => {
-    for (const text of ['', good.slice(1), `${good}a`, 'A'.repeat(31), '!'.repeat(33)]) {
+    for (const text of ['', good.slice(1), `${good}a`, good.slice(0, 32), 'A'.repeat(39), '!'.repeat(41)]) {
       assert.deepEqual(decodeUfrag(text, keyring), { ok: false, reason: 'bad-length' });
     }
   });
@@ -317,7 +367,7 @@ describe('decodeUfrag', () => {
   });
 
   it('reports bad-version, then unknown-key, then bad-tag', () => {
-    const bytes = base32Decode(good, 20)!;
+    const bytes = base32Decode(good, 25)!;
     const withByte = (index: number, value: number) => {
       const copy = Buffer.from(bytes);
       copy[index] = value;
@@ -326,7 +376,7 @@ describe('decodeUfrag', () => {
     assert.deepEqual(decodeUfrag(withByte(0, 0), keyring), { ok: false, reason: 'bad-version' });
     assert.deepEqual(decodeUfrag(withByte(0, 2), keyring), { ok: false, reason: 'bad-version' });
     assert.deepEqual(decodeUfrag(withByte(1, 2), keyring), { ok: false, reason: 'unknown-key' });
-    for (const index of [2, 3, 4, 7, 8, 13, 14, 19]) {
+    for (const index of [2, 3, 4, 7, 8, 9, 10, 11, 12, 17, 18, 24]) {
       assert.deepEqual(
         decodeUfrag(withByte(index, bytes[index]! ^ 1), keyring),
         { ok: false, reason: 'bad-tag' },
@@ -352,18 +402,45 @@ describe('decodeUfrag', () => {
 });
 
 describe('newUfrag', () => {
-  it('signs with the current key and takes the nonce from the random source', () => {
+  it('signs with the current key, dates it nowMs in whole seconds, and takes the nonce from the random source', () => {
     const keyring = new RoutingKeyring([key(1), key(5)]);
     const sizes: number[] = [];
-    const ufrag = newUfrag(keyring, { clusterId: 3, transceiverId: 4 }, (size) => {
+    const ufrag = newUfrag(keyring, { clusterId: 3, transceiverId: 4 }, ISSUED_AT * 1000 + 999, (size) => {
       sizes.push(size);
       return Buffer.alloc(size, 0x42);
     });
     assert.deepEqual(sizes, [NONCE_BYTES]);
     assert.equal(
       ufrag,
-      encodeUfrag({ clusterId: 3, transceiverId: 4, keyId: 5, nonce: Buffer.alloc(6, 0x42) }, key(5)),
+      encodeUfrag(
+        { clusterId: 3, transceiverId: 4, keyId: 5, issuedAt: ISSUED_AT, nonce: Buffer.alloc(6, 0x42) },
+        key(5),
+      ),
     );
+  });
+
+  it('dates a ufrag with the clock by default', () => {
+    const keyring = new RoutingKeyring([key(1)]);
+    const before = Math.floor(Date.now() / 1000);
+    const result = decodeUfrag(newUfrag(keyring, { clusterId: 1, transceiverId: 1 }), keyring);
+    const after = Math.floor(Date.now() / 1000);
+    assert.ok(result.ok);
+    assert.ok(
+      result.fields.issuedAt >= before && result.fields.issuedAt <= after,
+      String(result.fields.issuedAt),
+    );
+  });
+
+  it('refuses a clock outside the issue-time range', () => {
+    const keyring = new RoutingKeyring([key(1)]);
+    for (const nowMs of [-1, 0x100000000 * 1000, Number.NaN]) {
+      assert.throws(
+        () => newUfrag(keyring, { clusterId: 1, transceiverId: 1 }, nowMs),
+        /issue time/,
+        String(nowMs),
+      );
+    }
+    assert.doesNotThrow(() => newUfrag(keyring, { clusterId: 1, transceiverId: 1 }, 0x100000000 * 1000 - 1));
   });
 
   it('gives a different ufrag each time by default', () => {

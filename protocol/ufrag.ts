@@ -3,21 +3,26 @@
 // state. The ICE password is derived from the ufrag with the same key, so a relay can also verify a
 // Binding request's MESSAGE-INTEGRITY without knowing anything about the session.
 //
-// Layout, 20 bytes, written as 32 characters of lowercase base32 (RFC 4648 alphabet, a subset of
+// Layout, 25 bytes, written as 40 characters of lowercase base32 (RFC 4648 alphabet, a subset of
 // [a-z0-9] and of RFC 8839 ice-char):
 //
-//   0      version (1)
-//   1      key ID
-//   2..3   cluster ID (uint16)
-//   4..7   transceiver ID (uint32)
-//   8..13  nonce (48 random bits)
-//   14..19 tag: first 48 bits of HMAC-SHA256(key, "voice-edge/ufrag/v1" || bytes 0..13)
+//   0       version (1)
+//   1       key ID
+//   2..3    cluster ID (uint16)
+//   4..7    transceiver ID (uint32)
+//   8..11   issued at (uint32, Unix seconds)
+//   12..17  nonce (48 random bits)
+//   18..24  tag: first 56 bits of HMAC-SHA256(key, "voice-edge/ufrag/v1" || bytes 0..17)
+//
+// The issue time lets any relay tell, with no state, whether a session began before or after its
+// transceiver started draining (a draining transceiver keeps old sessions and takes no new ones),
+// and tells operators when a rotated-out key can no longer be in use.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const UFRAG_VERSION = 1;
-export const UFRAG_LENGTH = 32;
-const PAYLOAD_BYTES = 14;
-const TAG_BYTES = 6;
+export const UFRAG_LENGTH = 40;
+const PAYLOAD_BYTES = 18;
+const TAG_BYTES = 7;
 export const NONCE_BYTES = 6;
 const TAG_LABEL = Buffer.from('voice-edge/ufrag/v1');
 const PASSWORD_LABEL = Buffer.from('voice-edge/ice-pwd/v1');
@@ -35,6 +40,8 @@ export interface UfragFields {
   readonly clusterId: number;
   readonly transceiverId: number;
   readonly keyId: number;
+  /** When the session's credentials were minted, in Unix seconds. */
+  readonly issuedAt: number;
   readonly nonce: Buffer;
 }
 
@@ -136,25 +143,31 @@ export function encodeUfrag(fields: UfragFields, key: RoutingKey): string {
   ) {
     throw new RangeError(`transceiver ID ${fields.transceiverId} is not an integer in 0..4294967295`);
   }
+  if (!Number.isInteger(fields.issuedAt) || fields.issuedAt < 0 || fields.issuedAt > 0xffffffff) {
+    throw new RangeError(`issue time ${fields.issuedAt} is not a Unix time in seconds within 0..4294967295`);
+  }
   if (fields.nonce.length !== NONCE_BYTES) throw new RangeError(`ufrag nonce must be ${NONCE_BYTES} bytes`);
   const bytes = Buffer.alloc(PAYLOAD_BYTES + TAG_BYTES);
   bytes[0] = UFRAG_VERSION;
   bytes[1] = fields.keyId;
   bytes.writeUInt16BE(fields.clusterId, 2);
   bytes.writeUInt32BE(fields.transceiverId, 4);
-  fields.nonce.copy(bytes, 8);
+  bytes.writeUInt32BE(fields.issuedAt, 8);
+  fields.nonce.copy(bytes, 12);
   tagOf(key, bytes.subarray(0, PAYLOAD_BYTES)).copy(bytes, PAYLOAD_BYTES);
   return base32Encode(bytes);
 }
 
-/** A fresh ufrag for a new session, signed with the keyring's current key. */
+/** A fresh ufrag for a new session, signed with the keyring's current key, issued at `nowMs`. */
 export function newUfrag(
   keyring: RoutingKeyring,
   owner: { clusterId: number; transceiverId: number },
+  nowMs: number = Date.now(),
   random: (size: number) => Buffer = randomBytes,
 ): string {
   const key = keyring.current;
-  return encodeUfrag({ ...owner, keyId: key.id, nonce: random(NONCE_BYTES) }, key);
+  const issuedAt = Math.floor(nowMs / 1000);
+  return encodeUfrag({ ...owner, keyId: key.id, issuedAt, nonce: random(NONCE_BYTES) }, key);
 }
 
 /** Verifies and decodes a ufrag. Cost: one base32 decode and one HMAC; no allocation beyond that. */
@@ -173,7 +186,8 @@ export function decodeUfrag(ufrag: string, keyring: RoutingKeyring): UfragDecode
       keyId: key.id,
       clusterId: bytes.readUInt16BE(2),
       transceiverId: bytes.readUInt32BE(4),
-      nonce: bytes.subarray(8, PAYLOAD_BYTES),
+      issuedAt: bytes.readUInt32BE(8),
+      nonce: bytes.subarray(12, PAYLOAD_BYTES),
     },
   };
 }

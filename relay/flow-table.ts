@@ -22,8 +22,6 @@ export interface Flow {
 
 export class FlowTable {
   readonly #flows = new Map<string, Flow>();
-  /** How many flows carry each ufrag: a ufrag the relay already serves is an existing session. */
-  readonly #ufrags = new Map<string, number>();
   readonly maxFlows: number;
   readonly idleTimeoutMs: number;
 
@@ -40,10 +38,6 @@ export class FlowTable {
     return this.#flows.get(key);
   }
 
-  hasUfrag(ufrag: string): boolean {
-    return this.#ufrags.has(ufrag);
-  }
-
   /** Room for a flow at `key` (replacing the flow already there always fits). */
   hasRoomFor(key: string): boolean {
     return this.#flows.size < this.maxFlows || this.#flows.has(key);
@@ -51,24 +45,14 @@ export class FlowTable {
 
   /** Inserts or replaces the flow at flow.key. The caller checks hasRoomFor first. */
   set(flow: Flow): void {
-    const previous = this.#flows.get(flow.key);
-    if (previous !== undefined) this.#forgetUfrag(previous.ufrag);
     this.#flows.set(flow.key, flow);
-    this.#ufrags.set(flow.ufrag, (this.#ufrags.get(flow.ufrag) ?? 0) + 1);
   }
 
   delete(key: string): Flow | undefined {
     const flow = this.#flows.get(key);
     if (flow === undefined) return undefined;
     this.#flows.delete(key);
-    this.#forgetUfrag(flow.ufrag);
     return flow;
-  }
-
-  #forgetUfrag(ufrag: string): void {
-    const count = this.#ufrags.get(ufrag) ?? 0;
-    if (count <= 1) this.#ufrags.delete(ufrag);
-    else this.#ufrags.set(ufrag, count - 1);
   }
 
   /** Removes flows idle for longer than the timeout; returns how many. */

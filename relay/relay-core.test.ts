@@ -6,6 +6,7 @@ import type { AddressFamily } from '../protocol/address.ts';
 import { encodeStun, StunAttr, StunType } from '../protocol/stun.ts';
 import { encodeTunnelPacket, TUNNEL_HEADER_LENGTH_V4, TUNNEL_HEADER_LENGTH_V6 } from '../protocol/tunnel.ts';
 import {
+  base32Decode,
   base32Encode,
   deriveIcePassword,
   encodeUfrag,
@@ -13,10 +14,11 @@ import {
   newUfrag,
   type RoutingKey,
   RoutingKeyring,
+  UFRAG_LENGTH,
 } from '../protocol/ufrag.ts';
 import { DROP_REASONS, type DropReason, dropSlotOf, newCounters, SLOT } from './counters.ts';
 import { type Flow, FlowTable } from './flow-table.ts';
-import { type ClientDecision, RelayCore } from './relay-core.ts';
+import { type ClientDecision, DRAIN_CLOCK_TOLERANCE_S, RelayCore } from './relay-core.ts';
 import { Routes } from './routes.ts';
 import { SourceRateLimiter } from './source-rate-limiter.ts';
 
@@ -26,17 +28,38 @@ const KEY2: RoutingKey = { id: 2, secret: Buffer.alloc(32, 0x22) };
 const KEY9: RoutingKey = { id: 9, secret: Buffer.alloc(32, 0x99) };
 const KEYRING1 = new RoutingKeyring([KEY1]);
 
-type RouteSpec = { id: number; port: number; state?: 'active' | 'draining'; address?: string };
+/** 2026-03-14T15:09:26Z: when ufragFor's sessions were issued unless a test says otherwise. */
+const ISSUED_AT = 1_773_500_966;
+/** When makeRoutes' tables are seen (ms): an hour after ISSUED_AT. */
+const SEEN_AT_MS = (ISSUED_AT + 3600) * 1000;
 
-function makeRoutes(generation: number, specs: readonly RouteSpec[]): Routes {
-  return new Routes({
-    generation,
-    transceivers: specs.map((spec) => ({
-      id: spec.id,
-      tunnel: { family: 4, address: spec.address ?? '10.0.0.1', port: spec.port },
-      state: spec.state ?? 'active',
-    })),
-  });
+type RouteSpec = {
+  id: number;
+  port: number;
+  state?: 'active' | 'draining';
+  drainingSince?: number;
+  address?: string;
+};
+
+function makeRoutes(
+  generation: number,
+  specs: readonly RouteSpec[],
+  nowMs = SEEN_AT_MS,
+  previous?: Routes,
+): Routes {
+  return new Routes(
+    {
+      generation,
+      transceivers: specs.map((spec) => ({
+        id: spec.id,
+        tunnel: { family: 4, address: spec.address ?? '10.0.0.1', port: spec.port },
+        state: spec.state ?? 'active',
+        ...(spec.drainingSince === undefined ? {} : { drainingSince: spec.drainingSince }),
+      })),
+    },
+    nowMs,
+    previous,
+  );
 }
 
 /** Three transceivers on 10.0.0.1:4001..4003. */
@@ -81,8 +104,22 @@ function makeCore(
   return { core, flows, limiter, counters };
 }
 
-function ufragFor(transceiverId: number, key: RoutingKey = KEY1, clusterId = CLUSTER): string {
-  return encodeUfrag({ clusterId, transceiverId, keyId: key.id, nonce: randomBytes(NONCE_BYTES) }, key);
+function ufragFor(
+  transceiverId: number,
+  key: RoutingKey = KEY1,
+  clusterId = CLUSTER,
+  issuedAt = ISSUED_AT,
+): string {
+  return encodeUfrag(
+    { clusterId, transceiverId, keyId: key.id, issuedAt, nonce: randomBytes(NONCE_BYTES) },
+    key,
+  );
+}
+
+/** The ufrag with its last (tag) character replaced. */
+function withTamperedTag(ufrag: string): string {
+  const last = ufrag.length - 1;
+  return `${ufrag.slice(0, last)}${ufrag[last] === 'a' ? 'b' : 'a'}`;
 }
 
 interface RequestOptions {
@@ -270,16 +307,19 @@ describe('RelayCore: every client-side drop reason', () => {
   test('bad_ufrag: wrong length, alphabet or version', () => {
     const h = makeCore();
     const valid = ufragFor(1);
-    const version2 = Buffer.alloc(20);
+    const version2 = Buffer.alloc(25);
     version2[0] = 2;
     version2[1] = KEY1.id;
     version2.writeUInt16BE(CLUSTER, 2);
     version2.writeUInt32BE(1, 4);
+    version2.writeUInt32BE(ISSUED_AT, 8);
+    assert.equal(valid.length, UFRAG_LENGTH);
     for (const ufrag of [
       'abcd',
-      valid.slice(0, 31),
+      valid.slice(0, UFRAG_LENGTH - 1),
+      valid.slice(0, 32), // the length of the layout without the issue time
       `${valid}a`,
-      `${valid.slice(0, 31)}1`, // '1' is outside the base32 alphabet
+      `${valid.slice(0, UFRAG_LENGTH - 1)}1`, // '1' is outside the base32 alphabet
       valid.toUpperCase(),
       base32Encode(version2),
     ]) {
@@ -296,16 +336,26 @@ describe('RelayCore: every client-side drop reason', () => {
   test('bad_tag: a tampered or forged tag', () => {
     const h = makeCore();
     const valid = ufragFor(1);
-    const last = valid[31] === 'a' ? 'b' : 'a';
-    const tampered = `${valid.slice(0, 31)}${last}`;
-    expectDrop(h, 'bad_tag', () => send(h, bindingRequest(tampered), client()));
+    expectDrop(h, 'bad_tag', () => send(h, bindingRequest(withTamperedTag(valid)), client()));
     // Signed with another secret under the same key ID.
     const forged = ufragFor(1, { id: 1, secret: Buffer.alloc(32, 0x55) });
     expectDrop(h, 'bad_tag', () => send(h, bindingRequest(forged), client()));
     // Re-pointed at another transceiver without re-signing.
     const other = ufragFor(2);
-    const spliced = `${other.slice(0, 22)}${valid.slice(22)}`; // payload of 2, tag of 1
+    const spliced = `${other.slice(0, 28)}${valid.slice(28)}`; // payload of 2 (but 4 nonce bits), tag of 1
     expectDrop(h, 'bad_tag', () => send(h, bindingRequest(spliced), client()));
+  });
+
+  test('bad_tag: the issue time cannot be changed without the key (no backdating past a drain)', () => {
+    const h = makeCore({
+      routes: makeRoutes(2, [{ id: 1, port: 4001, state: 'draining', drainingSince: ISSUED_AT }]),
+    });
+    const late = ufragFor(1, KEY1, CLUSTER, ISSUED_AT + 3600);
+    const bytes = base32Decode(late, 25)!;
+    bytes.writeUInt32BE(ISSUED_AT - 3600, 8);
+    const backdated = base32Encode(bytes);
+    expectDrop(h, 'bad_tag', () => send(h, bindingRequest(backdated), client()));
+    expectDrop(h, 'transceiver_draining', () => send(h, bindingRequest(late), client()));
   });
 
   test('wrong_cluster: a valid ufrag of another cluster', () => {
@@ -319,26 +369,122 @@ describe('RelayCore: every client-side drop reason', () => {
     expectDrop(h, 'unknown_transceiver', () => send(h, bindingRequest(ufragFor(99)), client()));
   });
 
-  test('transceiver_draining: no new ufrag, but a known ufrag may still move address', () => {
+  test('transceiver_draining: a session issued after drainingSince plus the tolerance gets no flow', () => {
+    const drainingSince = ISSUED_AT + 600;
+    const h = makeCore({
+      routes: makeRoutes(2, [
+        { id: 1, port: 4001 },
+        { id: 2, port: 4002, state: 'draining', drainingSince },
+      ]),
+    });
+    assert.equal(DRAIN_CLOCK_TOLERANCE_S, 10);
+    for (const issuedAt of [
+      drainingSince + DRAIN_CLOCK_TOLERANCE_S + 1,
+      drainingSince + 86_400,
+      0xffffffff,
+    ]) {
+      expectDrop(h, 'transceiver_draining', () =>
+        send(h, bindingRequest(ufragFor(2, KEY1, CLUSTER, issuedAt)), client()),
+      );
+    }
+    // Minted by the transceiver's clock 11 s into the drain (newUfrag takes milliseconds).
+    const minted = newUfrag(KEYRING1, { clusterId: CLUSTER, transceiverId: 2 }, (drainingSince + 11) * 1000);
+    expectDrop(h, 'transceiver_draining', () => send(h, bindingRequest(minted), client()));
+    // An active transceiver takes sessions whenever they were issued.
+    for (const issuedAt of [0, drainingSince + 86_400, 0xffffffff]) {
+      asFlow(send(h, bindingRequest(ufragFor(1, KEY1, CLUSTER, issuedAt)), client()));
+    }
+  });
+
+  test('a draining transceiver keeps sessions issued before drainingSince, on new addresses too', () => {
+    const drainingSince = ISSUED_AT + 600;
     const h = makeCore();
+    // A session that began on this relay while transceiver 2 was active.
     const known = ufragFor(2);
     const first = client();
-    asFlow(send(h, bindingRequest(known), first));
+    const firstFlow = asFlow(send(h, bindingRequest(known), first));
     h.core.setRoutes(
       makeRoutes(2, [
         { id: 1, port: 4001 },
-        { id: 2, port: 4002, state: 'draining' },
+        { id: 2, port: 4002, state: 'draining', drainingSince },
       ]),
     );
-    expectDrop(h, 'transceiver_draining', () => send(h, bindingRequest(ufragFor(2)), client()));
-    // The existing session moves to a new address (NAT rebinding) and keeps forwarding.
-    const moved = asFlow(send(h, bindingRequest(known), client()));
+    assert.equal(firstFlow.route.state, 'draining');
+    assert.equal(send(h, RTP, first), firstFlow);
+    // It moves to a new address (NAT rebinding) and gets a flow there.
+    const moved = asFlow(send(h, bindingRequest(known), client('192.0.2.40')));
     assert.equal(moved.route.transceiverId, 2);
     assert.equal(moved.route.state, 'draining');
+    assert.equal(moved.route.drainingSince, drainingSince);
     assert.equal(h.flows.size, 2);
-    assert.equal(typeof send(h, RTP, first), 'object');
+    // A session this relay has never seen (it began on another worker or relay, or the flow expired):
+    // the issue time alone decides, from any address.
+    const elsewhere = newUfrag(
+      KEYRING1,
+      { clusterId: CLUSTER, transceiverId: 2 },
+      (drainingSince - 1) * 1000,
+    );
+    const a = asFlow(send(h, bindingRequest(elsewhere), client('198.51.100.50')));
+    const b = asFlow(send(h, bindingRequest(elsewhere), client('203.0.113.60')));
+    assert.notEqual(a, b);
+    assert.equal(a.route.transceiverId, 2);
+    assert.equal(b.route.transceiverId, 2);
+    assert.equal(send(h, RTP, a.client), a);
+    assert.equal(h.flows.size, 4);
+    // Issued long before, even at time 0.
+    asFlow(send(h, bindingRequest(ufragFor(2, KEY1, CLUSTER, 0)), client()));
     // Other transceivers still take new sessions.
-    asFlow(send(h, bindingRequest(ufragFor(1)), client()));
+    asFlow(send(h, bindingRequest(ufragFor(1, KEY1, CLUSTER, drainingSince + 3600)), client()));
+  });
+
+  test('transceiver_draining: sessions issued within the clock tolerance of the drain are accepted', () => {
+    const drainingSince = ISSUED_AT;
+    const h = makeCore({
+      routes: makeRoutes(2, [{ id: 2, port: 4002, state: 'draining', drainingSince }]),
+    });
+    for (const issuedAt of [drainingSince - 1, drainingSince, drainingSince + 1, drainingSince + 10]) {
+      const flow = asFlow(send(h, bindingRequest(ufragFor(2, KEY1, CLUSTER, issuedAt)), client()));
+      assert.equal(flow.route.transceiverId, 2, String(issuedAt));
+    }
+    expectDrop(h, 'transceiver_draining', () =>
+      send(h, bindingRequest(ufragFor(2, KEY1, CLUSTER, drainingSince + 11)), client()),
+    );
+    // newUfrag rounds down to whole seconds: 10.999 s into the drain is still within.
+    const edge = newUfrag(
+      KEYRING1,
+      { clusterId: CLUSTER, transceiverId: 2 },
+      (drainingSince + 10) * 1000 + 999,
+    );
+    asFlow(send(h, bindingRequest(edge), client()));
+  });
+
+  test('transceiver_draining is decided the same way by relays that share nothing', () => {
+    const routes = () =>
+      makeRoutes(2, [{ id: 2, port: 4002, state: 'draining', drainingSince: ISSUED_AT + 600 }]);
+    const relays = [makeCore({ routes: routes() }), makeCore({ routes: routes() })];
+    const before = ufragFor(2, KEY1, CLUSTER, ISSUED_AT);
+    const after = ufragFor(2, KEY1, CLUSTER, ISSUED_AT + 600 + DRAIN_CLOCK_TOLERANCE_S + 1);
+    for (const h of relays) {
+      asFlow(send(h, bindingRequest(before), client()));
+      expectDrop(h, 'transceiver_draining', () => send(h, bindingRequest(after), client()));
+    }
+  });
+
+  test('without drainingSince in the table, the drain dates from when this relay first saw it', () => {
+    const seenMs = (ISSUED_AT + 600) * 1000 + 500;
+    const specs: RouteSpec[] = [{ id: 2, port: 4002, state: 'draining' }];
+    const first = makeRoutes(2, specs, seenMs);
+    assert.equal(first.byId(2)?.drainingSince, ISSUED_AT + 600);
+    const h = makeCore({ routes: first });
+    const atTolerance = ufragFor(2, KEY1, CLUSTER, ISSUED_AT + 600 + DRAIN_CLOCK_TOLERANCE_S);
+    const pastTolerance = ufragFor(2, KEY1, CLUSTER, ISSUED_AT + 600 + DRAIN_CLOCK_TOLERANCE_S + 1);
+    asFlow(send(h, bindingRequest(atTolerance), client()));
+    expectDrop(h, 'transceiver_draining', () => send(h, bindingRequest(pastTolerance), client()));
+    // A later table, still without the field, keeps the first sighting rather than moving the drain on.
+    h.core.setRoutes(makeRoutes(3, specs, seenMs + 3_600_000, h.core.routes));
+    assert.equal(h.core.routes.byId(2)?.drainingSince, ISSUED_AT + 600);
+    asFlow(send(h, bindingRequest(atTolerance), client()));
+    expectDrop(h, 'transceiver_draining', () => send(h, bindingRequest(pastTolerance), client()));
   });
 
   test('bad_integrity: missing, wrong-key or wrong-password MESSAGE-INTEGRITY', () => {
@@ -432,8 +578,10 @@ describe('RelayCore: known flows', () => {
     assert.equal(moved.ufrag, newUfrag);
     assert.equal(h.flows.get(old.key), moved);
     assert.equal(h.flows.size, 1);
-    assert.equal(h.flows.hasUfrag(old.ufrag), false);
-    assert.equal(h.flows.hasUfrag(newUfrag), true);
+    assert.deepEqual(
+      [...h.flows.values()].map((flow) => flow.ufrag),
+      [newUfrag],
+    );
     assert.equal(h.counters[SLOT.flowsCreatedStun], 2);
     // Only the current flow is handed to the cache writer.
     assert.deepEqual(h.core.takeUnrecorded(), [moved]);
@@ -447,8 +595,7 @@ describe('RelayCore: known flows', () => {
     expectDrop(h, 'unknown_transceiver', () => send(h, bindingRequest(ufragFor(42)), from));
     expectDrop(h, 'bad_integrity', () => send(h, bindingRequest(ufragFor(2), { key: KEY2 }), from));
     const other = ufragFor(2);
-    const tampered = `${other.slice(0, 31)}${other[31] === 'a' ? 'b' : 'a'}`;
-    expectDrop(h, 'bad_tag', () => send(h, bindingRequest(tampered), from));
+    expectDrop(h, 'bad_tag', () => send(h, bindingRequest(withTamperedTag(other)), from));
     assert.equal(h.flows.get(flow.key), flow);
     assert.equal(send(h, RTP, from), flow);
   });
@@ -520,7 +667,7 @@ describe('RelayCore: recovery from the flow cache', () => {
   test('recoverFlow re-verifies the ufrag: tampered, foreign or unroutable records are refused', () => {
     const h = makeCore({ recovery: true });
     const valid = ufragFor(1);
-    const tampered = `${valid.slice(0, 31)}${valid[31] === 'a' ? 'b' : 'a'}`;
+    const tampered = withTamperedTag(valid);
     const recover = (ufrag: string) => () => h.core.recoverFlow('192.0.2.1', 4, 5000, 0, ufrag, 1_000);
     expectDrop(h, 'redis_miss', recover(tampered));
     expectDrop(h, 'redis_miss', recover('garbage'));
@@ -665,7 +812,7 @@ describe('RelayCore: routes, time, cache writer, keys', () => {
     assert.equal(h.counters[SLOT.flowsRemoved], 2);
     assert.equal(h.flows.get(flowB.key), undefined);
     assert.equal(h.flows.get(flowC.key), undefined);
-    assert.equal(h.flows.hasUfrag(flowB.ufrag), false);
+    assert.deepEqual([...h.flows.values()], [flowA]);
     assert.equal(flowA.route, next.byId(1));
     assert.deepEqual(flowA.route.tunnel, { family: 4, address: '10.0.0.9', port: 5001 });
     // Return traffic is accepted from the new tunnel address only.
@@ -681,7 +828,7 @@ describe('RelayCore: routes, time, cache writer, keys', () => {
     const idle = client('192.0.2.1');
     const busy = client('192.0.2.2');
     asFlow(send(h, bindingRequest(ufragFor(1)), idle, 0));
-    const busyFlow = asFlow(send(h, bindingRequest(ufragFor(1)), busy, 0));
+    asFlow(send(h, bindingRequest(ufragFor(1)), busy, 0));
     assert.equal(h.limiter.size, 2);
     send(h, RTP, busy, 20_000);
     h.core.tick(30_000);
@@ -697,7 +844,6 @@ describe('RelayCore: routes, time, cache writer, keys', () => {
     h.core.tick(50_001);
     assert.equal(h.flows.size, 0);
     assert.equal(h.counters[SLOT.flowsExpired], 2);
-    assert.equal(h.flows.hasUfrag(busyFlow.ufrag), false);
   });
 
   test('takeUnrecorded hands each new flow out once', () => {
@@ -808,7 +954,7 @@ describe('RelayCore: hostile input', () => {
 
   test('100,000 forged Binding requests leave the flow table and the limiter empty', () => {
     const h = makeCore({ recovery: true });
-    const payload = Buffer.alloc(20);
+    const payload = Buffer.alloc(25);
     const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
     const valid = Array.from({ length: 64 }, (_, i) => ufragFor(1 + (i % 3)));
     const transactionId = Buffer.alloc(12);
@@ -818,18 +964,19 @@ describe('RelayCore: hostile input', () => {
       let password: string | Buffer;
       const kind = i % 3;
       if (kind === 0) {
-        // Random 32 characters of the right alphabet.
-        const random = randomBytes(32);
+        // Random characters of the right alphabet and length.
+        const random = randomBytes(UFRAG_LENGTH);
         ufrag = '';
         for (const byte of random) ufrag += alphabet[byte & 31];
         password = random;
       } else if (kind === 1) {
-        // Right version, key ID, cluster and a routable transceiver, random tag.
+        // Right version, key ID, cluster, a routable transceiver and a plausible issue time, random tag.
         payload[0] = 1;
         payload[1] = KEY1.id;
         payload.writeUInt16BE(CLUSTER, 2);
         payload.writeUInt32BE(1 + (i % 3), 4);
-        randomBytes(12).copy(payload, 8);
+        payload.writeUInt32BE(ISSUED_AT + (i % 1000), 8);
+        randomBytes(13).copy(payload, 12);
         ufrag = base32Encode(payload);
         password = ufrag;
       } else {

@@ -19,6 +19,12 @@ import type { Flow, FlowTable } from './flow-table.ts';
 import type { Routes } from './routes.ts';
 import type { SourceRateLimiter } from './source-rate-limiter.ts';
 
+/**
+ * Transceivers mint ufrags with their clock, the operator (or this relay) dates the drain with its own:
+ * a session issued up to this long after the drain began is still treated as an existing one.
+ */
+export const DRAIN_CLOCK_TOLERANCE_S = 10;
+
 /** What to do with a client's packet: forward on the flow, drop (already counted), or ask the cache. */
 export type ClientDecision = Flow | DropReason | 'lookup';
 
@@ -133,8 +139,11 @@ export class RelayCore {
     if (fields.clusterId !== this.clusterId) return this.#drop('wrong_cluster');
     const route = this.#routes.byId(fields.transceiverId);
     if (route === undefined) return this.#drop('unknown_transceiver');
-    // A draining transceiver keeps its sessions (a known ufrag may move to a new address) but gets no new ones.
-    if (route.state === 'draining' && !this.flows.hasUfrag(ufrag)) return this.#drop('transceiver_draining');
+    // A draining transceiver keeps its sessions (they may still move to new addresses) but gets no new ones:
+    // the ufrag's issue time tells which is which, on any relay, with no shared state.
+    if (route.drainingSince !== undefined && fields.issuedAt > route.drainingSince + DRAIN_CLOCK_TOLERANCE_S) {
+      return this.#drop('transceiver_draining');
+    }
     const password = deriveIcePassword(ufrag, this.#keyring.get(fields.keyId)!);
     if (!verifyMessageIntegrity(parsed.message, password)) return this.#drop('bad_integrity');
     if (!this.#newFlowLimiter.allow(address, now)) return this.#drop('rate_limited');

@@ -9,6 +9,10 @@ function table(input: unknown) {
   return result.table;
 }
 
+/** 2026-03-14T15:09:26Z, in milliseconds: when the tests' tables are first seen. */
+const NOW_MS = 1_773_500_966_000;
+const NOW_S = NOW_MS / 1000;
+
 describe('Routes', () => {
   const routes = new Routes(
     table({
@@ -20,6 +24,7 @@ describe('Routes', () => {
         { id: 4294967295, tunnel: '[2001:0db8:0000::0001]:4000', state: 'active' },
       ],
     }),
+    NOW_MS,
   );
 
   test('generation and size', () => {
@@ -32,6 +37,7 @@ describe('Routes', () => {
       transceiverId: 1,
       tunnel: { family: 4, address: '10.0.0.1', port: 4000 },
       state: 'active',
+      drainingSince: undefined,
     });
     assert.equal(routes.byId(2)?.state, 'draining');
     assert.equal(routes.byId(4294967295)?.tunnel.family, 6);
@@ -47,17 +53,86 @@ describe('Routes', () => {
     assert.equal(routes.byTunnel('2001:db8::1', 4001), undefined);
   });
 
-  test('empty', () => {
-    const empty = Routes.empty();
-    assert.equal(empty.generation, 0);
-    assert.equal(empty.size, 0);
-    assert.equal(empty.byId(1), undefined);
-    assert.equal(empty.byTunnel('10.0.0.1', 4000), undefined);
-  });
-
   test('a table without transceivers', () => {
-    const none = new Routes(table({ clusterId: 1, generation: 3 }));
+    const none = new Routes(table({ clusterId: 1, generation: 3 }), NOW_MS);
     assert.equal(none.size, 0);
     assert.equal(none.generation, 3);
+    assert.equal(none.byId(1), undefined);
+    assert.equal(none.byTunnel('10.0.0.1', 4000), undefined);
+  });
+});
+
+describe('Routes: drainingSince', () => {
+  const entry = (id: number, state: 'active' | 'draining', drainingSince?: number) => ({
+    id,
+    tunnel: `10.0.0.1:${4000 + id}`,
+    state,
+    ...(drainingSince === undefined ? {} : { drainingSince }),
+  });
+  const routesOf = (entries: ReturnType<typeof entry>[], nowMs: number, previous?: Routes, generation = 1) =>
+    new Routes(table({ clusterId: 7, generation, transceivers: entries }), nowMs, previous);
+
+  test('is undefined for an active transceiver', () => {
+    const route = routesOf([entry(1, 'active')], NOW_MS).byId(1);
+    assert.equal(route?.state, 'active');
+    assert.equal(route.drainingSince, undefined);
+  });
+
+  test('is the table’s drainingSince when it gives one, whatever the clock or the previous routes say', () => {
+    const explicit = [
+      entry(1, 'draining', 1_700_000_000),
+      entry(2, 'draining', 0),
+      entry(3, 'draining', 0xffffffff),
+    ];
+    const routes = routesOf(explicit, NOW_MS);
+    assert.equal(routes.byId(1)?.drainingSince, 1_700_000_000);
+    assert.equal(routes.byId(2)?.drainingSince, 0);
+    assert.equal(routes.byId(3)?.drainingSince, 0xffffffff);
+    // Over a previous value too: the operator's date wins.
+    const previous = routesOf([entry(1, 'draining')], NOW_MS - 60_000);
+    assert.equal(
+      routesOf([entry(1, 'draining', 1_700_000_000)], NOW_MS, previous).byId(1)?.drainingSince,
+      1_700_000_000,
+    );
+  });
+
+  test('without one in the table, is now in whole Unix seconds', () => {
+    assert.equal(routesOf([entry(1, 'draining')], NOW_MS).byId(1)?.drainingSince, NOW_S);
+    assert.equal(
+      routesOf([entry(1, 'draining')], NOW_MS + 999).byId(1)?.drainingSince,
+      NOW_S,
+      'rounded down',
+    );
+    assert.equal(routesOf([entry(1, 'draining')], NOW_MS + 1000).byId(1)?.drainingSince, NOW_S + 1);
+  });
+
+  test('is carried from the previous routes while the transceiver stays draining', () => {
+    const first = routesOf([entry(1, 'draining'), entry(2, 'active')], NOW_MS);
+    assert.equal(first.byId(1)?.drainingSince, NOW_S);
+    const later = NOW_MS + 3_600_000;
+    const second = routesOf([entry(1, 'draining'), entry(2, 'draining')], later, first, 2);
+    assert.equal(second.byId(1)?.drainingSince, NOW_S, 'kept from the first sighting');
+    assert.equal(second.byId(2)?.drainingSince, later / 1000, 'was active before: drains from now');
+    // And on through any number of tables.
+    const third = routesOf([entry(1, 'draining'), entry(2, 'draining')], later + 3_600_000, second, 3);
+    assert.equal(third.byId(1)?.drainingSince, NOW_S);
+    assert.equal(third.byId(2)?.drainingSince, later / 1000);
+    // A previous explicit value is carried too, when a later table omits it.
+    const explicit = routesOf([entry(3, 'draining', 1_700_000_000)], NOW_MS);
+    assert.equal(routesOf([entry(3, 'draining')], later, explicit).byId(3)?.drainingSince, 1_700_000_000);
+  });
+
+  test('starts afresh when a transceiver drains again after being active, or is new', () => {
+    const draining = routesOf([entry(1, 'draining')], NOW_MS);
+    const active = routesOf([entry(1, 'active')], NOW_MS + 60_000, draining, 2);
+    assert.equal(active.byId(1)?.state, 'active');
+    assert.equal(active.byId(1)!.drainingSince, undefined);
+    const again = routesOf([entry(1, 'draining')], NOW_MS + 120_000, active, 3);
+    assert.equal(again.byId(1)?.drainingSince, NOW_S + 120);
+    // An ID the previous routes did not have.
+    assert.equal(
+      routesOf([entry(9, 'draining')], NOW_MS + 5_000, draining, 4).byId(9)?.drainingSince,
+      NOW_S + 5,
+    );
   });
 });

@@ -7,6 +7,8 @@ export interface Route {
   readonly transceiverId: number;
   readonly tunnel: TransportAddress;
   readonly state: TransceiverState;
+  /** Unix seconds; set when draining: ufrags issued after it (plus clock tolerance) get no new flows. */
+  readonly drainingSince: number | undefined;
 }
 
 export class Routes {
@@ -14,17 +16,21 @@ export class Routes {
   readonly #byId = new Map<number, Route>();
   readonly #byTunnel = new Map<string, Route>();
 
-  constructor(table: Pick<RoutingTable, 'generation' | 'transceivers'>) {
+  /**
+   * `nowMs` and `previous` fill in drainingSince when the table does not say: the moment this relay
+   * first saw the transceiver draining (kept across later tables while it stays draining).
+   */
+  constructor(table: Pick<RoutingTable, 'generation' | 'transceivers'>, nowMs: number, previous?: Routes) {
     this.generation = table.generation;
     for (const entry of table.transceivers) {
-      const route: Route = { transceiverId: entry.id, tunnel: entry.tunnel, state: entry.state };
+      let drainingSince: number | undefined;
+      if (entry.state === 'draining') {
+        drainingSince = entry.drainingSince ?? previous?.byId(entry.id)?.drainingSince ?? Math.floor(nowMs / 1000);
+      }
+      const route: Route = { transceiverId: entry.id, tunnel: entry.tunnel, state: entry.state, drainingSince };
       this.#byId.set(entry.id, route);
       this.#byTunnel.set(addressKey(entry.tunnel.address, entry.tunnel.port), route);
     }
-  }
-
-  static empty(): Routes {
-    return new Routes({ generation: 0, transceivers: [] });
   }
 
   byId(transceiverId: number): Route | undefined {

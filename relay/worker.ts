@@ -80,7 +80,7 @@ export class RelayWorker {
     this.core = new RelayCore({
       clusterId: config.clusterId,
       keyring: keyring.keyring,
-      routes: new Routes(table.table),
+      routes: new Routes(table.table, Date.now()),
       flows: new FlowTable({ maxFlows: config.flows.maxFlows, idleTimeoutMs: config.flows.idleTimeoutMs }),
       newFlowLimiter: new SourceRateLimiter(config.flows.newFlowsPerSourcePerSecond),
       counters: options.counters,
@@ -278,7 +278,7 @@ export class RelayWorker {
 
   applyRoutingTable(document: unknown): void {
     const table = parseRoutingTable(document);
-    if (table.ok) this.core.setRoutes(new Routes(table.table));
+    if (table.ok) this.core.setRoutes(new Routes(table.table, Date.now(), this.core.routes));
   }
 
   applyKeyring(document: unknown): void {

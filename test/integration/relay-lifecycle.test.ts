@@ -16,6 +16,8 @@ const MAIN = fileURLToPath(new URL('../../relay/main.ts', import.meta.url));
 async function setup(config: Record<string, unknown> = {}, transceiverCount = 1) {
   const transceivers = await Promise.all(Array.from({ length: transceiverCount }, () => UdpEndpoint.open()));
   const relayPort = await freeUdpPort();
+  // A draining transceiver here began draining a minute ago.
+  const drainingSince = Math.floor(Date.now() / 1000) - 60;
   const routing = (states: string[], generation = 1) => ({
     clusterId: 1,
     generation,
@@ -23,6 +25,7 @@ async function setup(config: Record<string, unknown> = {}, transceiverCount = 1)
       id: 7 + i,
       tunnel: `127.0.0.1:${t.address.port}`,
       state: states[i],
+      ...(states[i] === 'draining' ? { drainingSince } : {}),
     })),
   });
   const fixture = new RelayFixture({
@@ -107,7 +110,9 @@ describe('routing table hot reload', () => {
   test('draining keeps existing flows and refuses new ones; removal ends flows; bad tables are ignored', async () => {
     const rig = await setup({}, 2);
     try {
-      const existing = await rig.open('127.0.0.1', 7);
+      // A session that began before the drain (its ufrag was issued two minutes ago).
+      const earlier = credentialsFor(rig.fixture.keyring.keyring, 1, 7, Date.now() - 120_000);
+      const existing = await rig.open('127.0.0.1', 7, earlier);
       const first = await rig.transceiver.next();
       rig.fixture.writeRouting(rig.routing(['draining', 'active'], 2));
       await rig.relay.waitFor('voice_edge_relay_routing_table_generation', {}, (v) => v === 2);
@@ -118,13 +123,14 @@ describe('routing table hot reload', () => {
       assert.ok(forwarded.ok);
       assert.deepEqual(Buffer.from(forwarded.packet.payload), media, 'an existing flow keeps forwarding');
 
+      // A session issued now, after the drain began, gets no flow.
       await rig.open('127.0.0.1', 7);
       await rig.relay.waitFor(
         'voice_edge_relay_drops_total',
         { reason: 'transceiver_draining' },
         (v) => v === 1,
       );
-      // The session already on the draining transceiver may still move to a new address.
+      // The session already on the draining transceiver may still move to a new address (any worker, any relay).
       await rig.open('127.0.0.6', 7, existing);
       const moved = decodeTunnelPacket((await rig.transceiver.next()).data);
       assert.ok(moved.ok && moved.packet.client.address === '127.0.0.6');

@@ -28,9 +28,14 @@ export function makeKeyring(ids: number[] = [1], current?: number): KeyringFixtu
   return { document, keyring: parsed.keyring };
 }
 
-/** A fresh server ufrag and its ICE password, as a transceiver would mint them. */
-export function credentialsFor(keyring: RoutingKeyring, clusterId: number, transceiverId: number) {
-  const ufrag = newUfrag(keyring, { clusterId, transceiverId });
+/** A fresh server ufrag and its ICE password, as a transceiver would mint them at `nowMs`. */
+export function credentialsFor(
+  keyring: RoutingKeyring,
+  clusterId: number,
+  transceiverId: number,
+  nowMs = Date.now(),
+) {
+  const ufrag = newUfrag(keyring, { clusterId, transceiverId }, nowMs);
   return { ufrag, password: deriveIcePassword(ufrag, keyring.current) };
 }
 

@@ -141,7 +141,10 @@ export class RelayCore {
     if (route === undefined) return this.#drop('unknown_transceiver');
     // A draining transceiver keeps its sessions (they may still move to new addresses) but gets no new ones:
     // the ufrag's issue time tells which is which, on any relay, with no shared state.
-    if (route.drainingSince !== undefined && fields.issuedAt > route.drainingSince + DRAIN_CLOCK_TOLERANCE_S) {
+    if (
+      route.drainingSince !== undefined &&
+      fields.issuedAt > route.drainingSince + DRAIN_CLOCK_TOLERANCE_S
+    ) {
       return this.#drop('transceiver_draining');
     }
     const password = deriveIcePassword(ufrag, this.#keyring.get(fields.keyId)!);

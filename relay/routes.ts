@@ -25,9 +25,15 @@ export class Routes {
     for (const entry of table.transceivers) {
       let drainingSince: number | undefined;
       if (entry.state === 'draining') {
-        drainingSince = entry.drainingSince ?? previous?.byId(entry.id)?.drainingSince ?? Math.floor(nowMs / 1000);
+        drainingSince =
+          entry.drainingSince ?? previous?.byId(entry.id)?.drainingSince ?? Math.floor(nowMs / 1000);
       }
-      const route: Route = { transceiverId: entry.id, tunnel: entry.tunnel, state: entry.state, drainingSince };
+      const route: Route = {
+        transceiverId: entry.id,
+        tunnel: entry.tunnel,
+        state: entry.state,
+        drainingSince,
+      };
       this.#byId.set(entry.id, route);
       this.#byTunnel.set(addressKey(entry.tunnel.address, entry.tunnel.port), route);
     }

@@ -81,10 +81,10 @@ describe('parseRoutingTable: valid tables', () => {
   it('normalizes IPv6 tunnel addresses', () => {
     const result = parseRoutingTable({
       clusterId: 1,
-      transceivers: [{ id: 1, tunnel: '[FD00:0:0:0:0:0:0:0002]:0', state: 'active' }],
+      transceivers: [{ id: 1, tunnel: '[FD00:0:0:0:0:0:0:0002]:7000', state: 'active' }],
     });
     assert.ok(result.ok);
-    assert.deepEqual(result.table.transceivers[0]!.tunnel, { family: 6, address: 'fd00::2', port: 0 });
+    assert.deepEqual(result.table.transceivers[0]!.tunnel, { family: 6, address: 'fd00::2', port: 7000 });
   });
 
   it('reads the YAML a file or ConfigMap would hold', () => {
@@ -176,6 +176,11 @@ describe('parseRoutingTable: errors name the field', () => {
       'generation: Too small: expected number to be >=0',
     ],
     ['unknown top-level field', { clusterId: 1, bogus: true }, '(root): Unrecognized key: "bogus"'],
+    [
+      'tunnel port 0',
+      { clusterId: 1, transceivers: [{ ...transceiver, tunnel: '10.0.0.1:0' }] },
+      'transceivers.0.tunnel: "10.0.0.1:0" has port 0',
+    ],
     [
       'transceivers not a list',
       { clusterId: 1, transceivers: {} },

@@ -4,9 +4,12 @@
 import { z } from 'zod';
 import { formatTransportAddress, parseTransportAddress, type TransportAddress } from './address.ts';
 
-const transportAddress = z.string().transform((text, context): TransportAddress => {
+/** `ip:port` or `[ipv6]:port` with a real port (1–65535): something packets can be sent to or bound. */
+export const TransportAddressSchema = z.string().transform((text, context): TransportAddress => {
   try {
-    return parseTransportAddress(text);
+    const address = parseTransportAddress(text);
+    if (address.port === 0) throw new RangeError(`"${text}" has port 0`);
+    return address;
   } catch (error) {
     context.addIssue({ code: 'custom', message: (error as Error).message });
     return z.NEVER;
@@ -20,7 +23,7 @@ export type TransceiverState = z.infer<typeof TransceiverState>;
 
 const transceiverEntry = z.strictObject({
   id: z.number().int().min(0).max(0xffffffff),
-  tunnel: transportAddress,
+  tunnel: TransportAddressSchema,
   state: TransceiverState,
   /**
    * When draining began (Unix seconds). Sessions whose ufrag was issued later get no new flows.
@@ -33,7 +36,7 @@ const transceiverEntry = z.strictObject({
 
 const peerCluster = z.strictObject({
   clusterId,
-  relays: z.array(transportAddress).min(1),
+  relays: z.array(TransportAddressSchema).min(1),
   region: z.string().min(1).optional(),
 });
 

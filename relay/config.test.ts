@@ -162,6 +162,13 @@ routingTable: { file: routing.yaml }
       assertConfigError(() => loadRelayConfig(file, { VOICE_EDGE_ROUTING_KEYS: '' }), /routingKeys\.file/);
     });
 
+    test('a listen port of 0 (every worker must bind the same port)', () => {
+      const file = configFile(
+        'clusterId: 7\nlisten: ["0.0.0.0:0"]\nroutingTable: { file: r.yaml }\nroutingKeys: { file: k.yaml }\n',
+      );
+      assertConfigError(() => loadRelayConfig(file, {}), /listen\.0/, /port 0/);
+    });
+
     test('unknown fields, top-level and nested', () => {
       assertConfigError(() => loadRelayConfig(configFile(`${MINIMAL}bogus: 1\n`), {}), /bogus/);
       assertConfigError(

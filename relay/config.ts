@@ -5,21 +5,11 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseTransportAddress, type TransportAddress } from '../protocol/address.ts';
-import { formatIssues } from '../protocol/routing-table.ts';
+import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
-
-const transportAddress = z.string().transform((text, context): TransportAddress => {
-  try {
-    return parseTransportAddress(text);
-  } catch (error) {
-    context.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
 
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
 
@@ -27,7 +17,7 @@ export const RelayConfigSchema = z.strictObject({
   /** This cluster's ID (0–65535): ufrags naming another cluster are dropped. */
   clusterId: z.number().int().min(0).max(0xffff),
   /** Public UDP addresses; each worker binds every one of them with SO_REUSEPORT. */
-  listen: z.array(transportAddress).min(1),
+  listen: z.array(TransportAddressSchema).min(1),
   /** Worker threads, each with its own sockets and flow table; "auto" = one per core. */
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
   tunnel: z

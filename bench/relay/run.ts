@@ -61,8 +61,8 @@ const usage = `usage: npm run bench:relay -- [options]
   --start-rate PPS        first rate tried (default 50000)
   --max-rate PPS          highest rate tried (default 1600000)
   --latency-rate PPS      rate of the latency steps (default 20000)
-  --latency-ms MS         duration of one latency step (default 3000; quick 1000)
-  --rounds N              latency rounds, interleaved over targets (default 3; quick 1)
+  --latency-ms MS         duration of one latency step (default 3000; quick 700)
+  --rounds N              latency rounds, interleaved over targets (default 3)
   --forwarder-cpu N       core of the forwarder (default 0)
   --load-cpu N            core of load generator + reflector (default 1)
   --relay-workers N       workers of voice-edge's relay (default 1)
@@ -146,10 +146,10 @@ const settings = {
   maxRate: numberOption('max-rate', 1_600_000),
   throughputTickUs: 200,
   latencyRate: numberOption('latency-rate', 20_000),
-  latencyMs: numberOption('latency-ms', quick ? 1000 : 3000),
+  latencyMs: numberOption('latency-ms', quick ? 700 : 3000),
   latencyTickUs: 50,
   warmupMs: quick ? 500 : 1500,
-  rounds: Math.max(1, numberOption('rounds', quick ? 1 : 3)),
+  rounds: Math.max(1, numberOption('rounds', 3)),
   forwarderCpu: numberOption('forwarder-cpu', 0),
   loadCpu: numberOption('load-cpu', 1),
   relayWorkers: Math.max(1, numberOption('relay-workers', 1)),

@@ -7,11 +7,11 @@ import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { parseKeyringDocument } from '../protocol/keyring.ts';
 import type { RoutingTable } from '../protocol/routing-table.ts';
+import { FileRoutingSource, type RoutingSource } from '../routing/routing-source.ts';
+import { WatchedFile } from '../routing/watched-file.ts';
 import type { RelayConfig } from './config.ts';
 import { newCounters } from './counters.ts';
 import { createRelayMetrics } from './metrics.ts';
-import { FileRoutingSource, type RoutingSource } from './routing-source.ts';
-import { WatchedFile } from './watched-file.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-thread.ts';
 
 export class RelayStartError extends Error {

@@ -1,0 +1,174 @@
+// One call's WebRTC endpoint: a werift peer connection, ICE-lite, carried over the tunnel, with the
+// server credentials minted by the ufrag codec. It knows nothing of backends or audio codecs: it
+// hands out RTP and data-channel messages and takes RTP to send.
+import {
+  type MediaStreamTrack,
+  type RTCDataChannel,
+  RTCPeerConnection,
+  type RTCRtpTransceiver,
+  type RtpPacket,
+  useOPUS,
+} from 'werift';
+import type { TransportAddress } from '../protocol/address.ts';
+import { rewriteAnswer, stripCandidates } from './sdp.ts';
+import type { TunnelSessionPort } from './tunnel-router.ts';
+import {
+  attachTunnel,
+  iceConnectionOf,
+  iceGeneration,
+  setIceCredentials,
+  TunnelIceProtocol,
+  type TunnelSender,
+} from './werift-tunnel.ts';
+
+export interface IceCredentials {
+  readonly ufrag: string;
+  readonly password: string;
+}
+
+export interface PeerEvents {
+  onRtp(rtp: RtpPacket): void;
+  onDataChannelMessage(label: string, data: string | Buffer): void;
+  /** DTLS is up: media can flow. */
+  onConnected(): void;
+  /** werift gave up on the connection (DTLS failure, closed). */
+  onFailed(reason: string): void;
+  /** A verified STUN check or a media packet arrived (for silence timeouts). */
+  onActivity(): void;
+}
+
+export class Peer implements TunnelSessionPort {
+  readonly pc: RTCPeerConnection;
+  readonly #protocol: TunnelIceProtocol;
+  readonly #audio: RTCRtpTransceiver;
+  readonly #events: PeerEvents;
+  readonly #channels = new Map<string, RTCDataChannel>();
+  #closed = false;
+
+  private constructor(
+    pc: RTCPeerConnection,
+    protocol: TunnelIceProtocol,
+    audio: RTCRtpTransceiver,
+    events: PeerEvents,
+  ) {
+    this.pc = pc;
+    this.#protocol = protocol;
+    this.#audio = audio;
+    this.#events = events;
+    audio.onTrack.subscribe((track: MediaStreamTrack) => {
+      track.onReceiveRtp.subscribe((rtp) => this.#events.onRtp(rtp));
+    });
+    pc.onDataChannel.subscribe((channel) => this.#addChannel(channel));
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') this.#events.onConnected();
+      else if (state === 'failed' || state === 'closed') this.#events.onFailed(`peer connection ${state}`);
+    });
+  }
+
+  /**
+   * Answers `offer`. Throws on SDP werift rejects. The answer's only candidates are `relays`.
+   */
+  static async answer(
+    offer: string,
+    relays: readonly TransportAddress[],
+    credentials: IceCredentials,
+    sender: TunnelSender,
+    events: PeerEvents,
+  ): Promise<{ peer: Peer; answer: string }> {
+    const pc = new RTCPeerConnection({
+      iceLite: true,
+      // No socket of werift's own: the tunnel protocol is the only transport.
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      iceServers: [],
+      bundlePolicy: 'max-bundle',
+      codecs: { audio: [useOPUS()], video: [] },
+    });
+    try {
+      const audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
+      const protocol = new TunnelIceProtocol(sender, relays[0]!, credentials.ufrag);
+      const peer = new Peer(pc, protocol, audio, events);
+      await pc.setRemoteDescription({ type: 'offer', sdp: stripCandidates(offer) });
+      attachTunnel(pc, protocol);
+      setIceCredentials(pc, credentials.ufrag, credentials.password, protocol);
+      await pc.setLocalDescription(await pc.createAnswer());
+      return { peer, answer: rewriteAnswer(pc.localDescription!.sdp, relays) };
+    } catch (error) {
+      await pc.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Answers a re-offer. If the client restarted ICE (new ufrag), the server takes `next`
+   * credentials and its ICE transport is started again: without that werift stops sending.
+   */
+  async reanswer(
+    offer: string,
+    relays: readonly TransportAddress[],
+    next: () => IceCredentials,
+  ): Promise<{ answer: string; restarted: IceCredentials | undefined }> {
+    const generation = iceGeneration(this.pc);
+    await this.pc.setRemoteDescription({ type: 'offer', sdp: stripCandidates(offer) });
+    let restarted: IceCredentials | undefined;
+    if (iceGeneration(this.pc) !== generation) {
+      restarted = next();
+      setIceCredentials(this.pc, restarted.ufrag, restarted.password, this.#protocol);
+    }
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    if (restarted !== undefined) {
+      const transport = this.pc.iceTransports[0]!;
+      if (transport.state === 'new' || transport.state === 'completed') {
+        transport
+          .start()
+          .catch((error: Error) => this.#events.onFailed(`ICE restart failed: ${error.message}`));
+      }
+    }
+    return { answer: rewriteAnswer(this.pc.localDescription!.sdp, relays), restarted };
+  }
+
+  // TunnelSessionPort: packets the router verified and routed to this call.
+  onStunRequest(stun: Buffer, client: TransportAddress): void {
+    if (this.#closed) return;
+    this.#events.onActivity();
+    this.#protocol.deliverRequest(stun, client);
+  }
+
+  onData(packet: Buffer, client: TransportAddress): void {
+    if (this.#closed) return;
+    this.#events.onActivity();
+    this.#protocol.deliverData(packet, client);
+  }
+
+  sendRtp(rtp: RtpPacket): void {
+    if (this.#closed) return;
+    this.#audio.sender.sendRtp(rtp).catch(() => {});
+  }
+
+  /** Sends on the channel named `label` (or the first one); false if there is none open. */
+  sendDataChannel(label: string | undefined, data: string | Buffer): boolean {
+    const channel = label === undefined ? this.#channels.values().next().value : this.#channels.get(label);
+    if (channel === undefined || channel.readyState !== 'open') return false;
+    channel.send(data);
+    return true;
+  }
+
+  #addChannel(channel: RTCDataChannel): void {
+    this.#channels.set(channel.label, channel);
+    channel.onMessage.subscribe((data) => this.#events.onDataChannelMessage(channel.label, data));
+    channel.stateChanged.subscribe((state) => {
+      if (state === 'closed') this.#channels.delete(channel.label);
+    });
+  }
+
+  /** werift's current ICE generation and ufrag (for tests). */
+  get iceUfrag(): string {
+    return iceConnectionOf(this.pc).localUsername;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.pc.close().catch(() => {});
+  }
+}

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { iceUfragOf, rewriteAnswer, stripCandidates } from './sdp.ts';
+
+const answer = [
+  'v=0',
+  'o=- 1 1 IN IP4 0.0.0.0',
+  's=-',
+  't=0 0',
+  'a=group:BUNDLE 0',
+  'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+  'c=IN IP4 0.0.0.0',
+  'a=ice-ufrag:abcd',
+  'a=ice-lite',
+  'a=candidate:x 1 udp 2130706431 10.1.2.3 50000 typ host',
+  'a=end-of-candidates',
+  'a=rtcp-mux',
+].join('\r\n');
+
+test('the answer advertises only the relays, with a session-level ice-lite', () => {
+  const out = rewriteAnswer(answer, [
+    { family: 4, address: '203.0.113.7', port: 3478 },
+    { family: 6, address: '2001:db8::7', port: 3478 },
+  ]);
+  const lines = out.trim().split('\r\n');
+  assert.equal(lines.indexOf('a=ice-lite'), lines.indexOf('m=audio 9 UDP/TLS/RTP/SAVPF 111') - 1);
+  assert.equal(lines.filter((l) => l === 'a=ice-lite').length, 1);
+  assert.deepEqual(
+    lines.filter((l) => l.startsWith('a=candidate')),
+    [
+      'a=candidate:1 1 udp 2130706431 203.0.113.7 3478 typ host',
+      'a=candidate:2 1 udp 2130706430 2001:db8::7 3478 typ host',
+    ],
+  );
+  assert.ok(!out.includes('10.1.2.3'), 'no internal address leaks');
+  assert.equal(lines.at(-1), 'a=end-of-candidates');
+  assert.ok(out.endsWith('\r\n'));
+  assert.throws(() => rewriteAnswer(answer, []), /at least one relay/);
+});
+
+test('offer candidates are stripped; the ufrag is read', () => {
+  const offer = `${answer}\r\na=candidate:y 1 udp 1 abc.local 9 typ host\r\n`;
+  const stripped = stripCandidates(offer);
+  assert.ok(!stripped.includes('a=candidate'));
+  assert.ok(!stripped.includes('end-of-candidates'));
+  assert.equal(iceUfragOf(stripped), 'abcd');
+});

@@ -1,0 +1,65 @@
+// SDP edits around werift (DESIGN §7), line-based and pure.
+import type { TransportAddress } from '../protocol/address.ts';
+
+function lines(sdp: string): string[] {
+  return sdp.split(/\r?\n/).filter((line) => line !== '');
+}
+
+function join(sdpLines: string[]): string {
+  return `${sdpLines.join('\r\n')}\r\n`;
+}
+
+/**
+ * Drops the offer's candidates. An ICE-lite server learns client addresses from the checks it
+ * receives (peer-reflexive), and werift would otherwise resolve `.local` candidates over mDNS and
+ * refuse to nominate a pair whose SDP candidate predates an ICE restart (generation mismatch).
+ */
+export function stripCandidates(offer: string): string {
+  return join(
+    lines(offer).filter((line) => !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates'),
+  );
+}
+
+/** Candidate lines naming the relays, highest priority first. */
+export function relayCandidateLines(relays: readonly TransportAddress[]): string[] {
+  return relays.map((relay, index) => {
+    const priority = 2130706431 - index; // host type preference 126, local preference 65535 − index
+    return `a=candidate:${index + 1} 1 udp ${priority} ${relay.address} ${relay.port} typ host`;
+  });
+}
+
+/**
+ * The answer as sent to the client: the relays are its only candidates, and `a=ice-lite` is at
+ * session level, where browsers read it (werift writes it inside media sections only).
+ */
+export function rewriteAnswer(answer: string, relays: readonly TransportAddress[]): string {
+  if (relays.length === 0) throw new RangeError('an answer needs at least one relay address');
+  const out: string[] = [];
+  const candidates = relayCandidateLines(relays);
+  let inMedia = false;
+  let sessionLiteWritten = false;
+  const closeMedia = () => {
+    if (inMedia) out.push(...candidates, 'a=end-of-candidates');
+  };
+  for (const line of lines(answer)) {
+    if (line.startsWith('a=candidate:') || line === 'a=end-of-candidates' || line === 'a=ice-lite') continue;
+    if (line.startsWith('m=')) {
+      closeMedia();
+      if (!sessionLiteWritten) {
+        out.push('a=ice-lite');
+        sessionLiteWritten = true;
+      }
+      inMedia = true;
+    }
+    out.push(line);
+  }
+  closeMedia();
+  return join(out);
+}
+
+/** The first `a=ice-ufrag` value (session or media level). */
+export function iceUfragOf(sdp: string): string | undefined {
+  for (const line of lines(sdp))
+    if (line.startsWith('a=ice-ufrag:')) return line.slice('a=ice-ufrag:'.length).trim();
+  return undefined;
+}

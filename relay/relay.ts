@@ -4,11 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
-import { parse as parseYaml } from 'yaml';
-import { parseKeyringDocument } from '../protocol/keyring.ts';
 import type { RoutingTable } from '../protocol/routing-table.ts';
+import { KeyringSource } from '../routing/keyring-source.ts';
 import { FileRoutingSource, type RoutingSource } from '../routing/routing-source.ts';
-import { WatchedFile } from '../routing/watched-file.ts';
 import type { RelayConfig } from './config.ts';
 import { newCounters } from './counters.ts';
 import { createRelayMetrics } from './metrics.ts';
@@ -25,18 +23,6 @@ export interface RelayHandle {
   shutdown(): Promise<void>;
   /** Resolves when the relay has stopped, by shutdown() or because a worker died (then with an error). */
   readonly stopped: Promise<Error | undefined>;
-}
-
-function parseKeyringText(text: string, origin: string): unknown {
-  let document: unknown;
-  try {
-    document = parseYaml(text);
-  } catch (error) {
-    throw new RelayStartError(`${origin} is not valid YAML/JSON: ${(error as Error).message}`);
-  }
-  const result = parseKeyringDocument(document);
-  if (!result.ok) throw new RelayStartError(`${origin}: ${result.error}`);
-  return document;
 }
 
 interface RunningWorker {
@@ -77,43 +63,22 @@ export async function startRelay(
   const broadcast = (message: ToWorker) => {
     for (const worker of workers) if (worker.alive) worker.thread.postMessage(message);
   };
-  // Keys: a watched file (a mounted Secret: rotation is picked up live), or the environment.
+  const keys = new KeyringSource(config.routingKeys?.file, env);
   let keyring: unknown;
-  let keyFile: WatchedFile | undefined;
-  if (config.routingKeys) {
-    keyFile = new WatchedFile(config.routingKeys.file);
-    const origin = `routing keys ${keyFile.path}`;
-    let text: string;
-    try {
-      text = await keyFile.start(
-        (next) => {
-          try {
-            broadcast({ type: 'keyring', document: parseKeyringText(next, origin) });
-            logger.info('routing keys reloaded');
-          } catch (error) {
-            metrics.keyringErrors.inc();
-            logger.error(
-              { error: (error as Error).message },
-              'routing keys rejected; keeping the previous ones',
-            );
-          }
-        },
-        (error) => {
-          metrics.keyringErrors.inc();
-          logger.error({ error: error.message }, 'routing keys unreadable; keeping the previous ones');
-        },
-      );
-    } catch (error) {
-      throw new RelayStartError(`cannot read ${origin}: ${(error as Error).message}`);
-    }
-    try {
-      keyring = parseKeyringText(text, origin);
-    } catch (error) {
-      keyFile.close();
-      throw error;
-    }
-  } else {
-    keyring = parseKeyringText(env.VOICE_EDGE_ROUTING_KEYS ?? '', 'VOICE_EDGE_ROUTING_KEYS');
+  try {
+    const loaded = await keys.start({
+      onKeyring(next) {
+        broadcast({ type: 'keyring', document: next.document });
+        logger.info('routing keys reloaded');
+      },
+      onInvalid(error) {
+        metrics.keyringErrors.inc();
+        logger.error({ error }, 'routing keys rejected; keeping the previous ones');
+      },
+    });
+    keyring = loaded.document;
+  } catch (error) {
+    throw new RelayStartError((error as Error).message);
   }
   const checkCluster = (table: RoutingTable): string | undefined =>
     table.clusterId === config.clusterId
@@ -142,13 +107,13 @@ export async function startRelay(
       },
     });
   } catch (error) {
-    keyFile?.close();
+    keys.close();
     throw new RelayStartError((error as Error).message);
   }
   const clusterProblem = checkCluster(first.table);
   if (clusterProblem !== undefined) {
     routingSource.close();
-    keyFile?.close();
+    keys.close();
     throw new RelayStartError(clusterProblem);
   }
 
@@ -168,7 +133,7 @@ export async function startRelay(
   });
   const closeSources = () => {
     routingSource.close();
-    keyFile?.close();
+    keys.close();
   };
   try {
     await http.listen({ host: config.http.host, port: config.http.port });

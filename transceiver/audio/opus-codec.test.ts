@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Encoder } from '@evan/opus';
+import fc from 'fast-check';
+import { frameBytes, SAMPLE_RATES, type SampleRate } from '../../protocol/backend.ts';
+import { CONCEAL_FADE_FRAMES, OpusFrameDecoder, OpusFrameEncoder } from './opus-codec.ts';
+import { dominantFrequency, rms, sine } from './tone.ts';
+
+function frames(pcm: Buffer, bytes: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at + bytes <= pcm.length; at += bytes) out.push(pcm.subarray(at, at + bytes));
+  return out;
+}
+
+/** Encodes then decodes `pcm` frame by frame, dropping the first 60 ms (the codec's ramp-up). */
+function roundTrip(pcm: Buffer, rate: SampleRate): Buffer {
+  const encoder = new OpusFrameEncoder(rate);
+  const decoder = new OpusFrameDecoder(rate);
+  const out = frames(pcm, frameBytes(rate)).map((frame) => decoder.decode(encoder.encode(frame)));
+  return Buffer.concat(out.slice(3));
+}
+
+describe('OpusFrameEncoder → OpusFrameDecoder', () => {
+  for (const rate of SAMPLE_RATES) {
+    test(`a 440 Hz tone keeps its frequency and level at ${rate} Hz`, () => {
+      const decoded = roundTrip(sine(440, rate, 1000, 0.5), rate);
+      assert.ok(
+        Math.abs(dominantFrequency(decoded, rate) - 440) < 2,
+        `${dominantFrequency(decoded, rate)} Hz`,
+      );
+      assert.ok(Math.abs(rms(decoded) - 0.5 / Math.SQRT2) < 0.1, `rms ${rms(decoded)}`);
+    });
+  }
+
+  test('the encoder takes exactly one 20 ms frame', () => {
+    const encoder = new OpusFrameEncoder(16000, { bitrate: 24_000 });
+    assert.equal(encoder.frameBytes, 640);
+    assert.throws(() => encoder.encode(Buffer.alloc(638)), RangeError);
+    assert.throws(() => encoder.encode(Buffer.alloc(1280)), RangeError);
+    const packet = encoder.encode(Buffer.alloc(640));
+    assert.ok(Buffer.isBuffer(packet) && packet.length > 0);
+  });
+
+  test('encoded packets do not alias each other (the binding reuses one output buffer)', () => {
+    const encoder = new OpusFrameEncoder(16000);
+    const first = encoder.encode(sine(440, 16000, 20));
+    const copy = Buffer.from(first);
+    encoder.encode(sine(1000, 16000, 20));
+    assert.deepEqual(first, copy);
+  });
+});
+
+describe('OpusFrameDecoder', () => {
+  test('never throws on garbage: it conceals and counts', () => {
+    const decoder = new OpusFrameDecoder(16000);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 400 }), (payload) => {
+        assert.equal(decoder.decode(payload).length, 640);
+      }),
+    );
+    const before = decoder.stats.decodeErrors;
+    assert.equal(decoder.decode(Buffer.alloc(0)).length, 640);
+    assert.equal(decoder.decode(Buffer.from([0xff, 0xff, 0xff])).length, 640);
+    assert.equal(decoder.stats.decodeErrors, before + 2);
+    assert.ok(decoder.stats.concealed >= 2);
+  });
+
+  test('packets of other durations come out as exactly one frame (trimmed or padded)', () => {
+    const rate = 16000;
+    const decoder = new OpusFrameDecoder(rate);
+    const raw = new Encoder({ channels: 1, sample_rate: rate, application: 'voip' });
+    const tone = sine(440, rate, 40);
+    const forty = decoder.decode(raw.encode(tone)); // one 40 ms packet
+    assert.equal(forty.length, 640);
+    const ten = decoder.decode(raw.encode(tone.subarray(0, 320))); // one 10 ms packet
+    assert.equal(ten.length, 640);
+    assert.ok(rms(ten.subarray(320)) === 0, 'padding is silence');
+    assert.equal(decoder.stats.resized, 2);
+    assert.equal(decoder.stats.decoded, 2);
+  });
+
+  test('concealment repeats the last frame fading out, then stays silent', () => {
+    const rate = 16000;
+    const encoder = new OpusFrameEncoder(rate);
+    const decoder = new OpusFrameDecoder(rate);
+    let last: Buffer = Buffer.alloc(0);
+    for (const frame of frames(sine(440, rate, 200), 640)) last = decoder.decode(encoder.encode(frame));
+    const levels = [rms(last)];
+    for (let i = 0; i < CONCEAL_FADE_FRAMES + 2; i++) levels.push(rms(decoder.conceal()));
+    for (let i = 1; i <= CONCEAL_FADE_FRAMES; i++) {
+      assert.ok(levels[i]! < levels[i - 1]!, `frame ${i} is quieter than the one before: ${levels}`);
+    }
+    assert.ok(levels[1]! > 0.5 * levels[0]!, 'the first concealed frame is still clearly audible');
+    assert.equal(levels[CONCEAL_FADE_FRAMES + 1], 0);
+    assert.equal(levels[CONCEAL_FADE_FRAMES + 2], 0);
+    // A good packet ends the fade: the next loss starts again from the new frame.
+    decoder.decode(encoder.encode(sine(440, rate, 20)));
+    assert.ok(rms(decoder.conceal()) > 0);
+    assert.equal(decoder.stats.concealed, CONCEAL_FADE_FRAMES + 3);
+  });
+
+  test('concealment before anything was decoded is silence', () => {
+    const decoder = new OpusFrameDecoder(8000);
+    assert.deepEqual(decoder.conceal(), Buffer.alloc(320));
+  });
+});

@@ -1,0 +1,238 @@
+// The whole edge as real processes on loopback, for end-to-end tests and benchmarks:
+// echo agent ← transceivers ← relay ← signaling, sharing one keyring and one routing table.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { freeTcpPort, freeUdpPort } from './net.ts';
+import { parsePrometheus, type Samples } from './prometheus.ts';
+import { makeKeyring } from './relay-process.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A child process of ours that is ready once `readyUrl` answers 200. */
+export class Service {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  #output = '';
+
+  private constructor(name: string, args: string[]) {
+    this.name = name;
+    this.child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (chunk: Buffer) => {
+      this.#output = (this.#output + chunk.toString()).slice(-64 * 1024);
+    };
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  /** `readyStatus`: the HTTP status that means ready (the echo agent answers plain HTTP with 426). */
+  static async start(name: string, args: string[], readyUrl: string, readyStatus = 200): Promise<Service> {
+    const service = new Service(name, args);
+    let exitCode: number | null | undefined;
+    void service.exited.then((code) => {
+      exitCode = code;
+    });
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (exitCode !== undefined) throw new Error(`${name} exited with ${exitCode}:\n${service.output}`);
+      try {
+        if ((await fetch(readyUrl)).status === readyStatus) return service;
+      } catch {
+        // not listening yet
+      }
+      await sleep(50);
+    }
+    service.child.kill('SIGKILL');
+    throw new Error(`${name} not ready within 20 s:\n${service.output}`);
+  }
+
+  get output(): string {
+    return this.#output;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+export interface EdgeOptions {
+  readonly transceivers?: number;
+  /** Sessions per transceiver. */
+  readonly capacity?: number;
+  readonly echoDelayMs?: number;
+  readonly sampleRate?: number;
+  readonly mediaTimeoutMs?: number;
+  /** Extra transceiver config fields. */
+  readonly transceiver?: Record<string, unknown>;
+  readonly signaling?: Record<string, unknown>;
+}
+
+export interface EdgeTransceiver {
+  readonly id: number;
+  readonly apiUrl: string;
+  readonly tunnelPort: number;
+  readonly service: Service;
+}
+
+export class Edge {
+  readonly dir = mkdtempSync(join(tmpdir(), 'voice-edge-e2e-'));
+  readonly keyring = makeKeyring();
+  relayPort = 0;
+  whipUrl = '';
+  echoUrl = '';
+  readonly transceivers: EdgeTransceiver[] = [];
+  readonly services: Service[] = [];
+
+  private constructor() {}
+
+  static async start(options: EdgeOptions = {}): Promise<Edge> {
+    const edge = new Edge();
+    try {
+      await edge.#start(options);
+      return edge;
+    } catch (error) {
+      await edge.stop();
+      throw error;
+    }
+  }
+
+  #write(name: string, content: unknown): string {
+    const file = join(this.dir, name);
+    writeFileSync(file, stringify(content));
+    return file;
+  }
+
+  async #start(options: EdgeOptions): Promise<void> {
+    const keys = this.#write('keys.yaml', this.keyring.document);
+    const echoPort = await freeTcpPort();
+    this.echoUrl = `ws://127.0.0.1:${echoPort}`;
+    this.services.push(
+      await Service.start(
+        'echo agent',
+        [
+          'agents/echo/main.ts',
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(echoPort),
+          '--delay-ms',
+          String(options.echoDelayMs ?? 200),
+        ],
+        `http://127.0.0.1:${echoPort}/`,
+        426,
+      ),
+    );
+    this.relayPort = await freeUdpPort();
+    const relayAddress = `127.0.0.1:${this.relayPort}`;
+    for (let index = 0; index < (options.transceivers ?? 1); index++) {
+      const id = 100 + index;
+      const tunnelPort = await freeUdpPort();
+      const apiPort = await freeTcpPort();
+      const config = this.#write(`transceiver-${id}.yaml`, {
+        clusterId: 1,
+        transceiverId: id,
+        tunnel: { listen: `127.0.0.1:${tunnelPort}` },
+        relays: [relayAddress],
+        routingKeys: { file: keys },
+        backend: { url: this.echoUrl, sampleRate: options.sampleRate ?? 16000 },
+        sessions: { max: options.capacity ?? 100, mediaTimeoutMs: options.mediaTimeoutMs ?? 15_000 },
+        api: { host: '127.0.0.1', port: apiPort },
+        log: { level: 'warn' },
+        shutdown: { graceMs: 1_000 },
+        ...options.transceiver,
+      });
+      const apiUrl = `http://127.0.0.1:${apiPort}`;
+      const service = await Service.start(
+        `transceiver ${id}`,
+        ['transceiver/main.ts', '--config', config],
+        `${apiUrl}/healthz`,
+      );
+      this.services.push(service);
+      this.transceivers.push({ id, apiUrl, tunnelPort, service });
+    }
+    this.writeRouting(this.transceivers.map(() => 'active'));
+    const relayHttp = await freeTcpPort();
+    const relayConfig = this.#write('relay.yaml', {
+      clusterId: 1,
+      listen: [relayAddress],
+      workers: 1,
+      routingTable: { file: 'routing.yaml' },
+      routingKeys: { file: 'keys.yaml' },
+      http: { host: '127.0.0.1', port: relayHttp },
+      log: { level: 'warn' },
+      shutdown: { drainMs: 0 },
+      flows: { newFlowsPerSourcePerSecond: 1000 },
+    });
+    this.services.push(
+      await Service.start(
+        'relay',
+        ['relay/main.ts', '--config', relayConfig],
+        `http://127.0.0.1:${relayHttp}/readyz`,
+      ),
+    );
+    const whipPort = await freeTcpPort();
+    const opsPort = await freeTcpPort();
+    const signalingConfig = this.#write('signaling.yaml', {
+      http: { host: '127.0.0.1', port: whipPort },
+      ops: { host: '127.0.0.1', port: opsPort },
+      routingTable: { file: join(this.dir, 'routing.yaml') },
+      relays: [relayAddress],
+      log: { level: 'warn' },
+      shutdown: { drainMs: 0 },
+      transceivers: { statusIntervalMs: 200, statusTimeoutMs: 150, statusStaleMs: 1_000 },
+      ...options.signaling,
+    });
+    this.services.push(
+      await Service.start(
+        'signaling',
+        ['signaling/main.ts', '--config', signalingConfig],
+        `http://127.0.0.1:${opsPort}/readyz`,
+      ),
+    );
+    this.whipUrl = `http://127.0.0.1:${whipPort}/whip`;
+  }
+
+  /** Writes the routing table with each transceiver's state (index-aligned). */
+  writeRouting(states: string[], generation = Date.now() % 1_000_000_000): void {
+    this.#write('routing.yaml', {
+      clusterId: 1,
+      generation,
+      transceivers: this.transceivers.map((t, i) => ({
+        id: t.id,
+        tunnel: `127.0.0.1:${t.tunnelPort}`,
+        state: states[i],
+        api: t.apiUrl,
+        ...(states[i] === 'draining' ? { drainingSince: Math.floor(Date.now() / 1000) } : {}),
+      })),
+    });
+  }
+
+  async transceiverMetrics(index = 0): Promise<Samples> {
+    return parsePrometheus(await (await fetch(`${this.transceivers[index]!.apiUrl}/metrics`)).text());
+  }
+
+  async status(index = 0): Promise<{ sessions: number; capacity: number; state: string }> {
+    return (await fetch(`${this.transceivers[index]!.apiUrl}/status`)).json() as Promise<{
+      sessions: number;
+      capacity: number;
+      state: string;
+    }>;
+  }
+
+  /** Everything the services printed (for failure messages). */
+  get output(): string {
+    return this.services.map((service) => `--- ${service.name}\n${service.output}`).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.services.map((service) => service.stop('SIGKILL')));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

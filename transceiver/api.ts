@@ -1,0 +1,77 @@
+// The transceiver's internal HTTP API (docs/transceiver-api.md): JSON bodies checked by schema,
+// errors as problem+json with stable codes.
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
+import { checkOffer } from '../signaling/sdp-check.ts';
+import type { TransceiverMetrics } from './metrics.ts';
+import { type Transceiver, TransceiverError } from './transceiver.ts';
+
+const MAX_BODY_BYTES = 128 * 1024;
+
+const CreateSessionBody = z.strictObject({
+  offer: z.string().min(1),
+  relays: z.array(TransportAddressSchema).max(8).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+const ReofferBody = z.strictObject({ offer: z.string().min(1) });
+
+function problem(reply: FastifyReply, status: number, code: string, detail: string, retryAfterS?: number) {
+  if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS));
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: `urn:voice-edge:problem:${code}`, title: code, status, detail, code });
+}
+
+function badRequest(reply: FastifyReply, error: z.ZodError) {
+  return problem(reply, 400, 'bad-request', formatIssues(error));
+}
+
+export function createTransceiverApi(transceiver: Transceiver, metrics: TransceiverMetrics): FastifyInstance {
+  const api = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES });
+
+  api.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+    if (error instanceof TransceiverError)
+      return problem(reply, error.status, error.code, error.message, error.retryAfterS);
+    const status = error.statusCode ?? 500;
+    return problem(reply, status, status < 500 ? 'bad-request' : 'internal', error.message);
+  });
+
+  api.post('/sessions', async (request, reply) => {
+    const body = CreateSessionBody.safeParse(request.body);
+    if (!body.success) return badRequest(reply, body.error);
+    const check = checkOffer(body.data.offer);
+    if (!check.ok) return problem(reply, 400, 'bad-sdp', check.detail);
+    const created = await transceiver.createCall(body.data);
+    return reply.code(201).send(created);
+  });
+
+  api.patch<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
+    const body = ReofferBody.safeParse(request.body);
+    if (!body.success) return badRequest(reply, body.error);
+    const check = checkOffer(body.data.offer);
+    if (!check.ok) return problem(reply, 400, 'bad-sdp', check.detail);
+    return transceiver.reoffer(request.params.id, body.data.offer);
+  });
+
+  api.delete<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
+    if (!transceiver.endCall(request.params.id))
+      return problem(reply, 404, 'not-found', `no session ${request.params.id}`);
+    return reply.code(204).send();
+  });
+
+  api.post('/drain', async () => {
+    transceiver.drain();
+    return { state: 'draining' };
+  });
+
+  api.get('/status', async () => transceiver.status());
+  api.get('/healthz', async () => ({ status: 'ok' }));
+  api.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  return api;
+}

@@ -1,0 +1,227 @@
+// One call: the client's peer, the backend's WebSocket and the audio bridge between them, with the
+// lifecycle of DESIGN §7 (connect timeout, media timeout, explicit end, backend end). Everything a
+// call holds is released in end(), which runs once whatever ends the call.
+import type { Logger } from 'pino';
+import { RtpHeader, RtpPacket } from 'werift';
+import type { TransportAddress } from '../protocol/address.ts';
+import type { SampleRate } from '../protocol/backend.ts';
+import { AudioBridge } from './audio/audio-bridge.ts';
+import { BackendConnection } from './backend-connection.ts';
+import { type IceCredentials, Peer } from './peer.ts';
+import type { TunnelRouter } from './tunnel-router.ts';
+
+export type CallEndReason =
+  | 'client-hangup'
+  | 'media-timeout'
+  | 'connect-timeout'
+  | 'backend-ended'
+  | 'backend-closed'
+  | 'peer-failed'
+  | 'shutdown';
+
+export interface CallQuality {
+  readonly rttMs: number | undefined;
+  readonly jitterMs: number | undefined;
+  readonly lossRatio: number | undefined;
+}
+
+export interface CallOptions {
+  readonly id: string;
+  readonly offer: string;
+  readonly relays: readonly TransportAddress[];
+  readonly metadata: Record<string, unknown>;
+  readonly credentials: IceCredentials;
+  readonly router: TunnelRouter;
+  readonly backend: { url: string; sampleRate: SampleRate; connectTimeoutMs: number };
+  readonly timeouts: { connectMs: number; mediaMs: number; qualityMs: number };
+  readonly logger: Logger;
+  /** Called once when the call has ended and released everything. */
+  readonly onEnded: (call: Call, reason: CallEndReason) => void;
+  readonly onConnected: (call: Call, setupMs: number) => void;
+  readonly onQuality: (call: Call, quality: CallQuality) => void;
+}
+
+export class Call {
+  readonly id: string;
+  readonly startedAt = Date.now();
+  readonly #options: CallOptions;
+  readonly #logger: Logger;
+  #peer!: Peer;
+  #backend!: BackendConnection;
+  #bridge!: AudioBridge;
+  readonly #ufrags: string[] = [];
+  #lastActivity = Date.now();
+  #connected = false;
+  #ended: CallEndReason | undefined;
+  readonly #timers: NodeJS.Timeout[] = [];
+
+  private constructor(options: CallOptions) {
+    this.id = options.id;
+    this.#options = options;
+    this.#logger = options.logger.child({ call: options.id });
+  }
+
+  /**
+   * Opens the backend, then answers the offer. Rejects with BackendUnavailableError or werift's
+   * negotiation error; nothing is left behind on failure.
+   */
+  static async start(options: CallOptions): Promise<{ call: Call; answer: string }> {
+    const call = new Call(options);
+    call.#backend = await BackendConnection.open({
+      url: options.backend.url,
+      sessionId: options.id,
+      sampleRate: options.backend.sampleRate,
+      metadata: options.metadata,
+      connectTimeoutMs: options.backend.connectTimeoutMs,
+      logger: call.#logger,
+    });
+    call.#bridge = new AudioBridge({ sampleRate: options.backend.sampleRate });
+    let answer: string;
+    try {
+      const answered = await Peer.answer(options.offer, options.relays, options.credentials, options.router, {
+        onRtp: (rtp) =>
+          call.#bridge.onRtp(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload, Date.now()),
+        onDataChannelMessage: (label, data) => call.#backend.sendDataChannel(label, data),
+        onConnected: () => call.#onConnected(),
+        onFailed: (reason) => {
+          call.#logger.info({ reason }, 'peer failed');
+          call.end('peer-failed');
+        },
+        onActivity: () => {
+          call.#lastActivity = Date.now();
+        },
+      });
+      call.#peer = answered.peer;
+      answer = answered.answer;
+    } catch (error) {
+      await call.#backend.close(1011, 'negotiation failed');
+      throw error;
+    }
+    call.#addCredentials(options.credentials);
+    call.#wireBackend();
+    call.#timers.push(
+      setTimeout(() => {
+        if (!call.#connected) call.end('connect-timeout');
+      }, options.timeouts.connectMs),
+      setInterval(() => call.#checkSilence(), Math.min(1_000, options.timeouts.mediaMs / 2)),
+      setInterval(() => void call.#reportQuality(), options.timeouts.qualityMs),
+    );
+    return { call, answer };
+  }
+
+  #addCredentials(credentials: IceCredentials): void {
+    this.#ufrags.push(credentials.ufrag);
+    this.#options.router.addCredentials(credentials.ufrag, credentials.password, this.#peer);
+  }
+
+  #wireBackend(): void {
+    const backend = this.#backend;
+    backend.on('audio', (pcm) => this.#bridge.enqueueBackendAudio(pcm));
+    backend.on('clear', () => {
+      for (const name of this.#bridge.clear()) backend.sendMark(name);
+    });
+    backend.on('mark', (name) => this.#bridge.mark(name));
+    backend.on('datachannel', ({ label, data }) => this.#peer.sendDataChannel(label, data));
+    backend.on('event', (event) =>
+      this.#peer.sendDataChannel(undefined, JSON.stringify({ type: 'event', ...event })),
+    );
+    backend.on('end', () => this.end('backend-ended'));
+    backend.on('closed', () => this.end('backend-closed'));
+  }
+
+  #onConnected(): void {
+    if (this.#connected || this.#ended) return;
+    this.#connected = true;
+    this.#lastActivity = Date.now();
+    this.#backend.sendEvent('connected');
+    this.#options.onConnected(this, Date.now() - this.startedAt);
+  }
+
+  #checkSilence(): void {
+    if (Date.now() - this.#lastActivity > this.#options.timeouts.mediaMs) this.end('media-timeout');
+  }
+
+  /** One 20 ms step of the audio bridge, driven by the transceiver's shared pacer. */
+  tick(now: number): void {
+    if (this.#ended || !this.#connected) return;
+    const step = this.#bridge.tick(now);
+    for (const frame of step.toBackend) this.#backend.sendAudio(frame);
+    if (step.toClient !== undefined) {
+      const { payload, sequenceNumber, timestamp, marker, payloadType } = step.toClient;
+      this.#peer.sendRtp(
+        new RtpPacket(new RtpHeader({ sequenceNumber, timestamp, marker, payloadType }), payload),
+      );
+    }
+    for (const name of step.marksReached) this.#backend.sendMark(name);
+  }
+
+  /** A re-offer (e.g. the client restarted ICE): new credentials if ICE restarted. */
+  async reoffer(offer: string, next: () => IceCredentials): Promise<{ answer: string; ufrag: string }> {
+    const { answer, restarted } = await this.#peer.reanswer(offer, this.#options.relays, next);
+    if (restarted !== undefined) {
+      this.#addCredentials(restarted);
+      this.#backend.sendEvent('ice-restart');
+    }
+    return { answer, ufrag: this.#ufrags.at(-1)! };
+  }
+
+  get ufrag(): string {
+    return this.#ufrags.at(-1)!;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  get ended(): boolean {
+    return this.#ended !== undefined;
+  }
+
+  get queuedMs(): number {
+    return this.#bridge.queuedMs;
+  }
+
+  async #reportQuality(): Promise<void> {
+    if (!this.#connected || this.#ended) return;
+    const quality = await readQuality(this.#peer).catch(() => undefined);
+    if (quality === undefined || this.#ended) return;
+    this.#backend.sendEvent('quality', quality);
+    this.#options.onQuality(this, quality);
+  }
+
+  /** Ends the call once: tells the backend, closes the peer, forgets its tunnel state. */
+  end(reason: CallEndReason): void {
+    if (this.#ended) return;
+    this.#ended = reason;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#options.router.removeSession(this.#peer);
+    this.#backend.removeAllListeners();
+    const backendReason =
+      reason === 'shutdown' || reason === 'media-timeout' || reason === 'connect-timeout'
+        ? reason
+        : 'client-hangup';
+    void this.#backend.end(backendReason);
+    void this.#peer.close();
+    this.#logger.info({ reason, durationMs: Date.now() - this.startedAt }, 'call ended');
+    this.#options.onEnded(this, reason);
+  }
+}
+
+/** RTT from the client's receiver reports, jitter and loss of what the client sends (RTCP). */
+async function readQuality(peer: Peer): Promise<CallQuality> {
+  const report = await peer.pc.getStats();
+  let rttMs: number | undefined;
+  let jitterMs: number | undefined;
+  let lossRatio: number | undefined;
+  for (const stats of report.values() as Iterable<Record<string, unknown>>) {
+    if (stats.type === 'remote-inbound-rtp' && typeof stats.roundTripTime === 'number')
+      rttMs = stats.roundTripTime * 1000;
+    if (stats.type === 'inbound-rtp') {
+      if (typeof stats.jitter === 'number') jitterMs = stats.jitter * 1000;
+      const lost = typeof stats.packetsLost === 'number' ? stats.packetsLost : 0;
+      const received = typeof stats.packetsReceived === 'number' ? stats.packetsReceived : 0;
+      if (lost + received > 0) lossRatio = Math.max(0, lost) / (Math.max(0, lost) + received);
+    }
+  }
+  return { rttMs, jitterMs, lossRatio };
+}

@@ -1,0 +1,79 @@
+// Transceiver configuration: YAML, then `VOICE_EDGE_TRANSCEIVER_*` environment overrides (the
+// operator sets the transceiver ID that way), then one schema.
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { readConfigMapping } from '../config/config-file.ts';
+import { applyEnvOverrides, ConfigError } from '../config/env-overrides.ts';
+import { isSampleRate, SAMPLE_RATES, type SampleRate } from '../protocol/backend.ts';
+import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
+import { ROUTING_KEYS_ENV } from '../routing/keyring-source.ts';
+
+const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
+
+export const TransceiverConfigSchema = z.strictObject({
+  clusterId: z.number().int().min(0).max(0xffff),
+  /** Unique in the cluster; allocated by the operator and carried in every ufrag. */
+  transceiverId: z.number().int().min(0).max(0xffffffff),
+  /** The tunnel socket: the address the routing table names for this transceiver. */
+  tunnel: z.strictObject({ listen: TransportAddressSchema }),
+  /** Public relay addresses advertised when a request names none. */
+  relays: z.array(TransportAddressSchema).min(1),
+  routingKeys: z.strictObject({ file: z.string().min(1) }).optional(),
+  backend: z.strictObject({
+    url: z.string().regex(/^wss?:\/\//, 'must start with ws:// or wss://'),
+    sampleRate: z.custom<SampleRate>(isSampleRate, `must be one of ${SAMPLE_RATES.join(', ')}`),
+    connectTimeoutMs: z.number().int().min(100).default(5_000),
+  }),
+  sessions: z
+    .strictObject({
+      /** Per process: ~0.25 % of a core each (DESIGN §7), so a few hundred per core. */
+      max: z.number().int().min(1).default(200),
+      /** Offer answered → DTLS connected. */
+      connectTimeoutMs: z.number().int().min(1_000).default(15_000),
+      /** No STUN or media from the client for this long ends the call (ICE-lite has no consent checks). */
+      mediaTimeoutMs: z.number().int().min(1_000).default(15_000),
+      /** RTCP-derived quality sent to the backend and to metrics this often. */
+      qualityIntervalMs: z.number().int().min(500).default(5_000),
+    })
+    .default({ max: 200, connectTimeoutMs: 15_000, mediaTimeoutMs: 15_000, qualityIntervalMs: 5_000 }),
+  api: z
+    .strictObject({
+      host: ipLiteral.default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8090),
+    })
+    .default({ host: '127.0.0.1', port: 8090 }),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .default({ level: 'info' }),
+  /** On SIGTERM: stop taking sessions, let calls run this long, then end them. */
+  shutdown: z.strictObject({ graceMs: z.number().int().min(0).default(30_000) }).default({ graceMs: 30_000 }),
+});
+
+export type TransceiverConfig = z.output<typeof TransceiverConfigSchema>;
+
+export const TRANSCEIVER_ENV_PREFIX = 'VOICE_EDGE_TRANSCEIVER_';
+
+export function parseTransceiverConfig(
+  raw: Record<string, unknown>,
+  origin: string,
+  env: NodeJS.ProcessEnv,
+): TransceiverConfig {
+  const result = TransceiverConfigSchema.safeParse(applyEnvOverrides(raw, env, TRANSCEIVER_ENV_PREFIX));
+  if (!result.success)
+    throw new ConfigError(`invalid transceiver config ${origin}: ${formatIssues(result.error)}`);
+  const config = result.data;
+  if (!config.routingKeys && !env[ROUTING_KEYS_ENV]) {
+    throw new ConfigError(
+      `invalid transceiver config ${origin}: routingKeys.file is required (or set ${ROUTING_KEYS_ENV})`,
+    );
+  }
+  return config;
+}
+
+export function loadTransceiverConfig(file: string, env: NodeJS.ProcessEnv = process.env): TransceiverConfig {
+  const config = parseTransceiverConfig(readConfigMapping(file), file, env);
+  if (config.routingKeys) config.routingKeys.file = resolve(dirname(resolve(file)), config.routingKeys.file);
+  return config;
+}

@@ -1,0 +1,107 @@
+// Prometheus metrics of a transceiver.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { CallQuality } from './call.ts';
+
+export interface TransceiverMetrics {
+  readonly registry: Registry;
+  readonly sessionsCreated: Counter;
+  readonly sessionsEnded: Counter<'reason'>;
+  readonly sessionsFailed: Counter<'code'>;
+  readonly setupSeconds: Histogram;
+  readonly tunnelDrops: Counter<'reason'>;
+  observeQuality(quality: CallQuality): void;
+}
+
+export interface TransceiverGauges {
+  sessions(): number;
+  capacity(): number;
+  draining(): boolean;
+  /** Milliseconds of backend audio queued for clients, per call. */
+  queuedMs(): number[];
+}
+
+export function createTransceiverMetrics(gauges: TransceiverGauges): TransceiverMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'voice_edge_transceiver_' });
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge('voice_edge_transceiver_sessions', 'Calls in progress (including ones being negotiated)', () =>
+    gauges.sessions(),
+  );
+  gauge('voice_edge_transceiver_capacity', 'Most calls this process takes', () => gauges.capacity());
+  gauge('voice_edge_transceiver_draining', '1 while draining (no new calls)', () =>
+    gauges.draining() ? 1 : 0,
+  );
+  gauge(
+    'voice_edge_transceiver_playout_queue_max_seconds',
+    'Longest backend audio queue of any call',
+    () => Math.max(0, ...gauges.queuedMs()) / 1000,
+  );
+  gauge(
+    'voice_edge_transceiver_playout_queue_seconds',
+    'Backend audio queued for all calls',
+    () => gauges.queuedMs().reduce((total, ms) => total + ms, 0) / 1000,
+  );
+  const rtt = new Histogram({
+    name: 'voice_edge_transceiver_rtt_seconds',
+    help: 'Round-trip time to clients from RTCP receiver reports, sampled per call',
+    buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
+    registers: [registry],
+  });
+  const jitter = new Histogram({
+    name: 'voice_edge_transceiver_jitter_seconds',
+    help: 'Interarrival jitter of client audio (RTCP), sampled per call',
+    buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1],
+    registers: [registry],
+  });
+  const loss = new Histogram({
+    name: 'voice_edge_transceiver_loss_ratio',
+    help: 'Fraction of client audio packets lost, sampled per call',
+    buckets: [0.001, 0.01, 0.02, 0.05, 0.1, 0.2],
+    registers: [registry],
+  });
+  return {
+    registry,
+    sessionsCreated: new Counter({
+      name: 'voice_edge_transceiver_sessions_created_total',
+      help: 'Calls answered',
+      registers: [registry],
+    }),
+    sessionsEnded: new Counter({
+      name: 'voice_edge_transceiver_sessions_ended_total',
+      help: 'Calls ended, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    sessionsFailed: new Counter({
+      name: 'voice_edge_transceiver_sessions_failed_total',
+      help: 'Offers that did not become calls, by error code',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    setupSeconds: new Histogram({
+      name: 'voice_edge_transceiver_setup_seconds',
+      help: 'Offer received to DTLS connected',
+      buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5],
+      registers: [registry],
+    }),
+    tunnelDrops: new Counter({
+      name: 'voice_edge_transceiver_tunnel_drops_total',
+      help: 'Tunnel datagrams not delivered to a call, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    observeQuality(quality) {
+      if (quality.rttMs !== undefined) rtt.observe(quality.rttMs / 1000);
+      if (quality.jitterMs !== undefined) jitter.observe(quality.jitterMs / 1000);
+      if (quality.lossRatio !== undefined) loss.observe(quality.lossRatio);
+    },
+  };
+}

@@ -1,0 +1,93 @@
+// A running transceiver: keys, the call state, the internal API. `main.ts` wraps it in a process;
+// the local edge and the tests start it in-process.
+import type { Logger } from 'pino';
+import { KeyringSource } from '../routing/keyring-source.ts';
+import { createTransceiverApi } from './api.ts';
+import type { TransceiverConfig } from './config.ts';
+import { createTransceiverMetrics } from './metrics.ts';
+import { Transceiver } from './transceiver.ts';
+
+export class TransceiverStartError extends Error {
+  override name = 'TransceiverStartError';
+}
+
+export interface TransceiverService {
+  readonly transceiver: Transceiver;
+  readonly apiUrl: string;
+  /** Drains, lets calls run up to `graceMs`, ends the rest, closes everything. Idempotent. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export async function startTransceiver(
+  config: TransceiverConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<TransceiverService> {
+  let transceiver: Transceiver | undefined;
+  const metrics = createTransceiverMetrics({
+    sessions: () => transceiver?.status().sessions ?? 0,
+    capacity: () => config.sessions.max,
+    draining: () => transceiver?.draining ?? false,
+    queuedMs: () => [...(transceiver?.calls.values() ?? [])].map((call) => call.queuedMs),
+  });
+  const keys = new KeyringSource(config.routingKeys?.file, env);
+  let loaded: Awaited<ReturnType<KeyringSource['start']>>;
+  try {
+    loaded = await keys.start({
+      onKeyring: (next) => {
+        transceiver?.setKeyring(next.keyring);
+        logger.info('routing keys reloaded');
+      },
+      onInvalid: (error) => logger.error({ error }, 'routing keys rejected; keeping the previous ones'),
+    });
+  } catch (error) {
+    throw new TransceiverStartError((error as Error).message);
+  }
+  transceiver = new Transceiver(config, loaded.keyring, logger, metrics);
+  try {
+    await transceiver.start();
+  } catch (error) {
+    keys.close();
+    const { listen } = config.tunnel;
+    throw new TransceiverStartError(
+      `cannot bind the tunnel socket ${listen.address}:${listen.port}: ${(error as Error).message}`,
+    );
+  }
+  const api = createTransceiverApi(transceiver, metrics);
+  try {
+    await api.listen({ host: config.api.host, port: config.api.port });
+  } catch (error) {
+    await transceiver.shutdown(0);
+    keys.close();
+    throw new TransceiverStartError(
+      `cannot serve the API on ${config.api.host}:${config.api.port}: ${(error as Error).message}`,
+    );
+  }
+  const address = api.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.api.port;
+  const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host;
+  logger.info(
+    {
+      transceiverId: config.transceiverId,
+      tunnel: config.tunnel.listen,
+      api: `${host}:${port}`,
+      capacity: config.sessions.max,
+    },
+    'transceiver ready',
+  );
+  let stopping: Promise<void> | undefined;
+  const running = transceiver;
+  return {
+    transceiver: running,
+    apiUrl: `http://${host}:${port}`,
+    shutdown(graceMs = config.shutdown.graceMs) {
+      stopping ??= (async () => {
+        await running.shutdown(graceMs);
+        await api.close();
+        keys.close();
+        logger.info('transceiver stopped');
+      })();
+      return stopping;
+    },
+  };
+}

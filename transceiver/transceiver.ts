@@ -1,0 +1,232 @@
+// The transceiver process's state: its calls, the one tunnel socket they share, the pacer that
+// steps every call's audio every 20 ms, the session cap and the draining state.
+import { randomUUID } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import type { Logger } from 'pino';
+import type { TransportAddress } from '../protocol/address.ts';
+import { deriveIcePassword, newUfrag, type RoutingKeyring } from '../protocol/ufrag.ts';
+import { Pacer } from './audio/pacer.ts';
+import { BackendUnavailableError } from './backend-connection.ts';
+import { Call, type CallEndReason } from './call.ts';
+import type { TransceiverConfig } from './config.ts';
+import type { TransceiverMetrics } from './metrics.ts';
+import type { IceCredentials } from './peer.ts';
+import { TunnelRouter } from './tunnel-router.ts';
+
+/** An error the API turns into problem+json. */
+export class TransceiverError extends Error {
+  override name = 'TransceiverError';
+  readonly code: string;
+  readonly status: number;
+  readonly retryAfterS: number | undefined;
+
+  constructor(code: string, status: number, message: string, retryAfterS?: number) {
+    super(message);
+    this.code = code;
+    this.status = status;
+    this.retryAfterS = retryAfterS;
+  }
+}
+
+export interface TransceiverStatus {
+  readonly transceiverId: number;
+  readonly clusterId: number;
+  readonly state: 'active' | 'draining';
+  readonly sessions: number;
+  readonly capacity: number;
+}
+
+const CLIENT_IDLE_MS = 60_000;
+
+export class Transceiver {
+  readonly config: TransceiverConfig;
+  readonly #logger: Logger;
+  readonly #metrics: TransceiverMetrics;
+  #keyring: RoutingKeyring;
+  readonly #calls = new Map<string, Call>();
+  /** Calls being negotiated count against the cap too. */
+  #pending = 0;
+  #draining = false;
+  #socket: Socket | undefined;
+  readonly router: TunnelRouter;
+  readonly #pacer: Pacer;
+  #housekeeping: NodeJS.Timeout | undefined;
+
+  constructor(
+    config: TransceiverConfig,
+    keyring: RoutingKeyring,
+    logger: Logger,
+    metrics: TransceiverMetrics,
+  ) {
+    this.config = config;
+    this.#keyring = keyring;
+    this.#logger = logger;
+    this.#metrics = metrics;
+    this.router = new TunnelRouter({
+      send: (parts, relay) => this.#socket?.send(parts as Buffer[], relay.port, relay.address),
+    });
+    this.#pacer = new Pacer(() => {
+      const now = Date.now();
+      for (const call of this.#calls.values()) call.tick(now);
+    });
+  }
+
+  /** Binds the tunnel socket and starts the pacer. */
+  async start(): Promise<void> {
+    const { listen } = this.config.tunnel;
+    const socket = createSocket({
+      type: listen.family === 6 ? 'udp6' : 'udp4',
+      recvBufferSize: 4 << 20,
+      sendBufferSize: 4 << 20,
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(listen.port, listen.address, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    socket.on('message', (datagram, remote) => {
+      const dropped = this.router.onDatagram(
+        datagram,
+        { address: remote.address, port: remote.port },
+        Date.now(),
+      );
+      if (dropped !== undefined) this.#metrics.tunnelDrops.inc({ reason: dropped });
+    });
+    socket.on('error', (error) => this.#logger.debug({ err: error.message }, 'tunnel send failed'));
+    this.#socket = socket;
+    this.#pacer.start();
+    this.#housekeeping = setInterval(() => this.router.expireClients(Date.now(), CLIENT_IDLE_MS), 10_000);
+  }
+
+  setKeyring(keyring: RoutingKeyring): void {
+    this.#keyring = keyring;
+  }
+
+  #mintCredentials(): IceCredentials {
+    const ufrag = newUfrag(this.#keyring, {
+      clusterId: this.config.clusterId,
+      transceiverId: this.config.transceiverId,
+    });
+    return { ufrag, password: deriveIcePassword(ufrag, this.#keyring.current) };
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  status(): TransceiverStatus {
+    return {
+      transceiverId: this.config.transceiverId,
+      clusterId: this.config.clusterId,
+      state: this.#draining ? 'draining' : 'active',
+      sessions: this.#calls.size + this.#pending,
+      capacity: this.config.sessions.max,
+    };
+  }
+
+  async createCall(request: {
+    offer: string;
+    relays?: readonly TransportAddress[] | undefined;
+    metadata?: Record<string, unknown> | undefined;
+  }): Promise<{ sessionId: string; answer: string; ufrag: string }> {
+    if (this.#draining) throw new TransceiverError('draining', 503, 'this transceiver is draining', 1);
+    if (this.#calls.size + this.#pending >= this.config.sessions.max) {
+      throw new TransceiverError(
+        'at-capacity',
+        503,
+        `all ${this.config.sessions.max} sessions are in use`,
+        1,
+      );
+    }
+    this.#pending++;
+    const id = randomUUID();
+    const credentials = this.#mintCredentials();
+    try {
+      const { call, answer } = await Call.start({
+        id,
+        offer: request.offer,
+        relays: request.relays && request.relays.length > 0 ? request.relays : this.config.relays,
+        metadata: request.metadata ?? {},
+        credentials,
+        router: this.router,
+        backend: this.config.backend,
+        timeouts: {
+          connectMs: this.config.sessions.connectTimeoutMs,
+          mediaMs: this.config.sessions.mediaTimeoutMs,
+          qualityMs: this.config.sessions.qualityIntervalMs,
+        },
+        logger: this.#logger,
+        onConnected: (_call, setupMs) => this.#metrics.setupSeconds.observe(setupMs / 1000),
+        onQuality: (_call, quality) => this.#metrics.observeQuality(quality),
+        onEnded: (ended, reason) => this.#onEnded(ended, reason),
+      });
+      this.#calls.set(id, call);
+      this.#metrics.sessionsCreated.inc();
+      return { sessionId: id, answer, ufrag: credentials.ufrag };
+    } catch (error) {
+      if (error instanceof BackendUnavailableError) {
+        this.#metrics.sessionsFailed.inc({ code: 'backend-unavailable' });
+        throw new TransceiverError('backend-unavailable', 502, error.message);
+      }
+      this.#metrics.sessionsFailed.inc({ code: 'negotiation-failed' });
+      throw new TransceiverError(
+        'negotiation-failed',
+        500,
+        `the offer could not be answered: ${(error as Error).message}`,
+      );
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  async reoffer(id: string, offer: string): Promise<{ answer: string; ufrag: string }> {
+    const call = this.#calls.get(id);
+    if (call === undefined) throw new TransceiverError('not-found', 404, `no session ${id}`);
+    try {
+      return await call.reoffer(offer, () => this.#mintCredentials());
+    } catch (error) {
+      throw new TransceiverError(
+        'negotiation-failed',
+        500,
+        `the re-offer could not be answered: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  endCall(id: string): boolean {
+    const call = this.#calls.get(id);
+    if (call === undefined) return false;
+    call.end('client-hangup');
+    return true;
+  }
+
+  #onEnded(call: Call, reason: CallEndReason): void {
+    this.#calls.delete(call.id);
+    this.#metrics.sessionsEnded.inc({ reason });
+  }
+
+  /** No new sessions; the calls in progress continue. */
+  drain(): void {
+    if (!this.#draining) this.#logger.info({ sessions: this.#calls.size }, 'draining');
+    this.#draining = true;
+  }
+
+  get calls(): ReadonlyMap<string, Call> {
+    return this.#calls;
+  }
+
+  /** Drains, waits up to graceMs for calls to end, ends the rest, closes the socket. */
+  async shutdown(graceMs: number): Promise<void> {
+    this.drain();
+    const deadline = Date.now() + graceMs;
+    while (this.#calls.size > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    for (const call of [...this.#calls.values()]) call.end('shutdown');
+    this.#pacer.stop();
+    clearInterval(this.#housekeeping);
+    await new Promise<void>((resolve) => (this.#socket ? this.#socket.close(() => resolve()) : resolve()));
+    this.#socket = undefined;
+  }
+}

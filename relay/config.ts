@@ -1,15 +1,13 @@
 // Relay configuration: a YAML file, then environment overrides, then one schema. Any problem is one
 // ConfigError that names the field, so `npm run relay` fails with a message a person can act on.
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { readConfigMapping } from '../config/config-file.ts';
+import { applyEnvOverrides as applyPrefixedEnvOverrides, ConfigError } from '../config/env-overrides.ts';
 import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
 
@@ -85,49 +83,13 @@ export function applyEnvOverrides(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
 ): Record<string, unknown> {
-  const out = structuredClone(raw);
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
-    const path = name
-      .slice(ENV_PREFIX.length)
-      .split('__')
-      .map((part) => part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
-    let target: Record<string, unknown> = out;
-    for (const segment of path.slice(0, -1)) {
-      const next = target[segment];
-      if (next === undefined || next === null) target[segment] = {};
-      else if (typeof next !== 'object' || Array.isArray(next)) {
-        throw new ConfigError(`${name}: ${path.join('.')} cannot be set inside a non-object field`);
-      }
-      target = target[segment] as Record<string, unknown>;
-    }
-    try {
-      target[path[path.length - 1]!] = parseYaml(value);
-    } catch (error) {
-      throw new ConfigError(`${name}: not a valid YAML value: ${(error as Error).message}`);
-    }
-  }
-  return out;
+  return applyPrefixedEnvOverrides(raw, env, ENV_PREFIX);
 }
 
 /** Reads, overrides and validates. File paths inside are resolved against the config file's folder. */
 export function loadRelayConfig(file: string, env: NodeJS.ProcessEnv = process.env): RelayConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`);
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(`config file ${file} must hold a YAML mapping`);
-  }
-  const result = RelayConfigSchema.safeParse(applyEnvOverrides(raw as Record<string, unknown>, env));
+  const raw = readConfigMapping(file);
+  const result = RelayConfigSchema.safeParse(applyEnvOverrides(raw, env));
   if (!result.success) throw new ConfigError(`invalid relay config ${file}: ${formatIssues(result.error)}`);
   const config = result.data;
   const base = dirname(resolve(file));

@@ -1,0 +1,45 @@
+// Shared by the relay's and the signaling service's configuration: the error every config problem
+// becomes, and environment overrides of YAML fields (`<PREFIX><FIELD>[__<FIELD>…]`).
+import { parse as parseYaml } from 'yaml';
+
+/** A configuration problem a person can act on; `main` prints it and exits with status 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * `<prefix><FIELD>[__<FIELD>…]` overrides a field; names are SCREAMING_SNAKE forms of the YAML keys
+ * (`FLOWS__MAX_FLOWS` → `flows.maxFlows`) and values are read as YAML scalars or flow collections
+ * (`'["0.0.0.0:3478"]'`, `'{ host: "::1" }'`). Variables without the prefix are ignored; the input
+ * is not modified. Descending into a field that is set to a non-object is a ConfigError naming the
+ * variable.
+ */
+export function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  prefix: string,
+): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(prefix) || value === undefined) continue;
+    const path = name
+      .slice(prefix.length)
+      .split('__')
+      .map((part) => part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
+    let target: Record<string, unknown> = out;
+    for (const segment of path.slice(0, -1)) {
+      const next = target[segment];
+      if (next === undefined || next === null) target[segment] = {};
+      else if (typeof next !== 'object' || Array.isArray(next)) {
+        throw new ConfigError(`${name}: ${path.join('.')} cannot be set inside a non-object field`);
+      }
+      target = target[segment] as Record<string, unknown>;
+    }
+    try {
+      target[path[path.length - 1]!] = parseYaml(value);
+    } catch (error) {
+      throw new ConfigError(`${name}: not a valid YAML value: ${(error as Error).message}`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ConfigError as RelayConfigError } from '../relay/config.ts';
+import { ConfigError, loadSignalingConfig } from './config.ts';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'voice-edge-signaling-config-'));
+});
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let counter = 0;
+function configFile(text: string): string {
+  const path = join(dir, `signaling-${counter++}.yaml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+function assertConfigError(action: () => unknown, ...patterns: RegExp[]): void {
+  let caught: unknown;
+  try {
+    action();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+  for (const pattern of patterns) assert.match(caught.message, pattern);
+}
+
+const MINIMAL = 'routingTable: { file: routing.yaml }\n';
+
+describe('loadSignalingConfig', () => {
+  test('a minimal file gets every default; the routing file is resolved against the config folder', () => {
+    const config = loadSignalingConfig(configFile(MINIMAL), {});
+    assert.deepEqual(config, {
+      http: { host: '127.0.0.1', port: 8080 },
+      ops: { host: '127.0.0.1', port: 9091 },
+      routingTable: { file: join(dir, 'routing.yaml') },
+      relays: [],
+      auth: { tokens: [] },
+      cors: { allowOrigins: ['*'] },
+      transceivers: {
+        statusIntervalMs: 1000,
+        statusTimeoutMs: 500,
+        statusStaleMs: 3000,
+        requestTimeoutMs: 5000,
+      },
+      placement: { maxAttempts: 3, retryAfterSeconds: 5 },
+      limits: { maxOfferBytes: 65536 },
+      log: { level: 'info' },
+      shutdown: { drainMs: 5000 },
+    });
+  });
+
+  test('a full file', () => {
+    const config = loadSignalingConfig(
+      configFile(`
+http: { host: "0.0.0.0", port: 8443 }
+ops: { host: "::", port: 0 }
+routingTable: { file: /etc/voice-edge/routing.yaml }
+relays: ["203.0.113.7:3478", "[2001:db8::7]:3478"]
+auth: { tokens: [abc, "def=="] }
+cors: { allowOrigins: ["https://app.example.com", "http://localhost:5173"] }
+transceivers: { statusIntervalMs: 2000, statusTimeoutMs: 300, statusStaleMs: 7000, requestTimeoutMs: 800 }
+placement: { maxAttempts: 1, retryAfterSeconds: 30 }
+limits: { maxOfferBytes: 16384 }
+log: { level: debug }
+shutdown: { drainMs: 0 }
+`),
+      {},
+    );
+    assert.equal(config.routingTable.file, '/etc/voice-edge/routing.yaml');
+    assert.deepEqual(config.relays, [
+      { family: 4, address: '203.0.113.7', port: 3478 },
+      { family: 6, address: '2001:db8::7', port: 3478 },
+    ]);
+    assert.deepEqual(config.auth.tokens, ['abc', 'def==']);
+    assert.deepEqual(config.cors.allowOrigins, ['https://app.example.com', 'http://localhost:5173']);
+    assert.equal(config.placement.maxAttempts, 1);
+    assert.equal(config.ops.host, '::');
+  });
+
+  test('VOICE_EDGE_SIGNALING_* overrides, lists as YAML or comma-separated', () => {
+    const config = loadSignalingConfig(configFile(`${MINIMAL}auth: { tokens: [from-file] }\n`), {
+      VOICE_EDGE_SIGNALING_AUTH__TOKENS: 'one, two ,three',
+      VOICE_EDGE_SIGNALING_RELAYS: '["198.51.100.1:3478"]',
+      VOICE_EDGE_SIGNALING_HTTP__PORT: '9000',
+      VOICE_EDGE_SIGNALING_CORS__ALLOW_ORIGINS: 'https://a.example, https://b.example',
+      VOICE_EDGE_SIGNALING_TRANSCEIVERS__REQUEST_TIMEOUT_MS: '1500',
+      VOICE_EDGE_RELAY_HTTP__PORT: '1',
+    });
+    assert.deepEqual(config.auth.tokens, ['one', 'two', 'three']);
+    assert.deepEqual(config.relays, [{ family: 4, address: '198.51.100.1', port: 3478 }]);
+    assert.equal(config.http.port, 9000);
+    assert.deepEqual(config.cors.allowOrigins, ['https://a.example', 'https://b.example']);
+    assert.equal(config.transceivers.requestTimeoutMs, 1500);
+    // An empty variable turns authentication off.
+    assert.deepEqual(
+      loadSignalingConfig(configFile(`${MINIMAL}auth: { tokens: [x] }\n`), {
+        VOICE_EDGE_SIGNALING_AUTH__TOKENS: '',
+      }).auth.tokens,
+      [],
+    );
+  });
+
+  test('errors name the field and never echo a token', () => {
+    assertConfigError(() => loadSignalingConfig(configFile('http: { port: 1 }\n'), {}), /routingTable/);
+    assertConfigError(
+      () => loadSignalingConfig(configFile(`${MINIMAL}relays: ["example.com:3478"]\n`), {}),
+      /relays\.0/,
+    );
+    assertConfigError(
+      () => loadSignalingConfig(configFile(`${MINIMAL}relays: ["10.0.0.1:0"]\n`), {}),
+      /relays\.0/,
+    );
+    let caught: unknown;
+    try {
+      loadSignalingConfig(configFile(`${MINIMAL}auth: { tokens: ["secret with spaces"] }\n`), {});
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(caught instanceof ConfigError);
+    assert.match(caught.message, /auth\.tokens\.0: a bearer token is token68/);
+    assert.doesNotMatch(caught.message, /secret/);
+    assertConfigError(
+      () =>
+        loadSignalingConfig(configFile(`${MINIMAL}cors: { allowOrigins: ["https://a.example/path"] }\n`), {}),
+      /cors\.allowOrigins\.0/,
+    );
+    assertConfigError(
+      () =>
+        loadSignalingConfig(configFile(`${MINIMAL}cors: { allowOrigins: ["*", "https://a.example"] }\n`), {}),
+      /cors\.allowOrigins: "\*" allows every origin/,
+    );
+    assertConfigError(
+      () =>
+        loadSignalingConfig(
+          configFile(`${MINIMAL}transceivers: { statusIntervalMs: 500, statusTimeoutMs: 500 }\n`),
+          {},
+        ),
+      /transceivers\.statusTimeoutMs: must be shorter than statusIntervalMs/,
+    );
+    assertConfigError(
+      () => loadSignalingConfig(configFile(`${MINIMAL}transceivers: { statusStaleMs: 1000 }\n`), {}),
+      /transceivers\.statusStaleMs: must be longer/,
+    );
+    assertConfigError(
+      () => loadSignalingConfig(configFile(`${MINIMAL}unknownField: 1\n`), {}),
+      /unknownField/,
+    );
+    assertConfigError(
+      () => loadSignalingConfig(configFile(MINIMAL), { VOICE_EDGE_SIGNALING_PLACEMENT__MAX_ATTEMPTS: '0' }),
+      /placement\.maxAttempts/,
+    );
+    assertConfigError(
+      () =>
+        loadSignalingConfig(configFile(`${MINIMAL}relays: [a]\n`), { VOICE_EDGE_SIGNALING_RELAYS__0: 'x' }),
+      /VOICE_EDGE_SIGNALING_RELAYS__0/,
+    );
+  });
+
+  test('file problems', () => {
+    assertConfigError(() => loadSignalingConfig(join(dir, 'missing.yaml'), {}), /cannot read config file/);
+    assertConfigError(() => loadSignalingConfig(configFile('a: [\n'), {}), /not valid YAML/);
+    assertConfigError(() => loadSignalingConfig(configFile('- a\n'), {}), /must hold a YAML mapping/);
+  });
+
+  test('the relay and signaling share one ConfigError class', () => {
+    assert.equal(ConfigError, RelayConfigError);
+  });
+});
+
+describe('npm run signaling', () => {
+  const main = join(import.meta.dirname, 'main.ts');
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 20_000 });
+
+  test('a bad config exits 2 with one line naming the field', () => {
+    const result = run('--config', configFile(`${MINIMAL}placement: { maxAttempts: 99 }\n`));
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^voice-edge signaling: invalid signaling config .*placement\.maxAttempts/);
+  });
+
+  test('no --config exits 2 with the usage', () => {
+    const result = run();
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--config is required\nusage: npm run signaling -- --config <file.yaml>/);
+  });
+
+  test('a routing table that cannot be read exits 1', () => {
+    const result = run(
+      '--config',
+      configFile(`routingTable: { file: nowhere.yaml }\nops: { port: 0 }\nhttp: { port: 0 }\n`),
+    );
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /voice-edge signaling: .*nowhere\.yaml/);
+  });
+});

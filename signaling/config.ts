@@ -1,0 +1,150 @@
+// Signaling configuration: a YAML file, then `VOICE_EDGE_SIGNALING_*` environment overrides, then
+// one schema. Any problem is one ConfigError that names the field (`npm run signaling` exits 2).
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { readConfigMapping } from '../config/config-file.ts';
+import { applyEnvOverrides, ConfigError } from '../config/env-overrides.ts';
+import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
+import { DEFAULT_MAX_OFFER_BYTES } from './sdp-check.ts';
+
+export { ConfigError };
+
+export const ENV_PREFIX = 'VOICE_EDGE_SIGNALING_';
+
+const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
+const port = z.number().int().min(0).max(65535);
+
+/**
+ * A list, or (handy in an environment variable) one string of comma-separated items; an empty
+ * value (`tokens:` in YAML, an empty variable) is an empty list.
+ */
+const listOf = <T extends z.ZodType>(item: T) =>
+  z.preprocess(
+    (value) =>
+      value === null
+        ? []
+        : typeof value === 'string'
+          ? value
+              .split(',')
+              .map((part) => part.trim())
+              .filter((part) => part !== '')
+          : value,
+    z.array(item),
+  );
+
+const token = z
+  .string()
+  .min(1)
+  .regex(
+    /^[A-Za-z0-9\-._~+/]+=*$/,
+    'a bearer token is token68 characters (RFC 6750): letters, digits, -._~+/ and trailing =',
+  );
+
+const origin = z.union([
+  z.literal('*'),
+  z
+    .string()
+    .regex(
+      /^https?:\/\/[^/\s]+$/,
+      'an origin is "*" or scheme://host[:port] with no path, e.g. https://app.example.com',
+    ),
+]);
+
+export const SignalingConfigSchema = z
+  .strictObject({
+    /** The public WHIP server. */
+    http: z
+      .strictObject({ host: ipLiteral.default('127.0.0.1'), port: port.default(8080) })
+      .default({ host: '127.0.0.1', port: 8080 }),
+    /** Health, readiness and metrics: for the kubelet and Prometheus, not for callers. */
+    ops: z
+      .strictObject({ host: ipLiteral.default('127.0.0.1'), port: port.default(9091) })
+      .default({ host: '127.0.0.1', port: 9091 }),
+    routingTable: z.strictObject({ file: z.string().min(1) }),
+    /** The cluster's public relay addresses, passed to the transceiver to advertise in the answer. */
+    relays: z.array(TransportAddressSchema).default([]),
+    /** Bearer tokens accepted on the WHIP routes; none = no authentication (local mode). */
+    auth: z.strictObject({ tokens: listOf(token).default([]) }).default({ tokens: [] }),
+    cors: z.strictObject({ allowOrigins: listOf(origin).default(['*']) }).default({ allowOrigins: ['*'] }),
+    transceivers: z
+      .strictObject({
+        statusIntervalMs: z.number().int().min(100).default(1_000),
+        statusTimeoutMs: z.number().int().min(10).default(500),
+        /** A status older than this makes the transceiver unavailable. */
+        statusStaleMs: z.number().int().min(200).default(3_000),
+        /** POST/PATCH/DELETE /sessions. */
+        requestTimeoutMs: z.number().int().min(100).default(5_000),
+      })
+      .default({
+        statusIntervalMs: 1_000,
+        statusTimeoutMs: 500,
+        statusStaleMs: 3_000,
+        requestTimeoutMs: 5_000,
+      }),
+    placement: z
+      .strictObject({
+        /** Transceivers tried for one offer when the first ones answer 503 or cannot be reached. */
+        maxAttempts: z.number().int().min(1).max(10).default(3),
+        /** Retry-After of a 503 no-capacity answer. */
+        retryAfterSeconds: z.number().int().min(1).max(3600).default(5),
+      })
+      .default({ maxAttempts: 3, retryAfterSeconds: 5 }),
+    limits: z
+      .strictObject({
+        maxOfferBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 * 1024)
+          .default(DEFAULT_MAX_OFFER_BYTES),
+      })
+      .default({ maxOfferBytes: DEFAULT_MAX_OFFER_BYTES }),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .default({ level: 'info' }),
+    /**
+     * On SIGTERM signaling turns unready at once, keeps serving for drainMs (so the load balancer
+     * stops sending), then stops accepting and finishes the requests in flight.
+     */
+    shutdown: z.strictObject({ drainMs: z.number().int().min(0).default(5_000) }).default({ drainMs: 5_000 }),
+  })
+  .superRefine((config, context) => {
+    const { statusIntervalMs, statusTimeoutMs, statusStaleMs } = config.transceivers;
+    if (statusTimeoutMs >= statusIntervalMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['transceivers', 'statusTimeoutMs'],
+        message: `must be shorter than statusIntervalMs (${statusIntervalMs})`,
+      });
+    }
+    if (statusStaleMs <= statusIntervalMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['transceivers', 'statusStaleMs'],
+        message: `must be longer than statusIntervalMs (${statusIntervalMs})`,
+      });
+    }
+    if (config.cors.allowOrigins.includes('*') && config.cors.allowOrigins.length > 1) {
+      context.addIssue({
+        code: 'custom',
+        path: ['cors', 'allowOrigins'],
+        message: '"*" allows every origin: list it alone or not at all',
+      });
+    }
+  });
+
+export type SignalingConfig = z.output<typeof SignalingConfigSchema>;
+
+/** Reads, overrides and validates. `routingTable.file` is resolved against the config file's folder. */
+export function loadSignalingConfig(file: string, env: NodeJS.ProcessEnv = process.env): SignalingConfig {
+  const raw = readConfigMapping(file);
+  const result = SignalingConfigSchema.safeParse(applyEnvOverrides(raw, env, ENV_PREFIX));
+  if (!result.success) {
+    throw new ConfigError(`invalid signaling config ${file}: ${formatIssues(result.error)}`);
+  }
+  const config = result.data;
+  config.routingTable.file = resolve(dirname(resolve(file)), config.routingTable.file);
+  return config;
+}

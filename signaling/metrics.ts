@@ -1,0 +1,79 @@
+// Prometheus metrics of the signaling service.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Availability } from './status-cache.ts';
+
+export interface SignalingMetrics {
+  readonly registry: Registry;
+  /** route: the route pattern (`/whip`, `/whip/sessions/:id`, …) or `unmatched`. */
+  readonly requests: Counter<'route' | 'method' | 'status'>;
+  readonly offerToAnswer: Histogram;
+  readonly statusPollErrors: Counter<'transceiver'>;
+  readonly sessionsPlaced: Counter<'transceiver'>;
+  readonly noCapacity: Counter;
+  /** Calls to transceivers that failed or were refused, by operation and outcome. */
+  readonly transceiverErrors: Counter<'operation' | 'outcome'>;
+  readonly routingTableErrors: Counter;
+  readonly routingTableGeneration: Gauge;
+}
+
+export function createSignalingMetrics(availability: () => Record<Availability, number>): SignalingMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'voice_edge_signaling_' });
+  new Gauge({
+    name: 'voice_edge_signaling_transceivers',
+    help: 'Transceivers with an API URL in the routing table, by what their last status says',
+    labelNames: ['availability'],
+    registers: [registry],
+    collect() {
+      for (const [label, count] of Object.entries(availability())) this.set({ availability: label }, count);
+    },
+  });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'voice_edge_signaling_requests_total',
+      help: 'HTTP requests to the WHIP server, by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers: [registry],
+    }),
+    offerToAnswer: new Histogram({
+      name: 'voice_edge_signaling_offer_to_answer_seconds',
+      help: 'From a WHIP offer received to its answer sent (successful POST /whip only), seconds',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    statusPollErrors: new Counter({
+      name: 'voice_edge_signaling_status_poll_errors_total',
+      help: 'Failed GET /status polls, by transceiver ID',
+      labelNames: ['transceiver'],
+      registers: [registry],
+    }),
+    sessionsPlaced: new Counter({
+      name: 'voice_edge_signaling_sessions_placed_total',
+      help: 'Sessions created, by transceiver ID',
+      labelNames: ['transceiver'],
+      registers: [registry],
+    }),
+    noCapacity: new Counter({
+      name: 'voice_edge_signaling_no_capacity_total',
+      help: 'Offers refused with 503 no-capacity (no active transceiver with room)',
+      registers: [registry],
+    }),
+    transceiverErrors: new Counter({
+      name: 'voice_edge_signaling_transceiver_errors_total',
+      help: 'Calls to transceivers that did not succeed, by operation (create, update, delete) and outcome',
+      labelNames: ['operation', 'outcome'],
+      registers: [registry],
+    }),
+    routingTableErrors: new Counter({
+      name: 'voice_edge_signaling_routing_table_errors_total',
+      help: 'Routing table updates rejected (the previous table stays in force)',
+      registers: [registry],
+    }),
+    routingTableGeneration: new Gauge({
+      name: 'voice_edge_signaling_routing_table_generation',
+      help: 'Generation of the routing table in force',
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,387 @@
+// The public WHIP server (RFC 9725): POST an offer to /whip, get the answer and a session URL that
+// names the transceiver; PATCH and DELETE that URL. Stateless: the routing table, the status cache
+// and the session URL itself are all it needs. docs/whip.md describes the behaviour.
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { formatTransportAddress } from '../protocol/address.ts';
+import type { RoutingTable, TransceiverEntry } from '../protocol/routing-table.ts';
+import { createAuthenticator } from './auth.ts';
+import type { SignalingConfig } from './config.ts';
+import type { SignalingMetrics } from './metrics.ts';
+import { describeSkipped, rankTransceivers, type StatusView } from './pick.ts';
+import { type ProblemCode, sendProblem } from './problem.ts';
+import { parseResourceId, type ResourceId, sessionLocation } from './resource-id.ts';
+import { checkOffer, parseTrickleFragment } from './sdp-check.ts';
+import type { TransceiverClient, TransceiverReply } from './transceiver-client.ts';
+
+export const SDP = 'application/sdp';
+export const SDPFRAG = 'application/trickle-ice-sdpfrag';
+const ACCEPT_PATCH = `${SDPFRAG}, ${SDP}`;
+const ALLOW_ENDPOINT = 'POST, OPTIONS';
+const ALLOW_SESSION = 'PATCH, DELETE, OPTIONS';
+const EXPOSE_HEADERS = 'Location, ETag, Link, Retry-After';
+const ALLOW_HEADERS = 'Authorization, Content-Type, If-Match';
+const PREFLIGHT_MAX_AGE_SECONDS = '600';
+
+/** What the WHIP routes learn about and report to the transceivers' status (a StatusCache). */
+export interface StatusBook {
+  view(id: number): StatusView | undefined;
+  notePlaced(id: number): void;
+  markFull(id: number): void;
+  markDraining(id: number): void;
+  markUnreachable(id: number, reason: string): void;
+}
+
+export interface WhipAppOptions {
+  readonly config: Pick<SignalingConfig, 'auth' | 'cors' | 'relays' | 'placement' | 'limits'>;
+  /** The routing table in force. */
+  readonly routingTable: () => RoutingTable;
+  readonly statuses: StatusBook;
+  readonly client: Pick<TransceiverClient, 'createSession' | 'updateSession' | 'deleteSession'>;
+  readonly metrics: SignalingMetrics;
+  readonly logger: Logger;
+  /** Tie-break among equally loaded transceivers (tests pass a fixed one). */
+  readonly random?: () => number;
+  /**
+   * True once shutdown began: answers then carry `Connection: close`, so clients reconnect (through
+   * the load balancer, to another replica) and no idle keep-alive connection holds the close up.
+   */
+  readonly shuttingDown?: () => boolean;
+}
+
+/** The media type of a request without parameters, lower-cased; undefined when absent. */
+function mediaTypeOf(request: FastifyRequest): string | undefined {
+  const header = request.headers['content-type'];
+  if (header === undefined) return undefined;
+  return header.split(';')[0]!.trim().toLowerCase();
+}
+
+/** A strong entity-tag for the ICE session: the server ufrag, when it is a valid etagc string. */
+function etagOf(ufrag: string): string | undefined {
+  return /^[\x21\x23-\x7e]{1,256}$/.test(ufrag) ? `"${ufrag}"` : undefined;
+}
+
+function transceiverProblem(reply: TransceiverReply<unknown>): string {
+  switch (reply.kind) {
+    case 'ok':
+      return 'ok';
+    case 'unreachable':
+      return `unreachable: ${reply.error}`;
+    case 'invalid':
+      return `answer outside the API (status ${reply.status}): ${reply.error}`;
+    case 'problem':
+      return `${reply.status}${reply.code ? ` ${reply.code}` : ''}${reply.detail ? `: ${reply.detail}` : ''}`;
+  }
+}
+
+export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
+  const { config, statuses, client, metrics, logger } = options;
+  const maxBytes = config.limits.maxOfferBytes;
+  const authenticate = createAuthenticator(config.auth.tokens);
+  const allowAnyOrigin = config.cors.allowOrigins.includes('*');
+  const allowedOrigins = new Set(config.cors.allowOrigins);
+  const relays = config.relays.map(formatTransportAddress);
+  const receivedAt = new WeakMap<FastifyRequest, number>();
+
+  const app = Fastify({
+    logger: false,
+    // A body over the limit is refused while it streams in (413), before any SDP is looked at.
+    bodyLimit: maxBytes,
+    // Keep serving requests that arrive on open connections while closing: they finish normally.
+    return503OnClosing: false,
+    genReqId: () => randomUUID(),
+    routerOptions: { maxParamLength: 1024 },
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser([SDP, SDPFRAG], { parseAs: 'string' }, (_request, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (request) => {
+    receivedAt.set(request, performance.now());
+  });
+  // CORS on every answer, errors included: a browser must be able to read a 401 or a 503.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const origin = request.headers.origin;
+    if (allowAnyOrigin) reply.header('access-control-allow-origin', '*');
+    else {
+      reply.header('vary', 'Origin');
+      if (origin !== undefined && allowedOrigins.has(origin))
+        reply.header('access-control-allow-origin', origin);
+    }
+    reply.header('access-control-expose-headers', EXPOSE_HEADERS);
+    if (options.shuttingDown?.()) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requests.inc({
+      route: request.routeOptions.url ?? 'unmatched',
+      method: request.method,
+      status: String(reply.statusCode),
+    });
+  });
+
+  const requireToken = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (authenticate === undefined) return;
+    const result = authenticate(request.headers.authorization);
+    if (result === 'ok') return;
+    reply.header(
+      'www-authenticate',
+      result === 'missing' ? 'Bearer realm="whip"' : 'Bearer realm="whip", error="invalid_token"',
+    );
+    return sendProblem(
+      reply,
+      'unauthorized',
+      result === 'missing' ? 'send Authorization: Bearer <token>' : 'the bearer token is not valid',
+    );
+  };
+
+  const unsupportedMediaType = (reply: FastifyReply, method: string, got: string | undefined) => {
+    if (method !== 'POST' && method !== 'PATCH') {
+      return sendProblem(reply, 'unsupported-media-type', `${method} takes no body`);
+    }
+    if (method === 'POST') reply.header('accept-post', SDP);
+    else reply.header('accept-patch', ACCEPT_PATCH);
+    const expected = method === 'POST' ? SDP : `${SDPFRAG} or ${SDP}`;
+    return sendProblem(
+      reply,
+      'unsupported-media-type',
+      `expected Content-Type: ${expected}${got === undefined ? ' (none was sent)' : `, got ${got}`}`,
+    );
+  };
+
+  app.setErrorHandler(async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return unsupportedMediaType(reply, request.method, mediaTypeOf(request));
+    }
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendProblem(reply, 'too-large', `the body is larger than ${maxBytes} bytes`);
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const code: ProblemCode = status === 404 ? 'not-found' : 'bad-request';
+      return sendProblem(reply, code, error.message);
+    }
+    logger.error({ err: error, requestId: request.id, url: request.url }, 'unexpected error');
+    return sendProblem(reply, 'internal-error', `request ${request.id} failed; see the signaling logs`);
+  });
+  app.setNotFoundHandler(async (request, reply) =>
+    sendProblem(reply, 'not-found', `no resource at ${request.method} ${request.url.split('?')[0]}`),
+  );
+
+  // Preflight: no authentication (browsers send no credentials on it).
+  const preflight =
+    (allow: string, extra: Record<string, string>) => async (_: FastifyRequest, reply: FastifyReply) =>
+      reply
+        .code(204)
+        .headers({
+          'access-control-allow-methods': allow,
+          'access-control-allow-headers': ALLOW_HEADERS,
+          'access-control-max-age': PREFLIGHT_MAX_AGE_SECONDS,
+          allow,
+          ...extra,
+        })
+        .send();
+  const notAllowed = (allow: string) => async (request: FastifyRequest, reply: FastifyReply) =>
+    sendProblem(
+      reply.header('allow', allow),
+      'method-not-allowed',
+      `${request.method} is not supported here; use ${allow}`,
+    );
+
+  app.options('/whip', preflight(ALLOW_ENDPOINT, { 'accept-post': SDP }));
+  app.options('/whip/sessions/:id', preflight(ALLOW_SESSION, { 'accept-patch': ACCEPT_PATCH }));
+  app.route({ method: ['GET', 'PUT', 'DELETE', 'PATCH'], url: '/whip', handler: notAllowed(ALLOW_ENDPOINT) });
+  app.route({
+    method: ['GET', 'PUT', 'POST'],
+    url: '/whip/sessions/:id',
+    handler: notAllowed(ALLOW_SESSION),
+  });
+
+  /** The session's transceiver, if the id is well formed and names one in the table with an API. */
+  const locate = (
+    id: string,
+  ): { resource: ResourceId; entry: TransceiverEntry & { api: string } } | undefined => {
+    const resource = parseResourceId(id);
+    if (resource === undefined) return undefined;
+    const entry = options
+      .routingTable()
+      .transceivers.find((candidate) => candidate.id === resource.transceiverId);
+    if (entry?.api === undefined) return undefined;
+    return { resource, entry: { ...entry, api: entry.api } };
+  };
+  const noSession = (reply: FastifyReply) => sendProblem(reply, 'not-found', 'no such session');
+
+  app.post('/whip', { onRequest: requireToken }, async (request, reply) => {
+    const type = mediaTypeOf(request);
+    if (type !== SDP) return unsupportedMediaType(reply, 'POST', type);
+    const offer = typeof request.body === 'string' ? request.body : '';
+    const check = checkOffer(offer, { maxBytes });
+    if (!check.ok) return sendProblem(reply, 'bad-sdp', check.detail);
+
+    const table = options.routingTable();
+    const ranking = rankTransceivers(table.transceivers, (id) => statuses.view(id), options.random);
+    const attempts = ranking.candidates.slice(0, config.placement.maxAttempts);
+    const metadata: Record<string, unknown> = { requestId: request.id };
+    const userAgent = request.headers['user-agent'];
+    if (userAgent !== undefined) metadata.userAgent = userAgent;
+    const body = relays.length > 0 ? { offer, relays, metadata } : { offer, metadata };
+    const failures: string[] = [];
+
+    for (const candidate of attempts) {
+      const result = await client.createSession(candidate.api, body);
+      if (result.kind === 'ok') {
+        const { sessionId, answer, ufrag } = result.value;
+        statuses.notePlaced(candidate.id);
+        metrics.sessionsPlaced.inc({ transceiver: String(candidate.id) });
+        const started = receivedAt.get(request);
+        if (started !== undefined) metrics.offerToAnswer.observe((performance.now() - started) / 1000);
+        logger.info(
+          { requestId: request.id, transceiver: candidate.id, sessionId, attempts: failures.length + 1 },
+          'session placed',
+        );
+        const etag = etagOf(ufrag);
+        if (etag !== undefined) reply.header('etag', etag);
+        return reply
+          .code(201)
+          .headers({
+            'content-type': SDP,
+            location: sessionLocation(candidate.id, sessionId),
+            'accept-patch': ACCEPT_PATCH,
+          })
+          .send(answer);
+      }
+      const problemText = transceiverProblem(result);
+      const outcome = result.kind === 'problem' ? String(result.status) : result.kind;
+      metrics.transceiverErrors.inc({ operation: 'create', outcome });
+      if (result.kind === 'unreachable') {
+        statuses.markUnreachable(candidate.id, result.error);
+      } else if (result.kind === 'problem' && result.status === 503) {
+        if (result.code === 'draining') statuses.markDraining(candidate.id);
+        else statuses.markFull(candidate.id);
+      } else if (result.kind === 'problem' && result.status === 400 && result.code === 'bad-sdp') {
+        return sendProblem(reply, 'bad-sdp', result.detail ?? 'the media server refused the offer');
+      } else {
+        logger.warn(
+          { requestId: request.id, transceiver: candidate.id, problem: problemText },
+          'transceiver failed to create a session',
+        );
+        const code = result.kind === 'problem' && result.code ? ` (${result.code})` : '';
+        return sendProblem(
+          reply,
+          'transceiver-error',
+          `the media server could not create the session${code}`,
+        );
+      }
+      logger.info(
+        { requestId: request.id, transceiver: candidate.id, problem: problemText },
+        'transceiver refused the session; trying the next',
+      );
+      failures.push(`transceiver ${candidate.id}: ${problemText}`);
+    }
+
+    metrics.noCapacity.inc();
+    const detail =
+      attempts.length === 0
+        ? `no active transceiver has room (${describeSkipped(ranking.skipped)})`
+        : `no transceiver could take the session (${attempts.length} tried)`;
+    logger.warn(
+      { requestId: request.id, failures, skipped: describeSkipped(ranking.skipped) },
+      'no capacity',
+    );
+    reply.header('retry-after', String(config.placement.retryAfterSeconds));
+    return sendProblem(reply, 'no-capacity', detail);
+  });
+
+  app.delete<{ Params: { id: string } }>(
+    '/whip/sessions/:id',
+    { onRequest: requireToken },
+    async (request, reply) => {
+      const found = locate(request.params.id);
+      if (found === undefined) return noSession(reply);
+      const result = await client.deleteSession(found.entry.api, found.resource.sessionId);
+      if (result.kind === 'ok') {
+        logger.info({ transceiver: found.entry.id, sessionId: found.resource.sessionId }, 'session ended');
+        return reply.code(200).send();
+      }
+      if (result.kind === 'problem' && result.status === 404) return noSession(reply);
+      metrics.transceiverErrors.inc({
+        operation: 'delete',
+        outcome: result.kind === 'problem' ? String(result.status) : result.kind,
+      });
+      logger.warn(
+        {
+          transceiver: found.entry.id,
+          sessionId: found.resource.sessionId,
+          problem: transceiverProblem(result),
+        },
+        'transceiver failed to end a session',
+      );
+      return sendProblem(reply, 'transceiver-error', 'the media server could not end the session');
+    },
+  );
+
+  app.patch<{ Params: { id: string } }>(
+    '/whip/sessions/:id',
+    { onRequest: requireToken },
+    async (request, reply) => {
+      const type = mediaTypeOf(request);
+      if (type !== SDPFRAG && type !== SDP) return unsupportedMediaType(reply, 'PATCH', type);
+      const found = locate(request.params.id);
+      if (found === undefined) return noSession(reply);
+      const text = typeof request.body === 'string' ? request.body : '';
+
+      if (type === SDPFRAG) {
+        const fragment = parseTrickleFragment(text, { maxBytes });
+        if (!fragment.ok) return sendProblem(reply, 'bad-sdp', fragment.detail);
+        // RFC 9725 §4.3.3: an ICE restart carries If-Match: * (its examples quote it: "*"). The
+        // transceiver API takes a full re-offer only, and signaling keeps no copy of the session's
+        // SDP to build one from.
+        const ifMatch = request.headers['if-match']?.trim();
+        if (ifMatch === '*' || ifMatch === '"*"') {
+          return sendProblem(
+            reply,
+            'ice-restart-unsupported',
+            `ICE restart by ${SDPFRAG} is not supported: PATCH a full re-offer as ${SDP}, or end the session and POST a new offer`,
+          );
+        }
+        // Trickled candidates are discarded (RFC 9725 §4.3.2 allows it): the server is ICE-lite
+        // behind the relay and learns the client's addresses from its connectivity checks.
+        return reply.code(204).send();
+      }
+
+      const check = checkOffer(text, { maxBytes });
+      if (!check.ok) return sendProblem(reply, 'bad-sdp', check.detail);
+      const result = await client.updateSession(found.entry.api, found.resource.sessionId, text);
+      if (result.kind === 'ok') {
+        const etag = etagOf(result.value.ufrag);
+        if (etag !== undefined) reply.header('etag', etag);
+        return reply.code(200).header('content-type', SDP).send(result.value.answer);
+      }
+      if (result.kind === 'problem' && result.status === 404) return noSession(reply);
+      if (result.kind === 'problem' && result.status === 400 && result.code === 'bad-sdp') {
+        return sendProblem(reply, 'bad-sdp', result.detail ?? 'the media server refused the offer');
+      }
+      metrics.transceiverErrors.inc({
+        operation: 'update',
+        outcome: result.kind === 'problem' ? String(result.status) : result.kind,
+      });
+      logger.warn(
+        {
+          transceiver: found.entry.id,
+          sessionId: found.resource.sessionId,
+          problem: transceiverProblem(result),
+        },
+        'transceiver failed to renegotiate a session',
+      );
+      const code = result.kind === 'problem' && result.code ? ` (${result.code})` : '';
+      return sendProblem(
+        reply,
+        'transceiver-error',
+        `the media server could not renegotiate the session${code}`,
+      );
+    },
+  );
+
+  return app;
+}

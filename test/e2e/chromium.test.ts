@@ -1,0 +1,224 @@
+// End to end with a real browser: Debian's Chromium (driven by playwright-core) makes a WHIP call
+// through signaling → relay → transceiver → echo agent and hears its own fake microphone come back.
+// The page (pages/whip-call.html) does the call and the measuring; this file starts everything,
+// checks the figures the page reports, and keeps a screenshot in test-artifacts/ for people.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { Edge } from '../support/edge.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ECHO_DELAY_MS = 300;
+/** How long the page listens while muted: longer than the echo delay, so an echo would show. */
+const SILENT_MS = 1_500;
+const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+const page = readFileSync(new URL('./pages/whip-call.html', import.meta.url));
+
+/** What the page puts on `window.result` (see pages/whip-call.html). */
+interface CallResult {
+  phase: string;
+  error: string | null;
+  userAgent: string;
+  whipStatus: number | null;
+  location: string | null;
+  etag: string | null;
+  offerToAnswerMs: number | null;
+  setupMs: number | null;
+  connectionStates: { state: string; ms: number }[];
+  silentPacketsReceived: number | null;
+  silentPeak: number | null;
+  energyBefore: number | null;
+  firstBeepSentMs: number | null;
+  timeToEchoMs: number | null;
+  echoLoopMs: number | null;
+  echoesHeard: number;
+  remotePeak: number;
+  energyAfter: number | null;
+  candidatePairRttMs: number | null;
+  remoteInboundRttMs: number | null;
+  packetsReceived: number | null;
+  packetsLost: number | null;
+  jitterMs: number | null;
+  packetsSent: number | null;
+  sentEnergy: number | null;
+  hangUpStatus: number | null;
+}
+
+/** Serves the test page on 127.0.0.1 (a secure context for getUserMedia, like https). */
+async function servePage(): Promise<{ server: Server; url: string }> {
+  const server = createServer((request, response) => {
+    if (request.method === 'GET' && new URL(request.url ?? '/', 'http://x').pathname === '/whip-call.html') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      response.end(page);
+    } else if (request.url === '/favicon.ico') {
+      response.writeHead(204).end();
+    } else {
+      response.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}/whip-call.html` };
+}
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const finite = (value: number | null): value is number => typeof value === 'number' && Number.isFinite(value);
+
+describe('a Chromium caller through the whole edge', () => {
+  let edge: Edge | undefined;
+  let server: Server | undefined;
+  let pageUrl = '';
+  let browser: Browser | undefined;
+
+  before(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    ({ server, url: pageUrl } = await servePage());
+    edge = await Edge.start({
+      echoDelayMs: ECHO_DELAY_MS,
+      // The harness polls transceiver status with a 150 ms timeout; Chromium starting on a small
+      // machine can delay an answer that long, and a missed poll makes signaling refuse the call.
+      signaling: { transceivers: { statusIntervalMs: 500, statusTimeoutMs: 400, statusStaleMs: 3_000 } },
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      // playwright adds --headless, --no-sandbox, --mute-audio and a fresh temporary --user-data-dir.
+      args: [
+        '--no-sandbox',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-gpu',
+        '--autoplay-policy=no-user-gesture-required',
+      ],
+      timeout: 60_000,
+    });
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    server?.close();
+    server?.closeAllConnections();
+    await edge?.stop();
+  });
+
+  test('hears its own microphone come back after the echo delay; hang-up frees the session', async (t) => {
+    const context = await browser!.newContext({ permissions: ['microphone'] });
+    let tab: Page | undefined;
+    const consoleLines: string[] = [];
+    let result: CallResult | undefined;
+    let passed = false;
+    try {
+      tab = await context.newPage();
+      tab.on('console', (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
+      tab.on('pageerror', (error) => consoleLines.push(`pageerror: ${error.message}`));
+      const query = new URLSearchParams({ whip: edge!.whipUrl, silentMs: String(SILENT_MS) });
+      await tab.goto(`${pageUrl}?${query}`);
+      await tab.waitForFunction(
+        () => {
+          const phase = (window as unknown as { result?: CallResult }).result?.phase;
+          return phase === 'done' || phase === 'failed';
+        },
+        undefined,
+        { timeout: 60_000, polling: 100 },
+      );
+      result = await tab.evaluate(() => (window as unknown as { result: CallResult }).result);
+      assert.equal(result.error, null, `the page failed in phase ${result.phase}: ${result.error}`);
+
+      // WHIP: 201 with a session URL (read across origins thanks to CORS) and an ETag.
+      assert.equal(result.whipStatus, 201);
+      assert.match(result.location ?? '', /^\/whip\/sessions\/\d+\.\S+$/);
+      assert.ok(result.etag, 'the answer carries an ETag');
+      assert.ok(
+        result.connectionStates.some((s) => s.state === 'connected'),
+        `connected (states: ${JSON.stringify(result.connectionStates)})`,
+      );
+
+      // While muted, media flows but what comes back is silence: nothing to hear before we speak.
+      assert.ok(
+        (result.silentPacketsReceived ?? 0) >= 25,
+        `packets received while muted: ${result.silentPacketsReceived}`,
+      );
+      assert.ok((result.silentPeak ?? 1) < 0.01, `peak level while muted: ${result.silentPeak}`);
+      // Once unmuted the beeps come back, no sooner than the echo delay after they were sent.
+      assert.ok(result.echoesHeard >= 3, `beeps heard back: ${result.echoesHeard}`);
+      assert.ok(finite(result.timeToEchoMs), 'time to the first echo');
+      assert.ok(finite(result.echoLoopMs), 'the page saw its own first beep go out');
+      assert.ok(
+        result.echoLoopMs >= ECHO_DELAY_MS * 0.8,
+        `echo loop ${result.echoLoopMs} ms, shorter than the echo delay (${ECHO_DELAY_MS} ms): heard before it was sent?`,
+      );
+      assert.ok(result.echoLoopMs < ECHO_DELAY_MS + 2_000, `echo loop ${result.echoLoopMs} ms`);
+      // The same from getStats (inbound-rtp totalAudioEnergy): silence until we sent sound.
+      const energy = `received audio energy before unmuting ${result.energyBefore}, after ${result.energyAfter}`;
+      assert.ok(finite(result.energyBefore) && result.energyBefore < 1e-4, energy);
+      assert.ok(finite(result.energyAfter) && result.energyAfter > result.energyBefore + 0.01, energy);
+
+      // Figures: setup time and RTT are measured.
+      assert.ok(finite(result.setupMs), `setup ms: ${result.setupMs}`);
+      const rtt = finite(result.candidatePairRttMs) ? result.candidatePairRttMs : result.remoteInboundRttMs;
+      assert.ok(
+        finite(rtt),
+        `an RTT from getStats: ${result.candidatePairRttMs} / ${result.remoteInboundRttMs}`,
+      );
+      assert.ok((result.packetsReceived ?? 0) > result.silentPacketsReceived!, 'packets kept arriving');
+
+      t.diagnostic(`browser: ${result.userAgent}`);
+      t.diagnostic(
+        `setup ${Math.round(result.setupMs)} ms (offer → answer ${Math.round(result.offerToAnswerMs!)} ms); ` +
+          `RTT ${fmt(result.candidatePairRttMs)} (ICE pair), ${fmt(result.remoteInboundRttMs)} (RTCP)`,
+      );
+      t.diagnostic(
+        `unmute → first echo ${Math.round(result.timeToEchoMs)} ms; beep sent → beep heard ` +
+          `${Math.round(result.echoLoopMs)} ms (echo delay ${ECHO_DELAY_MS} ms); ` +
+          `${result.echoesHeard} beeps back, peak ${result.remotePeak.toFixed(3)}`,
+      );
+      t.diagnostic(
+        `packets received ${result.packetsReceived}, lost ${result.packetsLost}, jitter ${fmt(result.jitterMs)}; ` +
+          `energy before/after unmute ${result.energyBefore?.toExponential(2)} / ${result.energyAfter?.toExponential(2)}`,
+      );
+
+      // Hang up from the page (a cross-origin DELETE, so CORS preflight included): the session ends.
+      const deleted = await tab.evaluate(() => (window as unknown as { hangUp(): Promise<number> }).hangUp());
+      assert.equal(deleted, 200);
+      await waitUntil(async () => (await edge!.status(0)).sessions === 0, 5_000, 'the session to end');
+      result = await tab.evaluate(() => (window as unknown as { result: CallResult }).result);
+      passed = true;
+    } finally {
+      if (tab) {
+        const file = `${artifacts}chromium-whip-call.png`;
+        await tab.screenshot({ path: file, fullPage: true }).catch(() => {});
+        t.diagnostic(`screenshot: ${file}`);
+        result ??= await tab
+          .evaluate(() => (window as unknown as { result?: CallResult }).result)
+          .catch(() => undefined);
+      }
+      writeFileSync(`${artifacts}chromium-whip-call.json`, `${JSON.stringify(result ?? null, null, 2)}\n`);
+      if (!passed) {
+        writeFileSync(`${artifacts}chromium-edge.log`, edge?.output ?? '');
+        t.diagnostic(`page console:\n${consoleLines.join('\n')}`);
+        t.diagnostic(`page result: ${JSON.stringify(result)}`);
+        t.diagnostic(`edge output (also in ${artifacts}chromium-edge.log):\n${edge?.output}`);
+      }
+      await context.close().catch(() => {});
+    }
+  });
+});
+
+function fmt(ms: number | null): string {
+  return finite(ms) ? `${ms.toFixed(1)} ms` : 'n/a';
+}

@@ -6,7 +6,7 @@ import { RtpHeader, RtpPacket } from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
 import type { SampleRate } from '../protocol/backend.ts';
 import { AudioBridge } from './audio/audio-bridge.ts';
-import { BackendConnection } from './backend-connection.ts';
+import { BackendConnection, BackendUnavailableError } from './backend-connection.ts';
 import { type IceCredentials, Peer } from './peer.ts';
 import type { TunnelRouter } from './tunnel-router.ts';
 
@@ -46,6 +46,7 @@ export class Call {
   readonly startedAt = Date.now();
   readonly #options: CallOptions;
   readonly #logger: Logger;
+  /** Unset (undefined at run time) only while the offer is being answered. */
   #peer!: Peer;
   #backend!: BackendConnection;
   #bridge!: AudioBridge;
@@ -76,6 +77,8 @@ export class Call {
       logger: call.#logger,
     });
     call.#bridge = new AudioBridge({ sampleRate: options.backend.sampleRate });
+    // Before negotiating: a backend may start sending audio as soon as it has `start`.
+    call.#wireBackend();
     let answer: string;
     try {
       const answered = await Peer.answer(options.offer, options.relays, options.credentials, options.router, {
@@ -94,11 +97,16 @@ export class Call {
       call.#peer = answered.peer;
       answer = answered.answer;
     } catch (error) {
+      call.#backend.removeAllListeners();
       await call.#backend.close(1011, 'negotiation failed');
       throw error;
     }
+    if (call.#ended !== undefined) {
+      await call.#peer.close();
+      const message = `the call ended during negotiation (${call.#ended})`;
+      throw call.#ended.startsWith('backend') ? new BackendUnavailableError(message) : new Error(message);
+    }
     call.#addCredentials(options.credentials);
-    call.#wireBackend();
     call.#timers.push(
       setTimeout(() => {
         if (!call.#connected) call.end('connect-timeout');
@@ -107,6 +115,10 @@ export class Call {
       setInterval(() => void call.#reportQuality(), options.timeouts.qualityMs),
     );
     return { call, answer };
+  }
+
+  #negotiated(): Peer | undefined {
+    return this.#peer as Peer | undefined;
   }
 
   #addCredentials(credentials: IceCredentials): void {
@@ -194,14 +206,16 @@ export class Call {
     if (this.#ended) return;
     this.#ended = reason;
     for (const timer of this.#timers) clearTimeout(timer);
-    this.#options.router.removeSession(this.#peer);
     this.#backend.removeAllListeners();
     const backendReason =
       reason === 'shutdown' || reason === 'media-timeout' || reason === 'connect-timeout'
         ? reason
         : 'client-hangup';
     void this.#backend.end(backendReason);
-    void this.#peer.close();
+    const peer = this.#negotiated();
+    if (peer === undefined) return; // still negotiating: start() reports the failure
+    this.#options.router.removeSession(peer);
+    void peer.close();
     this.#logger.info({ reason, durationMs: Date.now() - this.startedAt }, 'call ended');
     this.#options.onEnded(this, reason);
   }

@@ -67,6 +67,8 @@ export interface EdgeOptions {
   /** Sessions per transceiver. */
   readonly capacity?: number;
   readonly echoDelayMs?: number;
+  /** A backend of the test's own instead of the echo agent. */
+  readonly backendUrl?: string;
   readonly sampleRate?: number;
   readonly mediaTimeoutMs?: number;
   /** Extra transceiver config fields. */
@@ -86,7 +88,7 @@ export class Edge {
   readonly keyring = makeKeyring();
   relayPort = 0;
   whipUrl = '';
-  echoUrl = '';
+  backendUrl = '';
   readonly transceivers: EdgeTransceiver[] = [];
   readonly services: Service[] = [];
 
@@ -111,24 +113,28 @@ export class Edge {
 
   async #start(options: EdgeOptions): Promise<void> {
     const keys = this.#write('keys.yaml', this.keyring.document);
-    const echoPort = await freeTcpPort();
-    this.echoUrl = `ws://127.0.0.1:${echoPort}`;
-    this.services.push(
-      await Service.start(
-        'echo agent',
-        [
-          'agents/echo/main.ts',
-          '--host',
-          '127.0.0.1',
-          '--port',
-          String(echoPort),
-          '--delay-ms',
-          String(options.echoDelayMs ?? 200),
-        ],
-        `http://127.0.0.1:${echoPort}/`,
-        426,
-      ),
-    );
+    if (options.backendUrl !== undefined) {
+      this.backendUrl = options.backendUrl;
+    } else {
+      const echoPort = await freeTcpPort();
+      this.backendUrl = `ws://127.0.0.1:${echoPort}`;
+      const args = [
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(echoPort),
+        '--delay-ms',
+        String(options.echoDelayMs ?? 200),
+      ];
+      this.services.push(
+        await Service.start(
+          'echo agent',
+          ['agents/echo/main.ts', ...args],
+          `http://127.0.0.1:${echoPort}/`,
+          426,
+        ),
+      );
+    }
     this.relayPort = await freeUdpPort();
     const relayAddress = `127.0.0.1:${this.relayPort}`;
     for (let index = 0; index < (options.transceivers ?? 1); index++) {
@@ -141,7 +147,7 @@ export class Edge {
         tunnel: { listen: `127.0.0.1:${tunnelPort}` },
         relays: [relayAddress],
         routingKeys: { file: keys },
-        backend: { url: this.echoUrl, sampleRate: options.sampleRate ?? 16000 },
+        backend: { url: this.backendUrl, sampleRate: options.sampleRate ?? 16000 },
         sessions: { max: options.capacity ?? 100, mediaTimeoutMs: options.mediaTimeoutMs ?? 15_000 },
         api: { host: '127.0.0.1', port: apiPort },
         log: { level: 'warn' },

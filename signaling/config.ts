@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { readConfigMapping } from '../config/config-file.ts';
 import { applyEnvOverrides, ConfigError } from '../config/env-overrides.ts';
 import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
-import { DEFAULT_MAX_OFFER_BYTES } from './sdp-check.ts';
+import { DEFAULT_MAX_OFFER_BYTES } from '../protocol/sdp-check.ts';
 
 export { ConfigError };
 

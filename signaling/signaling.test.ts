@@ -8,6 +8,7 @@ import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import type { RoutingTable } from '../protocol/routing-table.ts';
+import { CHROME_AUDIO_OFFER } from '../protocol/testdata/offers.ts';
 import {
   parseRoutingDocument,
   type RoutingSource,
@@ -16,7 +17,6 @@ import {
 import { freeTcpPort } from '../test/support/net.ts';
 import { type SignalingConfig, SignalingConfigSchema } from './config.ts';
 import { type SignalingHandle, SignalingStartError, startSignaling } from './signaling.ts';
-import { CHROME_AUDIO_OFFER } from './test-support/offers.ts';
 import { TransceiverDouble } from './test-support/transceiver-double.ts';
 
 const CLUSTER = 5;

@@ -5,11 +5,11 @@ import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
 import type { RoutingTable, TransceiverEntry } from '../protocol/routing-table.ts';
+import { CHROME_AUDIO_OFFER, withoutLines } from '../protocol/testdata/offers.ts';
 import { freeTcpPort } from '../test/support/net.ts';
 import { SignalingConfigSchema } from './config.ts';
 import { createSignalingMetrics, type SignalingMetrics } from './metrics.ts';
 import { StatusCache } from './status-cache.ts';
-import { CHROME_AUDIO_OFFER, withoutLines } from './test-support/offers.ts';
 import { TransceiverDouble } from './test-support/transceiver-double.ts';
 import { TransceiverClient } from './transceiver-client.ts';
 import { buildWhipApp } from './whip-app.ts';

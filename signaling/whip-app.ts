@@ -7,13 +7,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { formatTransportAddress } from '../protocol/address.ts';
 import type { RoutingTable, TransceiverEntry } from '../protocol/routing-table.ts';
+import { checkOffer, parseTrickleFragment } from '../protocol/sdp-check.ts';
 import { createAuthenticator } from './auth.ts';
 import type { SignalingConfig } from './config.ts';
 import type { SignalingMetrics } from './metrics.ts';
 import { describeSkipped, rankTransceivers, type StatusView } from './pick.ts';
 import { type ProblemCode, sendProblem } from './problem.ts';
 import { parseResourceId, type ResourceId, sessionLocation } from './resource-id.ts';
-import { checkOffer, parseTrickleFragment } from './sdp-check.ts';
 import type { TransceiverClient, TransceiverReply } from './transceiver-client.ts';
 
 export const SDP = 'application/sdp';

@@ -3,7 +3,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
-import { checkOffer } from '../signaling/sdp-check.ts';
+import { checkOffer } from '../protocol/sdp-check.ts';
 import type { TransceiverMetrics } from './metrics.ts';
 import { type Transceiver, TransceiverError } from './transceiver.ts';
 

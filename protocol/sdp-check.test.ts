@@ -7,7 +7,7 @@ import {
   FIREFOX_AUDIO_OFFER,
   replaced,
   withoutLines,
-} from './test-support/offers.ts';
+} from './testdata/offers.ts';
 
 function refused(offer: string, pattern: RegExp, options?: { maxBytes?: number }): void {
   const result = checkOffer(offer, options);

@@ -192,7 +192,7 @@ export class Edge {
       relays: [relayAddress],
       log: { level: 'warn' },
       shutdown: { drainMs: 0 },
-      transceivers: { statusIntervalMs: 200, statusTimeoutMs: 150, statusStaleMs: 1_000 },
+      transceivers: { statusIntervalMs: 300, statusTimeoutMs: 250, statusStaleMs: 2_000 },
       ...options.signaling,
     });
     this.services.push(

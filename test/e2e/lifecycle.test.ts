@@ -1,0 +1,88 @@
+// Call lifecycle through the whole edge: the session cap, the connect timeout, the media timeout.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Edge } from '../support/edge.ts';
+import { sample } from '../support/prometheus.ts';
+import { CallerHost } from '../support/wrtc-remote.ts';
+
+const host = new CallerHost();
+after(() => host.close());
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('call lifecycle', () => {
+  let edge: Edge;
+  before(async () => {
+    edge = await Edge.start({
+      capacity: 1,
+      transceiver: { sessions: { max: 1, connectTimeoutMs: 1_000, mediaTimeoutMs: 1_500 } },
+    });
+  });
+  after(() => edge.stop());
+
+  /** The one slot is free again, and signaling's status cache (polled every 300 ms) knows it. */
+  const slotFree = async () => {
+    await waitUntil(async () => (await edge.status()).sessions === 0, 5_000, 'a free slot');
+    await sleep(700);
+  };
+
+  const ended = async (reason: string) =>
+    sample(await edge.transceiverMetrics(0), 'voice_edge_transceiver_sessions_ended_total', { reason });
+
+  test('a full transceiver: the next WHIP offer gets 503 with Retry-After', async () => {
+    const caller = await host.call(edge.whipUrl, { toneHz: 440 });
+    try {
+      await caller.waitForEcho(5_000);
+      const { caller: second, sdp } = await host.offer();
+      const response = await fetch(edge.whipUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: sdp,
+      });
+      assert.equal(response.status, 503);
+      assert.ok(Number(response.headers.get('retry-after')) > 0);
+      assert.equal(response.headers.get('content-type'), 'application/problem+json');
+      assert.equal(((await response.json()) as { code: string }).code, 'no-capacity');
+      await second.close();
+    } finally {
+      await caller.hangUp();
+    }
+  });
+
+  test('a caller that never connects is dropped after the connect timeout', async () => {
+    await slotFree();
+    const before = await ended('connect-timeout');
+    const { caller, sdp } = await host.offer();
+    try {
+      const response = await fetch(edge.whipUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: sdp,
+      });
+      assert.equal(response.status, 201);
+      assert.equal((await edge.status()).sessions, 1);
+      // The answer is never applied: no check ever reaches the transceiver.
+      await waitUntil(async () => (await edge.status()).sessions === 0, 4_000, 'the connect timeout');
+      assert.equal(await ended('connect-timeout'), before + 1);
+    } finally {
+      await caller.close();
+    }
+  });
+
+  test('a caller that goes silent (no STUN, no media) is dropped after the media timeout', async () => {
+    await slotFree();
+    const before = await ended('media-timeout');
+    const caller = await host.call(edge.whipUrl, { toneHz: 440 });
+    await caller.waitForEcho(5_000);
+    await caller.close(); // gone without a DELETE, as a crashed tab would be
+    await waitUntil(async () => (await edge.status()).sessions === 0, 5_000, 'the media timeout');
+    assert.equal(await ended('media-timeout'), before + 1);
+  });
+});

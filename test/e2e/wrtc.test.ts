@@ -101,10 +101,13 @@ describe('calls through the edge (echo agent)', () => {
   });
 
   test('a forged Binding request with the right ufrag and a wrong integrity is never answered or nominated', async () => {
-    // Open a session through the transceiver API (no client yet): its ufrag is in the answer.
+    // Open a session through the API of a transceiver that takes calls (the draining test drained
+    // one): its ufrag is in the answer. No client ever connects to it.
+    const states = await Promise.all(edge.transceivers.map((_, i) => edge.status(i)));
+    const target = edge.transceivers[states.findIndex((status) => status.state === 'active')]!;
     const { caller: offerer, sdp } = await host.offer();
     try {
-      const created = await fetch(`${edge.transceivers[0]!.apiUrl}/sessions`, {
+      const created = await fetch(`${target.apiUrl}/sessions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ offer: sdp }),
@@ -130,7 +133,7 @@ describe('calls through the edge (echo agent)', () => {
       for (let i = 0; i < 5; i++) {
         await attacker.send(
           encodeTunnelPacket(victim, forged),
-          edge.transceivers[0]!.tunnelPort,
+          target.tunnelPort,
           '127.0.0.1',
         );
       }
@@ -142,12 +145,12 @@ describe('calls through the edge (echo agent)', () => {
       // Data "from" the forged address is not accepted either: it was never bound to the session.
       await attacker.send(
         encodeTunnelPacket(victim, Buffer.from([22, 254, 253])),
-        edge.transceivers[0]!.tunnelPort,
+        target.tunnelPort,
         '127.0.0.1',
       );
       assert.ok(await attacker.silentFor(200));
       await attacker.close();
-      await fetch(`${edge.transceivers[0]!.apiUrl}/sessions/${sessionId}`, { method: 'DELETE' });
+      await fetch(`${target.apiUrl}/sessions/${sessionId}`, { method: 'DELETE' });
     } finally {
       await offerer.close();
     }

@@ -16,6 +16,8 @@ export interface TransceiverService {
   readonly apiUrl: string;
   /** Drains, lets calls run up to `graceMs`, ends the rest, closes everything. Idempotent. */
   shutdown(graceMs?: number): Promise<void>;
+  /** Resolves once shutdown() has finished. */
+  readonly stopped: Promise<void>;
 }
 
 export async function startTransceiver(
@@ -76,16 +78,23 @@ export async function startTransceiver(
     'transceiver ready',
   );
   let stopping: Promise<void> | undefined;
+  let markStopped: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    markStopped = resolve;
+  });
   const running = transceiver;
   return {
     transceiver: running,
     apiUrl: `http://${host}:${port}`,
+    stopped,
     shutdown(graceMs = config.shutdown.graceMs) {
       stopping ??= (async () => {
+        logger.info({ graceMs }, 'draining: calls in progress may run until the grace period ends');
         await running.shutdown(graceMs);
         await api.close();
         keys.close();
         logger.info('transceiver stopped');
+        markStopped();
       })();
       return stopping;
     },

@@ -4,18 +4,11 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Edge } from '../support/edge.ts';
 import { sample } from '../support/prometheus.ts';
+import { waitUntil } from '../support/wait.ts';
 import { CallerHost } from '../support/wrtc-remote.ts';
 
 const host = new CallerHost();
 after(() => host.close());
-
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('call lifecycle', () => {
   let edge: Edge;

@@ -9,6 +9,7 @@ import { Edge } from '../support/edge.ts';
 import { UdpEndpoint } from '../support/net.ts';
 import { sample } from '../support/prometheus.ts';
 import { startScriptedBackend } from '../support/scripted-backend.ts';
+import { waitUntil } from '../support/wait.ts';
 import { CallerHost } from '../support/wrtc-remote.ts';
 
 const host = new CallerHost();
@@ -16,14 +17,6 @@ after(() => host.close());
 
 async function sessions(edge: Edge, index = 0): Promise<number> {
   return (await edge.status(index)).sessions;
-}
-
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 describe('calls through the edge (echo agent)', () => {
@@ -131,11 +124,7 @@ describe('calls through the edge (echo agent)', () => {
       });
       const victim = { family: 4 as const, address: '127.0.0.66', port: 4242 };
       for (let i = 0; i < 5; i++) {
-        await attacker.send(
-          encodeTunnelPacket(victim, forged),
-          target.tunnelPort,
-          '127.0.0.1',
-        );
+        await attacker.send(encodeTunnelPacket(victim, forged), target.tunnelPort, '127.0.0.1');
       }
       assert.ok(await attacker.silentFor(500), 'no STUN response, no DTLS, nothing at all');
       const after = sample(await edge.transceiverMetrics(0), 'voice_edge_transceiver_tunnel_drops_total', {

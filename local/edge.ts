@@ -1,0 +1,115 @@
+// The whole edge in one process, on embedded defaults, for a laptop: the echo agent, one
+// transceiver, the relay and signaling, with a fresh routing key. Each part runs the same code as in
+// a cluster; the routing table and the keys are files in a private temporary folder, so the relay
+// and signaling read them exactly as they read a ConfigMap and a Secret.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { stringify } from 'yaml';
+import { startEchoAgent } from '../agents/echo/echo-agent.ts';
+import { RelayConfigSchema } from '../relay/config.ts';
+import { startRelay } from '../relay/relay.ts';
+import { SignalingConfigSchema } from '../signaling/config.ts';
+import { startSignaling } from '../signaling/signaling.ts';
+import { TransceiverConfigSchema } from '../transceiver/config.ts';
+import { startTransceiver } from '../transceiver/service.ts';
+import { freeUdpPort } from './free-port.ts';
+
+export interface LocalEdgeOptions {
+  /** Where everything listens; 127.0.0.1 keeps the edge on this machine. */
+  readonly host: string;
+  /** WHIP endpoint and demo page. */
+  readonly httpPort: number;
+  /** The relay's public UDP port: the only address clients send media to. */
+  readonly relayPort: number;
+  readonly echoDelayMs: number;
+  readonly sampleRate: 8000 | 12000 | 16000 | 24000 | 48000;
+}
+
+export interface LocalEdge {
+  readonly url: string;
+  readonly whipUrl: string;
+  shutdown(): Promise<void>;
+}
+
+export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger): Promise<LocalEdge> {
+  const dir = mkdtempSync(join(tmpdir(), 'voice-edge-local-'));
+  const stops: (() => Promise<unknown>)[] = [async () => rmSync(dir, { recursive: true, force: true })];
+  const shutdown = async () => {
+    for (const stop of stops.reverse())
+      await stop().catch((error: Error) => logger.warn({ err: error.message }, 'stop failed'));
+  };
+  try {
+    const keysFile = join(dir, 'keys.yaml');
+    writeFileSync(keysFile, stringify({ keys: [{ id: 1, secret: randomBytes(32).toString('base64') }] }));
+    chmodSync(keysFile, 0o600);
+    const host = options.host;
+    const relay = `${host}:${options.relayPort}`;
+
+    const echo = await startEchoAgent({
+      host,
+      port: 0,
+      delayMs: options.echoDelayMs,
+      logger: logger.child({ part: 'echo' }),
+    });
+    stops.push(() => echo.close());
+
+    const tunnelPort = await freeUdpPort(host);
+    const transceiver = await startTransceiver(
+      TransceiverConfigSchema.parse({
+        clusterId: 1,
+        transceiverId: 1,
+        tunnel: { listen: `${host}:${tunnelPort}` },
+        relays: [relay],
+        routingKeys: { file: keysFile },
+        backend: { url: `ws://${host}:${echo.port}`, sampleRate: options.sampleRate },
+        api: { host, port: 0 },
+        shutdown: { graceMs: 0 },
+      }),
+      logger.child({ part: 'transceiver' }),
+    );
+    stops.push(() => transceiver.shutdown(0));
+
+    const routingFile = join(dir, 'routing.yaml');
+    writeFileSync(
+      routingFile,
+      stringify({
+        clusterId: 1,
+        generation: 1,
+        transceivers: [{ id: 1, tunnel: `${host}:${tunnelPort}`, state: 'active', api: transceiver.apiUrl }],
+      }),
+    );
+
+    const relayConfig = RelayConfigSchema.parse({
+      clusterId: 1,
+      listen: [relay],
+      workers: 1,
+      routingTable: { file: routingFile },
+      routingKeys: { file: keysFile },
+      http: { host, port: 0 },
+      shutdown: { drainMs: 0 },
+    });
+    const relayHandle = await startRelay({ ...relayConfig, workerCount: 1 }, logger.child({ part: 'relay' }));
+    stops.push(() => relayHandle.shutdown());
+
+    const signaling = await startSignaling(
+      SignalingConfigSchema.parse({
+        http: { host, port: options.httpPort },
+        ops: { host, port: 0 },
+        routingTable: { file: routingFile },
+        relays: [relay],
+        shutdown: { drainMs: 0 },
+      }),
+      logger.child({ part: 'signaling' }),
+    );
+    stops.push(() => signaling.shutdown());
+
+    const base = `http://${host.includes(':') ? `[${host}]` : host}:${signaling.httpPort}`;
+    return { url: `${base}/`, whipUrl: `${base}/whip`, shutdown };
+  } catch (error) {
+    await shutdown();
+    throw error;
+  }
+}

@@ -53,6 +53,7 @@ describe('loadSignalingConfig', () => {
       },
       placement: { maxAttempts: 3, retryAfterSeconds: 5 },
       limits: { maxOfferBytes: 65536 },
+      demo: { enabled: true },
       log: { level: 'info' },
       shutdown: { drainMs: 5000 },
     });
@@ -70,6 +71,7 @@ cors: { allowOrigins: ["https://app.example.com", "http://localhost:5173"] }
 transceivers: { statusIntervalMs: 2000, statusTimeoutMs: 300, statusStaleMs: 7000, requestTimeoutMs: 800 }
 placement: { maxAttempts: 1, retryAfterSeconds: 30 }
 limits: { maxOfferBytes: 16384 }
+demo: { enabled: false }
 log: { level: debug }
 shutdown: { drainMs: 0 }
 `),
@@ -84,6 +86,7 @@ shutdown: { drainMs: 0 }
     assert.deepEqual(config.cors.allowOrigins, ['https://app.example.com', 'http://localhost:5173']);
     assert.equal(config.placement.maxAttempts, 1);
     assert.equal(config.ops.host, '::');
+    assert.equal(config.demo.enabled, false);
   });
 
   test('VOICE_EDGE_SIGNALING_* overrides, lists as YAML or comma-separated', () => {
@@ -93,6 +96,7 @@ shutdown: { drainMs: 0 }
       VOICE_EDGE_SIGNALING_HTTP__PORT: '9000',
       VOICE_EDGE_SIGNALING_CORS__ALLOW_ORIGINS: 'https://a.example, https://b.example',
       VOICE_EDGE_SIGNALING_TRANSCEIVERS__REQUEST_TIMEOUT_MS: '1500',
+      VOICE_EDGE_SIGNALING_DEMO__ENABLED: 'false',
       VOICE_EDGE_RELAY_HTTP__PORT: '1',
     });
     assert.deepEqual(config.auth.tokens, ['one', 'two', 'three']);
@@ -100,6 +104,7 @@ shutdown: { drainMs: 0 }
     assert.equal(config.http.port, 9000);
     assert.deepEqual(config.cors.allowOrigins, ['https://a.example', 'https://b.example']);
     assert.equal(config.transceivers.requestTimeoutMs, 1500);
+    assert.equal(config.demo.enabled, false);
     // An empty variable turns authentication off.
     assert.deepEqual(
       loadSignalingConfig(configFile(`${MINIMAL}auth: { tokens: [x] }\n`), {

@@ -99,6 +99,11 @@ export const SignalingConfigSchema = z
           .default(DEFAULT_MAX_OFFER_BYTES),
       })
       .default({ maxOfferBytes: DEFAULT_MAX_OFFER_BYTES }),
+    /**
+     * The demo page at `GET /` (assets under `/demo/`): a browser WHIP client with live call
+     * figures. Static files only; it calls the same WHIP endpoint as any client.
+     */
+    demo: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -12,7 +12,7 @@ import { createSignalingMetrics, type SignalingMetrics } from './metrics.ts';
 import { StatusCache } from './status-cache.ts';
 import { TransceiverDouble } from './test-support/transceiver-double.ts';
 import { TransceiverClient } from './transceiver-client.ts';
-import { buildWhipApp } from './whip-app.ts';
+import { buildWhipApp, DEMO_CSP } from './whip-app.ts';
 
 const CLUSTER = 3;
 const TRICKLE = [
@@ -611,12 +611,67 @@ describe('other methods and paths', () => {
     const put = await app.inject({ method: 'PUT', url: '/whip/sessions/1.a' });
     assertProblem(put, 405, 'method-not-allowed');
     assert.equal(put.headers.allow, 'PATCH, DELETE, OPTIONS');
-    assertProblem(await app.inject({ method: 'GET', url: '/' }), 404, 'not-found');
+    assertProblem(await app.inject({ method: 'GET', url: '/nowhere' }), 404, 'not-found');
     const text = await metrics.registry.metrics();
     assert.match(text, /voice_edge_signaling_requests_total\{route="\/whip",method="GET",status="405"\} 1/);
     assert.match(
       text,
       /voice_edge_signaling_requests_total\{route="unmatched",method="GET",status="404"\} 1/,
     );
+  });
+});
+
+describe('demo page', () => {
+  test('GET / and its two assets: content types, CSP and no inline script or style', async () => {
+    const { app } = await setup([entryFor(1)]);
+    const page = await app.inject({ method: 'GET', url: '/' });
+    assert.equal(page.statusCode, 200);
+    assert.equal(page.headers['content-type'], 'text/html; charset=utf-8');
+    const csp = String(page.headers['content-security-policy']);
+    assert.equal(csp, DEMO_CSP);
+    for (const directive of [
+      "default-src 'none'",
+      "script-src 'self'",
+      "connect-src 'self'",
+      "frame-ancestors 'none'",
+    ])
+      assert.ok(csp.includes(directive), directive);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+    assert.equal(page.headers['x-content-type-options'], 'nosniff');
+    assert.equal(page.headers['cache-control'], 'no-cache');
+    // Relative references only (the page works behind a path prefix), nothing from elsewhere, and
+    // nothing inline that the CSP would block.
+    assert.match(page.body, /<script type="module" src="demo\/demo\.js"><\/script>/);
+    assert.match(page.body, /<link rel="stylesheet" href="demo\/demo\.css" \/>/);
+    assert.doesNotMatch(page.body, /(src|href)="(https?:|\/\/)/);
+    assert.doesNotMatch(page.body, /<script(?![^>]*\bsrc=)|<style|\sstyle=|\son[a-z]+=/i);
+
+    const script = await app.inject({ method: 'GET', url: '/demo/demo.js' });
+    assert.equal(script.statusCode, 200);
+    assert.equal(script.headers['content-type'], 'text/javascript; charset=utf-8');
+    assert.match(script.body, /window\.voiceEdgeDemo = demo/);
+    assert.match(script.body, /new URL\('whip', document\.baseURI\)/);
+    const style = await app.inject({ method: 'GET', url: '/demo/demo.css' });
+    assert.equal(style.statusCode, 200);
+    assert.equal(style.headers['content-type'], 'text/css; charset=utf-8');
+    const head = await app.inject({ method: 'HEAD', url: '/demo/demo.js' });
+    assert.equal(head.statusCode, 200);
+    assert.equal(head.body, '');
+
+    for (const url of [
+      '/demo/',
+      '/demo/index.html',
+      '/demo/../whip-app.ts',
+      '/demo/%2e%2e/config.ts',
+      '/index.html',
+    ])
+      assertProblem(await app.inject({ method: 'GET', url }), 404, 'not-found');
+  });
+
+  test('demo.enabled false: nothing is served outside WHIP', async () => {
+    const { app } = await setup([entryFor(1)], { demo: { enabled: false } });
+    for (const url of ['/', '/demo/demo.js', '/demo/demo.css'])
+      assertProblem(await app.inject({ method: 'GET', url }), 404, 'not-found');
+    assert.equal((await post(app)).statusCode, 201);
   });
 });

@@ -2,6 +2,7 @@
 // names the transceiver; PATCH and DELETE that URL. Stateless: the routing table, the status cache
 // and the session URL itself are all it needs. docs/whip.md describes the behaviour.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -25,6 +26,38 @@ const EXPOSE_HEADERS = 'Location, ETag, Link, Retry-After';
 const ALLOW_HEADERS = 'Authorization, Content-Type, If-Match';
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 
+/** The demo page's files (signaling/demo/), each at one fixed URL: nothing else is served from disk. */
+const DEMO_FILES = [
+  { url: '/', file: 'index.html', type: 'text/html; charset=utf-8' },
+  { url: '/demo/demo.js', file: 'demo.js', type: 'text/javascript; charset=utf-8' },
+  { url: '/demo/demo.css', file: 'demo.css', type: 'text/css; charset=utf-8' },
+] as const;
+/**
+ * The page loads its script and style from this origin and talks to this origin only
+ * (`connect-src 'self'`: its WHIP requests cannot be pointed elsewhere). No inline script or style.
+ */
+export const DEMO_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "media-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+const DEMO_HEADERS = {
+  'content-security-policy': DEMO_CSP,
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'permissions-policy': 'microphone=(self), camera=(), geolocation=()',
+  'cross-origin-opener-policy': 'same-origin',
+  // Read once at start: a new page needs a restart, and a browser always asks again.
+  'cache-control': 'no-cache',
+};
+
 /** What the WHIP routes learn about and report to the transceivers' status (a StatusCache). */
 export interface StatusBook {
   view(id: number): StatusView | undefined;
@@ -35,7 +68,7 @@ export interface StatusBook {
 }
 
 export interface WhipAppOptions {
-  readonly config: Pick<SignalingConfig, 'auth' | 'cors' | 'relays' | 'placement' | 'limits'>;
+  readonly config: Pick<SignalingConfig, 'auth' | 'cors' | 'relays' | 'placement' | 'limits' | 'demo'>;
   /** The routing table in force. */
   readonly routingTable: () => RoutingTable;
   readonly statuses: StatusBook;
@@ -197,6 +230,21 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
     url: '/whip/sessions/:id',
     handler: notAllowed(ALLOW_SESSION),
   });
+
+  // The demo page: static files read once, served with their own security headers. It is a WHIP
+  // client like any other (POST ./whip), so it needs nothing else from signaling.
+  if (config.demo.enabled) {
+    const folder = new URL('./demo/', import.meta.url);
+    for (const { url, file, type } of DEMO_FILES) {
+      const content = readFileSync(new URL(file, folder));
+      app.get(url, async (_request, reply) =>
+        reply
+          .code(200)
+          .headers({ ...DEMO_HEADERS, 'content-type': type })
+          .send(content),
+      );
+    }
+  }
 
   /** The session's transceiver, if the id is well formed and names one in the table with an API. */
   const locate = (

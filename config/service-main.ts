@@ -9,7 +9,7 @@ import { ConfigError } from './env-overrides.ts';
 export interface RunningService {
   shutdown(): Promise<void>;
   /** Resolves when the service has stopped; with an error if it stopped because something failed. */
-  readonly stopped: Promise<Error | undefined | void>;
+  readonly stopped: Promise<unknown>;
 }
 
 export interface ServiceMainOptions<C extends { log: { level: string } }> {

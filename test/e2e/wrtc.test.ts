@@ -97,7 +97,8 @@ describe('calls through the edge (echo agent)', () => {
     // Open a session through the API of a transceiver that takes calls (the draining test drained
     // one): its ufrag is in the answer. No client ever connects to it.
     const states = await Promise.all(edge.transceivers.map((_, i) => edge.status(i)));
-    const target = edge.transceivers[states.findIndex((status) => status.state === 'active')]!;
+    const targetIndex = states.findIndex((status) => status.state === 'active');
+    const target = edge.transceivers[targetIndex]!;
     const { caller: offerer, sdp } = await host.offer();
     try {
       const created = await fetch(`${target.apiUrl}/sessions`, {
@@ -119,17 +120,25 @@ describe('calls through the edge (echo agent)', () => {
         integrityKey: 'not-the-password-of-this-ufrag',
         fingerprint: true,
       });
-      const before = sample(await edge.transceiverMetrics(0), 'voice_edge_transceiver_tunnel_drops_total', {
-        reason: 'stun_bad_integrity',
-      });
+      const before = sample(
+        await edge.transceiverMetrics(targetIndex),
+        'voice_edge_transceiver_tunnel_drops_total',
+        {
+          reason: 'stun_bad_integrity',
+        },
+      );
       const victim = { family: 4 as const, address: '127.0.0.66', port: 4242 };
       for (let i = 0; i < 5; i++) {
         await attacker.send(encodeTunnelPacket(victim, forged), target.tunnelPort, '127.0.0.1');
       }
       assert.ok(await attacker.silentFor(500), 'no STUN response, no DTLS, nothing at all');
-      const after = sample(await edge.transceiverMetrics(0), 'voice_edge_transceiver_tunnel_drops_total', {
-        reason: 'stun_bad_integrity',
-      });
+      const after = sample(
+        await edge.transceiverMetrics(targetIndex),
+        'voice_edge_transceiver_tunnel_drops_total',
+        {
+          reason: 'stun_bad_integrity',
+        },
+      );
       assert.equal(after - before, 5);
       // Data "from" the forged address is not accepted either: it was never bound to the session.
       await attacker.send(
@@ -151,7 +160,9 @@ describe('calls through one transceiver', () => {
     const edge = await Edge.start({ transceivers: 1, capacity: 60, echoDelayMs: 100 });
     const calls: Awaited<ReturnType<CallerHost['call']>>[] = [];
     try {
-      for (let i = 0; i < 50; i++) calls.push(await host.call(edge.whipUrl, { toneHz: 300 + (i % 10) * 50 }));
+      for (let i = 0; i < 50; i++) {
+        calls.push(await host.call(edge.whipUrl, { toneHz: 300 + (i % 10) * 50, timeoutMs: 30_000 }));
+      }
       assert.equal(await sessions(edge), 50);
       await Promise.all(calls.map((call) => call.waitForEcho(20_000)));
       await sleep(2_000);

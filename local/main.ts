@@ -8,14 +8,22 @@ import { startLocalEdge } from './edge.ts';
 const usage = `usage: npm start -- [--host 127.0.0.1] [--http-port 8080] [--relay-port 3478]
                       [--echo-delay-ms 500] [--sample-rate 16000] [--log-level warn]`;
 
+/** A whole number in [min, max], with one message for every way of missing it. */
+const whole = (min: number, max: number, what = 'a whole number') => {
+  const error = `must be ${what} from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+
 const Flags = z.object({
-  host: z.union([z.ipv4(), z.ipv6()]),
-  'http-port': z.coerce.number().int().min(0).max(65535),
-  'relay-port': z.coerce.number().int().min(1).max(65535),
-  'echo-delay-ms': z.coerce.number().int().min(0).max(10_000),
-  'sample-rate': z.coerce
-    .number()
-    .pipe(z.union([z.literal(8000), z.literal(12000), z.literal(16000), z.literal(24000), z.literal(48000)])),
+  host: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' }),
+  'http-port': whole(0, 65535, 'a port number'),
+  'relay-port': whole(1, 65535, 'a port number'),
+  'echo-delay-ms': whole(0, 10_000),
+  'sample-rate': z.coerce.number().pipe(
+    z.union([z.literal(8000), z.literal(12000), z.literal(16000), z.literal(24000), z.literal(48000)], {
+      error: 'must be one of 8000, 12000, 16000, 24000, 48000',
+    }),
+  ),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -43,7 +51,7 @@ try {
   }
   const parsed = Flags.safeParse(values);
   if (!parsed.success)
-    fail(`invalid option: ${formatIssues(parsed.error).replace(/^([a-z-]+):/, '--$1:')}\n${usage}`, 2);
+    fail(`invalid option ${formatIssues(parsed.error).replace(/(^|; )([a-z-]+):/g, '$1--$2:')}\n${usage}`, 2);
   flags = parsed.data;
 } catch (error) {
   fail(`${(error as Error).message}\n${usage}`, 2);
@@ -64,8 +72,10 @@ try {
   );
 } catch (error) {
   const { message } = error as Error;
+  // Name the option whose port is taken (the message carries the address that failed).
+  const taken = (['http-port', 'relay-port'] as const).filter((name) => message.includes(`:${flags[name]}`));
   const hint = /EADDRINUSE|address already in use/i.test(message)
-    ? ' (choose another with --http-port / --relay-port)'
+    ? ` (choose another with ${(taken.length > 0 ? taken : ['http-port', 'relay-port']).map((n) => `--${n}`).join(' / ')})`
     : '';
   fail(`could not start: ${message}${hint}`, 1);
 }
@@ -81,12 +91,20 @@ process.stdout.write(
   ].join('\n'),
 );
 
-let stopping = false;
+let stoppingSince: number | undefined;
 const stop = (signal: NodeJS.Signals) => {
-  if (stopping) fail(`second ${signal}: exiting at once`, 1);
-  stopping = true;
+  if (stoppingSince !== undefined) {
+    // Ctrl-C under `npm start` can arrive twice at once: from the terminal (to the whole process
+    // group) and forwarded by npm when its shell exec'd node (bash does). Only a later one counts.
+    if (Date.now() - stoppingSince < 1_000) return;
+    fail(`second ${signal}: exiting at once`, 1);
+  }
+  stoppingSince = Date.now();
   process.stdout.write('stopping…\n');
-  edge.shutdown().then(() => process.exit(0));
+  edge.shutdown().then(() => {
+    process.stdout.write('stopped.\n');
+    process.exit(0);
+  });
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

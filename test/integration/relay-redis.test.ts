@@ -80,18 +80,23 @@ describe('relay with Redis', () => {
     const client = await UdpEndpoint.open('127.0.0.7');
     try {
       for (let i = 0; i < 200; i++) await client.send(rtpPacket(), relayPort, '127.0.0.1');
-      // Every packet is refused: held while the one lookup runs (up to 16, the rest overflow), then
-      // refused from the negative cache.
-      const refused = async () =>
-        (await relay.drops('redis_miss')) +
-        (await relay.drops('hold_overflow')) +
-        (await relay.drops('rate_limited'));
+      // Every packet is refused: held while a lookup runs (up to 16, the rest overflow), then refused
+      // from the negative cache; on a loaded machine a lookup may also time out (redis_error, not
+      // negative-cached), and then the per-source limit (5 lookups/s) bounds the retries.
+      const reasons = ['redis_miss', 'redis_error', 'hold_overflow', 'rate_limited'];
+      const refused = async () => {
+        let total = 0;
+        for (const reason of reasons) total += await relay.drops(reason);
+        return total;
+      };
       for (let i = 0; i < 100 && (await refused()) < 200; i++) await sleep(20);
       assert.equal(await refused(), 200);
-      const lookups =
-        (await relay.value('voice_edge_relay_redis_lookups_total', { result: 'miss' })) +
-        (await relay.value('voice_edge_relay_redis_lookups_total', { result: 'hit' }));
-      assert.equal(lookups, 1, `${lookups} lookups for 200 packets from one address`);
+      let lookups = 0;
+      for (const result of ['miss', 'hit', 'error']) {
+        lookups += await relay.value('voice_edge_relay_redis_lookups_total', { result });
+      }
+      assert.ok(lookups >= 1 && lookups <= 5, `${lookups} lookups for 200 packets from one address`);
+      assert.equal(await relay.value('voice_edge_relay_redis_lookups_total', { result: 'hit' }), 0);
       assert.equal(await relay.value('voice_edge_relay_flows'), 0);
       assert.ok(await transceiver.silentFor(100));
     } finally {

@@ -95,7 +95,8 @@ describe('relay with Redis', () => {
       for (const result of ['miss', 'hit', 'error']) {
         lookups += await relay.value('voice_edge_relay_redis_lookups_total', { result });
       }
-      assert.ok(lookups >= 1 && lookups <= 5, `${lookups} lookups for 200 packets from one address`);
+      // 5 lookups per second per source; the 200 packets span at most two one-second windows.
+      assert.ok(lookups >= 1 && lookups <= 10, `${lookups} lookups for 200 packets from one address`);
       assert.equal(await relay.value('voice_edge_relay_redis_lookups_total', { result: 'hit' }), 0);
       assert.equal(await relay.value('voice_edge_relay_flows'), 0);
       assert.ok(await transceiver.silentFor(100));

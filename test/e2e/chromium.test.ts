@@ -9,10 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.ts';
 import { Edge } from '../support/edge.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ECHO_DELAY_MS = 300;
 /** How long the page listens while muted: longer than the echo delay, so an echo would show. */
 const SILENT_MS = 1_500;
@@ -91,22 +91,7 @@ describe('a Chromium caller through the whole edge', () => {
       // machine can delay an answer that long, and a missed poll makes signaling refuse the call.
       signaling: { transceivers: { statusIntervalMs: 500, statusTimeoutMs: 400, statusStaleMs: 3_000 } },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // playwright adds --headless, --no-sandbox, --mute-audio and a fresh temporary --user-data-dir.
-      args: [
-        '--no-sandbox',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-gpu',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-      timeout: 60_000,
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

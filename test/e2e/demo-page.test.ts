@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { stringify } from 'yaml';
 import { type LocalEdge, startLocalEdge } from '../../local/edge.ts';
 import { SignalingConfigSchema } from '../../signaling/config.ts';
 import { type SignalingHandle, startSignaling } from '../../signaling/signaling.ts';
+import { launchChromium } from '../support/chromium.ts';
 import { freeTcpPort, freeUdpPort } from '../support/net.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ECHO_DELAY_MS = 300;
 /** Points each plot must have before the call is judged (one a second). */
 const POINTS = 5;
@@ -95,22 +95,7 @@ describe('the demo page served by signaling', () => {
       },
       logger,
     );
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // playwright adds --headless, --mute-audio and a fresh temporary --user-data-dir.
-      args: [
-        '--no-sandbox',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-gpu',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-      timeout: 60_000,
-    });
+    browser = await launchChromium();
     context = await browser.newContext({
       permissions: ['microphone'],
       viewport: { width: 1100, height: 900 },

@@ -73,6 +73,12 @@ export interface EdgeOptions {
   readonly mediaTimeoutMs?: number;
   /** Extra transceiver config fields. */
   readonly transceiver?: Record<string, unknown>;
+  /**
+   * Node options for the transceiver processes, before the script (benchmarks: e.g. `--cpu-prof`
+   * with `--cpu-prof-dir`; the profile is written when the process exits on its own, so stop it
+   * with SIGTERM before `stop()`).
+   */
+  readonly transceiverNodeArgs?: readonly string[];
   readonly signaling?: Record<string, unknown>;
 }
 
@@ -157,7 +163,7 @@ export class Edge {
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       const service = await Service.start(
         `transceiver ${id}`,
-        ['transceiver/main.ts', '--config', config],
+        [...(options.transceiverNodeArgs ?? []), 'transceiver/main.ts', '--config', config],
         `${apiUrl}/healthz`,
       );
       this.services.push(service);

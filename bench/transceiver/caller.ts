@@ -1,0 +1,392 @@
+// A light benchmark caller: one werift RTCPeerConnection that speaks just enough WebRTC (full ICE
+// as the controlling agent, DTLS, SRTP, RTCP) to be a real call, but never encodes audio. It sends
+// the pre-encoded burst cycle of stream.ts, one packet each time `tick()` is called (a metronome
+// shared by all callers of the process calls it every 20 ms), and watches what comes back:
+//
+// - loop latency: the echo of each burst's onset is the first returned packet big enough to carry
+//   the tone after at least QUIET_BEFORE small (silent) ones; its arrival minus the burst's send
+//   time, minus the echo agent's delay, is one sample;
+// - pacing offsets: the far end sends this call one packet per tick of its 20 ms grid, so arrival
+//   time − 20 ms × (extended) sequence number is constant plus however late the packet was; the
+//   run turns these into delays behind the grid (see analysis.ts);
+// - loss: returned sequence numbers missing, and the far end's RTCP receiver reports on ours;
+// - RTCP round trips: our sender report → the far end's receiver report (its DLSR removed), i.e.
+//   how long our packets waited before the far end processed them, plus the way back.
+//
+// With `decode`, it also decodes what comes back (a few callers only: libopus costs), to check that
+// the size-based onset is where the decoded tone starts and that the tone is the one sent.
+import { performance } from 'node:perf_hooks';
+import {
+  RTCPeerConnection,
+  type RTCRtpTransceiver,
+  type RtpPacket as Rtp,
+  RtpHeader,
+  RtpPacket,
+  useOPUS,
+} from 'werift';
+import { OpusFrameDecoder } from '../../transceiver/audio/opus-codec.ts';
+import { dominantFrequency, rms } from '../../transceiver/audio/tone.ts';
+import { CYCLE_FRAMES, type EncodedStream, LOUD_BYTES, QUIET_BEFORE } from './stream.ts';
+
+/** How a caller gets its offer answered: WHIP through the edge, or the direct endpoint. */
+export type Signal = (offer: string) => Promise<{ answer: string; hangUp: () => Promise<void> }>;
+
+export interface SetupTimes {
+  /** createOffer + setLocalDescription + host candidate gathering (ms, before the clock starts). */
+  offerMs: number;
+  /** Offer sent → answer received (ms). */
+  answerMs: number;
+  /** Offer sent → ICE connected (a check answered through the path, ms). */
+  iceConnectedMs: number;
+  /** Offer sent → DTLS connected (ms). */
+  connectedMs: number;
+  /** Offer sent → first returned packet carrying audio (the tone) (ms); NaN until then. */
+  firstAudioMs: number;
+}
+
+/** What one caller saw during a measurement window. */
+export interface WindowCounts {
+  /** Packets we sent. */
+  sent: number;
+  /** Returned packets expected by sequence number (highest − highest at the start). */
+  expected: number;
+  received: number;
+  /** Our packets the far end reported lost (RTCP, cumulative difference). */
+  remoteLost: number;
+  /** Loop latencies of the bursts whose echo came back (ms, echo delay removed). */
+  latenciesMs: number[];
+  /** Bursts sent (and due back) during the window whose echo was not found. */
+  missedBursts: number;
+  /** RTCP round trips completed during the window (ms). */
+  rttsMs: number[];
+  /** Per returned packet: arrival (performance.now ms) − 20 × extended sequence number. */
+  offsetsMs: Float64Array;
+}
+
+/** Onset checks of a decoding caller. */
+export interface DecodeCheck {
+  /** Onsets found by size in the same packet where the decoded audio's level rises. */
+  agree: number;
+  /** Onsets where size and decoded level disagree. */
+  disagree: number;
+  /** Dominant frequency (Hz) and RMS level of the steady middle of each echoed burst. */
+  frequencies: number[];
+  levels: number[];
+}
+
+export interface CallerOptions {
+  readonly stream: EncodedStream;
+  /** The echo agent's configured delay, removed from every loop latency (ms). */
+  readonly echoDelayMs: number;
+  /** Which frame of the cycle this caller sends first (spreads bursts over the cycle). */
+  readonly cyclePhase: number;
+  /** Decode the returned audio (costly: a few callers only). */
+  readonly decode?: boolean;
+}
+
+interface OpenWindow {
+  sent: number;
+  highest: number;
+  received: number;
+  remoteLost: number;
+  latenciesMs: number[];
+  burstsSent: number;
+  burstsFound: number;
+  rttsMs: number[];
+  offsets: Float64Array;
+  count: number;
+}
+
+/** werift's sender keeps these private; the caller reads them for RTCP figures. */
+interface SenderInternals {
+  remotePacketsLost?: number;
+  totalRoundTripTime: number;
+  roundTripTimeMeasurements: number;
+  handleRtcpPacket(packet: unknown): void;
+}
+
+/** Level above which a decoded frame counts as tone (the tone's RMS is about 0.21). */
+const DECODED_LOUD = 0.02;
+/** An echo 0–800 ms after a burst left can only be that burst's (one burst a second). */
+const MAX_LOOP_MS = 800;
+
+let ssrcSeed = 1;
+
+export class Caller {
+  readonly pc: RTCPeerConnection;
+  /** Whether this caller decodes what comes back (`options.decode`). */
+  readonly decodes: boolean;
+  readonly times: SetupTimes = {
+    offerMs: Number.NaN,
+    answerMs: Number.NaN,
+    iceConnectedMs: Number.NaN,
+    connectedMs: Number.NaN,
+    firstAudioMs: Number.NaN,
+  };
+  readonly check: DecodeCheck = { agree: 0, disagree: 0, frequencies: [], levels: [] };
+  readonly #audio: RTCRtpTransceiver;
+  readonly #sender: SenderInternals;
+  readonly #options: CallerOptions;
+  #offerSentAt = 0;
+  #hangUp: (() => Promise<void>) | undefined;
+  #connected = false;
+  #closed = false;
+  #onFirstAudio: (() => void) | undefined;
+  // Sending.
+  #seq = (ssrcSeed++ * 7919) & 0xffff;
+  #timestamp = 0;
+  #frame: number;
+  #sent = 0;
+  /** Send time of the latest burst onset (performance.now ms), NaN before the first. */
+  #burstSentAt = Number.NaN;
+  #burstFound = true;
+  // Receiving.
+  #received = 0;
+  /** Extended sequence number of the highest returned packet, NaN before the first. */
+  #highest = Number.NaN;
+  #quietRun = 0;
+  #window: OpenWindow | undefined;
+  // RTCP.
+  #rttTotal = 0;
+  #rttCount = 0;
+  // Decoding (optional).
+  readonly #decoder: OpusFrameDecoder | undefined;
+  #decodedQuiet = 0;
+  #burstPcm: Buffer[] = [];
+  /** Extended sequence numbers of the latest onset by size and by decoded level. */
+  #sizeOnsetSeq = Number.NaN;
+  #levelOnsetSeq = Number.NaN;
+
+  constructor(options: CallerOptions) {
+    this.#options = options;
+    this.#frame = ((options.cyclePhase % CYCLE_FRAMES) + CYCLE_FRAMES) % CYCLE_FRAMES;
+    this.pc = new RTCPeerConnection({
+      // One UDP socket on loopback: no other interfaces, no STUN servers.
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      iceInterfaceAddresses: { udp4: '127.0.0.1', udp6: '::1' },
+      iceServers: [],
+      bundlePolicy: 'max-bundle',
+      codecs: { audio: [useOPUS()], video: [] },
+    });
+    this.#audio = this.pc.addTransceiver('audio', { direction: 'sendrecv' });
+    this.#audio.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) => this.#onRtp(rtp));
+    });
+    this.pc.iceConnectionStateChange.subscribe((state) => {
+      if (state === 'connected' && Number.isNaN(this.times.iceConnectedMs)) {
+        this.times.iceConnectedMs = performance.now() - this.#offerSentAt;
+      }
+    });
+    this.pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected' && !this.#connected) {
+        this.#connected = true;
+        this.times.connectedMs = performance.now() - this.#offerSentAt;
+      }
+    });
+    // Every completed RTCP round trip (werift averages them; we want each one).
+    this.#sender = this.#audio.sender as unknown as SenderInternals;
+    const handle = this.#sender.handleRtcpPacket.bind(this.#sender);
+    this.#sender.handleRtcpPacket = (packet: unknown) => {
+      handle(packet);
+      const count = this.#sender.roundTripTimeMeasurements;
+      if (count > this.#rttCount) {
+        const sample = (this.#sender.totalRoundTripTime - this.#rttTotal) / (count - this.#rttCount);
+        this.#rttCount = count;
+        this.#rttTotal = this.#sender.totalRoundTripTime;
+        this.#window?.rttsMs.push(sample * 1000);
+      }
+    };
+    this.decodes = options.decode === true;
+    this.#decoder = this.decodes ? new OpusFrameDecoder(16_000) : undefined;
+  }
+
+  get connected(): boolean {
+    return this.#connected && !this.#closed;
+  }
+
+  /** Offers, has the offer answered through `signal`, and waits for DTLS. */
+  async connect(signal: Signal, timeoutMs = 15_000): Promise<void> {
+    const began = performance.now();
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    if (this.pc.iceGatheringState !== 'complete') {
+      await new Promise<void>((resolve) => {
+        const { unSubscribe } = this.pc.iceGatheringStateChange.subscribe((state) => {
+          if (state === 'complete') {
+            unSubscribe();
+            resolve();
+          }
+        });
+      });
+    }
+    const offer = this.pc.localDescription!.sdp;
+    this.#offerSentAt = performance.now();
+    this.times.offerMs = this.#offerSentAt - began;
+    const { answer, hangUp } = await signal(offer);
+    this.#hangUp = hangUp;
+    this.times.answerMs = performance.now() - this.#offerSentAt;
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    const deadline = performance.now() + timeoutMs;
+    while (!this.#connected) {
+      if (this.#closed) throw new Error('closed while connecting');
+      if (this.pc.connectionState === 'failed') throw new Error('connection failed');
+      if (performance.now() > deadline) throw new Error(`not connected within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+
+  /** Resolves when the first returned packet carrying audio arrives (setup-time runs). */
+  firstAudio(timeoutMs = 5_000): Promise<void> {
+    if (!Number.isNaN(this.times.firstAudioMs)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no echoed audio within ${timeoutMs} ms`)), timeoutMs);
+      this.#onFirstAudio = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Sends the next frame of the cycle (the metronome calls it once per 20 ms). */
+  tick(): void {
+    if (!this.#connected || this.#closed) return;
+    const index = this.#frame;
+    this.#frame = index + 1 === CYCLE_FRAMES ? 0 : index + 1;
+    const header = new RtpHeader({
+      sequenceNumber: this.#seq,
+      timestamp: this.#timestamp,
+      marker: index === 0,
+      payloadType: 111,
+    });
+    this.#seq = (this.#seq + 1) & 0xffff;
+    this.#timestamp = (this.#timestamp + 960) >>> 0;
+    if (index === 0) {
+      const window = this.#window;
+      if (window !== undefined && !Number.isNaN(this.#burstSentAt)) {
+        window.burstsSent++;
+        if (this.#burstFound) window.burstsFound++;
+      }
+      this.#burstSentAt = performance.now();
+      this.#burstFound = false;
+    }
+    this.#sent++;
+    this.#audio.sender.sendRtp(new RtpPacket(header, this.#options.stream.frames[index]!)).catch(() => {});
+  }
+
+  #onRtp(rtp: Rtp): void {
+    const now = performance.now();
+    this.#received++;
+    const seq = rtp.header.sequenceNumber;
+    let extended: number;
+    if (Number.isNaN(this.#highest)) {
+      extended = seq;
+      this.#highest = seq;
+    } else {
+      extended = this.#highest + (((seq - (this.#highest & 0xffff) + 0x8000) & 0xffff) - 0x8000);
+      if (extended > this.#highest) this.#highest = extended;
+    }
+    const window = this.#window;
+    if (window !== undefined && window.count < window.offsets.length) {
+      window.offsets[window.count++] = now - 20 * extended;
+    }
+    const loud = rtp.payload.length >= LOUD_BYTES;
+    if (loud && Number.isNaN(this.times.firstAudioMs)) {
+      this.times.firstAudioMs = now - this.#offerSentAt;
+      this.#onFirstAudio?.();
+      this.#onFirstAudio = undefined;
+    }
+    if (loud && this.#quietRun >= QUIET_BEFORE) this.#onset(now, extended);
+    this.#quietRun = loud ? 0 : this.#quietRun + 1;
+    if (this.#decoder !== undefined) this.#decodeCheck(rtp.payload, extended);
+  }
+
+  #onset(now: number, extended: number): void {
+    this.#sizeOnsetSeq = extended;
+    const latency = now - this.#burstSentAt;
+    if (this.#burstFound || !(latency >= 0 && latency < MAX_LOOP_MS)) return;
+    this.#burstFound = true;
+    this.#window?.latenciesMs.push(latency - this.#options.echoDelayMs);
+  }
+
+  #decodeCheck(payload: Buffer, extended: number): void {
+    const pcm = this.#decoder!.decode(payload);
+    const level = rms(pcm);
+    if (level > DECODED_LOUD) {
+      if (this.#decodedQuiet >= QUIET_BEFORE) {
+        this.#levelOnsetSeq = extended;
+        this.#burstPcm = [];
+      }
+      this.#burstPcm.push(pcm);
+      this.#decodedQuiet = 0;
+      return;
+    }
+    if (this.#decodedQuiet === 0 && this.#burstPcm.length > 0) {
+      // A burst just ended: compare the onsets, and measure its steady middle.
+      if (this.#window !== undefined && !Number.isNaN(this.#levelOnsetSeq)) {
+        if (this.#sizeOnsetSeq === this.#levelOnsetSeq) this.check.agree++;
+        else this.check.disagree++;
+        const middle = Buffer.concat(this.#burstPcm.slice(1, -1));
+        if (middle.length > 0) {
+          this.check.frequencies.push(dominantFrequency(middle, 16_000));
+          this.check.levels.push(rms(middle));
+        }
+      }
+      this.#burstPcm = [];
+    }
+    this.#decodedQuiet++;
+  }
+
+  /** Starts a measurement window of about `packets` returned packets. */
+  beginWindow(packets: number): void {
+    this.#window = {
+      sent: this.#sent,
+      highest: this.#highest,
+      received: this.#received,
+      remoteLost: this.#remoteLost(),
+      latenciesMs: [],
+      burstsSent: 0,
+      burstsFound: 0,
+      rttsMs: [],
+      offsets: new Float64Array(packets + 200),
+      count: 0,
+    };
+  }
+
+  /** Ends the window and returns its counts. */
+  endWindow(): WindowCounts {
+    const window = this.#window;
+    if (window === undefined) throw new Error('no window open');
+    this.#window = undefined;
+    const expected = Number.isNaN(this.#highest)
+      ? 0
+      : Number.isNaN(window.highest)
+        ? this.#received - window.received
+        : this.#highest - window.highest;
+    return {
+      sent: this.#sent - window.sent,
+      expected,
+      received: this.#received - window.received,
+      remoteLost: Math.max(0, this.#remoteLost() - window.remoteLost),
+      latenciesMs: window.latenciesMs,
+      missedBursts: window.burstsSent - window.burstsFound,
+      rttsMs: window.rttsMs,
+      offsetsMs: window.offsets.subarray(0, window.count),
+    };
+  }
+
+  /** Cumulative loss of our packets in the far end's latest RTCP receiver report. */
+  #remoteLost(): number {
+    const lost = this.#sender.remotePacketsLost;
+    return typeof lost === 'number' && lost > 0 ? lost : 0;
+  }
+
+  /** Hangs up (WHIP DELETE or the endpoint's equivalent) and closes the peer connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onFirstAudio = undefined;
+    await this.#hangUp?.().catch(() => {});
+    await this.pc.close().catch(() => {});
+  }
+}

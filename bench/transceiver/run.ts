@@ -1,0 +1,1032 @@
+// `npm run bench:transceiver [-- --quick]`: how many calls one transceiver process carries, and how
+// long a call takes to set up through the edge against the same werift endpoint reached directly
+// (docs/benchmarks.md).
+//
+// The edge runs as real processes (test/support/edge.ts): echo agent ← transceiver ← relay ←
+// signaling. The transceiver is pinned alone to one core; everything else (load generator, relay,
+// echo agent, signaling) shares the other. Callers are werift peer connections (caller.ts) that
+// send pre-encoded Opus, 50 packets/s each, and time the echo.
+//
+// Output: progress on stderr; on stdout a table, then, as the very last line, one JSON object.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { Edge } from '../../test/support/edge.ts';
+import type { Samples } from '../../test/support/prometheus.ts';
+import { Pacer } from '../../transceiver/audio/pacer.ts';
+import {
+  dropsBetween,
+  ksoftirqdPids,
+  readProcessCpuSeconds,
+  readStealSeconds,
+  readUdpDrops,
+} from '../relay/proc.ts';
+import { type ProfileSummary, summarizeProfileDir } from '../relay/profile.ts';
+import { fitLine, gridPhase, pacingDelays, type Summary, skippedTicks, summarize } from './analysis.ts';
+import { Caller, type SetupTimes, type Signal, type WindowCounts } from './caller.ts';
+import { Metronome } from './metronome.ts';
+import { breakdownDir, type ProfileBreakdown } from './profile.ts';
+import { ForeignSampler, foreignSeconds, readProcessesOwnCpu, sampleThreads } from './sched.ts';
+import { directSignal, whipSignal } from './signal.ts';
+import { encodeStream, TONE_HZ } from './stream.ts';
+
+const repoRoot = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
+
+// ---- settings ---------------------------------------------------------------------------------
+
+const usage = `usage: npm run bench:transceiver -- [options]
+  --quick                short run (about 1 min; also VOICE_EDGE_BENCH_QUICK=1)
+  --skip-setup           no setup-time comparison
+  --skip-capacity        no capacity search
+  --setup-calls N        measured calls per path for setup time (default 30; quick 10)
+  --window-ms MS         measurement window of a capacity step (default 8000; quick 3000)
+  --settle-ms MS         wait between the last call set up and the window (default 3000; quick 1500)
+  --start-calls N        first step (default 10; the grid is calibrated on 4 calls before it)
+  --max-calls N          most calls tried (default 400)
+  --precision N          stop bisecting when the bracket is this narrow (default 5; quick 10)
+  --max-loss R           a step passes with loss <= R each way (default 0.001 = 0.1 %)
+  --max-delay-ms MS      ... and p99 pacing delay (added latency) <= MS (default 20)
+  --echo-delay-ms MS     the echo agent's delay (default 0)
+  --concurrency N        calls set up at once while filling a step (default 4)
+  --transceiver-cpu N    core of the transceiver (default 0)
+  --load-cpu N           core of everything else (default 1)
+  --profile              run the transceiver under node --cpu-prof and print where its CPU goes
+  --transceiver-node-args "ARGS"  extra Node options for the transceiver (e.g. --single-threaded-gc)
+  --keep                 keep the temporary directory (profiles)`;
+
+function parseOptions() {
+  return parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      'skip-setup': { type: 'boolean', default: false },
+      'skip-capacity': { type: 'boolean', default: false },
+      'setup-calls': { type: 'string' },
+      'window-ms': { type: 'string' },
+      'settle-ms': { type: 'string' },
+      'start-calls': { type: 'string' },
+      'max-calls': { type: 'string' },
+      precision: { type: 'string' },
+      'max-loss': { type: 'string' },
+      'max-delay-ms': { type: 'string' },
+      'echo-delay-ms': { type: 'string' },
+      concurrency: { type: 'string' },
+      'transceiver-cpu': { type: 'string' },
+      'load-cpu': { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      'transceiver-node-args': { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
+let parsed: ReturnType<typeof parseOptions>;
+try {
+  parsed = parseOptions();
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n${usage}\n`);
+  process.exit(2);
+}
+const options = parsed.values;
+if (options.help) {
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
+}
+
+function numberOption(name: keyof typeof options, fallback: number): number {
+  const text = options[name];
+  if (text === undefined || typeof text === 'boolean') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) {
+    process.stderr.write(`--${name}: not a non-negative number: ${text}\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const quick = options.quick || process.env.VOICE_EDGE_BENCH_QUICK === '1';
+const settings = {
+  quick,
+  setupCalls: Math.max(1, numberOption('setup-calls', quick ? 10 : 30)),
+  setupWarmupCalls: 3,
+  windowMs: Math.max(1000, numberOption('window-ms', quick ? 3000 : 8000)),
+  settleMs: numberOption('settle-ms', quick ? 1500 : 3000),
+  startCalls: Math.max(1, numberOption('start-calls', 10)),
+  maxCalls: Math.max(1, numberOption('max-calls', 400)),
+  precision: Math.max(1, numberOption('precision', quick ? 10 : 5)),
+  maxLoss: numberOption('max-loss', 0.001),
+  maxDelayMs: numberOption('max-delay-ms', 20),
+  echoDelayMs: numberOption('echo-delay-ms', 0),
+  concurrency: Math.max(1, numberOption('concurrency', 4)),
+  transceiverCpu: numberOption('transceiver-cpu', 0),
+  loadCpu: numberOption('load-cpu', 1),
+  /** Repeat a failing step once: one stall must not decide the search. */
+  retryFailures: true,
+  sampleRate: 16_000,
+  /** The capacity search stops bisecting after this long (s), whatever its precision. */
+  budgetS: quick ? 60 : 240,
+  /** Setting up one step's calls may take this long (ms) before the step fails. */
+  rampLimitMs: quick ? 15_000 : 30_000,
+  transceiverNodeArgs: (options['transceiver-node-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
+};
+
+const runStarted = performance.now();
+function log(message: string): void {
+  const seconds = ((performance.now() - runStarted) / 1000).toFixed(1).padStart(6);
+  process.stderr.write(`[${seconds}s] ${message}\n`);
+}
+
+// ---- processes and pinning ----------------------------------------------------------------------
+
+let tasksetWorks = false;
+function pin(pid: number | undefined, cpu: number): void {
+  if (pid === undefined || !tasksetWorks) return;
+  // -a: every thread (libuv's pool, V8's helpers); threads started later inherit it.
+  execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
+function setUpPinning(): boolean {
+  if (availableParallelism() < 2) {
+    log('warning: fewer than 2 cores: nothing is pinned, and the figures mean little');
+    return false;
+  }
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+    tasksetWorks = true;
+  } catch {
+    log('warning: taskset (util-linux) not found: processes run unpinned');
+    return false;
+  }
+  // Ourselves first: every process we start inherits the load core; the transceiver (or the direct
+  // endpoint) is then moved to its own core.
+  pin(process.pid, settings.loadCpu);
+  return true;
+}
+
+interface DirectEndpoint {
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+async function startDirectEndpoint(): Promise<DirectEndpoint> {
+  const child = spawn(process.execPath, ['bench/transceiver/direct-endpoint.ts'], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`direct endpoint not ready:\n${stderr}`)), 20_000);
+    child.once('exit', (code) => reject(new Error(`direct endpoint exited with ${code}:\n${stderr}`)));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const match = /^listening (\d+)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+// ---- setup time ---------------------------------------------------------------------------------
+
+const stream = encodeStream();
+
+/** One call from offer to first echoed audio, then hung up. */
+async function setupCall(signal: Signal): Promise<SetupTimes> {
+  const caller = new Caller({ stream, echoDelayMs: settings.echoDelayMs, cyclePhase: 0 });
+  // The caller speaks (the burst) from the moment it is connected, one packet per 20 ms.
+  const pacer = new Pacer(() => caller.tick());
+  try {
+    await caller.connect(signal);
+    pacer.start();
+    await caller.firstAudio(10_000);
+    return { ...caller.times };
+  } finally {
+    pacer.stop();
+    await caller.close();
+  }
+}
+
+interface SetupStats {
+  readonly calls: number;
+  readonly failed: number;
+  /** Offer sent → first echoed audio (the headline), and its parts (ms). */
+  readonly firstAudioMs: Summary & { p95: number };
+  readonly answerMs: Summary;
+  readonly iceConnectedMs: Summary;
+  readonly connectedMs: Summary;
+  /** DTLS connected → first echoed audio (ms): the media path's own delay. */
+  readonly connectedToAudioMs: Summary;
+  /** createOffer + ICE gathering on the caller, before the clock starts (ms). */
+  readonly offerMs: Summary;
+}
+
+function p95(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.ceil(0.95 * sorted.length) - 1)]!;
+}
+
+function setupStats(times: SetupTimes[], failed: number): SetupStats {
+  const first = times.map((t) => t.firstAudioMs);
+  return {
+    calls: times.length,
+    failed,
+    firstAudioMs: { ...summarize(first), p95: p95(first) },
+    answerMs: summarize(times.map((t) => t.answerMs)),
+    iceConnectedMs: summarize(times.map((t) => t.iceConnectedMs)),
+    connectedMs: summarize(times.map((t) => t.connectedMs)),
+    connectedToAudioMs: summarize(times.map((t) => t.firstAudioMs - t.connectedMs)),
+    offerMs: summarize(times.map((t) => t.offerMs)),
+  };
+}
+
+/** Sequential calls, alternating between the paths so that drifts of the machine hit both alike. */
+async function measureSetup(
+  paths: Record<'edge' | 'direct', Signal>,
+): Promise<Record<'edge' | 'direct', SetupStats>> {
+  const times: Record<'edge' | 'direct', SetupTimes[]> = { edge: [], direct: [] };
+  const failed = { edge: 0, direct: 0 };
+  const total = settings.setupWarmupCalls + settings.setupCalls;
+  for (let i = 0; i < total; i++) {
+    for (const path of ['edge', 'direct'] as const) {
+      try {
+        const result = await setupCall(paths[path]);
+        if (i >= settings.setupWarmupCalls) times[path].push(result);
+      } catch (error) {
+        failed[path]++;
+        log(`  ${path} call failed: ${(error as Error).message}`);
+      }
+      await sleep(50);
+    }
+  }
+  return { edge: setupStats(times.edge, failed.edge), direct: setupStats(times.direct, failed.direct) };
+}
+
+// ---- capacity -----------------------------------------------------------------------------------
+
+interface StepRecord {
+  readonly calls: number;
+  readonly verdict: 'ok' | 'loss' | 'latency' | 'saturated' | 'setup' | 'load side';
+  readonly windowS: number;
+  /** Return path (transceiver → caller): missing sequence numbers and ticks not sent / expected. */
+  readonly lossToCaller: number;
+  /** Ticks the transceiver's pacer skipped (nothing sent: part of lossToCaller). */
+  readonly packetsNotSent: number;
+  /** Caller → transceiver: lost per the transceiver's RTCP receiver reports / sent. */
+  readonly lossFromCaller: number;
+  /** Delay of returned packets behind the transceiver's 20 ms grid (ms): the bound. */
+  readonly pacingDelayMs: Summary;
+  /** RTCP round trip caller → transceiver → caller, its processing delay removed by DLSR (ms). */
+  readonly rtcpRttMs: Summary;
+  /** Loop latency of the echoed bursts (ms, echo delay removed), and bursts not heard back. */
+  readonly echoLatencyMs: Summary;
+  readonly missedBursts: number;
+  readonly transceiverCpu: number;
+  readonly transceiverCpuPerCall: number;
+  /** CPU (share of a core) of everything on the load core, and of the load generator alone. */
+  readonly loadCoreCpu: number;
+  readonly loadgenCpu: number;
+  readonly relayCpu: number;
+  readonly echoAgentCpu: number;
+  /** Lateness of the load generator's own 5 ms ticks (ms): its health. */
+  readonly loadgenLatenessMs: Summary;
+  /** From the transceiver's /metrics over the window. */
+  readonly transceiverEventLoopLagP99Ms: number;
+  readonly transceiverEventLoopLagMaxMs: number;
+  readonly playoutQueueMaxMs: number;
+  readonly drops: { transceiver: number; relay: number; other: number };
+  readonly setupFailures: number;
+  /**
+   * Per second of window: how long the transceiver's main thread waited for its core (ms), and the
+   * CPU of its other threads (V8's GC and compiler helpers, libuv's pool) on that same core.
+   */
+  readonly transceiverMainThreadWaitMsPerS: number;
+  readonly transceiverHelperThreadsCpu: number;
+  /** Other processes' CPU (cores): averaged over the window, and in its busiest half second. */
+  readonly foreignCores: number;
+  readonly foreignPeakCores: number;
+  readonly disturbed: boolean;
+  readonly decodeCheck: { agree: number; disagree: number; toneHz: number; level: number };
+}
+
+/** Other processes using more than this (cores) during a window disturb it: it is measured again. */
+const FOREIGN_LIMIT_CORES = 0.1;
+const FOREIGN_PEAK_LIMIT_CORES = 0.3;
+/** The load core counts as saturated from here (its figures are then a lower bound). */
+const LOAD_SATURATED = 0.9;
+/** Calls that calibrate the grid phase: few, so the transceiver is nearly idle. */
+const CALIBRATION_CALLS = 4;
+/** A transceiver this busy (share of its core) fails the step whatever it measured. */
+const SATURATED = 0.9;
+let disturbedSteps = 0;
+/** Total time a run may spend waiting for other processes to calm down (keeps a run bounded). */
+let quietBudgetMs = settings.quick ? 10_000 : 45_000;
+
+class CallPool {
+  readonly callers: Caller[] = [];
+  readonly metronome = new Metronome();
+  #created = 0;
+
+  constructor() {
+    this.metronome.start();
+  }
+
+  /** Sets up `count` more calls, `concurrency` at a time. Returns the errors of those that failed. */
+  async add(count: number, signal: Signal): Promise<string[]> {
+    const errors: string[] = [];
+    let left = count;
+    const deadline = performance.now() + settings.rampLimitMs;
+    const worker = async () => {
+      while (left > 0) {
+        if (performance.now() > deadline) {
+          errors.push(`${left} calls not set up within ${settings.rampLimitMs} ms`);
+          left = 0;
+          break;
+        }
+        // The first two callers of each batch also decode what they hear (the onset check).
+        const decode = left > count - 2;
+        left--;
+        const index = this.#created++;
+        const caller = new Caller({
+          stream,
+          echoDelayMs: settings.echoDelayMs,
+          // Bursts spread over the cycle: the transceiver encodes tone and silence every tick.
+          cyclePhase: index * 7,
+          decode,
+        });
+        try {
+          await caller.connect(signal, 10_000);
+          this.callers.push(caller);
+          this.metronome.add(caller);
+        } catch (error) {
+          errors.push((error as Error).message);
+          await caller.close();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: settings.concurrency }, worker));
+    return errors;
+  }
+
+  async clear(): Promise<void> {
+    const callers = this.callers.splice(0);
+    for (const caller of callers) this.metronome.remove(caller);
+    for (let i = 0; i < callers.length; i += 16) {
+      await Promise.all(callers.slice(i, i + 16).map((caller) => caller.close()));
+    }
+  }
+
+  stop(): void {
+    this.metronome.stop();
+  }
+}
+
+function metricValue(samples: Samples, name: string): number {
+  return samples.get(`voice_edge_transceiver_${name}`) ?? Number.NaN;
+}
+
+async function scrape(edge: Edge): Promise<Samples> {
+  try {
+    return await edge.transceiverMetrics(0);
+  } catch {
+    return new Map();
+  }
+}
+
+interface Pids {
+  transceiver: number;
+  relay: number;
+  echo: number;
+  signaling: number;
+  loadSoftirq: number | undefined;
+  transceiverSoftirq: number | undefined;
+}
+
+function cpuOf(pid: number | undefined): number {
+  return pid === undefined ? 0 : (readProcessCpuSeconds(pid) ?? 0);
+}
+
+let gridPhaseMs: number | undefined;
+
+async function measureStep(
+  edge: Edge,
+  pool: CallPool,
+  pids: Pids,
+  calls: number,
+  ourPids: ReadonlySet<number>,
+): Promise<StepRecord> {
+  await pool.clear();
+  await sleep(500);
+  const rampStarted = performance.now();
+  const errors = await pool.add(calls, whipSignal(edge.whipUrl));
+  const rampS = (performance.now() - rampStarted) / 1000;
+  log(
+    `  ${pool.callers.length} calls set up in ${rampS.toFixed(1)} s${errors.length > 0 ? `, ${errors.length} failed (${errors[0]})` : ''}`,
+  );
+  await sleep(settings.settleMs);
+  for (let attempt = 0; ; attempt++) {
+    const step = await measureWindow(edge, pool, pids, ourPids, errors.length);
+    if (!step.disturbed) return step;
+    if (attempt === 1) {
+      disturbedSteps++;
+      return step;
+    }
+    if (quietBudgetMs <= 0) {
+      disturbedSteps++;
+      log('  disturbed by other processes (no time left to wait for quiet: kept, flagged)');
+      return step;
+    }
+    log('  disturbed by other processes: waiting for quiet, then measuring again');
+    const waitStarted = performance.now();
+    await waitForQuiet(ourPids, Math.min(quietBudgetMs, settings.quick ? 5_000 : 15_000));
+    quietBudgetMs -= performance.now() - waitStarted;
+  }
+}
+
+/** Waits (up to `timeoutMs`) until other processes use less than FOREIGN_LIMIT_CORES over 1 s. */
+async function waitForQuiet(ourPids: ReadonlySet<number>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const before = readProcessesOwnCpu();
+    const stealBefore = readStealSeconds();
+    const start = performance.now();
+    await sleep(1000);
+    const seconds = (performance.now() - start) / 1000;
+    const foreign = foreignSeconds(before, readProcessesOwnCpu(), ourPids) / seconds;
+    const steal = (readStealSeconds() - stealBefore) / seconds;
+    if (foreign + steal < FOREIGN_LIMIT_CORES) return true;
+    if (Date.now() >= deadline) {
+      log(
+        `  machine still busy (other processes and steal: ${(foreign + steal).toFixed(2)} cores): going on`,
+      );
+      return false;
+    }
+  }
+}
+
+async function measureWindow(
+  edge: Edge,
+  pool: CallPool,
+  pids: Pids,
+  ourPids: ReadonlySet<number>,
+  setupFailures: number,
+): Promise<StepRecord> {
+  const packets = Math.ceil((settings.windowMs / 20) * 1.05);
+  const processesBefore = readProcessesOwnCpu();
+  const stealBefore = readStealSeconds();
+  const dropsBefore = readUdpDrops();
+  const cpu = () => ({
+    transceiver: cpuOf(pids.transceiver) + cpuOf(pids.transceiverSoftirq),
+    loadgen: cpuOf(process.pid),
+    relay: cpuOf(pids.relay),
+    echo: cpuOf(pids.echo),
+    signaling: cpuOf(pids.signaling),
+    softirq: cpuOf(pids.loadSoftirq),
+  });
+  await scrape(edge); // resets the event-loop lag statistics of the transceiver's /metrics
+  const before = cpu();
+  pool.metronome.takeLateness();
+  const decoding = pool.callers.filter((caller) => caller.decodes);
+  const checksBefore = decoding.map((caller) => ({
+    agree: caller.check.agree,
+    disagree: caller.check.disagree,
+    bursts: caller.check.frequencies.length,
+  }));
+  const threadsBefore = sampleThreads(pids.transceiver);
+  const sampler = new ForeignSampler(ourPids);
+  for (const caller of pool.callers) caller.beginWindow(packets);
+  const started = performance.now();
+  await sleep(settings.windowMs);
+  const counts: WindowCounts[] = pool.callers.map((caller) => caller.endWindow());
+  const elapsed = (performance.now() - started) / 1000;
+  const after = cpu();
+  const threadsAfter = sampleThreads(pids.transceiver);
+  const foreignPeakCores = await sampler.stop();
+  const lateness = pool.metronome.takeLateness();
+  const metrics = await scrape(edge);
+  const dropsAfter = readUdpDrops();
+  const foreignCores = foreignSeconds(processesBefore, readProcessesOwnCpu(), ourPids) / elapsed;
+  const stealCores = (readStealSeconds() - stealBefore) / elapsed;
+
+  if (gridPhaseMs === undefined) throw new Error('the grid phase is not calibrated');
+  const phase = gridPhaseMs;
+  const delays: Float64Array[] = counts.map((c) => pacingDelays(c.offsetsMs, phase));
+  const total = (pick: (c: WindowCounts) => number) => counts.reduce((sum, c) => sum + pick(c), 0);
+  // Ticks the transceiver never ran for a call send nothing: lost to the caller, without a gap.
+  const notSent = total((c) => skippedTicks(c.offsetsMs));
+  const expected = total((c) => c.expected) + notSent;
+  const sent = total((c) => c.sent);
+  const share = (key: keyof ReturnType<typeof cpu>) => (after[key] - before[key]) / elapsed;
+  const transceiverCpu = share('transceiver');
+  const loadCoreCpu =
+    share('loadgen') + share('relay') + share('echo') + share('signaling') + share('softirq');
+  const tunnelPort = edge.transceivers[0]!.tunnelPort;
+  const checks = decoding.map((caller, i) => {
+    const was = checksBefore[i]!;
+    return {
+      agree: caller.check.agree - was.agree,
+      disagree: caller.check.disagree - was.disagree,
+      frequencies: caller.check.frequencies.slice(was.bursts),
+      levels: caller.check.levels.slice(was.bursts),
+    };
+  });
+  const frequencies = summarize(checks.flatMap((c) => c.frequencies));
+  const levels = summarize(checks.flatMap((c) => c.levels));
+  const record = {
+    calls: pool.callers.length,
+    windowS: elapsed,
+    lossToCaller: expected > 0 ? Math.max(0, 1 - total((c) => c.received) / expected) : 1,
+    packetsNotSent: notSent,
+    lossFromCaller: sent > 0 ? total((c) => c.remoteLost) / sent : 1,
+    pacingDelayMs: summarize(delays.flatMap((d) => Array.from(d))),
+    rtcpRttMs: summarize(counts.flatMap((c) => c.rttsMs)),
+    echoLatencyMs: summarize(counts.flatMap((c) => c.latenciesMs)),
+    missedBursts: total((c) => c.missedBursts),
+    transceiverCpu,
+    transceiverCpuPerCall: pool.callers.length > 0 ? transceiverCpu / pool.callers.length : Number.NaN,
+    loadCoreCpu,
+    loadgenCpu: share('loadgen'),
+    relayCpu: share('relay'),
+    echoAgentCpu: share('echo'),
+    loadgenLatenessMs: summarize(lateness),
+    transceiverEventLoopLagP99Ms: metricValue(metrics, 'nodejs_eventloop_lag_p99_seconds') * 1000,
+    transceiverEventLoopLagMaxMs: metricValue(metrics, 'nodejs_eventloop_lag_max_seconds') * 1000,
+    playoutQueueMaxMs: metricValue(metrics, 'playout_queue_max_seconds') * 1000,
+    drops: {
+      transceiver: dropsBetween(dropsBefore, dropsAfter, (port) => port === tunnelPort),
+      relay: dropsBetween(dropsBefore, dropsAfter, (port) => port === edge.relayPort),
+      other: dropsBetween(dropsBefore, dropsAfter, (port) => port !== tunnelPort && port !== edge.relayPort),
+    },
+    transceiverMainThreadWaitMsPerS: ((threadsAfter.mainWaitS - threadsBefore.mainWaitS) / elapsed) * 1000,
+    transceiverHelperThreadsCpu: (threadsAfter.helpersCpuS - threadsBefore.helpersCpuS) / elapsed,
+    setupFailures,
+    foreignCores: foreignCores + stealCores,
+    foreignPeakCores,
+    disturbed: foreignCores + stealCores > FOREIGN_LIMIT_CORES || foreignPeakCores > FOREIGN_PEAK_LIMIT_CORES,
+    decodeCheck: {
+      agree: checks.reduce((sum, c) => sum + c.agree, 0),
+      disagree: checks.reduce((sum, c) => sum + c.disagree, 0),
+      toneHz: frequencies.p50,
+      level: levels.p50,
+    },
+  };
+  const loss = Math.max(record.lossToCaller, record.lossFromCaller);
+  let verdict: StepRecord['verdict'] = 'ok';
+  if (setupFailures > 0) verdict = 'setup';
+  else if (loss > settings.maxLoss) verdict = 'loss';
+  // Its tick loop then takes nearly the whole tick: not sustainable, and a call late in the loop
+  // could have every packet more than 19 ms late, which the grid anchoring cannot tell apart.
+  else if (transceiverCpu >= SATURATED) verdict = 'saturated';
+  else if (!(record.pacingDelayMs.p99 <= settings.maxDelayMs)) verdict = 'latency';
+  if (verdict !== 'ok' && loadCoreCpu >= LOAD_SATURATED && transceiverCpu < LOAD_SATURATED)
+    verdict = 'load side';
+  const step: StepRecord = { ...record, verdict };
+  log(
+    `  ${String(step.calls).padStart(4)} calls: ${verdict.padEnd(9)} loss ${pct(record.lossToCaller)} / ${pct(record.lossFromCaller)}` +
+      `  pacing p50 ${ms(record.pacingDelayMs.p50)} p99 ${ms(record.pacingDelayMs.p99)}` +
+      `  rtcp rtt p99 ${ms(record.rtcpRttMs.p99)}  echo p50 ${ms(record.echoLatencyMs.p50)} p99 ${ms(record.echoLatencyMs.p99)}` +
+      `  transceiver ${(transceiverCpu * 100).toFixed(0)} %  load core ${(loadCoreCpu * 100).toFixed(0)} %` +
+      `  main-thread wait ${record.transceiverMainThreadWaitMsPerS.toFixed(0)} ms/s  helpers ${(record.transceiverHelperThreadsCpu * 100).toFixed(0)} %` +
+      `  loop lag max: transceiver ${ms(record.transceiverEventLoopLagMaxMs)}, load generator ${ms(record.loadgenLatenessMs.max)}` +
+      `  others ${(record.foreignCores * 100).toFixed(0)} % (peak ${(foreignPeakCores * 100).toFixed(0)} %)${record.disturbed ? ' disturbed' : ''}`,
+  );
+  return step;
+}
+
+/**
+ * The phase of the transceiver's 20 ms grid, learnt from a few calls on an otherwise idle
+ * transceiver, where every packet leaves within a few ms of its tick (analysis.ts).
+ */
+async function calibrateGrid(edge: Edge, pool: CallPool): Promise<number> {
+  const calls = CALIBRATION_CALLS;
+  const errors = await pool.add(calls, whipSignal(edge.whipUrl));
+  if (errors.length > 0) throw new Error(`calibration calls failed: ${errors[0]}`);
+  await sleep(1000);
+  for (const caller of pool.callers) caller.beginWindow(200);
+  await sleep(3000);
+  const phase = gridPhase(pool.callers.map((caller) => caller.endWindow().offsetsMs));
+  await pool.clear();
+  log(`the transceiver's 20 ms grid: phase ${phase.toFixed(2)} ms (from ${calls} calls, 3 s)`);
+  return phase;
+}
+
+function pct(ratio: number): string {
+  return `${(ratio * 100).toFixed(3)} %`;
+}
+function ms(value: number): string {
+  return Number.isFinite(value) ? `${value.toFixed(1)} ms` : '–';
+}
+
+interface CapacityResult {
+  readonly calls: number;
+  /** Highest passing and lowest failing count tried (the search stops when they are close). */
+  readonly bracket: [number, number | undefined];
+  readonly bound: string;
+  readonly lowerBound: boolean;
+  readonly idleCpu: number;
+  readonly atCapacity: StepRecord | undefined;
+  readonly firstFailure: StepRecord | undefined;
+  readonly marginalCpuPerCall: number;
+  readonly steps: StepRecord[];
+  readonly durationS: number;
+}
+
+async function measureCapacity(
+  edge: Edge,
+  pids: Pids,
+  ourPids: ReadonlySet<number>,
+): Promise<CapacityResult> {
+  const started = performance.now();
+  // The transceiver with no calls: its fixed cost (pacer, signaling's status polls, metrics).
+  const idleBefore = cpuOf(pids.transceiver);
+  await sleep(2000);
+  const idleCpu = (cpuOf(pids.transceiver) - idleBefore) / 2;
+  log(`idle transceiver: ${(idleCpu * 100).toFixed(1)} % of a core`);
+
+  const pool = new CallPool();
+  gridPhaseMs = await calibrateGrid(edge, pool);
+  const steps: StepRecord[] = [];
+  const tried = new Map<number, StepRecord>();
+  const run = async (calls: number): Promise<StepRecord> => {
+    log(`step: ${calls} calls`);
+    let step = await measureStep(edge, pool, pids, calls, ourPids);
+    steps.push(step);
+    // A saturated transceiver fails for good; anything else may have been one stall.
+    const clearly = step.verdict === 'saturated' || Math.max(step.lossToCaller, step.lossFromCaller) > 0.01;
+    if (step.verdict !== 'ok' && settings.retryFailures && !clearly) {
+      log('  failed: trying it once more');
+      step = await measureStep(edge, pool, pids, calls, ourPids);
+      steps.push(step);
+    }
+    tried.set(calls, step);
+    return step;
+  };
+  try {
+    let good = 0;
+    let bad: number | undefined;
+    let calls = settings.startCalls;
+    // Double until a step fails (but not far past where the CPU per call says the core is full),
+    // then bisect.
+    const overBudget = () => (performance.now() - started) / 1000 > settings.budgetS;
+    for (;;) {
+      const step = await run(calls);
+      if (step.verdict === 'ok') good = calls;
+      else {
+        bad = calls;
+        break;
+      }
+      if (calls >= settings.maxCalls || overBudget()) break;
+      const full = Math.ceil((calls * 1.05) / Math.max(step.transceiverCpu, 0.01));
+      calls = Math.min(settings.maxCalls, calls * 2, Math.max(calls + settings.precision, full));
+    }
+    while (bad !== undefined && bad - good > settings.precision && !overBudget()) {
+      const middle = Math.round((good + bad) / 2);
+      const step = await run(middle);
+      if (step.verdict === 'ok') good = middle;
+      else bad = middle;
+    }
+    const atCapacity = tried.get(good);
+    const firstFailure = bad !== undefined ? tried.get(bad) : undefined;
+    const fit = fitLine(
+      steps.filter((s) => s.verdict === 'ok').map((s) => [s.calls, s.transceiverCpu] as const),
+    );
+    let bound = 'max calls';
+    if (firstFailure !== undefined) {
+      bound =
+        firstFailure.verdict === 'load side'
+          ? 'load side'
+          : firstFailure.verdict === 'setup'
+            ? 'call setup failed'
+            : firstFailure.verdict === 'loss'
+              ? 'loss'
+              : firstFailure.verdict === 'saturated'
+                ? 'CPU (saturated)'
+                : 'latency';
+    }
+    if (overBudget()) log(`capacity search stopped by its time budget (${settings.budgetS} s)`);
+    return {
+      calls: good,
+      bracket: [good, bad],
+      bound,
+      lowerBound: bound === 'load side' || bound === 'max calls',
+      idleCpu,
+      atCapacity,
+      firstFailure,
+      marginalCpuPerCall: fit.slope,
+      steps,
+      durationS: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await pool.clear();
+    pool.stop();
+  }
+}
+
+// ---- report -------------------------------------------------------------------------------------
+
+function round(value: number, digits = 2): number {
+  if (!Number.isFinite(value)) return value;
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function roundDeep<T>(value: T): T {
+  if (typeof value === 'number') return round(value, 4) as T;
+  if (Array.isArray(value)) return value.map(roundDeep) as T;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, roundDeep(v)])) as T;
+  }
+  return value;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ')).join('\n');
+}
+
+function printReport(
+  capacity: CapacityResult | undefined,
+  setup: Record<'edge' | 'direct', SetupStats> | undefined,
+  profile: ProfileSummary[],
+  components: ProfileBreakdown[],
+): void {
+  const out: string[] = [];
+  if (capacity !== undefined) {
+    out.push('Capacity steps (loss: to caller / from caller; delays in ms)');
+    const rows = [
+      [
+        'calls',
+        'verdict',
+        'loss',
+        'pacing p50/p99',
+        'rtcp rtt p50/p99',
+        'echo p50/p99',
+        'transceiver CPU',
+        'per call',
+        'load core',
+      ],
+    ];
+    for (const s of capacity.steps) {
+      rows.push([
+        String(s.calls),
+        s.verdict,
+        `${pct(s.lossToCaller)} / ${pct(s.lossFromCaller)}`,
+        `${s.pacingDelayMs.p50.toFixed(1)} / ${s.pacingDelayMs.p99.toFixed(1)}`,
+        `${s.rtcpRttMs.p50.toFixed(1)} / ${s.rtcpRttMs.p99.toFixed(1)}`,
+        `${s.echoLatencyMs.p50.toFixed(1)} / ${s.echoLatencyMs.p99.toFixed(1)}`,
+        `${(s.transceiverCpu * 100).toFixed(0)} %`,
+        `${(s.transceiverCpuPerCall * 100).toFixed(2)} %`,
+        `${(s.loadCoreCpu * 100).toFixed(0)} %`,
+      ]);
+    }
+    out.push(table(rows));
+    const at = capacity.atCapacity;
+    const failed = capacity.firstFailure;
+    out.push(
+      '',
+      `Capacity: ${capacity.lowerBound ? '≥ ' : ''}${capacity.calls} calls per transceiver process (bound: ${capacity.bound})` +
+        (at
+          ? `, ${(at.transceiverCpu * 100).toFixed(0)} % of its core there = ${(at.transceiverCpuPerCall * 100).toFixed(2)} % per call` +
+            ` (marginal ${(capacity.marginalCpuPerCall * 100).toFixed(2)} % per call, idle ${(capacity.idleCpu * 100).toFixed(1)} %)`
+          : ''),
+    );
+    if (at) {
+      out.push(
+        `  at ${at.calls} calls: pacing delay p99 ${ms(at.pacingDelayMs.p99)}, loss ${pct(at.lossToCaller)} / ${pct(at.lossFromCaller)},` +
+          ` echo latency p50 ${ms(at.echoLatencyMs.p50)} p99 ${ms(at.echoLatencyMs.p99)}` +
+          ` (at ${capacity.steps[0]!.calls} calls: ${ms(capacity.steps[0]!.echoLatencyMs.p50)} / ${ms(capacity.steps[0]!.echoLatencyMs.p99)})`,
+      );
+    }
+    if (failed) {
+      out.push(
+        `  first failing step, ${failed.calls} calls (${failed.verdict}): pacing delay p99 ${ms(failed.pacingDelayMs.p99)},` +
+          ` loss ${pct(failed.lossToCaller)} / ${pct(failed.lossFromCaller)}, transceiver ${(failed.transceiverCpu * 100).toFixed(0)} %,` +
+          ` its main thread waited ${failed.transceiverMainThreadWaitMsPerS.toFixed(0)} ms/s for its core`,
+      );
+    }
+  }
+  if (setup !== undefined) {
+    const { edge, direct } = setup;
+    out.push(
+      '',
+      'Setup time, offer sent → first echoed audio (ms)',
+      table([
+        ['path', 'calls', 'p50', 'p95', 'answer p50', 'ICE p50', 'DTLS p50', 'DTLS → audio p50'],
+        ...(['edge', 'direct'] as const).map((path) => {
+          const s = setup[path];
+          return [
+            path === 'edge'
+              ? 'through the edge (WHIP, relay, transceiver, echo agent)'
+              : 'direct werift endpoint',
+            String(s.calls),
+            s.firstAudioMs.p50.toFixed(0),
+            s.firstAudioMs.p95.toFixed(0),
+            s.answerMs.p50.toFixed(0),
+            s.iceConnectedMs.p50.toFixed(0),
+            s.connectedMs.p50.toFixed(0),
+            s.connectedToAudioMs.p50.toFixed(0),
+          ];
+        }),
+        [
+          'edge / direct',
+          '',
+          `${(edge.firstAudioMs.p50 / direct.firstAudioMs.p50).toFixed(2)}×`,
+          `${(edge.firstAudioMs.p95 / direct.firstAudioMs.p95).toFixed(2)}×`,
+          '',
+          '',
+          '',
+          '',
+        ],
+      ]),
+    );
+  }
+  // A call's CPU per 20 ms at capacity, to turn shares into µs per call per tick.
+  const perCallTickUs = (capacity?.atCapacity?.transceiverCpuPerCall ?? Number.NaN) * 20_000;
+  for (const part of components) {
+    out.push(
+      '',
+      `Transceiver CPU profile: where the busy time goes (${part.busyMs.toFixed(0)} ms busy; µs per call per 20 ms at capacity)`,
+    );
+    for (const component of part.components) {
+      const us = component.share * perCallTickUs;
+      out.push(
+        `  ${(component.share * 100).toFixed(1).padStart(5)} %  ${Number.isFinite(us) ? `${us.toFixed(0).padStart(4)} µs` : ''}  ${component.name}`,
+      );
+    }
+  }
+  for (const summary of profile) {
+    out.push('', 'Hottest functions (self time):');
+    for (const entry of summary.top.slice(0, 12)) {
+      out.push(`  ${(entry.share * 100).toFixed(1).padStart(5)} %  ${entry.function}`);
+    }
+  }
+  if (disturbedSteps > 0) out.push('', `${disturbedSteps} step(s) disturbed by other processes (see JSON)`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const pinned = setUpPinning();
+  const dir = mkdtempSync(join(tmpdir(), 'voice-edge-bench-transceiver-'));
+  const profileDir = join(dir, 'profile');
+  log(`settings: ${JSON.stringify(settings)}`);
+  const edge = await Edge.start({
+    transceivers: 1,
+    capacity: settings.maxCalls + 50,
+    echoDelayMs: settings.echoDelayMs,
+    sampleRate: settings.sampleRate,
+    transceiverNodeArgs: [
+      ...settings.transceiverNodeArgs,
+      ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ],
+    // Generous status polling: a busy transceiver must not look unreachable to signaling.
+    signaling: { transceivers: { statusIntervalMs: 1000, statusTimeoutMs: 900, statusStaleMs: 5000 } },
+  });
+  let direct: DirectEndpoint | undefined;
+  let capacity: CapacityResult | undefined;
+  let setup: Record<'edge' | 'direct', SetupStats> | undefined;
+  let profile: ProfileSummary[] = [];
+  let components: ProfileBreakdown[] = [];
+  try {
+    const service = (name: string) => edge.services.find((s) => s.name.startsWith(name))!.child.pid!;
+    const softirq = ksoftirqdPids();
+    const pids: Pids = {
+      transceiver: edge.transceivers[0]!.service.child.pid!,
+      relay: service('relay'),
+      echo: service('echo agent'),
+      signaling: service('signaling'),
+      loadSoftirq: softirq.get(settings.loadCpu),
+      transceiverSoftirq: softirq.get(settings.transceiverCpu),
+    };
+    pin(pids.transceiver, settings.transceiverCpu);
+    // Our own (and npm's wrapper around us): their CPU is not interference.
+    const ourPids = new Set<number>([
+      process.pid,
+      process.ppid,
+      ...Object.values(pids).filter((p) => p !== undefined),
+    ]);
+    log(
+      `edge up: transceiver pid ${pids.transceiver} on core ${settings.transceiverCpu}, the rest on core ${settings.loadCpu}`,
+    );
+
+    if (!options['skip-setup']) {
+      direct = await startDirectEndpoint();
+      pin(direct.pid, settings.transceiverCpu);
+      ourPids.add(direct.pid);
+      log(
+        `setup time: ${settings.setupWarmupCalls} warm-up + ${settings.setupCalls} calls per path, alternating edge / direct`,
+      );
+      setup = await measureSetup({ edge: whipSignal(edge.whipUrl), direct: directSignal(direct.url) });
+      log(
+        `  edge p50 ${setup.edge.firstAudioMs.p50.toFixed(0)} ms p95 ${setup.edge.firstAudioMs.p95.toFixed(0)} ms; ` +
+          `direct p50 ${setup.direct.firstAudioMs.p50.toFixed(0)} ms p95 ${setup.direct.firstAudioMs.p95.toFixed(0)} ms`,
+      );
+      await direct.stop();
+      direct = undefined;
+    }
+    if (!options['skip-capacity']) {
+      log('capacity: doubling the number of calls until a step fails, then bisecting');
+      capacity = await measureCapacity(edge, pids, ourPids);
+    }
+    if (options.profile) {
+      await edge.transceivers[0]!.service.stop('SIGTERM');
+      profile = summarizeProfileDir(profileDir, repoRoot, 25);
+      components = breakdownDir(profileDir);
+    }
+  } finally {
+    await direct?.stop();
+    await edge.stop();
+    if (!options.keep) rmSync(dir, { recursive: true, force: true });
+    else log(`kept ${dir}`);
+  }
+
+  printReport(capacity, setup, profile, components);
+  const at = capacity?.atCapacity;
+  const json = {
+    benchmark: 'transceiver',
+    version: 1,
+    date: new Date().toISOString(),
+    durationS: (performance.now() - runStarted) / 1000,
+    host: { cpus: cpus().length, kernel: release(), node: process.version, pinned },
+    settings,
+    capacity:
+      capacity === undefined
+        ? undefined
+        : {
+            calls: capacity.calls,
+            bracket: capacity.bracket,
+            lowerBound: capacity.lowerBound,
+            bound: capacity.bound,
+            transceiverCpuAtCapacity: at?.transceiverCpu,
+            cpuPerCall: at?.transceiverCpuPerCall,
+            marginalCpuPerCall: capacity.marginalCpuPerCall,
+            idleCpu: capacity.idleCpu,
+            atCapacity: at,
+            firstFailure: capacity.firstFailure,
+            durationS: capacity.durationS,
+            steps: capacity.steps.map((s) => ({
+              calls: s.calls,
+              verdict: s.verdict,
+              loss: [s.lossToCaller, s.lossFromCaller],
+              pacingMs: [s.pacingDelayMs.p50, s.pacingDelayMs.p99],
+              rtcpRttMs: [s.rtcpRttMs.p50, s.rtcpRttMs.p99],
+              echoMs: [s.echoLatencyMs.p50, s.echoLatencyMs.p99],
+              cpu: s.transceiverCpu,
+              loadCore: s.loadCoreCpu,
+              waitMsPerS: s.transceiverMainThreadWaitMsPerS,
+              lagMaxMs: [s.transceiverEventLoopLagMaxMs, s.loadgenLatenessMs.max],
+              disturbed: s.disturbed,
+            })),
+          },
+    setup:
+      setup === undefined
+        ? undefined
+        : {
+            edge: setup.edge,
+            direct: setup.direct,
+            ratio: {
+              p50: setup.edge.firstAudioMs.p50 / setup.direct.firstAudioMs.p50,
+              p95: setup.edge.firstAudioMs.p95 / setup.direct.firstAudioMs.p95,
+            },
+          },
+    profile:
+      components.length === 0
+        ? undefined
+        : {
+            busyMs: components[0]!.busyMs,
+            components: components[0]!.components,
+            top: profile[0]?.top.slice(0, 15),
+          },
+    toneHz: TONE_HZ,
+    disturbedSteps,
+  };
+  process.stdout.write(`${JSON.stringify(roundDeep(json))}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench:transceiver failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

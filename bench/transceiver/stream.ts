@@ -1,0 +1,47 @@
+// What every benchmark caller sends: a cycle of pre-encoded Opus frames, a tone burst after
+// silence, so that the echo of the burst's onset can be found in the returned stream. Encoded once
+// per run (libopus through the transceiver's own encoder), then only copied into RTP packets: the
+// load generator spends nothing on encoding.
+import { OpusFrameEncoder } from '../../transceiver/audio/opus-codec.ts';
+import { sine } from '../../transceiver/audio/tone.ts';
+
+/** 20 ms frames per cycle: one burst per second. */
+export const CYCLE_FRAMES = 50;
+/** Tone frames at the start of each cycle (200 ms); the rest is digital silence. */
+export const BURST_FRAMES = 10;
+export const TONE_HZ = 440;
+/** What a browser sends: Opus at 48 kHz, mono, 20 ms. */
+export const SEND_RATE = 48_000;
+
+/**
+ * Payload size (bytes) from which a returned packet counts as carrying the tone. The transceiver
+ * encodes at the backend's rate (16 kHz) with 32 kb/s VBR: digital silence takes 3–9 bytes, the
+ * tone 50–90 bytes (checked by `checkStream` against the decoder in the calibration).
+ */
+export const LOUD_BYTES = 30;
+/** A burst onset needs at least this many quiet packets before it. */
+export const QUIET_BEFORE = 5;
+
+export interface EncodedStream {
+  /** CYCLE_FRAMES Opus payloads; frame 0 is the burst's first. */
+  readonly frames: readonly Buffer[];
+}
+
+/**
+ * Encodes three cycles with one encoder and keeps the last, so the encoder's state at the cycle's
+ * end (silence) matches its state before the cycle's start: the loop joins without a glitch.
+ */
+export function encodeStream(): EncodedStream {
+  const encoder = new OpusFrameEncoder(SEND_RATE);
+  const silence = Buffer.alloc(encoder.frameBytes);
+  const samplesPerFrame = encoder.frameBytes / 2;
+  let frames: Buffer[] = [];
+  for (let cycle = 0; cycle < 3; cycle++) {
+    frames = [];
+    for (let i = 0; i < CYCLE_FRAMES; i++) {
+      const pcm = i < BURST_FRAMES ? sine(TONE_HZ, SEND_RATE, 20, 0.3, i * samplesPerFrame) : silence;
+      frames.push(encoder.encode(pcm));
+    }
+  }
+  return { frames };
+}

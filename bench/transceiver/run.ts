@@ -128,7 +128,7 @@ const settings = {
   retryFailures: true,
   sampleRate: 16_000,
   /** The capacity search stops bisecting after this long (s), whatever its precision. */
-  budgetS: quick ? 60 : 240,
+  budgetS: quick ? 45 : 240,
   /** Setting up one step's calls may take this long (ms) before the step fails. */
   rampLimitMs: quick ? 15_000 : 30_000,
   transceiverNodeArgs: (options['transceiver-node-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
@@ -339,7 +339,7 @@ const CALIBRATION_CALLS = 4;
 const SATURATED = 0.9;
 let disturbedSteps = 0;
 /** Total time a run may spend waiting for other processes to calm down (keeps a run bounded). */
-let quietBudgetMs = settings.quick ? 10_000 : 45_000;
+let quietBudgetMs = settings.quick ? 5_000 : 45_000;
 
 class CallPool {
   readonly callers: Caller[] = [];

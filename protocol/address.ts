@@ -1,5 +1,6 @@
 // Transport addresses: IP literals as bytes and as text, and `host:port` parsing for configuration.
 // Only IP literals are accepted: the relay never resolves names on its packet path.
+import type { SocketOptions } from 'node:dgram';
 import { isIPv4, isIPv6 } from 'node:net';
 
 export type AddressFamily = 4 | 6;
@@ -133,3 +134,15 @@ export function formatTransportAddress(address: TransportAddress): string {
 export function addressKey(address: string, port: number): string {
   return `${address}|${port}`;
 }
+
+/**
+ * Every destination voice-edge sends UDP to is an IP literal (validated at the boundary), so the name
+ * lookup dgram performs before each unconnected send is answered at once. The default dns.lookup
+ * also answers IP literals without I/O, but only on the next tick: one closure and one deferred
+ * call per datagram, about a tenth of the relay's per-packet cost (bench:relay).
+ */
+export const literalLookup = ((
+  address: string,
+  family: number,
+  callback: (error: null, address: string, family: number) => void,
+) => callback(null, address, family)) as unknown as NonNullable<SocketOptions['lookup']>;

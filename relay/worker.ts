@@ -1,9 +1,9 @@
 // One relay worker: its own public sockets (SO_REUSEPORT, so the kernel spreads client flows over
 // the workers), its own tunnel sockets, flow table and Redis connection. The socket code here is
 // thin: every decision is RelayCore's.
-import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from 'pino';
-import type { AddressFamily, TransportAddress } from '../protocol/address.ts';
+import { type AddressFamily, literalLookup, type TransportAddress } from '../protocol/address.ts';
 import { parseKeyringDocument } from '../protocol/keyring.ts';
 import { parseRoutingTable } from '../protocol/routing-table.ts';
 import type { RelayConfig } from './config.ts';
@@ -26,18 +26,6 @@ export interface RelayWorkerOptions {
   readonly keyring: unknown;
   readonly logger: Logger;
 }
-
-/**
- * Every destination the relay sends to is an IP literal (validated at the boundary), so the name
- * lookup dgram performs before each unconnected send is answered at once. The default dns.lookup
- * also answers IP literals without I/O, but only on the next tick: one closure and one deferred
- * call per datagram, about a tenth of the relay's per-packet cost.
- */
-const literalLookup = ((
-  address: string,
-  family: number,
-  callback: (error: null, address: string, family: number) => void,
-) => callback(null, address, family)) as unknown as NonNullable<SocketOptions['lookup']>;
 
 function bindSocket(
   type: 'udp4' | 'udp6',

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from 'pino';
-import type { TransportAddress } from '../protocol/address.ts';
+import { literalLookup, type TransportAddress } from '../protocol/address.ts';
 import { deriveIcePassword, newUfrag, type RoutingKeyring } from '../protocol/ufrag.ts';
 import { Pacer } from './audio/pacer.ts';
 import { BackendUnavailableError } from './backend-connection.ts';
@@ -78,6 +78,8 @@ export class Transceiver {
       type: listen.family === 6 ? 'udp6' : 'udp4',
       recvBufferSize: 4 << 20,
       sendBufferSize: 4 << 20,
+      // Replies go to relays' source addresses: always IP literals (see literalLookup).
+      lookup: literalLookup,
     });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);

@@ -34,7 +34,7 @@ describe('parseRoutingTable: valid tables', () => {
   it('fills defaults for a minimal table', () => {
     assert.deepEqual(parseRoutingTable({ clusterId: 1 }), {
       ok: true,
-      table: { clusterId: 1, generation: 0, transceivers: [], peers: [] },
+      table: { clusterId: 1, generation: 0, transceivers: [], peers: [], edgeRelays: [] },
     });
   });
 
@@ -70,6 +70,7 @@ describe('parseRoutingTable: valid tables', () => {
         },
         { clusterId: 0, relays: [{ family: 4, address: '203.0.113.9', port: 3478 }] },
       ],
+      edgeRelays: [],
     });
   });
 
@@ -310,6 +311,16 @@ describe('parseRoutingTable: errors name the field', () => {
       'peers.0.region: Too small: expected string to have >=1 characters',
     ],
     [
+      'edge relay not an address or CIDR',
+      { clusterId: 1, edgeRelays: ['10.0.0.0/8', 'edge.example'] },
+      'edgeRelays.1: "edge.example" does not start with an IP address',
+    ],
+    [
+      'edge relay prefix too long',
+      { clusterId: 1, edgeRelays: ['10.0.0.0/33'] },
+      'edgeRelays.0: "10.0.0.0/33" has a prefix length outside 0..32',
+    ],
+    [
       'unknown peer field',
       { clusterId: 1, peers: [{ clusterId: 2, relays: ['1.2.3.4:1'], weight: 1 }] },
       'peers.0: Unrecognized key: "weight"',
@@ -374,6 +385,30 @@ describe('parseRoutingTable: errors name the field', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('parseRoutingTable: edge relays', () => {
+  it('reads addresses and CIDRs, and writes them back normalised (omitted when empty)', () => {
+    const result = parseRoutingTable({
+      clusterId: 1,
+      edgeRelays: ['198.18.2.2', '10.1.2.3/16', '2001:DB8::/32', '::ffff:192.0.2.0/120'],
+    });
+    assert.ok(result.ok, result.ok ? '' : result.error);
+    assert.deepEqual(
+      result.table.edgeRelays.map((cidr) => [cidr.family, cidr.prefixLength]),
+      [
+        [4, 32],
+        [4, 16],
+        [6, 32],
+        [4, 24],
+      ],
+    );
+    const written = serializeRoutingTable(result.table) as { edgeRelays?: string[] };
+    assert.deepEqual(written.edgeRelays, ['198.18.2.2/32', '10.1.0.0/16', '2001:db8::/32', '192.0.2.0/24']);
+    const none = parseRoutingTable({ clusterId: 1 });
+    assert.ok(none.ok);
+    assert.equal('edgeRelays' in (serializeRoutingTable(none.table) as object), false);
   });
 });
 

@@ -3,6 +3,7 @@
 // relays and signaling. It holds no load figures and no keys: it changes only when pools change.
 import { z } from 'zod';
 import { formatTransportAddress, parseTransportAddress, type TransportAddress } from './address.ts';
+import { CidrSchema, formatCidr } from './cidr.ts';
 
 /** `ip:port` or `[ipv6]:port` with a real port (1–65535): something packets can be sent to or bound. */
 export const TransportAddressSchema = z.string().transform((text, context): TransportAddress => {
@@ -46,7 +47,13 @@ export const RoutingTableSchema = z
     /** Increases with every published change; relays report it as a metric. */
     generation: z.number().int().min(0).default(0),
     transceivers: z.array(transceiverEntry).default([]),
+    /** Other clusters (global relay tier): this cluster's relays forward their sessions to `relays`. */
     peers: z.array(peerCluster).default([]),
+    /**
+     * Edge relays (addresses or CIDRs) whose tunnel datagrams this cluster's relays accept on their
+     * public port. Empty (the default): no edge relay may send to this cluster.
+     */
+    edgeRelays: z.array(CidrSchema).default([]),
   })
   .superRefine((table, context) => {
     const seenIds = new Set<number>();
@@ -124,5 +131,6 @@ export function serializeRoutingTable(table: RoutingTable): unknown {
       relays: peer.relays.map(formatTransportAddress),
       ...(peer.region === undefined ? {} : { region: peer.region }),
     })),
+    ...(table.edgeRelays.length === 0 ? {} : { edgeRelays: table.edgeRelays.map(formatCidr) }),
   };
 }

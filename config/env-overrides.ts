@@ -1,6 +1,8 @@
 // Shared by the relay's and the signaling service's configuration: the error every config problem
 // becomes, and environment overrides of YAML fields (`<PREFIX><FIELD>[__<FIELD>…]`).
 import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { formatIssues } from '../protocol/routing-table.ts';
 
 /** A configuration problem a person can act on; `main` prints it and exits with status 2. */
 export class ConfigError extends Error {
@@ -42,4 +44,49 @@ export function applyEnvOverrides(
     }
   }
   return out;
+}
+
+/**
+ * The variable that sets the field at `path`: `['flows', 'maxFlows']` → `<prefix>FLOWS__MAX_FLOWS`.
+ * A path into a list stops at the list (a list is set whole, as one YAML flow sequence).
+ */
+export function envVariableFor(prefix: string, path: readonly PropertyKey[]): string {
+  const fields: string[] = [];
+  for (const segment of path) {
+    if (typeof segment !== 'string') break;
+    fields.push(segment.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase());
+  }
+  return `${prefix}${fields.join('__')}`;
+}
+
+/**
+ * One ConfigError for a schema failure, naming every field. Read from a file, it names the file;
+ * with no file (a pod configured by its environment alone) it names, for each field, the variable
+ * that sets it.
+ */
+export function invalidConfigError(
+  component: string,
+  file: string | undefined,
+  prefix: string,
+  error: z.ZodError,
+): ConfigError {
+  if (file !== undefined)
+    return new ConfigError(`invalid ${component} config ${file}: ${formatIssues(error)}`);
+  const issues = error.issues
+    .map((issue) => {
+      const field = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+      // A missing section is set field by field: point below it.
+      const below = issue.code === 'invalid_type' && issue.expected === 'object' ? '__…' : '';
+      const variable = issue.path.length > 0 ? ` (${envVariableFor(prefix, issue.path)}${below})` : '';
+      return `${field}: ${issue.message}${variable}`;
+    })
+    .join('; ');
+  return new ConfigError(
+    `invalid ${component} config (no --config file: ${prefix}* variables only): ${issues}`,
+  );
+}
+
+/** The words that say where a configuration came from, for errors raised after the schema. */
+export function configOrigin(file: string | undefined, prefix: string): string {
+  return file ?? `(no --config file: ${prefix}* variables only)`;
 }

@@ -1,10 +1,12 @@
-// The one way a voice-edge service runs as a process: `--config <file.yaml>`, a configuration
+// The one way a voice-edge service runs as a process: `[--config <file.yaml>]` (without a file the
+// configuration comes only from the service's environment variables, as in a pod), a configuration
 // error → one message and exit 2, a start-up error → one message and exit 1, SIGTERM/SIGINT →
 // graceful shutdown (a second signal exits at once), exit 0 when stopped (1 if it stopped on its
 // own because something failed).
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { ConfigError } from './env-overrides.ts';
+import { commandFor } from './invocation.ts';
 
 export interface RunningService {
   shutdown(): Promise<void>;
@@ -13,9 +15,12 @@ export interface RunningService {
 }
 
 export interface ServiceMainOptions<C extends { log: { level: string } }> {
-  /** `relay`, `signaling`, …: the npm script and the logger's name. */
+  /** `relay`, `signaling`, …: the component (`voice-edge <name>`) and the logger's name. */
   readonly name: string;
-  readonly load: (file: string) => C;
+  /** The npm script that runs it, when not `name`. */
+  readonly npmScript?: string;
+  /** `file` is undefined when no --config was given: the environment alone configures the service. */
+  readonly load: (file: string | undefined) => C;
   readonly start: (config: C, logger: Logger) => Promise<RunningService>;
   /** Errors `start` throws for reasons a person can act on (busy port, unreadable keys…). */
   readonly startError: new (
@@ -28,7 +33,7 @@ export interface ServiceMainOptions<C extends { log: { level: string } }> {
 export async function runServiceMain<C extends { log: { level: string } }>(
   options: ServiceMainOptions<C>,
 ): Promise<void> {
-  const usage = `usage: npm run ${options.name} -- --config <file.yaml>`;
+  const usage = `usage: ${commandFor(options.name, options.npmScript ?? options.name)} [--config <file.yaml>]`;
   const fail = (message: string, code: number): never => {
     process.stderr.write(`voice-edge ${options.name}: ${message}\n`);
     process.exit(code);
@@ -46,11 +51,10 @@ export async function runServiceMain<C extends { log: { level: string } }>(
   } catch (error) {
     fail(`${(error as Error).message}\n${usage}`, 2);
   }
-  if (file === undefined) fail(`--config is required\n${usage}`, 2);
 
   let config: C;
   try {
-    config = options.load(file!);
+    config = options.load(file);
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message, 2);
     throw error;

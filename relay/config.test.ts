@@ -312,3 +312,142 @@ describe('applyEnvOverrides', () => {
     );
   });
 });
+
+describe('routingTable: a file or a Kubernetes ConfigMap', () => {
+  const base = 'clusterId: 7\nlisten: ["0.0.0.0:3478"]\nroutingKeys: { file: keys.yaml }\n';
+
+  test('a ConfigMap with its namespace', () => {
+    const config = loadRelayConfig(
+      configFile(`${base}routingTable: { configMap: { name: edge-routing, namespace: voice } }\n`),
+      {},
+    );
+    assert.deepEqual(config.routingTable, { configMap: { name: 'edge-routing', namespace: 'voice' } });
+  });
+
+  test('the namespace defaults to POD_NAMESPACE; a namespace given wins', () => {
+    const withoutNamespace = configFile(`${base}routingTable: { configMap: { name: edge-routing } }\n`);
+    assert.deepEqual(loadRelayConfig(withoutNamespace, { POD_NAMESPACE: 'pods-here' }).routingTable, {
+      configMap: { name: 'edge-routing', namespace: 'pods-here' },
+    });
+    const withNamespace = configFile(`${base}routingTable: { configMap: { name: r, namespace: given } }\n`);
+    assert.deepEqual(loadRelayConfig(withNamespace, { POD_NAMESPACE: 'pods-here' }).routingTable, {
+      configMap: { name: 'r', namespace: 'given' },
+    });
+    assertConfigError(
+      () => loadRelayConfig(withoutNamespace, {}),
+      /routingTable\.configMap\.namespace: required \(or set POD_NAMESPACE/,
+    );
+  });
+
+  test('the env form, as the operator sets it on a relay Deployment', () => {
+    const config = loadRelayConfig(configFile(base), {
+      VOICE_EDGE_RELAY_ROUTING_TABLE__CONFIG_MAP__NAME: 'vec-a-routing',
+      VOICE_EDGE_RELAY_ROUTING_TABLE__CONFIG_MAP__NAMESPACE: 'edge',
+    });
+    assert.deepEqual(config.routingTable, { configMap: { name: 'vec-a-routing', namespace: 'edge' } });
+  });
+
+  test('exactly one of file and configMap', () => {
+    assertConfigError(
+      () =>
+        loadRelayConfig(
+          configFile(`${base}routingTable: { file: r.yaml, configMap: { name: r, namespace: n } }\n`),
+          {},
+        ),
+      /routingTable: set exactly one of routingTable\.file and routingTable\.configMap/,
+    );
+    assertConfigError(
+      () => loadRelayConfig(configFile(`${base}routingTable: {}\n`), {}),
+      /routingTable: set exactly one/,
+    );
+    assertConfigError(
+      () => loadRelayConfig(configFile(base), {}),
+      /routingTable: required: \{ file: <path> \}/,
+    );
+    // A file from the config plus a ConfigMap from the environment is two sources too.
+    assertConfigError(
+      () =>
+        loadRelayConfig(configFile(MINIMAL), {
+          VOICE_EDGE_RELAY_ROUTING_TABLE__CONFIG_MAP__NAME: 'r',
+          POD_NAMESPACE: 'n',
+        }),
+      /set exactly one/,
+    );
+  });
+
+  test('names that Kubernetes would refuse', () => {
+    for (const [configMap, pattern] of [
+      [
+        '{ name: Edge_Routing, namespace: n }',
+        /routingTable\.configMap\.name: must be a Kubernetes object name/,
+      ],
+      ['{ name: "-r", namespace: n }', /routingTable\.configMap\.name/],
+      [
+        '{ name: r, namespace: "a.b" }',
+        /routingTable\.configMap\.namespace: must be a Kubernetes namespace name/,
+      ],
+      ['{ name: r, namespace: n, key: x }', /routingTable\.configMap.*key/],
+      ['{ namespace: n }', /routingTable\.configMap\.name/],
+    ] as const) {
+      assertConfigError(
+        () => loadRelayConfig(configFile(`${base}routingTable: { configMap: ${configMap} }\n`), {}),
+        pattern,
+      );
+    }
+  });
+});
+
+describe('loadRelayConfig with no file: the environment alone', () => {
+  const env = {
+    VOICE_EDGE_RELAY_CLUSTER_ID: '9',
+    VOICE_EDGE_RELAY_LISTEN: '["0.0.0.0:3478"]',
+    VOICE_EDGE_RELAY_ROUTING_TABLE__CONFIG_MAP__NAME: 'vec-routing',
+    VOICE_EDGE_RELAY_HTTP__HOST: '0.0.0.0',
+    VOICE_EDGE_ROUTING_KEYS: 'keys: [{ id: 1, secret: AAAAAAAAAAAAAAAAAAAAAA== }]',
+    POD_NAMESPACE: 'edge',
+  };
+
+  test('a pod configured by its environment gets the same defaults as a file', () => {
+    const config = loadRelayConfig(undefined, env);
+    assert.equal(config.clusterId, 9);
+    assert.deepEqual(config.listen, [{ family: 4, address: '0.0.0.0', port: 3478 }]);
+    assert.deepEqual(config.routingTable, { configMap: { name: 'vec-routing', namespace: 'edge' } });
+    assert.deepEqual(config.http, { host: '0.0.0.0', port: 9090 });
+    assert.equal(config.routingKeys, undefined);
+    assert.deepEqual(config.flows, {
+      idleTimeoutMs: 30_000,
+      maxFlows: 200_000,
+      newFlowsPerSourcePerSecond: 20,
+    });
+  });
+
+  test('relative file paths resolve against the working folder', () => {
+    const config = loadRelayConfig(undefined, {
+      ...env,
+      VOICE_EDGE_RELAY_ROUTING_TABLE__CONFIG_MAP__NAME: undefined,
+      VOICE_EDGE_RELAY_ROUTING_TABLE__FILE: 'tables/routing.yaml',
+      VOICE_EDGE_RELAY_ROUTING_KEYS__FILE: 'keys.yaml',
+    });
+    assert.deepEqual(config.routingTable, { file: join(process.cwd(), 'tables', 'routing.yaml') });
+    assert.equal(config.routingKeys?.file, join(process.cwd(), 'keys.yaml'));
+  });
+
+  test('missing fields: one line naming each field and the variable that sets it', () => {
+    const error = assertConfigError(
+      () => loadRelayConfig(undefined, { VOICE_EDGE_ROUTING_KEYS: env.VOICE_EDGE_ROUTING_KEYS }),
+      /^invalid relay config \(no --config file: VOICE_EDGE_RELAY_\* variables only\): /,
+      /clusterId: [^;]*\(VOICE_EDGE_RELAY_CLUSTER_ID\)/,
+      /listen: [^;]*\(VOICE_EDGE_RELAY_LISTEN\)/,
+      /routingTable: required[^;]*\(VOICE_EDGE_RELAY_ROUTING_TABLE__…\)/,
+    );
+    assert.ok(!error.message.includes('\n'), error.message);
+    assertConfigError(
+      () => loadRelayConfig(undefined, { ...env, VOICE_EDGE_RELAY_FLOWS__MAX_FLOWS: '0' }),
+      /flows\.maxFlows: .*\(VOICE_EDGE_RELAY_FLOWS__MAX_FLOWS\)/,
+    );
+    assertConfigError(
+      () => loadRelayConfig(undefined, { ...env, VOICE_EDGE_ROUTING_KEYS: undefined }),
+      /^invalid relay config \(no --config file: VOICE_EDGE_RELAY_\* variables only\): routingKeys\.file is required \(or set VOICE_EDGE_ROUTING_KEYS\)$/,
+    );
+  });
+});

@@ -4,8 +4,14 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { readConfigMapping } from '../config/config-file.ts';
-import { applyEnvOverrides as applyPrefixedEnvOverrides, ConfigError } from '../config/env-overrides.ts';
-import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
+import {
+  applyEnvOverrides as applyPrefixedEnvOverrides,
+  ConfigError,
+  configOrigin,
+  invalidConfigError,
+} from '../config/env-overrides.ts';
+import { TransportAddressSchema } from '../protocol/routing-table.ts';
+import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
 
 export { ConfigError };
 
@@ -25,7 +31,8 @@ export const RelayConfigSchema = z.strictObject({
       bindV6: z.ipv6().optional(),
     })
     .default({ bindV4: '0.0.0.0' }),
-  routingTable: z.strictObject({ file: z.string().min(1) }),
+  /** `{ file }` or `{ configMap: { name, namespace } }` (routing/routing-table-config.ts). */
+  routingTable: RoutingTableSourceSchema,
   /** The keyring file (DESIGN §4); the env var VOICE_EDGE_ROUTING_KEYS may carry it instead. */
   routingKeys: z.strictObject({ file: z.string().min(1) }).optional(),
   flows: z
@@ -86,18 +93,22 @@ export function applyEnvOverrides(
   return applyPrefixedEnvOverrides(raw, env, ENV_PREFIX);
 }
 
-/** Reads, overrides and validates. File paths inside are resolved against the config file's folder. */
-export function loadRelayConfig(file: string, env: NodeJS.ProcessEnv = process.env): RelayConfig {
-  const raw = readConfigMapping(file);
-  const result = RelayConfigSchema.safeParse(applyEnvOverrides(raw, env));
-  if (!result.success) throw new ConfigError(`invalid relay config ${file}: ${formatIssues(result.error)}`);
+/**
+ * Reads, overrides and validates; with no file (a pod), the environment alone is the configuration.
+ * File paths inside are resolved against the config file's folder (the working folder without one).
+ */
+export function loadRelayConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): RelayConfig {
+  const raw = file === undefined ? {} : readConfigMapping(file);
+  const result = RelayConfigSchema.safeParse(withPodNamespace(applyEnvOverrides(raw, env), env));
+  if (!result.success) throw invalidConfigError('relay', file, ENV_PREFIX, result.error);
   const config = result.data;
-  const base = dirname(resolve(file));
-  config.routingTable.file = resolve(base, config.routingTable.file);
+  const base = file === undefined ? process.cwd() : dirname(resolve(file));
+  if (config.routingTable.file !== undefined)
+    config.routingTable = { file: resolve(base, config.routingTable.file) };
   if (config.routingKeys) config.routingKeys.file = resolve(base, config.routingKeys.file);
   if (!config.routingKeys && !env.VOICE_EDGE_ROUTING_KEYS) {
     throw new ConfigError(
-      `invalid relay config ${file}: routingKeys.file is required (or set VOICE_EDGE_ROUTING_KEYS)`,
+      `invalid relay config ${configOrigin(file, ENV_PREFIX)}: routingKeys.file is required (or set VOICE_EDGE_ROUTING_KEYS)`,
     );
   }
   return { ...config, workerCount: config.workers === 'auto' ? availableParallelism() : config.workers };

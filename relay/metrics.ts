@@ -6,6 +6,8 @@ import { DROP_REASONS, dropSlotOf, SLOT } from './counters.ts';
 export interface RelayMetrics {
   readonly registry: Registry;
   readonly routingTableErrors: Counter;
+  /** Restarts of the Kubernetes watch of the routing-table ConfigMap, by reason. */
+  readonly routingWatchRestarts: Counter<'reason'>;
   readonly keyringErrors: Counter;
 }
 
@@ -120,6 +122,12 @@ export function createRelayMetrics(workerCounters: () => readonly Float64Array[]
     routingTableErrors: new Counter({
       name: 'voice_edge_relay_routing_table_errors_total',
       help: 'Routing table updates rejected (the previous table stays in force)',
+      registers: [registry],
+    }),
+    routingWatchRestarts: new Counter({
+      name: 'voice_edge_relay_routing_watch_restarts_total',
+      help: 'Restarts of the routing-table ConfigMap watch: closed (normal), expired (410, relist), error (backoff)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     keyringErrors: new Counter({

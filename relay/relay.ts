@@ -6,7 +6,8 @@ import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import type { RoutingTable } from '../protocol/routing-table.ts';
 import { KeyringSource } from '../routing/keyring-source.ts';
-import { FileRoutingSource, type RoutingSource } from '../routing/routing-source.ts';
+import type { RoutingSource } from '../routing/routing-source.ts';
+import { createRoutingSource } from '../routing/routing-source-factory.ts';
 import type { RelayConfig } from './config.ts';
 import { newCounters } from './counters.ts';
 import { createRelayMetrics } from './metrics.ts';
@@ -56,10 +57,17 @@ export async function startRelay(
   config: RelayConfig,
   logger: Logger,
   env: NodeJS.ProcessEnv = process.env,
-  routingSource: RoutingSource = new FileRoutingSource(config.routingTable.file),
+  /** Default: the one `config.routingTable` names (a file or a Kubernetes ConfigMap). */
+  source?: RoutingSource,
 ): Promise<RelayHandle> {
   const workers: RunningWorker[] = [];
   const metrics = createRelayMetrics(() => workers.map((worker) => worker.counters));
+  const routingSource =
+    source ??
+    (await createRoutingSource(config.routingTable, {
+      logger,
+      onWatchRestart: (reason) => metrics.routingWatchRestarts.inc({ reason }),
+    }));
   const broadcast = (message: ToWorker) => {
     for (const worker of workers) if (worker.alive) worker.thread.postMessage(message);
   };

@@ -176,6 +176,37 @@ shutdown: { drainMs: 0 }
     assertConfigError(() => loadSignalingConfig(configFile('- a\n'), {}), /must hold a YAML mapping/);
   });
 
+  test('with no file the environment alone configures; the routing table may be a ConfigMap', () => {
+    const config = loadSignalingConfig(undefined, {
+      VOICE_EDGE_SIGNALING_ROUTING_TABLE__CONFIG_MAP__NAME: 'vec-routing',
+      VOICE_EDGE_SIGNALING_RELAYS: '["203.0.113.5:3478"]',
+      VOICE_EDGE_SIGNALING_OPS__HOST: '0.0.0.0',
+      POD_NAMESPACE: 'edge',
+    });
+    assert.deepEqual(config.routingTable, { configMap: { name: 'vec-routing', namespace: 'edge' } });
+    assert.deepEqual(config.ops, { host: '0.0.0.0', port: 9091 });
+    assert.deepEqual(config.relays, [{ family: 4, address: '203.0.113.5', port: 3478 }]);
+    assert.deepEqual(
+      loadSignalingConfig(undefined, { VOICE_EDGE_SIGNALING_ROUTING_TABLE__FILE: 'r.yaml' }).routingTable,
+      {
+        file: join(process.cwd(), 'r.yaml'),
+      },
+    );
+    assertConfigError(
+      () => loadSignalingConfig(undefined, { VOICE_EDGE_SIGNALING_ROUTING_TABLE__CONFIG_MAP__NAME: 'r' }),
+      /^invalid signaling config \(no --config file: VOICE_EDGE_SIGNALING_\* variables only\): /,
+      /routingTable\.configMap\.namespace: required \(or set POD_NAMESPACE.*\(VOICE_EDGE_SIGNALING_ROUTING_TABLE__CONFIG_MAP__NAMESPACE\)/,
+    );
+    assertConfigError(
+      () =>
+        loadSignalingConfig(
+          configFile('routingTable: { file: a, configMap: { name: b, namespace: c } }\n'),
+          {},
+        ),
+      /routingTable: set exactly one of routingTable\.file and routingTable\.configMap/,
+    );
+  });
+
   test('the relay and signaling share one ConfigError class', () => {
     assert.equal(ConfigError, RelayConfigError);
   });
@@ -192,10 +223,25 @@ describe('npm run signaling', () => {
     assert.match(result.stderr, /^voice-edge signaling: invalid signaling config .*placement\.maxAttempts/);
   });
 
-  test('no --config exits 2 with the usage', () => {
-    const result = run();
+  test('no --config and no variables: exits 2 naming routingTable and its variables', () => {
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([name]) => !name.startsWith('VOICE_EDGE_') && name !== 'POD_NAMESPACE',
+      ),
+    );
+    const result = spawnSync(process.execPath, [main], { encoding: 'utf8', timeout: 20_000, env });
     assert.equal(result.status, 2);
-    assert.match(result.stderr, /--config is required\nusage: npm run signaling -- --config <file.yaml>/);
+    assert.equal(
+      result.stderr,
+      'voice-edge signaling: invalid signaling config (no --config file: VOICE_EDGE_SIGNALING_* variables only): ' +
+        'routingTable: required: { file: <path> } or { configMap: { name, namespace } } (VOICE_EDGE_SIGNALING_ROUTING_TABLE__…)\n',
+    );
+  });
+
+  test('--help prints the usage with --config optional', () => {
+    const result = run('--help');
+    assert.equal(result.status, 0);
+    assert.equal(result.stdout, 'usage: npm run signaling -- [--config <file.yaml>]\n');
   });
 
   test('a routing table that cannot be read exits 1', () => {

@@ -3,9 +3,10 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { readConfigMapping } from '../config/config-file.ts';
-import { applyEnvOverrides, ConfigError } from '../config/env-overrides.ts';
-import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
+import { applyEnvOverrides, ConfigError, invalidConfigError } from '../config/env-overrides.ts';
+import { TransportAddressSchema } from '../protocol/routing-table.ts';
 import { DEFAULT_MAX_OFFER_BYTES } from '../protocol/sdp-check.ts';
+import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
 
 export { ConfigError };
 
@@ -60,7 +61,8 @@ export const SignalingConfigSchema = z
     ops: z
       .strictObject({ host: ipLiteral.default('127.0.0.1'), port: port.default(9091) })
       .default({ host: '127.0.0.1', port: 9091 }),
-    routingTable: z.strictObject({ file: z.string().min(1) }),
+    /** `{ file }` or `{ configMap: { name, namespace } }` (routing/routing-table-config.ts). */
+    routingTable: RoutingTableSourceSchema,
     /** The cluster's public relay addresses, passed to the transceiver to advertise in the answer. */
     relays: z.array(TransportAddressSchema).default([]),
     /** Bearer tokens accepted on the WHIP routes; none = no authentication (local mode). */
@@ -142,14 +144,22 @@ export const SignalingConfigSchema = z
 
 export type SignalingConfig = z.output<typeof SignalingConfigSchema>;
 
-/** Reads, overrides and validates. `routingTable.file` is resolved against the config file's folder. */
-export function loadSignalingConfig(file: string, env: NodeJS.ProcessEnv = process.env): SignalingConfig {
-  const raw = readConfigMapping(file);
-  const result = SignalingConfigSchema.safeParse(applyEnvOverrides(raw, env, ENV_PREFIX));
-  if (!result.success) {
-    throw new ConfigError(`invalid signaling config ${file}: ${formatIssues(result.error)}`);
-  }
+/**
+ * Reads, overrides and validates; with no file (a pod), the environment alone is the configuration.
+ * `routingTable.file` is resolved against the config file's folder (the working folder without one).
+ */
+export function loadSignalingConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): SignalingConfig {
+  const raw = file === undefined ? {} : readConfigMapping(file);
+  const result = SignalingConfigSchema.safeParse(
+    withPodNamespace(applyEnvOverrides(raw, env, ENV_PREFIX), env),
+  );
+  if (!result.success) throw invalidConfigError('signaling', file, ENV_PREFIX, result.error);
   const config = result.data;
-  config.routingTable.file = resolve(dirname(resolve(file)), config.routingTable.file);
+  const base = file === undefined ? process.cwd() : dirname(resolve(file));
+  if (config.routingTable.file !== undefined)
+    config.routingTable = { file: resolve(base, config.routingTable.file) };
   return config;
 }

@@ -14,6 +14,8 @@ export interface SignalingMetrics {
   readonly transceiverErrors: Counter<'operation' | 'outcome'>;
   readonly routingTableErrors: Counter;
   readonly routingTableGeneration: Gauge;
+  /** Restarts of the Kubernetes watch of the routing-table ConfigMap, by reason. */
+  readonly routingWatchRestarts: Counter<'reason'>;
 }
 
 export function createSignalingMetrics(availability: () => Record<Availability, number>): SignalingMetrics {
@@ -73,6 +75,12 @@ export function createSignalingMetrics(availability: () => Record<Availability, 
     routingTableGeneration: new Gauge({
       name: 'voice_edge_signaling_routing_table_generation',
       help: 'Generation of the routing table in force',
+      registers: [registry],
+    }),
+    routingWatchRestarts: new Counter({
+      name: 'voice_edge_signaling_routing_watch_restarts_total',
+      help: 'Restarts of the routing-table ConfigMap watch: closed (normal), expired (410, relist), error (backoff)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import type { RoutingTable } from '../protocol/routing-table.ts';
-import { FileRoutingSource, type RoutingSource } from '../routing/routing-source.ts';
+import type { RoutingSource } from '../routing/routing-source.ts';
+import { createRoutingSource } from '../routing/routing-source-factory.ts';
 import type { SignalingConfig } from './config.ts';
 import { createSignalingMetrics } from './metrics.ts';
 import { StatusCache } from './status-cache.ts';
@@ -38,7 +39,8 @@ function boundPort(server: { address(): unknown }, fallback: number): number {
 export async function startSignaling(
   config: SignalingConfig,
   logger: Logger,
-  routingSource: RoutingSource = new FileRoutingSource(config.routingTable.file),
+  /** Default: the one `config.routingTable` names (a file or a Kubernetes ConfigMap). */
+  source?: RoutingSource,
 ): Promise<SignalingHandle> {
   const client = new TransceiverClient({
     requestTimeoutMs: config.transceivers.requestTimeoutMs,
@@ -83,6 +85,12 @@ export async function startSignaling(
     );
   }
 
+  const routingSource =
+    source ??
+    (await createRoutingSource(config.routingTable, {
+      logger,
+      onWatchRestart: (reason) => metrics.routingWatchRestarts.inc({ reason }),
+    }));
   let table: RoutingTable;
   try {
     const first = await routingSource.start({

@@ -3,9 +3,9 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { readConfigMapping } from '../config/config-file.ts';
-import { applyEnvOverrides, ConfigError } from '../config/env-overrides.ts';
+import { applyEnvOverrides, ConfigError, configOrigin, invalidConfigError } from '../config/env-overrides.ts';
 import { isSampleRate, SAMPLE_RATES, type SampleRate } from '../protocol/backend.ts';
-import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
+import { TransportAddressSchema } from '../protocol/routing-table.ts';
 import { ROUTING_KEYS_ENV } from '../routing/keyring-source.ts';
 
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
@@ -55,25 +55,30 @@ export type TransceiverConfig = z.output<typeof TransceiverConfigSchema>;
 
 export const TRANSCEIVER_ENV_PREFIX = 'VOICE_EDGE_TRANSCEIVER_';
 
+/** `file`: where `raw` came from, named in errors; undefined when the environment alone configures. */
 export function parseTransceiverConfig(
   raw: Record<string, unknown>,
-  origin: string,
+  file: string | undefined,
   env: NodeJS.ProcessEnv,
 ): TransceiverConfig {
   const result = TransceiverConfigSchema.safeParse(applyEnvOverrides(raw, env, TRANSCEIVER_ENV_PREFIX));
-  if (!result.success)
-    throw new ConfigError(`invalid transceiver config ${origin}: ${formatIssues(result.error)}`);
+  if (!result.success) throw invalidConfigError('transceiver', file, TRANSCEIVER_ENV_PREFIX, result.error);
   const config = result.data;
   if (!config.routingKeys && !env[ROUTING_KEYS_ENV]) {
     throw new ConfigError(
-      `invalid transceiver config ${origin}: routingKeys.file is required (or set ${ROUTING_KEYS_ENV})`,
+      `invalid transceiver config ${configOrigin(file, TRANSCEIVER_ENV_PREFIX)}: routingKeys.file is required (or set ${ROUTING_KEYS_ENV})`,
     );
   }
   return config;
 }
 
-export function loadTransceiverConfig(file: string, env: NodeJS.ProcessEnv = process.env): TransceiverConfig {
-  const config = parseTransceiverConfig(readConfigMapping(file), file, env);
-  if (config.routingKeys) config.routingKeys.file = resolve(dirname(resolve(file)), config.routingKeys.file);
+/** Reads, overrides and validates; with no file (a pod), the environment alone is the configuration. */
+export function loadTransceiverConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): TransceiverConfig {
+  const config = parseTransceiverConfig(file === undefined ? {} : readConfigMapping(file), file, env);
+  const base = file === undefined ? process.cwd() : dirname(resolve(file));
+  if (config.routingKeys) config.routingKeys.file = resolve(base, config.routingKeys.file);
   return config;
 }

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ConfigError } from '../config/env-overrides.ts';
+import { loadTransceiverConfig } from './config.ts';
+
+// What the operator puts in a transceiver pod's environment (k8s contract), minus the secret.
+const podEnv = {
+  VOICE_EDGE_TRANSCEIVER_CLUSTER_ID: '3',
+  VOICE_EDGE_TRANSCEIVER_TRANSCEIVER_ID: '41',
+  VOICE_EDGE_TRANSCEIVER_TUNNEL__LISTEN: '10.88.0.7:7000',
+  VOICE_EDGE_TRANSCEIVER_API__HOST: '0.0.0.0',
+  VOICE_EDGE_TRANSCEIVER_API__PORT: '8090',
+  VOICE_EDGE_TRANSCEIVER_RELAYS: '["203.0.113.5:3478"]',
+  VOICE_EDGE_TRANSCEIVER_BACKEND__URL: 'ws://agent.voice:8081',
+  VOICE_EDGE_TRANSCEIVER_BACKEND__SAMPLE_RATE: '16000',
+  VOICE_EDGE_TRANSCEIVER_SESSIONS__MAX: '50',
+  VOICE_EDGE_ROUTING_KEYS: 'keys: [{ id: 1, secret: AAAAAAAAAAAAAAAAAAAAAA== }]',
+};
+
+function configError(action: () => unknown): string {
+  try {
+    action();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('loadTransceiverConfig with no file: the environment alone', () => {
+  test("the operator's pod environment is a whole configuration", () => {
+    const config = loadTransceiverConfig(undefined, podEnv);
+    assert.equal(config.clusterId, 3);
+    assert.equal(config.transceiverId, 41);
+    assert.deepEqual(config.tunnel.listen, { family: 4, address: '10.88.0.7', port: 7000 });
+    assert.deepEqual(config.api, { host: '0.0.0.0', port: 8090 });
+    assert.equal(config.backend.sampleRate, 16000);
+    assert.equal(config.sessions.max, 50);
+    assert.equal(config.sessions.connectTimeoutMs, 15_000);
+    assert.equal(config.routingKeys, undefined);
+  });
+
+  test('a keys file named in the environment resolves against the working folder', () => {
+    const config = loadTransceiverConfig(undefined, {
+      ...podEnv,
+      VOICE_EDGE_ROUTING_KEYS: undefined,
+      VOICE_EDGE_TRANSCEIVER_ROUTING_KEYS__FILE: 'keys.yaml',
+    });
+    assert.equal(config.routingKeys?.file, join(process.cwd(), 'keys.yaml'));
+  });
+
+  test('missing fields: one line naming each field and its variable', () => {
+    const message = configError(() =>
+      loadTransceiverConfig(undefined, { VOICE_EDGE_TRANSCEIVER_CLUSTER_ID: '3' }),
+    );
+    assert.match(
+      message,
+      /^invalid transceiver config \(no --config file: VOICE_EDGE_TRANSCEIVER_\* variables only\): /,
+    );
+    assert.match(message, /transceiverId: [^;]*\(VOICE_EDGE_TRANSCEIVER_TRANSCEIVER_ID\)/);
+    assert.match(message, /tunnel: [^;]*\(VOICE_EDGE_TRANSCEIVER_TUNNEL__…\)/);
+    assert.match(message, /relays: [^;]*\(VOICE_EDGE_TRANSCEIVER_RELAYS\)/);
+    assert.match(message, /backend: [^;]*\(VOICE_EDGE_TRANSCEIVER_BACKEND__…\)/);
+    assert.doesNotMatch(message, /\n/);
+    assert.match(
+      configError(() =>
+        loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_TRANSCEIVER_BACKEND__SAMPLE_RATE: '44100' }),
+      ),
+      /backend\.sampleRate: must be one of .*\(VOICE_EDGE_TRANSCEIVER_BACKEND__SAMPLE_RATE\)/,
+    );
+    assert.match(
+      configError(() => loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_ROUTING_KEYS: undefined })),
+      /routingKeys\.file is required \(or set VOICE_EDGE_ROUTING_KEYS\)/,
+    );
+  });
+});

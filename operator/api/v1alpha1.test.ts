@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { poolSelector, readTransceiverPool, readVoiceEdgeCluster, transceiverIdOf } from './v1alpha1.ts';
+
+describe('readVoiceEdgeCluster', () => {
+  it('fills the CRD defaults', () => {
+    const result = readVoiceEdgeCluster({
+      metadata: { name: 'edge' },
+      spec: { clusterId: 3, routingKeys: { secretName: 's' } },
+    });
+    assert.ok(result.ok);
+    const spec = result.object.spec;
+    assert.equal(spec.routingKeys.key, 'keys.yaml');
+    assert.deepEqual(spec.relay, {
+      replicas: 2,
+      port: 3478,
+      serviceType: 'LoadBalancer',
+      publicAddresses: [],
+    });
+    assert.deepEqual(spec.signaling, { replicas: 2, port: 8080, serviceType: 'ClusterIP' });
+    assert.deepEqual(spec.peers, []);
+  });
+
+  it('names the bad field', () => {
+    const result = readVoiceEdgeCluster({
+      metadata: { name: 'edge' },
+      spec: { clusterId: 70000, routingKeys: { secretName: 's' }, relay: { publicAddresses: ['nowhere'] } },
+    });
+    assert.ok(!result.ok);
+    assert.match(result.error, /spec\.clusterId/);
+    assert.match(result.error, /relay\.publicAddresses\.0/);
+  });
+
+  it('refuses something that is not an object with metadata', () => {
+    assert.ok(!readVoiceEdgeCluster(null).ok);
+    assert.ok(!readVoiceEdgeCluster({ spec: {} }).ok);
+  });
+});
+
+describe('readTransceiverPool', () => {
+  it('fills the CRD defaults', () => {
+    const result = readTransceiverPool({
+      metadata: { name: 'p' },
+      spec: { clusterName: 'edge', backend: { url: 'wss://b/x' } },
+    });
+    assert.ok(result.ok);
+    const spec = result.object.spec;
+    assert.equal(spec.replicas, 1);
+    assert.equal(spec.capacityPerPod, 50);
+    assert.equal(spec.backend.sampleRate, 48000);
+    assert.equal(spec.drainTimeoutSeconds, 3600);
+    assert.deepEqual(spec.autoscaling, {
+      enabled: false,
+      minReplicas: 1,
+      maxReplicas: 10,
+      targetUtilizationPercent: 70,
+      scaleDownStabilizationSeconds: 300,
+    });
+  });
+
+  it('refuses an odd sample rate and a non-WebSocket backend', () => {
+    const result = readTransceiverPool({
+      metadata: { name: 'p' },
+      spec: { clusterName: 'edge', backend: { url: 'http://b', sampleRate: 44100 } },
+    });
+    assert.ok(!result.ok);
+    assert.match(result.error, /backend\.url/);
+    assert.match(result.error, /backend\.sampleRate/);
+  });
+
+  it('refuses minReplicas above maxReplicas', () => {
+    const result = readTransceiverPool({
+      metadata: { name: 'p' },
+      spec: {
+        clusterName: 'edge',
+        backend: { url: 'ws://b' },
+        autoscaling: { minReplicas: 5, maxReplicas: 2 },
+      },
+    });
+    assert.ok(!result.ok);
+    assert.match(result.error, /autoscaling\.minReplicas: must not exceed maxReplicas \(2\)/);
+  });
+});
+
+describe('labels', () => {
+  it('reads only canonical positive IDs that fit 32 bits', () => {
+    const id = (text: string) => transceiverIdOf({ 'voice-edge.io/transceiver-id': text });
+    assert.equal(id('17'), 17);
+    assert.equal(id('4294967295'), 4294967295);
+    for (const bad of ['0', '017', '-1', '1.5', '4294967296', 'x', '']) assert.equal(id(bad), undefined, bad);
+    assert.equal(transceiverIdOf(undefined), undefined);
+  });
+
+  it('builds the scale selector of a pool', () => {
+    assert.equal(
+      poolSelector('edge', 'echo'),
+      'app.kubernetes.io/name=voice-edge,app.kubernetes.io/instance=edge,app.kubernetes.io/component=transceiver,voice-edge.io/pool=echo',
+    );
+  });
+});

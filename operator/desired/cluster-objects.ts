@@ -1,0 +1,310 @@
+// The objects a VoiceEdgeCluster owns besides its routing table and ID ledger: the relay
+// (Deployment, UDP Service, PodDisruptionBudget), signaling (Deployment, Service) and the
+// ServiceAccount, Role and RoleBinding both use to read the routing table. Pure: cluster spec in,
+// objects out, applied as they are with server-side apply.
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EnvVar,
+  V1PodDisruptionBudget,
+  V1ResourceRequirements,
+  V1Role,
+  V1RoleBinding,
+  V1Service,
+  V1ServiceAccount,
+} from '@kubernetes/client-node';
+import {
+  COMPONENT,
+  RELAY_HTTP_PORT,
+  relayName,
+  routingConfigMapName,
+  routingReaderName,
+  SIGNALING_OPS_PORT,
+  signalingName,
+  type VoiceEdgeCluster,
+} from '../api/v1alpha1.ts';
+import { env, fieldEnv, ownedMeta, secretEnv, selectorLabels, yamlString } from './common.ts';
+
+export interface ClusterObjectsInput {
+  readonly cluster: VoiceEdgeCluster;
+  /** The image when the cluster names none (the operator's configuration). */
+  readonly defaultImage: string;
+  /** The public relay addresses answers advertise (spec.relay.publicAddresses or the Service's). */
+  readonly relayAddresses: readonly string[];
+}
+
+export type DesiredObject = KubernetesObject & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string };
+};
+
+export function clusterImage(cluster: VoiceEdgeCluster, defaultImage: string): string {
+  return cluster.spec.image ?? defaultImage;
+}
+
+/** Every object, in the order they are applied (what a pod needs before the pod). */
+export function desiredClusterObjects(input: ClusterObjectsInput): DesiredObject[] {
+  return [
+    routingReaderServiceAccount(input),
+    routingReaderRole(input),
+    routingReaderRoleBinding(input),
+    relayService(input),
+    relayDisruptionBudget(input),
+    relayDeployment(input),
+    signalingService(input),
+    signalingDeployment(input),
+  ];
+}
+
+function names(input: ClusterObjectsInput) {
+  const name = input.cluster.metadata.name;
+  return { cluster: name, namespace: input.cluster.metadata.namespace ?? 'default' };
+}
+
+export function routingReaderServiceAccount(input: ClusterObjectsInput): DesiredObject & V1ServiceAccount {
+  const { cluster, namespace } = names(input);
+  return {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: ownedMeta(
+      routingReaderName(cluster),
+      namespace,
+      cluster,
+      COMPONENT.routingTable,
+      input.cluster,
+    ),
+  };
+}
+
+/** Read access to this cluster's routing table and nothing else (list/watch by metadata.name). */
+export function routingReaderRole(input: ClusterObjectsInput): DesiredObject & V1Role {
+  const { cluster, namespace } = names(input);
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: ownedMeta(
+      routingReaderName(cluster),
+      namespace,
+      cluster,
+      COMPONENT.routingTable,
+      input.cluster,
+    ),
+    rules: [
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: [routingConfigMapName(cluster)],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ],
+  };
+}
+
+export function routingReaderRoleBinding(input: ClusterObjectsInput): DesiredObject & V1RoleBinding {
+  const { cluster, namespace } = names(input);
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: ownedMeta(
+      routingReaderName(cluster),
+      namespace,
+      cluster,
+      COMPONENT.routingTable,
+      input.cluster,
+    ),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: routingReaderName(cluster) },
+    subjects: [{ kind: 'ServiceAccount', name: routingReaderName(cluster), namespace }],
+  };
+}
+
+function routingTableEnv(prefix: string, cluster: string, namespace: string): V1EnvVar[] {
+  return [
+    fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
+    env(`${prefix}ROUTING_TABLE__CONFIG_MAP__NAME`, routingConfigMapName(cluster)),
+    env(`${prefix}ROUTING_TABLE__CONFIG_MAP__NAMESPACE`, namespace),
+  ];
+}
+
+export function relayDeployment(input: ClusterObjectsInput): DesiredObject & V1Deployment {
+  const { cluster, namespace } = names(input);
+  const spec = input.cluster.spec;
+  const labels = selectorLabels(cluster, COMPONENT.relay);
+  const prefix = 'VOICE_EDGE_RELAY_';
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: ownedMeta(relayName(cluster), namespace, cluster, COMPONENT.relay, input.cluster),
+    spec: {
+      replicas: spec.relay.replicas,
+      selector: { matchLabels: labels },
+      // A relay that goes away costs calls a moment of silence at most (Redis or the next consent
+      // check moves them), but never take one away before its replacement is ready.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: routingReaderName(cluster),
+          // Service links would put <SERVICE>_PORT variables into the environment, and a Service
+          // named voice-edge-relay would then set VOICE_EDGE_RELAY_* configuration fields.
+          enableServiceLinks: false,
+          topologySpreadConstraints: [
+            {
+              maxSkew: 1,
+              topologyKey: 'kubernetes.io/hostname',
+              whenUnsatisfiable: 'ScheduleAnyway',
+              labelSelector: { matchLabels: labels },
+            },
+          ],
+          containers: [
+            {
+              name: 'relay',
+              image: clusterImage(input.cluster, input.defaultImage),
+              args: ['relay'],
+              ports: [
+                { name: 'relay', containerPort: spec.relay.port, protocol: 'UDP' },
+                { name: 'http', containerPort: RELAY_HTTP_PORT, protocol: 'TCP' },
+              ],
+              env: [
+                ...routingTableEnv(prefix, cluster, namespace),
+                env(`${prefix}CLUSTER_ID`, String(spec.clusterId)),
+                env(`${prefix}LISTEN`, JSON.stringify([`0.0.0.0:${spec.relay.port}`])),
+                env(`${prefix}HTTP__HOST`, '0.0.0.0'),
+                env(`${prefix}HTTP__PORT`, String(RELAY_HTTP_PORT)),
+                ...(spec.redis ? [env(`${prefix}REDIS__URL`, yamlString(spec.redis.url))] : []),
+                secretEnv('VOICE_EDGE_ROUTING_KEYS', spec.routingKeys.secretName, spec.routingKeys.key),
+              ],
+              readinessProbe: {
+                httpGet: { path: '/readyz', port: 'http' },
+                periodSeconds: 2,
+                failureThreshold: 2,
+              },
+              livenessProbe: {
+                httpGet: { path: '/healthz', port: 'http' },
+                periodSeconds: 10,
+                failureThreshold: 3,
+              },
+              ...(spec.relay.resources ? { resources: spec.relay.resources as V1ResourceRequirements } : {}),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function relayService(input: ClusterObjectsInput): DesiredObject & V1Service {
+  const { cluster, namespace } = names(input);
+  const relay = input.cluster.spec.relay;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: ownedMeta(relayName(cluster), namespace, cluster, COMPONENT.relay, input.cluster),
+    spec: {
+      type: relay.serviceType,
+      // Keeps the client's address (the relay needs it) and sends packets only to relays on the
+      // node that received them, so a flow does not hop between nodes.
+      externalTrafficPolicy: 'Local',
+      selector: selectorLabels(cluster, COMPONENT.relay),
+      ports: [
+        {
+          name: 'relay',
+          protocol: 'UDP',
+          port: relay.port,
+          targetPort: relay.port,
+          ...(relay.nodePort === undefined ? {} : { nodePort: relay.nodePort }),
+        },
+      ],
+    },
+  };
+}
+
+export function relayDisruptionBudget(input: ClusterObjectsInput): DesiredObject & V1PodDisruptionBudget {
+  const { cluster, namespace } = names(input);
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: ownedMeta(relayName(cluster), namespace, cluster, COMPONENT.relay, input.cluster),
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(cluster, COMPONENT.relay) } },
+  };
+}
+
+export function signalingDeployment(input: ClusterObjectsInput): DesiredObject & V1Deployment {
+  const { cluster, namespace } = names(input);
+  const signaling = input.cluster.spec.signaling;
+  const labels = selectorLabels(cluster, COMPONENT.signaling);
+  const prefix = 'VOICE_EDGE_SIGNALING_';
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: ownedMeta(signalingName(cluster), namespace, cluster, COMPONENT.signaling, input.cluster),
+    spec: {
+      replicas: signaling.replicas,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: routingReaderName(cluster),
+          enableServiceLinks: false,
+          containers: [
+            {
+              name: 'signaling',
+              image: clusterImage(input.cluster, input.defaultImage),
+              args: ['signaling'],
+              ports: [
+                { name: 'http', containerPort: signaling.port, protocol: 'TCP' },
+                { name: 'ops', containerPort: SIGNALING_OPS_PORT, protocol: 'TCP' },
+              ],
+              env: [
+                ...routingTableEnv(prefix, cluster, namespace),
+                env(`${prefix}RELAYS`, JSON.stringify(input.relayAddresses)),
+                env(`${prefix}HTTP__HOST`, '0.0.0.0'),
+                env(`${prefix}HTTP__PORT`, String(signaling.port)),
+                env(`${prefix}OPS__HOST`, '0.0.0.0'),
+                env(`${prefix}OPS__PORT`, String(SIGNALING_OPS_PORT)),
+                ...(signaling.authSecretName
+                  ? [secretEnv(`${prefix}AUTH__TOKENS`, signaling.authSecretName, 'tokens')]
+                  : []),
+              ],
+              readinessProbe: {
+                httpGet: { path: '/readyz', port: 'ops' },
+                periodSeconds: 2,
+                failureThreshold: 2,
+              },
+              livenessProbe: {
+                httpGet: { path: '/healthz', port: 'ops' },
+                periodSeconds: 10,
+                failureThreshold: 3,
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function signalingService(input: ClusterObjectsInput): DesiredObject & V1Service {
+  const { cluster, namespace } = names(input);
+  const signaling = input.cluster.spec.signaling;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: ownedMeta(signalingName(cluster), namespace, cluster, COMPONENT.signaling, input.cluster),
+    spec: {
+      type: signaling.serviceType,
+      selector: selectorLabels(cluster, COMPONENT.signaling),
+      ports: [
+        {
+          name: 'http',
+          protocol: 'TCP',
+          port: signaling.port,
+          targetPort: 'http',
+          ...(signaling.nodePort === undefined || signaling.serviceType === 'ClusterIP'
+            ? {}
+            : { nodePort: signaling.nodePort }),
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,120 @@
+// A transceiver pod (the operator owns them directly, one per transceiver ID, like Agones owns game
+// servers): its ID, cluster, backend and relays reach it as VOICE_EDGE_TRANSCEIVER_* variables.
+// The template hash covers everything but the ID, so a changed pool template is noticed per pod.
+import { createHash } from 'node:crypto';
+import type {
+  V1EnvVar,
+  V1OwnerReference,
+  V1Pod,
+  V1ResourceRequirements,
+  V1Toleration,
+} from '@kubernetes/client-node';
+import {
+  ANNOTATION_TEMPLATE_HASH,
+  COMPONENT,
+  clusterLabels,
+  controllerReference,
+  LABEL_POOL,
+  LABEL_TRANSCEIVER_ID,
+  TRANSCEIVER_API_PORT,
+  TRANSCEIVER_TUNNEL_PORT,
+  type TransceiverPool,
+  transceiverPodName,
+  type VoiceEdgeCluster,
+} from '../api/v1alpha1.ts';
+import { clusterImage } from './cluster-objects.ts';
+import { env, fieldEnv, secretEnv, yamlString } from './common.ts';
+
+export interface TransceiverPodInput {
+  readonly pool: TransceiverPool;
+  readonly cluster: VoiceEdgeCluster;
+  readonly defaultImage: string;
+  readonly relayAddresses: readonly string[];
+}
+
+const PREFIX = 'VOICE_EDGE_TRANSCEIVER_';
+const ID_VARIABLE = `${PREFIX}TRANSCEIVER_ID`;
+
+export function transceiverPod(
+  input: TransceiverPodInput,
+  id: number,
+): V1Pod & { metadata: { name: string } } {
+  const pod = podWithoutHash(input, id);
+  pod.metadata.annotations = { ...pod.metadata.annotations, [ANNOTATION_TEMPLATE_HASH]: templateHash(input) };
+  return pod;
+}
+
+/** Hash of the pod as built for any ID: pods with equal hashes differ only in their ID. */
+export function templateHash(input: TransceiverPodInput): string {
+  const pod = podWithoutHash(input, 0);
+  return createHash('sha256').update(JSON.stringify(pod)).digest('hex').slice(0, 16);
+}
+
+function podWithoutHash(input: TransceiverPodInput, id: number) {
+  const { pool, cluster } = input;
+  const spec = pool.spec;
+  const template = spec.template;
+  const ours: V1EnvVar[] = [
+    fieldEnv('POD_IP', 'status.podIP'),
+    env(`${PREFIX}CLUSTER_ID`, String(cluster.spec.clusterId)),
+    env(ID_VARIABLE, String(id)),
+    env(`${PREFIX}TUNNEL__LISTEN`, `$(POD_IP):${TRANSCEIVER_TUNNEL_PORT}`),
+    env(`${PREFIX}API__HOST`, '0.0.0.0'),
+    env(`${PREFIX}API__PORT`, String(TRANSCEIVER_API_PORT)),
+    env(`${PREFIX}RELAYS`, JSON.stringify(input.relayAddresses)),
+    env(`${PREFIX}BACKEND__URL`, yamlString(spec.backend.url)),
+    env(`${PREFIX}BACKEND__SAMPLE_RATE`, String(spec.backend.sampleRate)),
+    env(`${PREFIX}SESSIONS__MAX`, String(spec.capacityPerPod)),
+    secretEnv('VOICE_EDGE_ROUTING_KEYS', cluster.spec.routingKeys.secretName, cluster.spec.routingKeys.key),
+  ];
+  // The pool's own variables come after ours; one that would replace ours is left out.
+  const reserved = new Set(ours.map((variable) => variable.name));
+  const extra = (template.env ?? []).filter((variable) => !reserved.has(variable.name));
+  const name = id === 0 ? `${pool.metadata.name}-` : transceiverPodName(pool.metadata.name, id);
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: pool.metadata.namespace ?? 'default',
+      labels: {
+        ...template.labels,
+        ...clusterLabels(cluster.metadata.name, COMPONENT.transceiver),
+        [LABEL_POOL]: pool.metadata.name,
+        [LABEL_TRANSCEIVER_ID]: String(id),
+      },
+      annotations: { ...template.annotations } as Record<string, string>,
+      ownerReferences: [controllerReference(pool) as V1OwnerReference],
+    },
+    spec: {
+      restartPolicy: 'Always',
+      enableServiceLinks: false,
+      // Transceivers never talk to the API server.
+      automountServiceAccountToken: false,
+      // The transceiver's own shutdown grace (30 s by default) plus a margin.
+      terminationGracePeriodSeconds: 40,
+      ...(template.nodeSelector ? { nodeSelector: template.nodeSelector } : {}),
+      ...(template.tolerations ? { tolerations: template.tolerations as V1Toleration[] } : {}),
+      ...(template.priorityClassName ? { priorityClassName: template.priorityClassName } : {}),
+      containers: [
+        {
+          name: 'transceiver',
+          image: template.image ?? clusterImage(cluster, input.defaultImage),
+          ...(template.imagePullPolicy ? { imagePullPolicy: template.imagePullPolicy } : {}),
+          args: ['transceiver'],
+          ports: [
+            { name: 'tunnel', containerPort: TRANSCEIVER_TUNNEL_PORT, protocol: 'UDP' },
+            { name: 'api', containerPort: TRANSCEIVER_API_PORT, protocol: 'TCP' },
+          ],
+          env: [...ours, ...extra],
+          readinessProbe: {
+            httpGet: { path: '/healthz', port: 'api' },
+            periodSeconds: 2,
+            failureThreshold: 2,
+          },
+          ...(template.resources ? { resources: template.resources as V1ResourceRequirements } : {}),
+        },
+      ],
+    },
+  } satisfies V1Pod;
+}

@@ -9,8 +9,8 @@ import { type AddressFamily, bytesToIp, ipToBytes } from './address.ts';
 
 export interface Cidr {
   readonly family: AddressFamily;
-  /** The network address with the host bits cleared. */
-  readonly network: Buffer;
+  /** The network address with the host bits cleared (a Uint8Array: it crosses to worker threads). */
+  readonly network: Uint8Array;
   readonly prefixLength: number;
 }
 
@@ -66,7 +66,7 @@ function masked(bytes: Buffer, prefixLength: number): Buffer {
 }
 
 export function formatCidr(cidr: Cidr): string {
-  return `${bytesToIp(cidr.network)}/${cidr.prefixLength}`;
+  return `${bytesToIp(Buffer.from(cidr.network))}/${cidr.prefixLength}`;
 }
 
 /** True if `address` (an IP literal as dgram or Node's HTTP server reports it) is inside `cidr`. */
@@ -75,7 +75,7 @@ export function cidrContains(cidr: Cidr, address: string): boolean {
   return bytes !== undefined && bytesInside(cidr, bytes);
 }
 
-function bytesInside(cidr: Cidr, bytes: Buffer): boolean {
+function bytesInside(cidr: Cidr, bytes: Uint8Array): boolean {
   if (bytes.length !== cidr.network.length) return false;
   const full = cidr.prefixLength >> 3;
   for (let i = 0; i < full; i++) if (bytes[i] !== cidr.network[i]) return false;

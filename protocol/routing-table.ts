@@ -35,7 +35,8 @@ const transceiverEntry = z.strictObject({
   api: z.url().optional(),
 });
 
-const peerCluster = z.strictObject({
+/** Another cluster of the global relay tier: its ID, its relays' public addresses, its region. */
+export const PeerClusterSchema = z.strictObject({
   clusterId,
   relays: z.array(TransportAddressSchema).min(1),
   region: z.string().min(1).optional(),
@@ -48,7 +49,7 @@ export const RoutingTableSchema = z
     generation: z.number().int().min(0).default(0),
     transceivers: z.array(transceiverEntry).default([]),
     /** Other clusters (global relay tier): this cluster's relays forward their sessions to `relays`. */
-    peers: z.array(peerCluster).default([]),
+    peers: z.array(PeerClusterSchema).default([]),
     /**
      * Edge relays (addresses or CIDRs) whose tunnel datagrams this cluster's relays accept on their
      * public port. Empty (the default): no edge relay may send to this cluster.

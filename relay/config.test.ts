@@ -63,7 +63,7 @@ describe('loadRelayConfig', () => {
     assert.deepEqual(config.log, { level: 'info' });
     assert.deepEqual(config.shutdown, { drainMs: 5_000 });
     assert.equal(config.socketBufferBytes, 4 * 1024 * 1024);
-    assert.equal(config.routingTable.file, join(dir, 'routing.yaml'));
+    assert.equal(config.routingTable?.file, join(dir, 'routing.yaml'));
     assert.equal(config.routingKeys?.file, join(dir, 'keys.yaml'));
   });
 
@@ -97,7 +97,7 @@ shutdown: { drainMs: 0 }
     });
     assert.deepEqual(config.http, { host: '::', port: 0 });
     // Absolute paths stay as they are.
-    assert.equal(config.routingTable.file, '/etc/voice-edge/routing.yaml');
+    assert.equal(config.routingTable?.file, '/etc/voice-edge/routing.yaml');
     assert.equal(config.routingKeys?.file, '/etc/voice-edge/keys.yaml');
   });
 
@@ -113,7 +113,7 @@ routingKeys: { file: secrets/keys.yaml }
     );
     // The config file itself given relative to the working directory.
     const config = loadRelayConfig(relative(process.cwd(), file), {});
-    assert.equal(config.routingTable.file, join(dir, 'etc', 'tables', 'routing.yaml'));
+    assert.equal(config.routingTable?.file, join(dir, 'etc', 'tables', 'routing.yaml'));
     assert.equal(config.routingKeys?.file, join(dir, 'etc', 'relay', 'secrets', 'keys.yaml'));
   });
 

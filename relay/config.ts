@@ -10,72 +10,105 @@ import {
   configOrigin,
   invalidConfigError,
 } from '../config/env-overrides.ts';
-import { TransportAddressSchema } from '../protocol/routing-table.ts';
+import { CidrSchema } from '../protocol/cidr.ts';
+import { PeerClusterSchema, TransportAddressSchema } from '../protocol/routing-table.ts';
 import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
 
 export { ConfigError };
 
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
 
-export const RelayConfigSchema = z.strictObject({
-  /** This cluster's ID (0–65535): ufrags naming another cluster are dropped. */
-  clusterId: z.number().int().min(0).max(0xffff),
-  /** Public UDP addresses; each worker binds every one of them with SO_REUSEPORT. */
-  listen: z.array(TransportAddressSchema).min(1),
-  /** Worker threads, each with its own sockets and flow table; "auto" = one per core. */
-  workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
-  tunnel: z
-    .strictObject({
-      /** Local addresses of the tunnel sockets (one per family, ephemeral port per worker). */
-      bindV4: z.ipv4().default('0.0.0.0'),
-      bindV6: z.ipv6().optional(),
-    })
-    .default({ bindV4: '0.0.0.0' }),
-  /** `{ file }` or `{ configMap: { name, namespace } }` (routing/routing-table-config.ts). */
-  routingTable: RoutingTableSourceSchema,
-  /** The keyring file (DESIGN §4); the env var VOICE_EDGE_ROUTING_KEYS may carry it instead. */
-  routingKeys: z.strictObject({ file: z.string().min(1) }).optional(),
-  flows: z
-    .strictObject({
-      idleTimeoutMs: z.number().int().min(1000).default(30_000),
-      maxFlows: z.number().int().min(1).default(200_000),
-      newFlowsPerSourcePerSecond: z.number().int().min(1).default(20),
-    })
-    .default({ idleTimeoutMs: 30_000, maxFlows: 200_000, newFlowsPerSourcePerSecond: 20 }),
-  redis: z
-    .strictObject({
-      url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
-      keyPrefix: z.string().default('voice-edge:'),
-      ttlSeconds: z.number().int().min(5).default(120),
-      lookupTimeoutMs: z.number().int().min(1).max(5000).default(50),
-      maxConcurrentLookups: z.number().int().min(1).default(256),
-      lookupsPerSourcePerSecond: z.number().int().min(1).default(5),
-      negativeCacheMs: z.number().int().min(0).default(5_000),
-    })
-    .optional(),
-  http: z
-    .strictObject({
-      host: ipLiteral.default('127.0.0.1'),
-      port: z.number().int().min(0).max(65535).default(9090),
-    })
-    .default({ host: '127.0.0.1', port: 9090 }),
-  log: z
-    .strictObject({
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    })
-    .default({ level: 'info' }),
-  /**
-   * On SIGTERM the relay turns unready and stops creating flows at once, keeps forwarding existing
-   * flows for drainMs (so the load balancer can move clients to other replicas), then exits.
-   */
-  shutdown: z.strictObject({ drainMs: z.number().int().min(0).default(5_000) }).default({ drainMs: 5_000 }),
-  /** SO_RCVBUF/SO_SNDBUF of every socket (the kernel may clamp it to net.core.rmem_max/wmem_max). */
-  socketBufferBytes: z
-    .number()
-    .int()
-    .min(65_536)
-    .default(4 * 1024 * 1024),
-});
+export const RelayConfigSchema = z
+  .strictObject({
+    /**
+     * `cluster` (default): this cluster's relay; it delivers this cluster's sessions to transceivers
+     * and forwards peer clusters' sessions to their relays. `edge`: an edge relay (global relay tier,
+     * docs/global-tier.md) with no cluster of its own; every session goes to a peer's relays.
+     */
+    mode: z.enum(['cluster', 'edge']).default('cluster'),
+    /** This cluster's ID (0–65535): ufrags naming another cluster (not a peer) are dropped. */
+    clusterId: z.number().int().min(0).max(0xffff).optional(),
+    /** Peer clusters and their relays, besides the routing table's `peers` (these win on a clash). */
+    peers: z.array(PeerClusterSchema).default([]),
+    /** Edge relays (addresses or CIDRs) allowed to send tunnel datagrams to the public port, besides the table's. */
+    edgeRelays: z.array(CidrSchema).default([]),
+    /** Public UDP addresses; each worker binds every one of them with SO_REUSEPORT. */
+    listen: z.array(TransportAddressSchema).min(1),
+    /** Worker threads, each with its own sockets and flow table; "auto" = one per core. */
+    workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
+    tunnel: z
+      .strictObject({
+        /** Local addresses of the tunnel sockets (one per family, ephemeral port per worker). */
+        bindV4: z.ipv4().default('0.0.0.0'),
+        bindV6: z.ipv6().optional(),
+      })
+      .default({ bindV4: '0.0.0.0' }),
+    /**
+     * `{ file }` or `{ configMap: { name, namespace } }` (routing/routing-table-config.ts). Optional
+     * for an edge relay, whose peers may all come from `peers`.
+     */
+    routingTable: RoutingTableSourceSchema.optional(),
+    /** The keyring file (DESIGN §4); the env var VOICE_EDGE_ROUTING_KEYS may carry it instead. */
+    routingKeys: z.strictObject({ file: z.string().min(1) }).optional(),
+    flows: z
+      .strictObject({
+        idleTimeoutMs: z.number().int().min(1000).default(30_000),
+        maxFlows: z.number().int().min(1).default(200_000),
+        newFlowsPerSourcePerSecond: z.number().int().min(1).default(20),
+      })
+      .default({ idleTimeoutMs: 30_000, maxFlows: 200_000, newFlowsPerSourcePerSecond: 20 }),
+    redis: z
+      .strictObject({
+        url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+        keyPrefix: z.string().default('voice-edge:'),
+        ttlSeconds: z.number().int().min(5).default(120),
+        lookupTimeoutMs: z.number().int().min(1).max(5000).default(50),
+        maxConcurrentLookups: z.number().int().min(1).default(256),
+        lookupsPerSourcePerSecond: z.number().int().min(1).default(5),
+        negativeCacheMs: z.number().int().min(0).default(5_000),
+      })
+      .optional(),
+    http: z
+      .strictObject({
+        host: ipLiteral.default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9090),
+      })
+      .default({ host: '127.0.0.1', port: 9090 }),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .default({ level: 'info' }),
+    /**
+     * On SIGTERM the relay turns unready and stops creating flows at once, keeps forwarding existing
+     * flows for drainMs (so the load balancer can move clients to other replicas), then exits.
+     */
+    shutdown: z.strictObject({ drainMs: z.number().int().min(0).default(5_000) }).default({ drainMs: 5_000 }),
+    /** SO_RCVBUF/SO_SNDBUF of every socket (the kernel may clamp it to net.core.rmem_max/wmem_max). */
+    socketBufferBytes: z
+      .number()
+      .int()
+      .min(65_536)
+      .default(4 * 1024 * 1024),
+  })
+  // Required in mode cluster: checked even when other fields are wrong too, so that one message
+  // names every missing field.
+  .superRefine(
+    (config, context) => {
+      if (config.mode !== 'cluster') return;
+      if (config.clusterId === undefined)
+        context.addIssue({ code: 'custom', path: ['clusterId'], message: 'required (in mode cluster)' });
+      if (config.routingTable === undefined)
+        context.addIssue({
+          code: 'invalid_type',
+          expected: 'object',
+          input: undefined,
+          path: ['routingTable'],
+          message: 'required: { file: <path> } or { configMap: { name, namespace } } (in mode cluster)',
+        });
+    },
+    { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+  );
 
 export type RelayConfig = z.output<typeof RelayConfigSchema> & { workerCount: number };
 
@@ -103,7 +136,7 @@ export function loadRelayConfig(file: string | undefined, env: NodeJS.ProcessEnv
   if (!result.success) throw invalidConfigError('relay', file, ENV_PREFIX, result.error);
   const config = result.data;
   const base = file === undefined ? process.cwd() : dirname(resolve(file));
-  if (config.routingTable.file !== undefined)
+  if (config.routingTable?.file !== undefined)
     config.routingTable = { file: resolve(base, config.routingTable.file) };
   if (config.routingKeys) config.routingKeys.file = resolve(base, config.routingKeys.file);
   if (!config.routingKeys && !env.VOICE_EDGE_ROUTING_KEYS) {

@@ -29,6 +29,11 @@ export const DROP_REASONS = [
   'tunnel_unknown_source',
   'tunnel_malformed',
   'tunnel_no_flow',
+  // global relay tier
+  'no_peer_relay', // a peer cluster's session, but none of its relays has an address family this relay can send to
+  // from edge relays, on the public port (global relay tier)
+  'edge_unknown_source', // a tunnel datagram from an address that is not a known edge relay
+  'edge_malformed',
   // either way
   'send_error',
 ] as const;
@@ -51,6 +56,10 @@ const SCALARS = [
   'redis_write_errors',
   'routing_table_generation', // gauge: the generation this worker forwards with
   'redis_connected', // gauge: 1 while this worker's Redis connection is up
+  'packets_to_peer', // client packets forwarded to a peer cluster's relays (edge role)
+  'bytes_to_peer',
+  'packets_to_edge', // packets for clients sent back through the edge relay they came through
+  'bytes_to_edge',
 ] as const;
 export type ScalarCounter = (typeof SCALARS)[number];
 
@@ -90,4 +99,8 @@ export const SLOT = {
   redisWriteErrors: slotOf('redis_write_errors'),
   routingTableGeneration: slotOf('routing_table_generation'),
   redisConnected: slotOf('redis_connected'),
+  packetsToPeer: slotOf('packets_to_peer'),
+  bytesToPeer: slotOf('bytes_to_peer'),
+  packetsToEdge: slotOf('packets_to_edge'),
+  bytesToEdge: slotOf('bytes_to_edge'),
 } as const;

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { addressKey } from '../protocol/address.ts';
 import { encodeTunnelHeader } from '../protocol/tunnel.ts';
+import { SLOT } from './counters.ts';
 import { type Flow, FlowTable } from './flow-table.ts';
 import type { Route } from './routes.ts';
 
@@ -11,6 +12,10 @@ const ROUTE: Route = {
   tunnel: { family: 4, address: '10.0.0.1', port: 4001 },
   state: 'active',
   drainingSince: undefined,
+  peerCluster: undefined,
+  owner: 1,
+  packetsSlot: SLOT.packetsToTransceiver,
+  bytesSlot: SLOT.bytesToTransceiver,
 };
 
 function flow(port: number, ufrag: string, lastSeen = 0, address = '192.0.2.1'): Flow {
@@ -19,6 +24,7 @@ function flow(port: number, ufrag: string, lastSeen = 0, address = '192.0.2.1'):
     key: addressKey(address, port),
     client,
     socketIndex: 0,
+    via: undefined,
     ufrag,
     route: ROUTE,
     header: encodeTunnelHeader(client),

@@ -3,12 +3,24 @@
 import type { TransportAddress } from '../protocol/address.ts';
 import type { Route } from './routes.ts';
 
+/** An edge relay's tunnel socket, as this relay's public socket saw it. */
+export interface EdgeHop {
+  readonly address: string;
+  readonly port: number;
+}
+
 export interface Flow {
   /** addressKey(client.address, client.port): the Map key. */
   readonly key: string;
   readonly client: TransportAddress;
-  /** Index of the public socket the flow arrived on; replies leave from the same one. */
-  readonly socketIndex: number;
+  /** Index of the public socket the flow's latest packet arrived on; replies leave from it. */
+  socketIndex: number;
+  /**
+   * The edge relay the flow's latest packet came through (global relay tier), or undefined when the
+   * client sends to this relay directly. Replies retrace the path: through the edge, tunnel header
+   * and all, so the client hears from the edge relay it sent to.
+   */
+  via: EdgeHop | undefined;
   /** The server ufrag that authorised this flow. */
   readonly ufrag: string;
   route: Route;

@@ -42,6 +42,8 @@ export function createRelayMetrics(workerCounters: () => readonly Float64Array[]
   summed('voice_edge_relay_packets_total', 'Packets forwarded, by direction', 'direction', {
     to_transceiver: SLOT.packetsToTransceiver,
     to_client: SLOT.packetsToClient,
+    to_peer: SLOT.packetsToPeer,
+    to_edge: SLOT.packetsToEdge,
   });
   summed(
     'voice_edge_relay_bytes_total',
@@ -50,6 +52,8 @@ export function createRelayMetrics(workerCounters: () => readonly Float64Array[]
     {
       to_transceiver: SLOT.bytesToTransceiver,
       to_client: SLOT.bytesToClient,
+      to_peer: SLOT.bytesToPeer,
+      to_edge: SLOT.bytesToEdge,
     },
   );
   summed(

@@ -32,6 +32,7 @@ describe('PendingLookups', () => {
       family: 4,
       port: 1,
       socketIndex: 2,
+      via: undefined,
       packets: [packet(1), packet(2), packet(3)],
     });
     assert.equal(lookups.inFlight, 0);

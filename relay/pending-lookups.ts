@@ -3,6 +3,7 @@
 // per source IP per second, packets and bytes held per address, and a negative cache of misses.
 import type { AddressFamily } from '../protocol/address.ts';
 import type { DropReason } from './counters.ts';
+import type { EdgeHop } from './flow-table.ts';
 import { SourceRateLimiter } from './source-rate-limiter.ts';
 
 export interface PendingLookup {
@@ -10,6 +11,8 @@ export interface PendingLookup {
   readonly family: AddressFamily;
   readonly port: number;
   readonly socketIndex: number;
+  /** The edge relay the packets came through, if they did (global relay tier). */
+  readonly via: EdgeHop | undefined;
   readonly packets: Buffer[];
 }
 
@@ -51,6 +54,7 @@ export class PendingLookups {
     socketIndex: number,
     packet: Buffer,
     now: number,
+    via?: EdgeHop,
   ): 'start' | 'held' | DropReason {
     const pending = this.#pending.get(key);
     if (pending !== undefined) {
@@ -65,7 +69,7 @@ export class PendingLookups {
     }
     if (this.#pending.size >= this.#maxConcurrent) return 'redis_busy';
     if (!this.#limiter.allow(address, now)) return 'rate_limited';
-    this.#pending.set(key, { address, family, port, socketIndex, packets: [packet] });
+    this.#pending.set(key, { address, family, port, socketIndex, via, packets: [packet] });
     return 'start';
   }
 

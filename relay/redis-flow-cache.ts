@@ -9,7 +9,8 @@ import { addressKey } from '../protocol/address.ts';
 export interface RedisFlowCacheOptions {
   readonly url: string;
   readonly keyPrefix: string;
-  readonly clusterId: number;
+  /** Whose records: the cluster ID, or `edge` for an edge relay. */
+  readonly scope: string;
   readonly ttlSeconds: number;
   readonly lookupTimeoutMs: number;
 }
@@ -57,7 +58,7 @@ export class RedisFlowCache {
   }
 
   #key(address: string, port: number): string {
-    return `${this.#options.keyPrefix}flow:${this.#options.clusterId}:${addressKey(address, port)}`;
+    return `${this.#options.keyPrefix}flow:${this.#options.scope}:${addressKey(address, port)}`;
   }
 
   /** The ufrag recorded for this client address, or null. Rejects on any Redis problem. */

@@ -660,7 +660,7 @@ describe('RelayCore: recovery from the flow cache', () => {
     assert.equal(send(h, RTP, from), flow);
     // A second answer for the same address returns the flow already there.
     assert.equal(h.core.recoverFlow(from.address, from.family, from.port, 1, ufragFor(1), 8_000), flow);
-    h.core.countForwarded(RTP);
+    h.core.countForwarded(flow, RTP);
     assert.equal(h.counters[SLOT.packetsToTransceiver], 2);
   });
 

@@ -10,13 +10,24 @@
 //
 // Tunnel side: a datagram is accepted only from a transceiver's tunnel address in the routing table,
 // and only for a client that has a flow to that same transceiver.
+//
+// Global relay tier (docs/global-tier.md): a ufrag naming a peer cluster makes a flow to one of that
+// cluster's relays (this relay is then the client's edge relay), after the same tag and integrity
+// checks; the peer's relay checks everything again. A tunnel datagram arriving on the public port
+// from a known edge relay is handled like a client packet of the client its header names, and the
+// flow remembers the edge so that replies go back through it.
 import { type AddressFamily, addressKey } from '../protocol/address.ts';
 import { parseStun, readReceiverUfrag, StunType, verifyMessageIntegrity } from '../protocol/stun.ts';
-import { decodeTunnelPacket, encodeTunnelHeader } from '../protocol/tunnel.ts';
+import {
+  decodeTunnelPacket,
+  encodeTunnelHeader,
+  TUNNEL_HEADER_LENGTH_V4,
+  TUNNEL_HEADER_LENGTH_V6,
+} from '../protocol/tunnel.ts';
 import { decodeUfrag, deriveIcePassword, type RoutingKeyring } from '../protocol/ufrag.ts';
 import { type DropReason, dropSlotOf, SLOT } from './counters.ts';
-import type { Flow, FlowTable } from './flow-table.ts';
-import type { Routes } from './routes.ts';
+import type { EdgeHop, Flow, FlowTable } from './flow-table.ts';
+import type { Route, Routes } from './routes.ts';
 import type { SourceRateLimiter } from './source-rate-limiter.ts';
 
 /**
@@ -28,10 +39,19 @@ export const DRAIN_CLOCK_TOLERANCE_S = 10;
 /** What to do with a client's packet: forward on the flow, drop (already counted), or ask the cache. */
 export type ClientDecision = Flow | DropReason | 'lookup';
 
-/** What to do with a tunnel datagram: send `datagram.subarray(flow.header.length)` to the flow's client. */
+/**
+ * What to do with a tunnel datagram: send `datagram.subarray(flow.header.length)` to the flow's
+ * client, or, when the flow came through an edge relay (`flow.via`), the whole datagram to the edge.
+ */
 export type TunnelDecision = Flow | DropReason;
 
+/** Length of a valid tunnel datagram's header (after onEdgeDatagram or onTunnelPacket accepted it). */
+export function tunnelHeaderLength(datagram: Buffer): number {
+  return datagram[2] === 6 ? TUNNEL_HEADER_LENGTH_V6 : TUNNEL_HEADER_LENGTH_V4;
+}
+
 export interface RelayCoreOptions {
+  /** This relay's cluster; -1 for an edge relay with no cluster of its own (every session is a peer's). */
   readonly clusterId: number;
   readonly keyring: RoutingKeyring;
   readonly routes: Routes;
@@ -91,19 +111,92 @@ export class RelayCore {
     const first = packet[0];
     if (flow !== undefined) {
       if (first !== undefined && first < 4 && this.#namesOtherUfrag(packet, flow)) {
-        return this.#newFlowFromStun(packet, key, address, family, port, socketIndex, now);
+        return this.#newFlowFromStun(packet, key, address, family, port, socketIndex, undefined, now);
+      }
+      if (flow.via !== undefined) {
+        // The client now sends here directly: replies follow its latest path.
+        flow.via = undefined;
+        flow.socketIndex = socketIndex;
       }
       flow.lastSeen = now;
-      this.counters[SLOT.packetsToTransceiver]!++;
-      this.counters[SLOT.bytesToTransceiver]! += packet.length;
+      this.counters[flow.route.packetsSlot]!++;
+      this.counters[flow.route.bytesSlot]! += packet.length;
       return flow;
     }
     if (first === undefined) return this.#drop('unclassified');
-    if (first < 4) return this.#newFlowFromStun(packet, key, address, family, port, socketIndex, now);
+    if (first < 4)
+      return this.#newFlowFromStun(packet, key, address, family, port, socketIndex, undefined, now);
     const isDtlsOrRtp = (first >= 20 && first <= 63) || (first >= 128 && first <= 191);
     if (!isDtlsOrRtp) return this.#drop('unclassified');
     if (this.recovery && !this.#draining) return 'lookup';
     return this.#drop('unknown_flow');
+  }
+
+  /**
+   * A tunnel datagram on the public port: an edge relay forwarding a client's packet. Accepted only
+   * from a known edge relay; then handled like a packet from the client the header names (same
+   * checks for new flows), and the flow remembers the edge so that replies go back through it. The
+   * worker forwards the client's packet, `datagram.subarray(tunnelHeaderLength(datagram))`.
+   */
+  onEdgeDatagram(
+    datagram: Buffer,
+    fromAddress: string,
+    fromPort: number,
+    socketIndex: number,
+    now: number,
+  ): ClientDecision {
+    if (!this.#routes.edgeSources.contains(fromAddress)) return this.#drop('edge_unknown_source');
+    const decoded = decodeTunnelPacket(datagram);
+    if (!decoded.ok) return this.#drop('edge_malformed');
+    const { client, payload } = decoded.packet;
+    const key = addressKey(client.address, client.port);
+    const flow = this.flows.get(key);
+    const first = payload[0];
+    if (flow !== undefined) {
+      if (first !== undefined && first < 4 && this.#namesOtherUfrag(payload, flow)) {
+        const hop = { address: fromAddress, port: fromPort };
+        return this.#newFlowFromStun(
+          payload,
+          key,
+          client.address,
+          client.family,
+          client.port,
+          socketIndex,
+          hop,
+          now,
+        );
+      }
+      this.#noteEdge(flow, fromAddress, fromPort, socketIndex);
+      flow.lastSeen = now;
+      this.counters[flow.route.packetsSlot]!++;
+      this.counters[flow.route.bytesSlot]! += payload.length;
+      return flow;
+    }
+    if (first === undefined) return this.#drop('unclassified');
+    if (first < 4) {
+      const hop = { address: fromAddress, port: fromPort };
+      return this.#newFlowFromStun(
+        payload,
+        key,
+        client.address,
+        client.family,
+        client.port,
+        socketIndex,
+        hop,
+        now,
+      );
+    }
+    const isDtlsOrRtp = (first >= 20 && first <= 63) || (first >= 128 && first <= 191);
+    if (!isDtlsOrRtp) return this.#drop('unclassified');
+    if (this.recovery && !this.#draining) return 'lookup';
+    return this.#drop('unknown_flow');
+  }
+
+  /** The flow's latest packet came through this edge relay (a restarted edge has a new port). */
+  #noteEdge(flow: Flow, address: string, port: number, socketIndex: number): void {
+    const via = flow.via;
+    if (via === undefined || via.port !== port || via.address !== address) flow.via = { address, port };
+    flow.socketIndex = socketIndex;
   }
 
   /** A Binding request from a known address whose USERNAME names a different server ufrag. */
@@ -121,6 +214,7 @@ export class RelayCore {
     family: AddressFamily,
     port: number,
     socketIndex: number,
+    via: EdgeHop | undefined,
     now: number,
   ): ClientDecision {
     if (this.#draining) return this.#drop('relay_draining');
@@ -136,26 +230,34 @@ export class RelayCore {
       return this.#drop('bad_ufrag');
     }
     const { fields } = decoded;
-    if (fields.clusterId !== this.clusterId) return this.#drop('wrong_cluster');
-    const route = this.#routes.byId(fields.transceiverId);
-    if (route === undefined) return this.#drop('unknown_transceiver');
-    // A draining transceiver keeps its sessions (they may still move to new addresses) but gets no new ones:
-    // the ufrag's issue time tells which is which, on any relay, with no shared state.
-    if (
-      route.drainingSince !== undefined &&
-      fields.issuedAt > route.drainingSince + DRAIN_CLOCK_TOLERANCE_S
-    ) {
-      return this.#drop('transceiver_draining');
+    let route: Route | undefined;
+    if (fields.clusterId === this.clusterId) {
+      route = this.#routes.byId(fields.transceiverId);
+      if (route === undefined) return this.#drop('unknown_transceiver');
+      // A draining transceiver keeps its sessions (they may still move to new addresses) but gets no new ones:
+      // the ufrag's issue time tells which is which, on any relay, with no shared state.
+      if (
+        route.drainingSince !== undefined &&
+        fields.issuedAt > route.drainingSince + DRAIN_CLOCK_TOLERANCE_S
+      ) {
+        return this.#drop('transceiver_draining');
+      }
+    } else {
+      // Another cluster's session goes to that cluster's relays, if it is a peer. Never twice: what
+      // an edge relay forwarded is for this cluster or nothing (no relay chains, no loops).
+      if (via !== undefined || !this.#routes.hasPeer(fields.clusterId)) return this.#drop('wrong_cluster');
+      route = this.#routes.peerFor(fields.clusterId, key);
+      if (route === undefined) return this.#drop('no_peer_relay');
     }
     const password = deriveIcePassword(ufrag, this.#keyring.get(fields.keyId)!);
     if (!verifyMessageIntegrity(parsed.message, password)) return this.#drop('bad_integrity');
     if (!this.#newFlowLimiter.allow(address, now)) return this.#drop('rate_limited');
     if (!this.flows.hasRoomFor(key)) return this.#drop('flow_table_full');
-    const flow = this.#createFlow(key, address, family, port, socketIndex, ufrag, route, now);
+    const flow = this.#createFlow(key, address, family, port, socketIndex, ufrag, route, via, now);
     if (this.recovery) this.#unrecorded.push(flow);
     this.counters[SLOT.flowsCreatedStun]!++;
-    this.counters[SLOT.packetsToTransceiver]!++;
-    this.counters[SLOT.bytesToTransceiver]! += packet.length;
+    this.counters[route.packetsSlot]!++;
+    this.counters[route.bytesSlot]! += packet.length;
     return flow;
   }
 
@@ -167,6 +269,7 @@ export class RelayCore {
     socketIndex: number,
     ufrag: string,
     route: Flow['route'],
+    via: EdgeHop | undefined,
     now: number,
   ): Flow {
     const client = { family, address, port };
@@ -174,6 +277,7 @@ export class RelayCore {
       key,
       client,
       socketIndex,
+      via,
       ufrag,
       route,
       header: encodeTunnelHeader(client),
@@ -187,7 +291,8 @@ export class RelayCore {
 
   /**
    * The cache said `ufrag` owns this address. The record is re-verified (a tag check costs one HMAC)
-   * so a stale or tampered record cannot route anywhere a ufrag could not.
+   * so a stale or tampered record cannot route anywhere a ufrag could not. `via`: the edge relay the
+   * held packets came through, if they did.
    */
   recoverFlow(
     address: string,
@@ -196,6 +301,7 @@ export class RelayCore {
     socketIndex: number,
     ufrag: string,
     now: number,
+    via?: EdgeHop,
   ): Flow | DropReason {
     const key = addressKey(address, port);
     const existing = this.flows.get(key);
@@ -203,20 +309,28 @@ export class RelayCore {
     // A lookup started before startDraining() may answer after it: no new flows while draining.
     if (this.#draining) return this.#drop('relay_draining');
     const decoded = decodeUfrag(ufrag, this.#keyring);
-    if (!decoded.ok || decoded.fields.clusterId !== this.clusterId) return this.#drop('redis_miss');
-    const route = this.#routes.byId(decoded.fields.transceiverId);
-    if (route === undefined) return this.#drop('unknown_transceiver');
+    if (!decoded.ok) return this.#drop('redis_miss');
+    let route: Route | undefined;
+    if (decoded.fields.clusterId === this.clusterId) {
+      route = this.#routes.byId(decoded.fields.transceiverId);
+      if (route === undefined) return this.#drop('unknown_transceiver');
+    } else {
+      if (via !== undefined || !this.#routes.hasPeer(decoded.fields.clusterId))
+        return this.#drop('redis_miss');
+      route = this.#routes.peerFor(decoded.fields.clusterId, key);
+      if (route === undefined) return this.#drop('no_peer_relay');
+    }
     if (!this.flows.hasRoomFor(key)) return this.#drop('flow_table_full');
-    const flow = this.#createFlow(key, address, family, port, socketIndex, ufrag, route, now);
+    const flow = this.#createFlow(key, address, family, port, socketIndex, ufrag, route, via, now);
     flow.recordedAt = now;
     this.counters[SLOT.flowsCreatedRedis]!++;
     return flow;
   }
 
   /** Counts a client packet forwarded after recovery (onClientPacket counted it as 'lookup'). */
-  countForwarded(packet: Buffer): void {
-    this.counters[SLOT.packetsToTransceiver]!++;
-    this.counters[SLOT.bytesToTransceiver]! += packet.length;
+  countForwarded(flow: Flow, packet: Buffer): void {
+    this.counters[flow.route.packetsSlot]!++;
+    this.counters[flow.route.bytesSlot]! += packet.length;
   }
 
   onTunnelPacket(datagram: Buffer, fromAddress: string, fromPort: number): TunnelDecision {
@@ -226,10 +340,14 @@ export class RelayCore {
     if (!decoded.ok) return this.#drop('tunnel_malformed');
     const { client } = decoded.packet;
     const flow = this.flows.get(addressKey(client.address, client.port));
-    if (flow === undefined || flow.route.transceiverId !== route.transceiverId)
-      return this.#drop('tunnel_no_flow');
-    this.counters[SLOT.packetsToClient]!++;
-    this.counters[SLOT.bytesToClient]! += decoded.packet.payload.length;
+    if (flow === undefined || flow.route.owner !== route.owner) return this.#drop('tunnel_no_flow');
+    if (flow.via === undefined) {
+      this.counters[SLOT.packetsToClient]!++;
+      this.counters[SLOT.bytesToClient]! += decoded.packet.payload.length;
+    } else {
+      this.counters[SLOT.packetsToEdge]!++;
+      this.counters[SLOT.bytesToEdge]! += decoded.packet.payload.length;
+    }
     return flow;
   }
 
@@ -246,7 +364,7 @@ export class RelayCore {
   setRoutes(routes: Routes): void {
     this.#routes = routes;
     for (const flow of this.flows.values()) {
-      const route = routes.byId(flow.route.transceiverId);
+      const route = routes.remap(flow.route, flow.key);
       if (route === undefined) {
         this.flows.delete(flow.key);
         this.counters[SLOT.flowsRemoved]!++;

@@ -4,14 +4,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
-import type { RoutingTable } from '../protocol/routing-table.ts';
+import { parseRoutingTable, type RoutingTable } from '../protocol/routing-table.ts';
 import { KeyringSource } from '../routing/keyring-source.ts';
 import type { RoutingSource } from '../routing/routing-source.ts';
 import { createRoutingSource } from '../routing/routing-source-factory.ts';
 import type { RelayConfig } from './config.ts';
 import { newCounters } from './counters.ts';
 import { createRelayMetrics } from './metrics.ts';
+import { mergePeers } from './peer-routes.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-thread.ts';
+
+/** An edge relay configured with its peers only: no routing table to follow (null reaches the workers). */
+function peersOnlySource(): RoutingSource {
+  const table = parseRoutingTable({ clusterId: 0 });
+  if (!table.ok) throw new Error(table.error);
+  return { start: async () => ({ table: table.table, document: null }), close() {} };
+}
 
 export class RelayStartError extends Error {
   override name = 'RelayStartError';
@@ -64,10 +72,12 @@ export async function startRelay(
   const metrics = createRelayMetrics(() => workers.map((worker) => worker.counters));
   const routingSource =
     source ??
-    (await createRoutingSource(config.routingTable, {
-      logger,
-      onWatchRestart: (reason) => metrics.routingWatchRestarts.inc({ reason }),
-    }));
+    (config.routingTable === undefined
+      ? peersOnlySource()
+      : await createRoutingSource(config.routingTable, {
+          logger,
+          onWatchRestart: (reason) => metrics.routingWatchRestarts.inc({ reason }),
+        }));
   const broadcast = (message: ToWorker) => {
     for (const worker of workers) if (worker.alive) worker.thread.postMessage(message);
   };
@@ -89,7 +99,7 @@ export async function startRelay(
     throw new RelayStartError((error as Error).message);
   }
   const checkCluster = (table: RoutingTable): string | undefined =>
-    table.clusterId === config.clusterId
+    config.clusterId === undefined || table.clusterId === config.clusterId
       ? undefined
       : `routing table is for cluster ${table.clusterId}, this relay serves cluster ${config.clusterId}`;
 
@@ -118,7 +128,11 @@ export async function startRelay(
     keys.close();
     throw new RelayStartError((error as Error).message);
   }
-  const clusterProblem = checkCluster(first.table);
+  const clusterProblem =
+    checkCluster(first.table) ??
+    (config.mode === 'edge' && mergePeers(config.peers, first.table.peers, undefined).length === 0
+      ? 'an edge relay needs peer clusters: set peers, or a routing table that lists some'
+      : undefined);
   if (clusterProblem !== undefined) {
     routingSource.close();
     keys.close();
@@ -238,6 +252,8 @@ export async function startRelay(
       http: `${config.http.host}:${httpPort}`,
       redis: config.redis !== undefined,
       generation: first.table.generation,
+      mode: config.mode,
+      peers: mergePeers(config.peers, first.table.peers, config.clusterId).length,
     },
     'relay ready',
   );

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseRoutingTable } from '../protocol/routing-table.ts';
+import { SLOT } from './counters.ts';
 import { Routes } from './routes.ts';
 
 function table(input: unknown) {
@@ -38,6 +39,10 @@ describe('Routes', () => {
       tunnel: { family: 4, address: '10.0.0.1', port: 4000 },
       state: 'active',
       drainingSince: undefined,
+      peerCluster: undefined,
+      owner: 1,
+      packetsSlot: SLOT.packetsToTransceiver,
+      bytesSlot: SLOT.bytesToTransceiver,
     });
     assert.equal(routes.byId(2)?.state, 'draining');
     assert.equal(routes.byId(4294967295)?.tunnel.family, 6);
@@ -134,5 +139,79 @@ describe('Routes: drainingSince', () => {
       routesOf([entry(9, 'draining')], NOW_MS + 5_000, draining, 4).byId(9)?.drainingSince,
       NOW_S + 5,
     );
+  });
+});
+
+describe('Routes: peer clusters and edge relays (global relay tier)', () => {
+  const peerTable = () =>
+    table({
+      clusterId: 7,
+      generation: 4,
+      transceivers: [{ id: 1, tunnel: '10.0.0.1:4000', state: 'active' }],
+      peers: [
+        { clusterId: 8, relays: ['198.18.3.2:3478', '198.18.3.3:3478', '[2001:db8::8]:3478'] },
+        { clusterId: 9, relays: ['[2001:db8::9]:3478'] },
+      ],
+      edgeRelays: ['198.18.2.0/24'],
+    });
+
+  test('peerFor picks one of the peer’s relays, the same one for the same client, by family', () => {
+    const routes = new Routes(peerTable(), NOW_MS, undefined, new Set([4]));
+    const route = routes.peerFor(8, '192.0.2.1|5000');
+    assert.ok(route);
+    assert.equal(route.peerCluster, 8);
+    assert.equal(route.owner, -9);
+    assert.equal(route.transceiverId, -1);
+    assert.equal(route.packetsSlot, SLOT.packetsToPeer);
+    assert.equal(route.tunnel.family, 4, 'no IPv6 tunnel socket: IPv6 relays are not picked');
+    assert.equal(routes.peerFor(8, '192.0.2.1|5000'), route);
+    assert.equal(routes.peerFor(9, '192.0.2.1|5000'), undefined, 'only an IPv6 relay');
+    assert.equal(routes.hasPeer(9), true);
+    assert.equal(routes.peerFor(7, '192.0.2.1|5000'), undefined, 'not a peer');
+    assert.equal(routes.peerCount, 2);
+    // Replies from any relay of the peer are recognised as the peer's.
+    assert.equal(routes.byTunnel('198.18.3.3', 3478)?.owner, -9);
+    assert.equal(routes.byTunnel('2001:db8::8', 3478)?.owner, -9);
+    assert.equal(routes.byTunnel('198.18.3.2', 3479), undefined);
+  });
+
+  test('clients spread over a peer’s relays', () => {
+    const routes = new Routes(peerTable(), NOW_MS, undefined, new Set([4]));
+    const used = new Set<string>();
+    for (let port = 1000; port < 1100; port++)
+      used.add(routes.peerFor(8, `192.0.2.1|${port}`)!.tunnel.address);
+    assert.deepEqual([...used].sort(), ['198.18.3.2', '198.18.3.3']);
+  });
+
+  test('remap finds a flow’s route in a new table: by transceiver ID, or re-picked among the peer’s relays', () => {
+    const before = new Routes(peerTable(), NOW_MS, undefined, new Set([4]));
+    const after = new Routes(
+      table({ clusterId: 7, generation: 5, peers: [{ clusterId: 8, relays: ['198.18.3.9:3478'] }] }),
+      NOW_MS,
+      before,
+      new Set([4]),
+    );
+    assert.equal(after.remap(before.byId(1)!, 'x'), undefined, 'transceiver 1 left');
+    const moved = after.remap(before.peerFor(8, '192.0.2.1|5000')!, '192.0.2.1|5000');
+    assert.equal(moved?.tunnel.address, '198.18.3.9');
+  });
+
+  test('edgeSources: the table’s edge relays', () => {
+    const routes = new Routes(peerTable(), NOW_MS);
+    assert.equal(routes.edgeSources.contains('198.18.2.77'), true);
+    assert.equal(routes.edgeSources.contains('198.18.1.2'), false);
+    assert.equal(new Routes(table({ clusterId: 7 }), NOW_MS).edgeSources.contains('198.18.2.77'), false);
+  });
+
+  test('a transceiver and a peer relay at one address: the transceiver wins', () => {
+    const routes = new Routes(
+      table({
+        clusterId: 7,
+        transceivers: [{ id: 1, tunnel: '10.0.0.1:4000', state: 'active' }],
+        peers: [{ clusterId: 8, relays: ['10.0.0.1:4000'] }],
+      }),
+      NOW_MS,
+    );
+    assert.equal(routes.byTunnel('10.0.0.1', 4000)?.owner, 1);
   });
 });

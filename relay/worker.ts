@@ -5,13 +5,15 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from 'pino';
 import { type AddressFamily, literalLookup, type TransportAddress } from '../protocol/address.ts';
 import { parseKeyringDocument } from '../protocol/keyring.ts';
-import { parseRoutingTable } from '../protocol/routing-table.ts';
+import { parseRoutingTable, type RoutingTable } from '../protocol/routing-table.ts';
+import { decodeTunnelPacket, TUNNEL_MAGIC } from '../protocol/tunnel.ts';
 import type { RelayConfig } from './config.ts';
 import { SLOT } from './counters.ts';
-import { FlowTable } from './flow-table.ts';
+import { type EdgeHop, FlowTable } from './flow-table.ts';
+import { localClusterOf, routesInputFor } from './peer-routes.ts';
 import { PendingLookups } from './pending-lookups.ts';
 import { RedisFlowCache } from './redis-flow-cache.ts';
-import { type ClientDecision, RelayCore } from './relay-core.ts';
+import { type ClientDecision, RelayCore, tunnelHeaderLength } from './relay-core.ts';
 import { Routes } from './routes.ts';
 import { SourceRateLimiter } from './source-rate-limiter.ts';
 
@@ -21,7 +23,10 @@ const RECORD_FLUSH_MS = 100;
 export interface RelayWorkerOptions {
   readonly config: RelayConfig;
   readonly counters: Float64Array;
-  /** Routing table and keyring documents as loaded by the main thread (validated again here). */
+  /**
+   * Routing table and keyring documents as loaded by the main thread (validated again here). No
+   * routing table (null) for an edge relay configured with its peers only.
+   */
   readonly routingTable: unknown;
   readonly keyring: unknown;
   readonly logger: Logger;
@@ -74,21 +79,28 @@ export class RelayWorker {
     this.#config = config;
     this.#logger = options.logger;
     this.#counters = options.counters;
-    const table = parseRoutingTable(options.routingTable);
-    if (!table.ok) throw new Error(`routing table: ${table.error}`);
+    let table: RoutingTable | undefined;
+    if (options.routingTable !== null) {
+      const parsed = parseRoutingTable(options.routingTable);
+      if (!parsed.ok) throw new Error(`routing table: ${parsed.error}`);
+      table = parsed.table;
+    }
     const keyring = parseKeyringDocument(options.keyring);
     if (!keyring.ok) throw new Error(`routing keys: ${keyring.error}`);
     this.core = new RelayCore({
-      clusterId: config.clusterId,
+      clusterId: localClusterOf(config),
       keyring: keyring.keyring,
-      routes: new Routes(table.table, Date.now()),
+      routes: this.#routesFor(table),
       flows: new FlowTable({ maxFlows: config.flows.maxFlows, idleTimeoutMs: config.flows.idleTimeoutMs }),
       newFlowLimiter: new SourceRateLimiter(config.flows.newFlowsPerSourcePerSecond),
       counters: options.counters,
       recovery: config.redis !== undefined,
     });
     if (config.redis) {
-      this.#cache = new RedisFlowCache({ ...config.redis, clusterId: config.clusterId }, this.#logger);
+      // An edge relay's records live apart from any cluster's: the same client address may have a
+      // record at its edge relay and at the cluster relay behind it.
+      const scope = config.mode === 'edge' ? 'edge' : String(config.clusterId);
+      this.#cache = new RedisFlowCache({ ...config.redis, scope }, this.#logger);
       this.#pending = new PendingLookups({
         maxConcurrent: config.redis.maxConcurrentLookups,
         lookupsPerSourcePerSecond: config.redis.lookupsPerSourcePerSecond,
@@ -133,6 +145,13 @@ export class RelayWorker {
     if (this.#cache) this.#timers.push(setInterval(() => this.#flushRecords(), RECORD_FLUSH_MS));
   }
 
+  /** Address families the tunnel sockets cover (peer relays of other families are never picked). */
+  #routesFor(table: RoutingTable | undefined, previous?: Routes): Routes {
+    const families = new Set<4 | 6>([4]);
+    if (this.#config.tunnel.bindV6 !== undefined) families.add(6);
+    return new Routes(routesInputFor(this.#config, table), Date.now(), previous, families);
+  }
+
   get config(): RelayConfig {
     return this.#config;
   }
@@ -155,6 +174,11 @@ export class RelayWorker {
     port: number,
     socketIndex: number,
   ): void {
+    // A tunnel datagram on the public port: an edge relay forwarding a client (global relay tier).
+    if (packet[0] === TUNNEL_MAGIC) {
+      this.#onEdgeDatagram(packet, address, port, socketIndex);
+      return;
+    }
     const decision: ClientDecision = this.core.onClientPacket(
       packet,
       address,
@@ -168,6 +192,24 @@ export class RelayWorker {
     } else if (decision === 'lookup') {
       this.#lookup(packet, address, family, port, socketIndex);
     }
+  }
+
+  #onEdgeDatagram(datagram: Buffer, address: string, port: number, socketIndex: number): void {
+    const decision = this.core.onEdgeDatagram(datagram, address, port, socketIndex, Date.now());
+    if (typeof decision === 'object') {
+      this.#sendToTransceiver(decision, datagram.subarray(tunnelHeaderLength(datagram)));
+    } else if (decision === 'lookup') {
+      // Rare (a flow this relay does not know yet): decode the header again rather than on every packet.
+      const client = this.#clientOf(datagram);
+      const payload = datagram.subarray(tunnelHeaderLength(datagram));
+      this.#lookup(payload, client.address, client.family, client.port, socketIndex, { address, port });
+    }
+  }
+
+  #clientOf(datagram: Buffer): TransportAddress {
+    const decoded = decodeTunnelPacket(datagram);
+    if (!decoded.ok) throw new Error('a tunnel datagram the core accepted does not decode');
+    return decoded.packet.client;
   }
 
   #sendToTransceiver(flow: Exclude<ClientDecision, string>, packet: Buffer): void {
@@ -184,7 +226,13 @@ export class RelayWorker {
     const decision = this.core.onTunnelPacket(datagram, address, port);
     if (typeof decision === 'string') return;
     const socket = this.#publicSockets[decision.socketIndex]!;
-    socket.send(datagram.subarray(decision.header.length), decision.client.port, decision.client.address);
+    const via = decision.via;
+    if (via === undefined) {
+      socket.send(datagram.subarray(decision.header.length), decision.client.port, decision.client.address);
+    } else {
+      // Back through the edge relay the client's packets came through: the header names the client.
+      socket.send(datagram, via.port, via.address);
+    }
   }
 
   #onSendError(error: Error): void {
@@ -194,11 +242,18 @@ export class RelayWorker {
     this.#logger.debug({ err: error.message }, 'udp send failed');
   }
 
-  #lookup(packet: Buffer, address: string, family: AddressFamily, port: number, socketIndex: number): void {
+  #lookup(
+    packet: Buffer,
+    address: string,
+    family: AddressFamily,
+    port: number,
+    socketIndex: number,
+    via?: EdgeHop,
+  ): void {
     const pending = this.#pending!;
     const cache = this.#cache!;
     const key = `${address}|${port}`;
-    const held = pending.hold(key, address, family, port, socketIndex, packet, Date.now());
+    const held = pending.hold(key, address, family, port, socketIndex, packet, Date.now(), via);
     if (held === 'held') return;
     if (held !== 'start') {
       this.core.countDrop(held);
@@ -215,13 +270,21 @@ export class RelayWorker {
           return;
         }
         this.#counters[SLOT.redisLookupHit]!++;
-        const flow = this.core.recoverFlow(address, family, port, socketIndex, ufrag, now);
+        const flow = this.core.recoverFlow(
+          address,
+          family,
+          port,
+          waiting.socketIndex,
+          ufrag,
+          now,
+          waiting.via,
+        );
         if (typeof flow === 'string') {
           for (const _ of waiting.packets.slice(1)) this.core.countDrop(flow);
           return;
         }
         for (const held of waiting.packets) {
-          this.core.countForwarded(held);
+          this.core.countForwarded(flow, held);
           this.#sendToTransceiver(flow, held);
         }
       },
@@ -279,7 +342,7 @@ export class RelayWorker {
 
   applyRoutingTable(document: unknown): void {
     const table = parseRoutingTable(document);
-    if (table.ok) this.core.setRoutes(new Routes(table.table, Date.now(), this.core.routes));
+    if (table.ok) this.core.setRoutes(this.#routesFor(table.table, this.core.routes));
   }
 
   applyKeyring(document: unknown): void {

@@ -1,0 +1,261 @@
+// A list/watch cache of one kind of object that never gives up: any error restarts the watch
+// after a capped exponential backoff, from the last resourceVersion seen; a 410 Gone (the API
+// server no longer has that version) relists and tells handlers what changed meanwhile. The
+// client-node informer stops on errors other than 410, so this loop is written out here.
+import type { Logger } from 'pino';
+import { type BackoffPolicy, backoffDelay } from './backoff.ts';
+import { isGone, type KubeClient, type WatchEvent } from './client.ts';
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [field: string]: unknown;
+  };
+  [field: string]: unknown;
+}
+
+export interface InformerHandlers<T extends KubeObject> {
+  onAdd?(object: T): void;
+  onUpdate?(previous: T, object: T): void;
+  onDelete?(object: T): void;
+}
+
+export interface InformerOptions {
+  /** For logs and metrics: `pods`, `transceiverpools`… */
+  readonly name: string;
+  /** The collection's REST path (namespaced or across all namespaces). */
+  readonly path: string;
+  readonly labelSelector?: string | undefined;
+  readonly fieldSelector?: string | undefined;
+  readonly backoff: BackoffPolicy;
+  /** A watch asks the server to end it after this long (randomised up to twice, as client-go does). */
+  readonly watchTimeoutSeconds: number;
+  readonly pageSize?: number;
+  readonly logger: Logger;
+  readonly onRestart?: (cause: 'error' | 'expired') => void;
+}
+
+interface ListAnswer {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: KubeObject[];
+}
+
+export const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
+
+export class Informer<T extends KubeObject = KubeObject> {
+  readonly name: string;
+  readonly #client: KubeClient;
+  readonly #options: InformerOptions;
+  readonly #store = new Map<string, T>();
+  readonly #handlers: InformerHandlers<T>[] = [];
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  #synced = false;
+  #syncWaiters: (() => void)[] = [];
+  #failures = 0;
+
+  constructor(client: KubeClient, options: InformerOptions) {
+    this.name = options.name;
+    this.#client = client;
+    this.#options = options;
+  }
+
+  addHandlers(handlers: InformerHandlers<T>): void {
+    this.#handlers.push(handlers);
+  }
+
+  /** True once the first list has been stored (and from then on, through restarts). */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.#store.get(objectKey(namespace, name));
+  }
+
+  list(): T[] {
+    return [...this.#store.values()];
+  }
+
+  get size(): number {
+    return this.#store.size;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Resolves once synced; rejects if `signal` aborts first. */
+  whenSynced(signal?: AbortSignal): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        signal?.removeEventListener('abort', abort);
+        resolve();
+      };
+      const abort = () => {
+        this.#syncWaiters = this.#syncWaiters.filter((waiter) => waiter !== done);
+        reject(signal?.reason ?? new Error('aborted'));
+      };
+      signal?.addEventListener('abort', abort, { once: true });
+      this.#syncWaiters.push(done);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort(new Error(`informer ${this.name} stopped`));
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#stop.signal;
+    let resourceVersion: string | undefined;
+    while (!signal.aborted) {
+      try {
+        if (resourceVersion === undefined) {
+          resourceVersion = await this.#relist(signal);
+          this.#failures = 0;
+        }
+        resourceVersion = await this.#watch(resourceVersion, signal);
+      } catch (error) {
+        if (signal.aborted) break;
+        const expired = isGone(error) || (error as { expired?: boolean }).expired === true;
+        if (expired) resourceVersion = undefined;
+        this.#failures++;
+        this.#options.onRestart?.(expired ? 'expired' : 'error');
+        const delay = expired ? 0 : backoffDelay(this.#failures, this.#options.backoff);
+        this.#options.logger.warn(
+          { informer: this.name, err: (error as Error).message, retryInMs: delay, failures: this.#failures },
+          expired ? 'watch expired: relisting' : 'list/watch failed: retrying',
+        );
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  /** Lists every page, replaces the store, tells handlers the difference; returns the list's version. */
+  async #relist(signal: AbortSignal): Promise<string> {
+    const fresh = new Map<string, T>();
+    let continueToken: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = await this.#client.get<ListAnswer>(this.#options.path, {
+        query: {
+          labelSelector: this.#options.labelSelector,
+          fieldSelector: this.#options.fieldSelector,
+          limit: this.#options.pageSize ?? 500,
+          continue: continueToken,
+        },
+        signal,
+      });
+      for (const item of page.items ?? []) {
+        if (item?.metadata?.name)
+          fresh.set(objectKey(item.metadata.namespace, item.metadata.name), item as T);
+      }
+      continueToken = page.metadata?.continue || undefined;
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    } while (continueToken !== undefined);
+
+    const previous = new Map(this.#store);
+    this.#store.clear();
+    for (const [key, object] of fresh) this.#store.set(key, object);
+    for (const [key, object] of fresh) {
+      const before = previous.get(key);
+      if (before === undefined) this.#emit((h) => h.onAdd?.(object));
+      else if (before.metadata.resourceVersion !== object.metadata.resourceVersion)
+        this.#emit((h) => h.onUpdate?.(before, object));
+    }
+    for (const [key, object] of previous) if (!fresh.has(key)) this.#emit((h) => h.onDelete?.(object));
+    this.#markSynced();
+    return resourceVersion;
+  }
+
+  /** One watch from `resourceVersion` until the server ends it; returns the last version seen. */
+  async #watch(resourceVersion: string, signal: AbortSignal): Promise<string> {
+    const base = this.#options.watchTimeoutSeconds;
+    const timeoutSeconds = Math.round(base * (1 + Math.random()));
+    let version = resourceVersion;
+    let connected = false;
+    await this.#client.watch(
+      this.#options.path,
+      {
+        labelSelector: this.#options.labelSelector,
+        fieldSelector: this.#options.fieldSelector,
+        resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds,
+      },
+      (event) => {
+        if (!connected) {
+          connected = true;
+          this.#failures = 0;
+        }
+        version = this.#apply(event) ?? version;
+      },
+      { signal, idleTimeoutMs: (timeoutSeconds + 30) * 1000 },
+    );
+    return version;
+  }
+
+  #apply(event: WatchEvent): string | undefined {
+    if (event.type === 'ERROR') {
+      const status = event.object as { code?: number; message?: string };
+      const error = new Error(`watch ${this.name}: ${status.code ?? '?'} ${status.message ?? ''}`);
+      if (status.code === 410) Object.assign(error, { expired: true });
+      throw error;
+    }
+    const object = event.object as unknown as T;
+    const meta = object.metadata;
+    if (!meta || typeof meta.name !== 'string') return undefined;
+    if (event.type === 'BOOKMARK') return meta.resourceVersion;
+    const key = objectKey(meta.namespace, meta.name);
+    const before = this.#store.get(key);
+    if (event.type === 'DELETED') {
+      this.#store.delete(key);
+      this.#emit((h) => h.onDelete?.(object));
+    } else {
+      this.#store.set(key, object);
+      if (before === undefined) this.#emit((h) => h.onAdd?.(object));
+      else this.#emit((h) => h.onUpdate?.(before, object));
+    }
+    return meta.resourceVersion;
+  }
+
+  #emit(call: (handlers: InformerHandlers<T>) => void): void {
+    for (const handlers of this.#handlers) {
+      try {
+        call(handlers);
+      } catch (error) {
+        this.#options.logger.error({ informer: this.name, err: error }, 'informer handler failed');
+      }
+    }
+  }
+
+  #markSynced(): void {
+    if (this.#synced) return;
+    this.#synced = true;
+    const waiters = this.#syncWaiters;
+    this.#syncWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

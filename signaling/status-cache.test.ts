@@ -14,6 +14,7 @@ function table(entries: Array<Pick<TransceiverEntry, 'id'> & Partial<Transceiver
     clusterId: CLUSTER,
     generation: 1,
     peers: [],
+    edgeRelays: [],
     transceivers: entries.map((entry) => ({
       tunnel: { family: 4, address: '10.0.0.1', port: 4000 + entry.id },
       state: 'active',

@@ -43,6 +43,8 @@ describe('loadSignalingConfig', () => {
       ops: { host: '127.0.0.1', port: 9091 },
       routingTable: { file: join(dir, 'routing.yaml') },
       relays: [],
+      edgeRelays: [],
+      region: { header: 'x-voice-edge-region', nearest: {} },
       auth: { tokens: [] },
       cors: { allowOrigins: ['*'] },
       transceivers: {
@@ -77,7 +79,7 @@ shutdown: { drainMs: 0 }
 `),
       {},
     );
-    assert.equal(config.routingTable.file, '/etc/voice-edge/routing.yaml');
+    assert.equal(config.routingTable?.file, '/etc/voice-edge/routing.yaml');
     assert.deepEqual(config.relays, [
       { family: 4, address: '203.0.113.7', port: 3478 },
       { family: 6, address: '2001:db8::7', port: 3478 },

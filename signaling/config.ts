@@ -4,9 +4,11 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { readConfigMapping } from '../config/config-file.ts';
 import { applyEnvOverrides, ConfigError, invalidConfigError } from '../config/env-overrides.ts';
+import { CidrSchema } from '../protocol/cidr.ts';
 import { TransportAddressSchema } from '../protocol/routing-table.ts';
 import { DEFAULT_MAX_OFFER_BYTES } from '../protocol/sdp-check.ts';
 import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
+import { REGION_PATTERN } from './region.ts';
 
 export { ConfigError };
 
@@ -51,6 +53,45 @@ const origin = z.union([
     ),
 ]);
 
+const regionName = z
+  .string()
+  .regex(REGION_PATTERN, 'a region is lower-case letters, digits and "-" (e.g. eu-west)');
+
+const ClusterSchema = z.strictObject({
+  clusterId: z.number().int().min(0).max(0xffff),
+  /** Where the cluster is (matched against callers' regions); optional. */
+  region: regionName.optional(),
+  /** Its routing table: `{ file }` or `{ configMap: { name, namespace } }`. */
+  routingTable: RoutingTableSourceSchema,
+  /** Its relays' public addresses (the answer's candidates when no edge relay fits the caller). */
+  relays: z.array(TransportAddressSchema).min(1),
+});
+
+const EdgeRelaySchema = z.strictObject({
+  region: regionName,
+  /** The edge relay's public addresses (it forwards to the clusters' relays: relay `mode: edge`). */
+  relays: z.array(TransportAddressSchema).min(1),
+  /** Callers from these ranges are in this region unless the region header says otherwise. */
+  clientCidrs: z.array(CidrSchema).default([]),
+  /** The clusters this edge relay forwards to (it has them as peers); default: every cluster. */
+  clusters: z.array(z.number().int().min(0).max(0xffff)).optional(),
+});
+
+export const DEFAULT_REGION_HEADER = 'x-voice-edge-region';
+
+const RegionSchema = z.strictObject({
+  /** The request header naming the caller's region (set by a CDN or load balancer, or the client). */
+  header: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, 'an HTTP header name')
+    .transform((name) => name.toLowerCase())
+    .default(DEFAULT_REGION_HEADER),
+  /** The caller's region when neither the header nor an edge relay's clientCidrs say. */
+  default: regionName.optional(),
+  /** Caller region → cluster regions, nearest first (overflow order). */
+  nearest: z.record(regionName, z.array(regionName)).default({}),
+});
+
 export const SignalingConfigSchema = z
   .strictObject({
     /** The public WHIP server. */
@@ -61,10 +102,22 @@ export const SignalingConfigSchema = z
     ops: z
       .strictObject({ host: ipLiteral.default('127.0.0.1'), port: port.default(9091) })
       .default({ host: '127.0.0.1', port: 9091 }),
-    /** `{ file }` or `{ configMap: { name, namespace } }` (routing/routing-table-config.ts). */
-    routingTable: RoutingTableSourceSchema,
+    /**
+     * `{ file }` or `{ configMap: { name, namespace } }` (routing/routing-table-config.ts): the one
+     * cluster this signaling places calls in. Or, instead, `clusters` (global relay tier).
+     */
+    routingTable: RoutingTableSourceSchema.optional(),
     /** The cluster's public relay addresses, passed to the transceiver to advertise in the answer. */
     relays: z.array(TransportAddressSchema).default([]),
+    /**
+     * Several clusters (docs/global-tier.md), tried nearest first for the caller's region; a full
+     * one overflows to the next. Instead of `routingTable` and `relays`.
+     */
+    clusters: z.array(ClusterSchema).min(1).optional(),
+    /** Edge relays: the answer advertises the one of the caller's region instead of the cluster's relays. */
+    edgeRelays: z.array(EdgeRelaySchema).default([]),
+    /** How the caller's region is found and which clusters are nearest to it. */
+    region: RegionSchema.default({ header: DEFAULT_REGION_HEADER, nearest: {} }),
     /** Bearer tokens accepted on the WHIP routes; none = no authentication (local mode). */
     auth: z.strictObject({ tokens: listOf(token).default([]) }).default({ tokens: [] }),
     cors: z.strictObject({ allowOrigins: listOf(origin).default(['*']) }).default({ allowOrigins: ['*'] }),
@@ -140,7 +193,47 @@ export const SignalingConfigSchema = z
         message: '"*" allows every origin: list it alone or not at all',
       });
     }
-  });
+  })
+  // Checked even when other fields are wrong too, so that one message names every missing field.
+  .superRefine(
+    (config, context) => {
+      if (config.routingTable === undefined && config.clusters === undefined)
+        context.addIssue({
+          code: 'invalid_type',
+          expected: 'object',
+          input: undefined,
+          path: ['routingTable'],
+          message: 'required: { file: <path> } or { configMap: { name, namespace } }',
+        });
+      if (config.routingTable !== undefined && config.clusters !== undefined)
+        context.addIssue({
+          code: 'custom',
+          path: ['clusters'],
+          message: 'set routingTable (one cluster) or clusters (several), not both',
+        });
+      const ids = new Set<number>();
+      config.clusters?.forEach((cluster, index) => {
+        if (ids.has(cluster.clusterId))
+          context.addIssue({
+            code: 'custom',
+            path: ['clusters', index, 'clusterId'],
+            message: `cluster ${cluster.clusterId} is listed twice`,
+          });
+        ids.add(cluster.clusterId);
+      });
+      for (const [index, edge] of (config.edgeRelays ?? []).entries()) {
+        for (const id of edge.clusters ?? []) {
+          if (config.clusters !== undefined && !ids.has(id))
+            context.addIssue({
+              code: 'custom',
+              path: ['edgeRelays', index, 'clusters'],
+              message: `cluster ${id} is not in clusters`,
+            });
+        }
+      }
+    },
+    { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+  );
 
 export type SignalingConfig = z.output<typeof SignalingConfigSchema>;
 
@@ -159,7 +252,11 @@ export function loadSignalingConfig(
   if (!result.success) throw invalidConfigError('signaling', file, ENV_PREFIX, result.error);
   const config = result.data;
   const base = file === undefined ? process.cwd() : dirname(resolve(file));
-  if (config.routingTable.file !== undefined)
+  if (config.routingTable?.file !== undefined)
     config.routingTable = { file: resolve(base, config.routingTable.file) };
+  for (const cluster of config.clusters ?? []) {
+    if (cluster.routingTable.file !== undefined)
+      cluster.routingTable = { file: resolve(base, cluster.routingTable.file) };
+  }
   return config;
 }

@@ -9,11 +9,15 @@ export interface SignalingMetrics {
   readonly offerToAnswer: Histogram;
   readonly statusPollErrors: Counter<'transceiver'>;
   readonly sessionsPlaced: Counter<'transceiver'>;
+  /** Sessions placed, by cluster, by the relay the answer advertised and by first choice or overflow. */
+  readonly placements: Counter<'cluster' | 'relay' | 'choice'>;
   readonly noCapacity: Counter;
   /** Calls to transceivers that failed or were refused, by operation and outcome. */
   readonly transceiverErrors: Counter<'operation' | 'outcome'>;
   readonly routingTableErrors: Counter;
   readonly routingTableGeneration: Gauge;
+  /** With several clusters: the generation of each cluster's table in force. */
+  readonly clusterRoutingTableGeneration: Gauge<'cluster'>;
   /** Restarts of the Kubernetes watch of the routing-table ConfigMap, by reason. */
   readonly routingWatchRestarts: Counter<'reason'>;
 }
@@ -56,6 +60,12 @@ export function createSignalingMetrics(availability: () => Record<Availability, 
       labelNames: ['transceiver'],
       registers: [registry],
     }),
+    placements: new Counter({
+      name: 'voice_edge_signaling_placements_total',
+      help: 'Sessions placed, by cluster, by the relay advertised (edge or cluster) and by choice (first: the nearest cluster; overflow: a later one because the nearer were full)',
+      labelNames: ['cluster', 'relay', 'choice'],
+      registers: [registry],
+    }),
     noCapacity: new Counter({
       name: 'voice_edge_signaling_no_capacity_total',
       help: 'Offers refused with 503 no-capacity (no active transceiver with room)',
@@ -70,6 +80,12 @@ export function createSignalingMetrics(availability: () => Record<Availability, 
     routingTableErrors: new Counter({
       name: 'voice_edge_signaling_routing_table_errors_total',
       help: 'Routing table updates rejected (the previous table stays in force)',
+      registers: [registry],
+    }),
+    clusterRoutingTableGeneration: new Gauge({
+      name: 'voice_edge_signaling_cluster_routing_table_generation',
+      help: 'Generation of each cluster’s routing table in force (signaling with several clusters)',
+      labelNames: ['cluster'],
       registers: [registry],
     }),
     routingTableGeneration: new Gauge({

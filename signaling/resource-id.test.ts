@@ -37,4 +37,14 @@ describe('session resource IDs', () => {
     }
     assert.deepEqual(parseResourceId(`1.${'a'.repeat(256)}`)?.transceiverId, 1);
   });
+
+  test('the several-clusters form names the cluster: <clusterId>-<transceiverId>.<sessionId>', () => {
+    assert.equal(sessionLocation(100, 'a/b', 2), '/whip/sessions/2-100.a%2Fb');
+    assert.deepEqual(parseResourceId('2-100.x-y'), { clusterId: 2, transceiverId: 100, sessionId: 'x-y' });
+    assert.deepEqual(parseResourceId('0-0.s'), { clusterId: 0, transceiverId: 0, sessionId: 's' });
+    assert.deepEqual(parseResourceId('65535-4294967295.s')?.clusterId, 65535);
+    for (const bad of ['65536-1.s', '-1.s', '1-.s', '01-1.s', '1-01.s', '1-2-3.s', 'a-1.s']) {
+      assert.equal(parseResourceId(bad), undefined, bad);
+    }
+  });
 });

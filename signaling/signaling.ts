@@ -1,14 +1,13 @@
-// The signaling process: follows the routing table, polls the transceivers' status, serves WHIP on
-// the public port and health, readiness and metrics on the ops port, and shuts down gracefully.
+// The signaling process: follows the routing table (or each cluster's, with `clusters`), polls the
+// transceivers' status, serves WHIP on the public port and health, readiness and metrics on the ops
+// port, and shuts down gracefully.
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
-import type { RoutingTable } from '../protocol/routing-table.ts';
 import type { RoutingSource } from '../routing/routing-source.ts';
-import { createRoutingSource } from '../routing/routing-source-factory.ts';
+import { type ClusterConfig, type FollowedClusters, followClusters } from './clusters.ts';
 import type { SignalingConfig } from './config.ts';
 import { createSignalingMetrics } from './metrics.ts';
-import { StatusCache } from './status-cache.ts';
 import { TransceiverClient } from './transceiver-client.ts';
 import { buildWhipApp } from './whip-app.ts';
 
@@ -39,32 +38,21 @@ function boundPort(server: { address(): unknown }, fallback: number): number {
 export async function startSignaling(
   config: SignalingConfig,
   logger: Logger,
-  /** Default: the one `config.routingTable` names (a file or a Kubernetes ConfigMap). */
+  /**
+   * Default: the one `config.routingTable` names (a file or a Kubernetes ConfigMap). One cluster
+   * only: with `clusters`, each cluster's `routingTable` names its source.
+   */
   source?: RoutingSource,
 ): Promise<SignalingHandle> {
   const client = new TransceiverClient({
     requestTimeoutMs: config.transceivers.requestTimeoutMs,
     statusTimeoutMs: config.transceivers.statusTimeoutMs,
   });
-  // The metrics read the cache at scrape time and the cache reports into the metrics.
-  let statuses: StatusCache | undefined;
+  // The metrics read the caches at scrape time and the caches report into the metrics.
+  let followed: FollowedClusters | undefined;
   const metrics = createSignalingMetrics(
-    () => statuses?.availability() ?? { available: 0, full: 0, draining: 0, unavailable: 0 },
+    () => followed?.availability() ?? { available: 0, full: 0, draining: 0, unavailable: 0 },
   );
-  statuses = new StatusCache({
-    client,
-    intervalMs: config.transceivers.statusIntervalMs,
-    staleMs: config.transceivers.statusStaleMs,
-    onPollError(id, error, first) {
-      metrics.statusPollErrors.inc({ transceiver: String(id) });
-      if (first)
-        logger.warn({ transceiver: id, error }, 'transceiver status unavailable; no sessions go there');
-    },
-    onRecovered(id) {
-      logger.info({ transceiver: id }, 'transceiver status available again');
-    },
-  });
-  const cache = statuses;
 
   let ready = false;
   let shuttingDown = false;
@@ -85,55 +73,33 @@ export async function startSignaling(
     );
   }
 
-  const routingSource =
-    source ??
-    (await createRoutingSource(config.routingTable, {
-      logger,
-      onWatchRestart: (reason) => metrics.routingWatchRestarts.inc({ reason }),
-    }));
-  let table: RoutingTable;
+  // One cluster (`routingTable`, `relays`) or several (`clusters`): each followed the same way.
+  const clusterConfigs: ClusterConfig[] = config.clusters ?? [
+    { routingTable: config.routingTable!, relays: config.relays, region: undefined },
+  ];
   try {
-    const first = await routingSource.start({
-      onTable(next) {
-        table = next;
-        metrics.routingTableGeneration.set(next.generation);
-        void cache.setTable(next);
-        logger.info(
-          { generation: next.generation, transceivers: next.transceivers.length },
-          'routing table loaded',
-        );
-      },
-      onInvalid(error) {
-        metrics.routingTableErrors.inc();
-        logger.error({ error }, 'routing table rejected; keeping the previous one');
-      },
+    followed = await followClusters(clusterConfigs, {
+      client,
+      transceivers: config.transceivers,
+      metrics,
+      logger,
+      ...(source === undefined || config.clusters !== undefined ? {} : { sourceFor: async () => source }),
     });
-    table = first.table;
   } catch (error) {
     await ops.close();
     throw new SignalingStartError((error as Error).message);
   }
-  metrics.routingTableGeneration.set(table.generation);
-  if (!table.transceivers.some((entry) => entry.api !== undefined)) {
-    logger.warn('no transceiver in the routing table has an api URL: every offer will get 503 no-capacity');
-  }
-  // One status round (bounded by the status timeout) before taking offers.
-  void cache.setTable(table);
-  await cache.start();
+  const clusters = followed.clusters;
 
   const whip = buildWhipApp({
     config,
-    routingTable: () => table,
-    statuses: cache,
+    clusters,
     client,
     metrics,
     logger,
     shuttingDown: () => shuttingDown,
   });
-  const stopBackground = () => {
-    cache.close();
-    routingSource.close();
-  };
+  const stopBackground = () => followed?.close();
   try {
     await whip.listen({ host: config.http.host, port: config.http.port });
   } catch (error) {
@@ -173,14 +139,19 @@ export async function startSignaling(
   ready = true;
   const httpPort = boundPort(whip.server, config.http.port);
   const opsPort = boundPort(ops.server, config.ops.port);
-  const availability = cache.availability();
+  const availability = followed.availability();
   logger.info(
     {
       whip: `${config.http.host}:${httpPort}`,
       ops: `${config.ops.host}:${opsPort}`,
       auth: config.auth.tokens.length > 0 ? `${config.auth.tokens.length} token(s)` : 'off',
       relays: config.relays.length,
-      generation: table.generation,
+      clusters: clusters.map((cluster) => ({
+        cluster: cluster.clusterId,
+        region: cluster.region,
+        generation: cluster.routingTable().generation,
+      })),
+      edgeRelays: config.edgeRelays.length,
       ...availability,
     },
     'signaling ready',

@@ -11,9 +11,11 @@ import type { RoutingTable, TransceiverEntry } from '../protocol/routing-table.t
 import { checkOffer, parseTrickleFragment } from '../protocol/sdp-check.ts';
 import { createAuthenticator } from './auth.ts';
 import type { SignalingConfig } from './config.ts';
+import { DEFAULT_REGION_HEADER } from './config.ts';
 import type { SignalingMetrics } from './metrics.ts';
 import { describeSkipped, rankTransceivers, type StatusView } from './pick.ts';
 import { type ProblemCode, sendProblem } from './problem.ts';
+import { advertisedRelays, callerRegion, clusterOrder, type EdgeRelaySite } from './region.ts';
 import { parseResourceId, type ResourceId, sessionLocation } from './resource-id.ts';
 import type { TransceiverClient, TransceiverReply } from './transceiver-client.ts';
 
@@ -67,11 +69,25 @@ export interface StatusBook {
   markUnreachable(id: number, reason: string): void;
 }
 
-export interface WhipAppOptions {
-  readonly config: Pick<SignalingConfig, 'auth' | 'cors' | 'relays' | 'placement' | 'limits' | 'demo'>;
-  /** The routing table in force. */
+/** One cluster signaling places calls in (several with `clusters`: docs/global-tier.md). */
+export interface PlacementCluster {
+  readonly clusterId: number;
+  readonly region: string | undefined;
+  /** Its relays' public addresses (`ip:port`), advertised when no edge relay fits the caller. */
+  readonly relays: readonly string[];
+  /** The cluster's routing table in force. */
   readonly routingTable: () => RoutingTable;
   readonly statuses: StatusBook;
+}
+
+export interface WhipAppOptions {
+  readonly config: Pick<SignalingConfig, 'auth' | 'cors' | 'relays' | 'placement' | 'limits' | 'demo'> &
+    Partial<Pick<SignalingConfig, 'edgeRelays' | 'region'>>;
+  /** One cluster: the routing table in force and its transceivers' status (with `config.relays`). */
+  readonly routingTable?: () => RoutingTable;
+  readonly statuses?: StatusBook;
+  /** Several clusters instead (session URLs then name the cluster). */
+  readonly clusters?: readonly PlacementCluster[];
   readonly client: Pick<TransceiverClient, 'createSession' | 'updateSession' | 'deleteSession'>;
   readonly metrics: SignalingMetrics;
   readonly logger: Logger;
@@ -82,6 +98,26 @@ export interface WhipAppOptions {
    * the load balancer, to another replica) and no idle keep-alive connection holds the close up.
    */
   readonly shuttingDown?: () => boolean;
+}
+
+/** The clusters of the options: `clusters`, or the one cluster of `routingTable` and `config.relays`. */
+function placementClusters(options: WhipAppOptions): readonly PlacementCluster[] {
+  if (options.clusters !== undefined) return options.clusters;
+  const { routingTable, statuses } = options;
+  if (routingTable === undefined || statuses === undefined)
+    throw new Error('buildWhipApp needs clusters, or routingTable and statuses');
+  const relays = options.config.relays.map(formatTransportAddress);
+  return [
+    {
+      get clusterId() {
+        return routingTable().clusterId;
+      },
+      region: undefined,
+      relays,
+      routingTable,
+      statuses,
+    },
+  ];
 }
 
 /** The media type of a request without parameters, lower-cased; undefined when absent. */
@@ -110,12 +146,22 @@ function transceiverProblem(reply: TransceiverReply<unknown>): string {
 }
 
 export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
-  const { config, statuses, client, metrics, logger } = options;
+  const { config, client, metrics, logger } = options;
   const maxBytes = config.limits.maxOfferBytes;
   const authenticate = createAuthenticator(config.auth.tokens);
   const allowAnyOrigin = config.cors.allowOrigins.includes('*');
   const allowedOrigins = new Set(config.cors.allowOrigins);
-  const relays = config.relays.map(formatTransportAddress);
+  const clusters = placementClusters(options);
+  const named = options.clusters !== undefined && options.clusters.length > 1;
+  const edges: EdgeRelaySite[] = (config.edgeRelays ?? []).map((edge) => ({
+    region: edge.region,
+    relays: edge.relays.map(formatTransportAddress),
+    clientCidrs: edge.clientCidrs,
+    clusters: edge.clusters,
+  }));
+  const regionHeader = config.region?.header ?? DEFAULT_REGION_HEADER;
+  const policy = { defaultRegion: config.region?.default };
+  const nearest = config.region?.nearest ?? {};
   const receivedAt = new WeakMap<FastifyRequest, number>();
 
   const app = Fastify({
@@ -252,8 +298,13 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
   ): { resource: ResourceId; entry: TransceiverEntry & { api: string } } | undefined => {
     const resource = parseResourceId(id);
     if (resource === undefined) return undefined;
-    const entry = options
-      .routingTable()
+    // The one-cluster form (no cluster in the ID) names the first cluster.
+    const cluster =
+      resource.clusterId === undefined
+        ? clusters[0]
+        : clusters.find((candidate) => candidate.clusterId === resource.clusterId);
+    const entry = cluster
+      ?.routingTable()
       .transceivers.find((candidate) => candidate.id === resource.transceiverId);
     if (entry?.api === undefined) return undefined;
     return { resource, entry: { ...entry, api: entry.api } };
@@ -267,76 +318,118 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
     const check = checkOffer(offer, { maxBytes });
     if (!check.ok) return sendProblem(reply, 'bad-sdp', check.detail);
 
-    const table = options.routingTable();
-    const ranking = rankTransceivers(table.transceivers, (id) => statuses.view(id), options.random);
-    const attempts = ranking.candidates.slice(0, config.placement.maxAttempts);
+    const { region, source } = callerRegion(request.headers[regionHeader], request.ip, edges, policy);
     const metadata: Record<string, unknown> = { requestId: request.id };
     const userAgent = request.headers['user-agent'];
     if (userAgent !== undefined) metadata.userAgent = userAgent;
-    const body = relays.length > 0 ? { offer, relays, metadata } : { offer, metadata };
+    if (region !== undefined) metadata.region = region;
     const failures: string[] = [];
+    const skippedByCluster: string[] = [];
+    let tried = 0;
 
-    for (const candidate of attempts) {
-      const result = await client.createSession(candidate.api, body);
-      if (result.kind === 'ok') {
-        const { sessionId, answer, ufrag } = result.value;
-        statuses.notePlaced(candidate.id);
-        metrics.sessionsPlaced.inc({ transceiver: String(candidate.id) });
-        const started = receivedAt.get(request);
-        if (started !== undefined) metrics.offerToAnswer.observe((performance.now() - started) / 1000);
-        logger.info(
-          { requestId: request.id, transceiver: candidate.id, sessionId, attempts: failures.length + 1 },
-          'session placed',
-        );
-        const etag = etagOf(ufrag);
-        if (etag !== undefined) reply.header('etag', etag);
-        return reply
-          .code(201)
-          .headers({
-            'content-type': SDP,
-            location: sessionLocation(candidate.id, sessionId),
-            'accept-patch': ACCEPT_PATCH,
-          })
-          .send(answer);
-      }
-      const problemText = transceiverProblem(result);
-      const outcome = result.kind === 'problem' ? String(result.status) : result.kind;
-      metrics.transceiverErrors.inc({ operation: 'create', outcome });
-      if (result.kind === 'unreachable') {
-        statuses.markUnreachable(candidate.id, result.error);
-      } else if (result.kind === 'problem' && result.status === 503) {
-        if (result.code === 'draining') statuses.markDraining(candidate.id);
-        else statuses.markFull(candidate.id);
-      } else if (result.kind === 'problem' && result.status === 400 && result.code === 'bad-sdp') {
-        return sendProblem(reply, 'bad-sdp', result.detail ?? 'the media server refused the offer');
-      } else {
-        logger.warn(
-          { requestId: request.id, transceiver: candidate.id, problem: problemText },
-          'transceiver failed to create a session',
-        );
-        const code = result.kind === 'problem' && result.code ? ` (${result.code})` : '';
-        return sendProblem(
-          reply,
-          'transceiver-error',
-          `the media server could not create the session${code}`,
-        );
-      }
-      logger.info(
-        { requestId: request.id, transceiver: candidate.id, problem: problemText },
-        'transceiver refused the session; trying the next',
+    const ordered = clusterOrder(clusters, region, nearest);
+    for (const [rank, cluster] of ordered.entries()) {
+      const ranking = rankTransceivers(
+        cluster.routingTable().transceivers,
+        (id) => cluster.statuses.view(id),
+        options.random,
       );
-      failures.push(`transceiver ${candidate.id}: ${problemText}`);
+      if (ranking.candidates.length === 0) {
+        skippedByCluster.push(
+          clusters.length > 1
+            ? `cluster ${cluster.clusterId}: ${describeSkipped(ranking.skipped)}`
+            : describeSkipped(ranking.skipped),
+        );
+        continue;
+      }
+      const advertised = advertisedRelays(region, cluster.clusterId, cluster.relays, edges);
+      const body =
+        advertised.relays.length > 0 ? { offer, relays: advertised.relays, metadata } : { offer, metadata };
+      for (const candidate of ranking.candidates.slice(0, config.placement.maxAttempts)) {
+        tried++;
+        const result = await client.createSession(candidate.api, body);
+        if (result.kind === 'ok') {
+          const { sessionId, answer, ufrag } = result.value;
+          cluster.statuses.notePlaced(candidate.id);
+          metrics.sessionsPlaced.inc({ transceiver: String(candidate.id) });
+          metrics.placements.inc({
+            cluster: String(cluster.clusterId),
+            relay: advertised.via,
+            choice: rank === 0 ? 'first' : 'overflow',
+          });
+          const started = receivedAt.get(request);
+          if (started !== undefined) metrics.offerToAnswer.observe((performance.now() - started) / 1000);
+          logger.info(
+            {
+              requestId: request.id,
+              cluster: cluster.clusterId,
+              transceiver: candidate.id,
+              sessionId,
+              attempts: failures.length + 1,
+              region,
+              regionSource: source,
+              relay: advertised.via,
+            },
+            'session placed',
+          );
+          const etag = etagOf(ufrag);
+          if (etag !== undefined) reply.header('etag', etag);
+          return reply
+            .code(201)
+            .headers({
+              'content-type': SDP,
+              location: sessionLocation(candidate.id, sessionId, named ? cluster.clusterId : undefined),
+              'accept-patch': ACCEPT_PATCH,
+            })
+            .send(answer);
+        }
+        const problemText = transceiverProblem(result);
+        const outcome = result.kind === 'problem' ? String(result.status) : result.kind;
+        metrics.transceiverErrors.inc({ operation: 'create', outcome });
+        if (result.kind === 'unreachable') {
+          cluster.statuses.markUnreachable(candidate.id, result.error);
+        } else if (result.kind === 'problem' && result.status === 503) {
+          if (result.code === 'draining') cluster.statuses.markDraining(candidate.id);
+          else cluster.statuses.markFull(candidate.id);
+        } else if (result.kind === 'problem' && result.status === 400 && result.code === 'bad-sdp') {
+          return sendProblem(reply, 'bad-sdp', result.detail ?? 'the media server refused the offer');
+        } else {
+          logger.warn(
+            {
+              requestId: request.id,
+              cluster: cluster.clusterId,
+              transceiver: candidate.id,
+              problem: problemText,
+            },
+            'transceiver failed to create a session',
+          );
+          const code = result.kind === 'problem' && result.code ? ` (${result.code})` : '';
+          return sendProblem(
+            reply,
+            'transceiver-error',
+            `the media server could not create the session${code}`,
+          );
+        }
+        logger.info(
+          {
+            requestId: request.id,
+            cluster: cluster.clusterId,
+            transceiver: candidate.id,
+            problem: problemText,
+          },
+          'transceiver refused the session; trying the next',
+        );
+        failures.push(`transceiver ${candidate.id}: ${problemText}`);
+      }
     }
 
     metrics.noCapacity.inc();
+    const skipped = skippedByCluster.join('; ');
     const detail =
-      attempts.length === 0
-        ? `no active transceiver has room (${describeSkipped(ranking.skipped)})`
-        : `no transceiver could take the session (${attempts.length} tried)`;
-    logger.warn(
-      { requestId: request.id, failures, skipped: describeSkipped(ranking.skipped) },
-      'no capacity',
-    );
+      tried === 0
+        ? `no active transceiver has room (${skipped})`
+        : `no transceiver could take the session (${tried} tried)`;
+    logger.warn({ requestId: request.id, failures, skipped, region }, 'no capacity');
     reply.header('retry-after', String(config.placement.retryAfterSeconds));
     return sendProblem(reply, 'no-capacity', detail);
   });

@@ -20,9 +20,11 @@ export class Service {
   readonly exited: Promise<number | null>;
   #output = '';
 
-  private constructor(name: string, args: string[]) {
+  /** `launcher`: a command prefix, e.g. `ip netns exec <ns>` to run the service in a network namespace. */
+  private constructor(name: string, args: string[], launcher: readonly string[] = []) {
     this.name = name;
-    this.child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...prefix] = [...launcher, process.execPath];
+    this.child = spawn(command!, [...prefix, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer) => {
       this.#output = (this.#output + chunk.toString()).slice(-64 * 1024);
     };
@@ -32,8 +34,14 @@ export class Service {
   }
 
   /** `readyStatus`: the HTTP status that means ready (the echo agent answers plain HTTP with 426). */
-  static async start(name: string, args: string[], readyUrl: string, readyStatus = 200): Promise<Service> {
-    const service = new Service(name, args);
+  static async start(
+    name: string,
+    args: string[],
+    readyUrl: string,
+    readyStatus = 200,
+    launcher: readonly string[] = [],
+  ): Promise<Service> {
+    const service = new Service(name, args, launcher);
     let exitCode: number | null | undefined;
     void service.exited.then((code) => {
       exitCode = code;

@@ -4,29 +4,43 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freeTcpPort } from './net.ts';
 
+export interface RedisServerOptions {
+  /** The address to bind (default 127.0.0.1). */
+  readonly host?: string;
+  readonly port?: number;
+  /** A command prefix, e.g. `ip netns exec <ns>` to run it in a network namespace. */
+  readonly launcher?: readonly string[];
+}
+
 export class RedisServer {
   readonly port: number;
+  readonly host: string;
+  readonly #launcher: readonly string[];
   #child: ChildProcess | undefined;
 
-  private constructor(port: number) {
+  private constructor(port: number, host: string, launcher: readonly string[]) {
     this.port = port;
+    this.host = host;
+    this.#launcher = launcher;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://${this.host}:${this.port}`;
   }
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freeTcpPort());
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const port = options.port ?? (await freeTcpPort());
+    const server = new RedisServer(port, options.host ?? '127.0.0.1', options.launcher ?? []);
     await server.restart();
     return server;
   }
 
   /** (Re)starts the server on the same port; resolves when it answers PING. */
   async restart(): Promise<void> {
+    const [command, ...prefix] = [...this.#launcher, 'redis-server'];
     const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      command!,
+      [...prefix, '--port', String(this.port), '--bind', this.host, '--save', '', '--appendonly', 'no'],
       { stdio: 'ignore' },
     );
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));

@@ -26,8 +26,12 @@ export const RelayConfigSchema = z
      * docs/global-tier.md) with no cluster of its own; every session goes to a peer's relays.
      */
     mode: z.enum(['cluster', 'edge']).default('cluster'),
-    /** This cluster's ID (0–65535): ufrags naming another cluster (not a peer) are dropped. */
-    clusterId: z.number().int().min(0).max(0xffff).optional(),
+    /**
+     * This cluster's ID (0–65535): ufrags naming another cluster (not a peer) are dropped. An edge
+     * relay delivers no session itself; its clusterId names the cluster whose routing table it
+     * follows for peers (any ID when it has peers from `peers` only).
+     */
+    clusterId: z.number().int().min(0).max(0xffff),
     /** Peer clusters and their relays, besides the routing table's `peers` (these win on a clash). */
     peers: z.array(PeerClusterSchema).default([]),
     /** Edge relays (addresses or CIDRs) allowed to send tunnel datagrams to the public port, besides the table's. */
@@ -95,10 +99,7 @@ export const RelayConfigSchema = z
   // names every missing field.
   .superRefine(
     (config, context) => {
-      if (config.mode !== 'cluster') return;
-      if (config.clusterId === undefined)
-        context.addIssue({ code: 'custom', path: ['clusterId'], message: 'required (in mode cluster)' });
-      if (config.routingTable === undefined)
+      if (config.mode !== 'edge' && config.routingTable === undefined)
         context.addIssue({
           code: 'invalid_type',
           expected: 'object',

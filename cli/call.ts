@@ -38,7 +38,12 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
 say(`calling ${options.url.href} with a ${options.toneHz} Hz tone for ${options.durationS} s`);
-const caller = new ToneCaller({ url: options.url, toneHz: options.toneHz, token: options.token });
+const caller = new ToneCaller({
+  url: options.url,
+  toneHz: options.toneHz,
+  token: options.token,
+  region: options.region,
+});
 let error: string | undefined;
 try {
   await caller.connect(options.timeoutS * 1000, interrupt.signal);

@@ -47,6 +47,8 @@ export interface ToneCallerOptions {
   readonly url: URL;
   readonly toneHz: number;
   readonly token: string | undefined;
+  /** Sent as X-Voice-Edge-Region (region-aware signaling). */
+  readonly region?: string | undefined;
 }
 
 export class ToneCaller {
@@ -134,6 +136,7 @@ export class ToneCaller {
         this.pc.localDescription!.sdp,
         this.#options.token,
         signal,
+        this.#options.region === undefined ? {} : { 'x-voice-edge-region': this.#options.region },
       );
     } catch (error) {
       if (interrupt.aborted) throw new Error('interrupted before the call was answered');

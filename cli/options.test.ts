@@ -39,6 +39,13 @@ describe('parseCallOptions', () => {
     });
   });
 
+  test('--region: sent as the caller’s region', () => {
+    const parsed = parseCallOptions(['--region', 'eu-west']);
+    assert.equal(parsed.kind === 'call' && parsed.options.region, 'eu-west');
+    const none = parseCallOptions([]);
+    assert.equal(none.kind === 'call' && 'region' in none.options, false);
+  });
+
   test('--help', () => {
     assert.equal(parseCallOptions(['--help']).kind, 'help');
     assert.equal(parseCallOptions(['-h']).kind, 'help');
@@ -53,6 +60,7 @@ describe('parseCallOptions', () => {
     [['--url', 'not a url'], /^--url must be an http\(s\) URL/],
     [['--url', 'ftp://x/whip'], /^--url must be an http\(s\) URL/],
     [['--token', 'a b'], /^--token /],
+    [['--region', 'eu west'], /^--region /],
     [['--bogus'], /--bogus/],
     [['--url'], /--url/],
     [['extra'], /extra/],

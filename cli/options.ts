@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 
 export const usage = `usage: npm run call -- [--url http://127.0.0.1:8080/whip] [--duration 10] [--tone-hz 440]
-                         [--token <bearer>] [--timeout 10] [--json]
+                         [--token <bearer>] [--timeout 10] [--region <name>] [--json]
 
 Places a WHIP call, sends a test tone, listens for its echo and prints the call's figures;
 the last line printed is one JSON object. Exit status: 0 connected and echo heard, 1 otherwise,
@@ -20,6 +20,8 @@ export interface CallOptions {
   readonly timeoutS: number;
   /** Machine output only: the final JSON line. */
   readonly json: boolean;
+  /** Sent as X-Voice-Edge-Region: the caller's region for region-aware signaling (docs/global-tier.md). */
+  readonly region?: string;
 }
 
 export type ParsedOptions =
@@ -46,6 +48,7 @@ export function parseCallOptions(argv: readonly string[]): ParsedOptions {
         'tone-hz': { type: 'string', default: '440' },
         token: { type: 'string' },
         timeout: { type: 'string', default: '10' },
+        region: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -61,6 +64,8 @@ export function parseCallOptions(argv: readonly string[]): ParsedOptions {
       throw new RangeError(`--url must be an http(s) URL, got "${values.url}"`);
     if (values.token !== undefined && (values.token === '' || /[\s\p{Cc}]/u.test(values.token)))
       throw new RangeError('--token must be a non-empty bearer token without spaces');
+    if (values.region !== undefined && !/^[A-Za-z0-9-]{1,63}$/.test(values.region))
+      throw new RangeError('--region must be a region name: letters, digits and "-"');
     return {
       kind: 'call',
       options: {
@@ -71,6 +76,7 @@ export function parseCallOptions(argv: readonly string[]): ParsedOptions {
         token: values.token,
         timeoutS: number('timeout', values.timeout, 1, 300),
         json: values.json,
+        ...(values.region === undefined ? {} : { region: values.region }),
       },
     };
   } catch (error) {

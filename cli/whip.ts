@@ -64,12 +64,14 @@ export async function whipOffer(
   offer: string,
   token: string | undefined,
   signal: AbortSignal,
+  /** More request headers (e.g. the caller's region). */
+  extra: Record<string, string> = {},
 ): Promise<WhipSession> {
   let response: Response;
   try {
     response = await fetch(url, {
       method: 'POST',
-      headers: headers(token, { 'content-type': 'application/sdp' }),
+      headers: headers(token, { ...extra, 'content-type': 'application/sdp' }),
       body: offer,
       signal,
     });

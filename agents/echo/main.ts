@@ -1,12 +1,15 @@
-// `npm run agent:echo -- --port 8081 --delay-ms 500 [--host 127.0.0.1]`: the echo backend on its own.
+// `npm run agent:echo -- --port 8081 --delay-ms 500 [--host 127.0.0.1]` (or `voice-edge echo-agent
+// …` in the image): the echo backend on its own. Options only; it needs no configuration file.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { z } from 'zod';
+import { commandFor } from '../../config/invocation.ts';
 import { formatIssues } from '../../protocol/routing-table.ts';
 import { startEchoAgent } from './echo-agent.ts';
 
-const usage = `usage: npm run agent:echo -- [--port 8081] [--host 127.0.0.1] [--delay-ms 500]
-                           [--mark-every-ms 1000] [--log-level info]`;
+const command = commandFor('echo-agent', 'agent:echo');
+const usage = `usage: ${command} [--port 8081] [--host 127.0.0.1] [--delay-ms 500]
+       ${' '.repeat(command.length)} [--mark-every-ms 1000] [--log-level info]`;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`voice-edge echo agent: ${message}\n`);

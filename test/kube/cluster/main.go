@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: testcluster etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubectl [flags]")
 		os.Exit(2)
 	}
+	dieWithParent()
 	component := os.Args[1]
 	// Each upstream command parses os.Args[1:] itself; drop our component name.
 	os.Args = append([]string{component}, os.Args[2:]...)
@@ -47,6 +49,24 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "testcluster: unknown component %q\n", component)
 		os.Exit(2)
+	}
+}
+
+// dieWithParent makes the kernel kill this process when the test process that started it dies
+// (TESTCLUSTER_PARENT_PID names that process): a test runner killed with SIGKILL would otherwise
+// leave etcd and the API server running. Without the variable (kubectl in a shell) it does nothing.
+func dieWithParent() {
+	parent, err := strconv.Atoi(os.Getenv("TESTCLUSTER_PARENT_PID"))
+	if err != nil {
+		return
+	}
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0); errno != 0 {
+		fmt.Fprintf(os.Stderr, "testcluster: prctl(PR_SET_PDEATHSIG): %v\n", errno)
+		os.Exit(1)
+	}
+	// The parent may have died before prctl took effect.
+	if os.Getppid() != parent {
+		os.Exit(1)
 	}
 }
 

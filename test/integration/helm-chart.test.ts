@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { readTransceiverPool, readVoiceEdgeCluster } from '../../operator/api/v1alpha1.ts';
+import { loadOperatorConfig } from '../../operator/config.ts';
 import { desiredClusterObjects } from '../../operator/desired/cluster-objects.ts';
 import { ledgerConfigMap, routingConfigMap } from '../../operator/desired/configmaps.ts';
 import { transceiverPod } from '../../operator/desired/transceiver-pod.ts';
@@ -118,6 +119,19 @@ const poolYaml = (spec: Manifest = {}, name = 'bad'): string =>
     metadata: { name },
     spec: { clusterName: 'edge', backend: { url: 'ws://agent:8081/' }, ...spec },
   });
+
+/** The container's environment as the kubelet would resolve it (fieldRefs from `pod`, then `$(VAR)`). */
+function resolvedEnv(deployment: Manifest, pod: { name: string; namespace: string }): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const variable of deployment.spec.template.spec.containers[0].env) {
+    const field = variable.valueFrom?.fieldRef?.fieldPath;
+    const value =
+      field === 'metadata.name' ? pod.name : field === 'metadata.namespace' ? pod.namespace : variable.value;
+    assert.equal(typeof value, 'string', `${variable.name} resolves to text`);
+    out[variable.name] = value.replace(/\$\((\w+)\)/g, (_: string, name: string) => out[name] ?? '');
+  }
+  return out;
+}
 
 const OPERATOR_RULES = [
   {
@@ -245,6 +259,19 @@ describe('helm lint and template', () => {
     assert.equal(env.VOICE_EDGE_OPERATOR_LEADER_ELECTION__NAMESPACE?.value, RELEASE_NAMESPACE);
     assert.equal(env.VOICE_EDGE_OPERATOR_LEADER_ELECTION__LEASE_NAME?.value, 'voice-edge-operator');
     assert.equal(env.VOICE_EDGE_OPERATOR_HTTP__PORT?.value, '9095');
+    // The operator reads exactly this environment as a valid configuration (no config file in a pod).
+    const config = loadOperatorConfig(
+      undefined,
+      resolvedEnv(deployment, { name: 'op-1', namespace: 'ns-x' }),
+    );
+    assert.equal(config.image, container.image);
+    assert.equal(config.podName, 'op-1');
+    assert.equal(config.watchNamespace, '');
+    assert.equal(config.leaderElection.enabled, true);
+    assert.equal(config.leaderElection.namespace, RELEASE_NAMESPACE);
+    assert.equal(config.leaderElection.leaseName, 'voice-edge-operator');
+    assert.deepEqual(config.http, { host: '0.0.0.0', port: 9095 });
+    assert.equal(config.status.intervalMs, 2000);
 
     assert.deepEqual(one(manifests, 'ClusterRole').rules, OPERATOR_RULES);
     const binding = one(manifests, 'ClusterRoleBinding');
@@ -300,6 +327,12 @@ describe('helm lint and template', () => {
     assert.equal(env.VOICE_EDGE_OPERATOR_WATCH_NAMESPACE?.value, 'team-a');
     assert.equal(env.VOICE_EDGE_OPERATOR_LEADER_ELECTION__ENABLED?.value, 'false');
     assert.equal(env.VOICE_EDGE_OPERATOR_LEADER_ELECTION__NAMESPACE, undefined);
+    const config = loadOperatorConfig(
+      undefined,
+      resolvedEnv(one(manifests, 'Deployment'), { name: 'a', namespace: 'b' }),
+    );
+    assert.equal(config.watchNamespace, 'team-a');
+    assert.equal(config.leaderElection.enabled, false);
   });
 
   test('image tag, replicas, example VoiceEdgeCluster and ServiceMonitor follow the values', async () => {

@@ -318,3 +318,18 @@ describe('planPool: properties', () => {
     );
   });
 });
+
+describe('planPool: no template to compare with', () => {
+  it('counts every active pod as current while pods cannot be built', () => {
+    const plan = planPool(
+      input({
+        replicas: 2,
+        templateHash: undefined,
+        canCreate: false,
+        pods: [pod(1, { templateHash: 'x' }), pod(2)],
+      }),
+    );
+    assert.deepEqual(plan.drain, []);
+    assert.equal(plan.status.updatedReplicas, 2);
+  });
+});

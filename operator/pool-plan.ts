@@ -13,8 +13,11 @@ export interface PoolPlanInput {
   /** Active pods wanted (0 while the pool is being deleted). */
   readonly replicas: number;
   readonly drainTimeoutSeconds: number;
-  /** Hash of the pod template now: an active pod built from another one is replaced. */
-  readonly templateHash: string;
+  /**
+   * Hash of the pod template now: an active pod built from another one is replaced. Undefined when
+   * pods cannot be built (no cluster): every pod then counts as current.
+   */
+  readonly templateHash: string | undefined;
   /** The pool's pods, terminating ones included. */
   readonly pods: readonly TransceiverPod[];
   /** Latest /status per pod name; absent when unknown. */
@@ -65,8 +68,10 @@ export function planPool(input: PoolPlanInput): PoolPlan {
   const active = running.filter((pod) => !pod.draining);
   const draining = running.filter((pod) => pod.draining);
 
-  const upToDate = active.filter((pod) => pod.templateHash === input.templateHash);
-  const outdated = active.filter((pod) => pod.templateHash !== input.templateHash);
+  const isCurrent = (pod: TransceiverPod) =>
+    input.templateHash === undefined || pod.templateHash === input.templateHash;
+  const upToDate = active.filter(isCurrent);
+  const outdated = active.filter((pod) => !isCurrent(pod));
   const replicas = Math.max(0, input.replicas);
 
   const create = input.canCreate ? Math.max(0, replicas - upToDate.length) : 0;

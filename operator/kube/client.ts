@@ -166,7 +166,8 @@ export class KubeClient {
     }
     const tls: https.RequestOptions & { headers?: Record<string, string> } = {};
     await this.#kubeConfig.applyToHTTPSOptions(tls);
-    const agent = (this.#agent ??= this.#createAgent(tls));
+    this.#agent ??= this.#createAgent(tls);
+    const agent = this.#agent;
     const body =
       options.body === undefined
         ? undefined

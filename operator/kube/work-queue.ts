@@ -43,7 +43,10 @@ export class WorkQueue {
 
   addAfter(key: string, delayMs: number): void {
     if (this.#shutDown) return;
-    if (delayMs <= 0) return this.add(key);
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
     const delay = Math.min(delayMs, this.#maxDelayMs);
     const at = Date.now() + delay;
     const existing = this.#timers.get(key);

@@ -1,0 +1,233 @@
+// Reconciles one VoiceEdgeCluster, level-triggered: from the cached state alone, whatever event
+// led here. It applies the relay, signaling and RBAC objects (server-side apply), makes sure the ID
+// ledger exists above every ID in use, publishes the routing table built from the transceiver pods
+// of all the cluster's pools (generation +1 only when the content changes), and writes status.
+// Deletion waits, through the finalizer, until no TransceiverPool names the cluster.
+import { createHash } from 'node:crypto';
+import { mergeConditions } from '../api/conditions.ts';
+import {
+  CLUSTER_FINALIZER,
+  FIELD_MANAGER,
+  ledgerConfigMapName,
+  ObjectMetaSchema,
+  readVoiceEdgeCluster,
+  relayName,
+  routingConfigMapName,
+  signalingName,
+  type VoiceEdgeClusterStatus,
+} from '../api/v1alpha1.ts';
+import { clusterConditions, deploymentHealth } from '../cluster-status.ts';
+import { type DesiredObject, desiredClusterObjects } from '../desired/cluster-objects.ts';
+import { routingConfigMap } from '../desired/configmaps.ts';
+import { isConflict, isNotFound } from '../kube/client.ts';
+import { RESOURCES } from '../kube/resources.ts';
+import type { ReconcileOutcome } from '../kube/work-queue.ts';
+import { serverSideApply } from '../kube/writes.ts';
+import { relayAddresses } from '../relay-addresses.ts';
+import { buildRoutingTable } from '../routing-table-builder.ts';
+import { clusterKey, clusterPods, poolsNaming, publishedTable, type ReconcileContext } from './context.ts';
+import { setFinalizer } from './finalizers.ts';
+import { allocateTransceiverIds } from './id-allocator.ts';
+import { writeStatus } from './status.ts';
+
+/** Kinds the operator watches: an applied object is applied again when its cached version moved. */
+const WATCHED_KINDS = new Set(['Deployment', 'Service']);
+
+export async function reconcileCluster(
+  context: ReconcileContext,
+  namespace: string,
+  name: string,
+): Promise<ReconcileOutcome | undefined> {
+  const key = clusterKey(namespace, name);
+  const raw = context.caches.clusters.get(namespace, name);
+  if (raw === undefined) {
+    context.published.delete(key);
+    context.metrics.routingTableGeneration.remove({ namespace, cluster: name });
+    return undefined;
+  }
+  const meta = ObjectMetaSchema.parse(raw.metadata);
+  const subject = { apiVersion: raw.apiVersion, kind: 'VoiceEdgeCluster', metadata: meta };
+  const currentStatus = (raw.status ?? {}) as VoiceEdgeClusterStatus;
+  const now = new Date(context.now());
+  const status = (fields: Record<string, unknown>, conditions: ReturnType<typeof clusterConditions>) =>
+    writeStatus(context, RESOURCES.cluster, meta, currentStatus, {
+      ...fields,
+      observedGeneration: meta.generation,
+      conditions: mergeConditions(currentStatus.conditions, conditions, meta.generation, now),
+    });
+
+  if (meta.deletionTimestamp !== undefined) {
+    const pools = poolsNaming(context.caches, namespace, name).map((pool) => pool.metadata.name);
+    if (pools.length > 0) {
+      await status(
+        {},
+        clusterConditions({ ...emptyInput(), deleting: true, waitingForPools: pools.toSorted() }),
+      );
+      return undefined; // a pool going away enqueues this cluster again
+    }
+    await setFinalizer(context, RESOURCES.cluster, meta, CLUSTER_FINALIZER, false);
+    return undefined;
+  }
+
+  const read = readVoiceEdgeCluster(raw);
+  if (!read.ok) {
+    context.recorder.record(subject, 'Warning', 'InvalidSpec', 'Validate', read.error);
+    await status({}, clusterConditions({ ...emptyInput(), invalidSpec: read.error }));
+    return undefined;
+  }
+  const cluster = read.object;
+  await setFinalizer(context, RESOURCES.cluster, meta, CLUSTER_FINALIZER, true);
+
+  // Owned objects: one failure does not stop the others.
+  const addresses = relayAddresses(cluster, context.caches.services.get(namespace, relayName(name)));
+  const applyErrors: string[] = [];
+  for (const object of desiredClusterObjects({
+    cluster,
+    defaultImage: context.config.image,
+    relayAddresses: addresses,
+  })) {
+    try {
+      await applyOwned(context, object);
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      applyErrors.push(`${object.kind}/${object.metadata.name}: ${(error as Error).message}`);
+    }
+  }
+
+  const pods = clusterPods(context.caches, namespace, name);
+  const cached = publishedTable(context.caches, namespace, name);
+  const lastWritten = context.published.get(key);
+  // The cache may not show this term's last write yet: build on whichever is newer.
+  const useWritten = lastWritten !== undefined && lastWritten.generation > (cached?.generation ?? -1);
+  const base = useWritten ? lastWritten.table : cached;
+  const baseVersion = useWritten
+    ? lastWritten.resourceVersion
+    : (context.caches.configMaps.get(namespace, routingConfigMapName(name))?.metadata.resourceVersion as
+        | string
+        | undefined);
+
+  if (context.caches.configMaps.get(namespace, ledgerConfigMapName(name)) === undefined) {
+    const highest = Math.max(
+      0,
+      ...pods.map((pod) => pod.id),
+      ...(base?.transceivers ?? []).map((entry) => entry.id),
+    );
+    try {
+      await allocateTransceiverIds(context, cluster, 0, highest);
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      applyErrors.push(`ConfigMap/${ledgerConfigMapName(name)}: ${(error as Error).message}`);
+    }
+  }
+
+  const result = buildRoutingTable({
+    clusterId: cluster.spec.clusterId,
+    peers: cluster.spec.peers,
+    pods,
+    published: base,
+    knownGeneration: currentStatus.routingTableGeneration ?? 0,
+  });
+  let table = base;
+  if (result.changed) {
+    try {
+      const written = await serverSideApply<{ metadata: { resourceVersion: string } }>(
+        context.client,
+        routingConfigMap(cluster, result.document, base === undefined ? undefined : baseVersion) as never,
+        { fieldManager: FIELD_MANAGER, signal: context.signal },
+      );
+      table = result.table;
+      context.published.set(key, {
+        generation: result.table.generation,
+        resourceVersion: written.metadata.resourceVersion,
+        table: result.table,
+      });
+      context.metrics.routingTablePublishes.inc({ namespace, cluster: name });
+      context.logger.info(
+        {
+          cluster: `${namespace}/${name}`,
+          generation: result.table.generation,
+          transceivers: result.table.transceivers.length,
+        },
+        'published the routing table',
+      );
+    } catch (error) {
+      // Written by someone else since it was read (or gone): start again from the cache.
+      if (isConflict(error) || isNotFound(error)) context.published.delete(key);
+      throw error;
+    }
+  }
+  if (table) context.metrics.routingTableGeneration.set({ namespace, cluster: name }, table.generation);
+  if (result.conflicts.length > 0) {
+    context.recorder.record(
+      subject,
+      'Warning',
+      'RoutingConflict',
+      'PublishRoutingTable',
+      `pods left out of the routing table because another pod holds their ID or address: ${result.conflicts.join(', ')}`,
+    );
+  }
+  for (const error of applyErrors) context.recorder.record(subject, 'Warning', 'ApplyFailed', 'Apply', error);
+
+  await status(
+    {
+      routingTableGeneration: table?.generation ?? 0,
+      transceivers: table?.transceivers.length ?? 0,
+      relayAddresses: addresses,
+    },
+    clusterConditions({
+      ...emptyInput(),
+      applyErrors,
+      relay: deploymentHealth(context.caches.deployments.get(namespace, relayName(name)), 'relay'),
+      signaling: deploymentHealth(
+        context.caches.deployments.get(namespace, signalingName(name)),
+        'signaling',
+      ),
+      relayAddresses: addresses,
+      routingTablePublished: table !== undefined,
+      routingConflicts: result.conflicts,
+    }),
+  );
+  if (applyErrors.length > 0) throw new Error(`could not apply every object: ${applyErrors.join('; ')}`);
+  return undefined;
+}
+
+/**
+ * Server-side apply of one owned object, skipped when this term already applied exactly this and
+ * (for watched kinds) nobody has changed the object since.
+ */
+async function applyOwned(context: ReconcileContext, object: DesiredObject): Promise<void> {
+  const key = `${object.kind}/${object.metadata.namespace}/${object.metadata.name}`;
+  const hash = createHash('sha256').update(JSON.stringify(object)).digest('hex');
+  const previous = context.applied.get(key);
+  const now = context.now();
+  if (previous?.hash === hash && now - previous.at < context.config.resyncSeconds * 1000) {
+    if (!WATCHED_KINDS.has(object.kind)) return;
+    const informer = object.kind === 'Deployment' ? context.caches.deployments : context.caches.services;
+    const cached = informer.get(object.metadata.namespace, object.metadata.name);
+    if (cached !== undefined && cached.metadata.resourceVersion === previous.resourceVersion) return;
+  }
+  const written = await serverSideApply<{ metadata?: { resourceVersion?: string } }>(
+    context.client,
+    object as never,
+    {
+      fieldManager: FIELD_MANAGER,
+      signal: context.signal,
+    },
+  );
+  context.applied.set(key, { hash, at: now, resourceVersion: written?.metadata?.resourceVersion });
+}
+
+function emptyInput() {
+  const unknown = { available: false, rollingOut: false, message: '' };
+  return {
+    deleting: false,
+    waitingForPools: [] as string[],
+    invalidSpec: undefined as string | undefined,
+    applyErrors: [] as string[],
+    relay: unknown,
+    signaling: unknown,
+    relayAddresses: [] as string[],
+    routingTablePublished: false,
+    routingConflicts: [] as string[],
+  };
+}

@@ -15,8 +15,8 @@ import { mergePeers } from './peer-routes.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-thread.ts';
 
 /** An edge relay configured with its peers only: no routing table to follow (null reaches the workers). */
-function peersOnlySource(): RoutingSource {
-  const table = parseRoutingTable({ clusterId: 0 });
+function peersOnlySource(clusterId: number): RoutingSource {
+  const table = parseRoutingTable({ clusterId });
   if (!table.ok) throw new Error(table.error);
   return { start: async () => ({ table: table.table, document: null }), close() {} };
 }
@@ -73,7 +73,7 @@ export async function startRelay(
   const routingSource =
     source ??
     (config.routingTable === undefined
-      ? peersOnlySource()
+      ? peersOnlySource(config.clusterId)
       : await createRoutingSource(config.routingTable, {
           logger,
           onWatchRestart: (reason) => metrics.routingWatchRestarts.inc({ reason }),

@@ -40,7 +40,12 @@ export class RedisServer {
     const [command, ...prefix] = [...this.#launcher, 'redis-server'];
     const child = spawn(
       command!,
-      [...prefix, '--port', String(this.port), '--bind', this.host, '--save', '', '--appendonly', 'no'],
+      [
+        ...prefix,
+        ...['--port', String(this.port), '--bind', this.host, '--save', '', '--appendonly', 'no'],
+        // A test server bound to a namespace's address (not loopback) must take clients there too.
+        ...(this.host === '127.0.0.1' ? [] : ['--protected-mode', 'no']),
+      ],
       { stdio: 'ignore' },
     );
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));

@@ -18,6 +18,20 @@ interface AudioSourceData {
   numberOfFrames: number;
 }
 
+export interface CallOptions {
+  readonly toneHz?: number;
+  readonly timeoutMs?: number;
+  /** More headers for the WHIP POST (e.g. X-Voice-Edge-Region). */
+  readonly headers?: Record<string, string>;
+}
+
+export interface CallStats {
+  rttMs: number | null;
+  jitterMs: number | null;
+  packetsReceived: number;
+  packetsLost: number;
+}
+
 interface ReceivedChunk {
   readonly at: number;
   readonly pcm: Buffer;
@@ -60,13 +74,10 @@ export class WhipCaller {
   }
 
   /** POSTs an offer to `whipUrl`, applies the answer and waits for `connected`. */
-  static async call(
-    whipUrl: string,
-    options: { toneHz?: number; timeoutMs?: number } = {},
-  ): Promise<WhipCaller> {
+  static async call(whipUrl: string, options: CallOptions = {}): Promise<WhipCaller> {
     const caller = new WhipCaller();
     try {
-      await caller.connect(whipUrl, options.timeoutMs ?? 10_000);
+      await caller.connect(whipUrl, options.timeoutMs ?? 10_000, options.headers);
     } catch (error) {
       caller.close();
       throw error;
@@ -75,12 +86,12 @@ export class WhipCaller {
     return caller;
   }
 
-  async connect(whipUrl: string, timeoutMs: number): Promise<void> {
+  async connect(whipUrl: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<void> {
     const started = Date.now();
     await this.pc.setLocalDescription(await this.pc.createOffer());
     const response = await fetch(whipUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/sdp' },
+      headers: { ...headers, 'content-type': 'application/sdp' },
       body: this.pc.localDescription!.sdp,
     });
     const body = await response.text();
@@ -171,6 +182,26 @@ export class WhipCaller {
       `an echo at ${toneHz} Hz`,
     );
     return Date.now() - started;
+  }
+
+  /**
+   * What libwebrtc's own statistics say of the call: RTT from the RTCP reports on the stream it
+   * sends (remote-inbound-rtp), jitter and loss of the stream it receives (inbound-rtp).
+   */
+  async stats(): Promise<CallStats> {
+    const report = await this.pc.getStats();
+    const out: CallStats = { rttMs: null, jitterMs: null, packetsReceived: 0, packetsLost: 0 };
+    report.forEach((entry: Record<string, unknown>) => {
+      if (entry.kind !== 'audio' && entry.mediaType !== 'audio') return;
+      if (entry.type === 'remote-inbound-rtp' && typeof entry.roundTripTime === 'number')
+        out.rttMs = entry.roundTripTime * 1000;
+      if (entry.type === 'inbound-rtp') {
+        if (typeof entry.jitter === 'number') out.jitterMs = entry.jitter * 1000;
+        if (typeof entry.packetsReceived === 'number') out.packetsReceived = entry.packetsReceived;
+        if (typeof entry.packetsLost === 'number') out.packetsLost = entry.packetsLost;
+      }
+    });
+    return out;
   }
 
   async hangUp(): Promise<number> {

@@ -1,7 +1,7 @@
 // The child process that hosts WhipCallers for a test (see wrtc-client.ts for why): it runs the
 // commands the parent sends over IPC and answers each with its result or error.
 import { rms } from '../../transceiver/audio/tone.ts';
-import { WhipCaller } from './wrtc-client.ts';
+import { type CallOptions, WhipCaller } from './wrtc-client.ts';
 
 export interface HostRequest {
   readonly id: number;
@@ -19,7 +19,7 @@ function get(id: number): WhipCaller {
 }
 
 const methods: Record<string, (callerId: number, ...args: never[]) => unknown> = {
-  async call(callerId, whipUrl: string, options: { toneHz?: number; timeoutMs?: number }) {
+  async call(callerId, whipUrl: string, options: CallOptions) {
     const caller = await WhipCaller.call(whipUrl, options);
     callers.set(callerId, caller);
     return { location: caller.location, setupMs: caller.setupMs };
@@ -42,6 +42,7 @@ const methods: Record<string, (callerId: number, ...args: never[]) => unknown> =
   waitForMessage: (id, text: string, timeoutMs: number) =>
     get(id).waitFor(() => get(id).messages.includes(text), timeoutMs, `the message ${text}`),
   connectionState: (id) => get(id).pc.connectionState,
+  stats: (id) => get(id).stats(),
   waitForState: (id, states: string[], timeoutMs: number) =>
     get(id).waitFor(
       () => states.includes(get(id).pc.connectionState),

@@ -1,7 +1,8 @@
 // Tests' handle on libwebrtc callers living in a child process (wrtc-host.ts). The child's exit
 // status is ignored: @roamhq/wrtc may crash while the process tears down, after its work is done.
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { CallOptions, CallStats } from './wrtc-client.ts';
 
 const HOST = fileURLToPath(new URL('./wrtc-host.ts', import.meta.url));
 
@@ -12,8 +13,13 @@ export class CallerHost {
   #nextCaller = 1;
   readonly ready: Promise<unknown>;
 
-  constructor() {
-    this.#child = fork(HOST, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** `launcher`: a command prefix, e.g. `ip netns exec <ns>` to place the callers in a network namespace. */
+  constructor(launcher: readonly string[] = []) {
+    const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
+    this.#child =
+      launcher.length === 0
+        ? fork(HOST, [], { stdio })
+        : spawn(launcher[0]!, [...launcher.slice(1), process.execPath, HOST], { stdio });
     this.ready = new Promise((resolve, reject) => this.#pending.set(0, { resolve, reject }));
     this.#child.on('message', (reply: { id: number; result?: unknown; error?: string }) => {
       const pending = this.#pending.get(reply.id);
@@ -36,7 +42,7 @@ export class CallerHost {
   }
 
   /** A caller that has connected to `whipUrl` and plays `toneHz` (0 = silence). */
-  async call(whipUrl: string, options: { toneHz?: number; timeoutMs?: number } = {}): Promise<RemoteCaller> {
+  async call(whipUrl: string, options: CallOptions = {}): Promise<RemoteCaller> {
     await this.ready;
     const caller = new RemoteCaller(this, this.#nextCaller++, new URL(whipUrl).origin);
     const { location, setupMs } = await this.request<{ location: string; setupMs: number }>(
@@ -98,6 +104,9 @@ export class RemoteCaller {
   }
   waitForMessage(text: string, timeoutMs = 3_000): Promise<void> {
     return this.#host.request(this.id, 'waitForMessage', text, timeoutMs);
+  }
+  stats(): Promise<CallStats> {
+    return this.#host.request(this.id, 'stats');
   }
   connectionState(): Promise<string> {
     return this.#host.request(this.id, 'connectionState');

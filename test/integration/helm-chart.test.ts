@@ -1,8 +1,9 @@
 // The Helm chart and the CRDs against real tools: `helm lint --strict` and `helm template` with several
-// value sets, values.schema.json rejecting bad values, the rendered manifests applied to a real
-// kube-apiserver (server-side dry run; RBAC for real, to ask it what the operator may do), then the CRDs
-// installed for real: the examples accepted, bad resources rejected with their CEL messages, defaults
-// filled in, `kubectl explain` showing the descriptions, the scale subresource, printer columns.
+// value sets, values.schema.json rejecting bad values, `helm install` on a real kube-apiserver and the
+// documented CRD upgrade over it, the rendered manifests applied (server-side dry run; RBAC for real, to
+// ask it what the operator may do), then against the installed CRDs: the examples accepted, bad
+// resources rejected with their CEL messages, defaults filled in, `kubectl explain` showing the
+// descriptions, the scale subresource, printer columns.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -30,12 +31,23 @@ const APP_VERSION = '0.1.0';
 type Manifest = Record<string, any>;
 
 let cluster: ControlPlane;
+let installed: CommandResult;
+const HELM_NAMESPACE = 'voice-edge-helm';
 
 before(async () => {
   cluster = await startControlPlane({ components: [] });
-  // The CRDs for real (as the docs say: server-side apply), before anything that uses them.
-  const applied = await kubectl(['apply', '--server-side', '-f', CRDS]);
-  assert.equal(applied.code, 0, applied.stderr);
+  // Installed as docs/kubernetes.md says (Helm puts the CRDs in first); no operator pod runs here.
+  installed = await helm([
+    'install',
+    'voice-edge',
+    CHART,
+    '--namespace',
+    HELM_NAMESPACE,
+    '--create-namespace',
+    '--set',
+    'operator.replicas=0',
+  ]);
+  assert.equal(installed.code, 0, installed.stderr);
   const established = await kubectl([
     'wait',
     '--for=condition=Established',
@@ -423,6 +435,56 @@ describe('helm lint and template', () => {
 });
 
 describe('the rendered chart on the API server', () => {
+  test('helm install: CRDs, operator Deployment, RBAC and NOTES', async () => {
+    assert.match(installed.stdout, /STATUS: deployed/);
+    assert.match(installed.stdout, /voice-edge operator 0\.1\.0 is installed in namespace voice-edge-helm/);
+    assert.match(
+      installed.stdout,
+      /kubectl -n voice-edge-helm rollout status deployment\/voice-edge-operator/,
+    );
+    const deployment = await kubectl([
+      'get',
+      'deployment/voice-edge-operator',
+      '-n',
+      HELM_NAMESPACE,
+      '-o',
+      'json',
+    ]);
+    assert.equal(deployment.code, 0, deployment.stderr);
+    assert.deepEqual(JSON.parse(deployment.stdout).spec.template.spec.containers[0].args, ['operator']);
+    const rbac = await kubectl([
+      'get',
+      'clusterrole/voice-edge',
+      'clusterrolebinding/voice-edge',
+      '-o',
+      'name',
+    ]);
+    assert.equal(rbac.code, 0, rbac.stderr);
+  });
+
+  test("upgrading the CRDs over Helm's install: server-side apply with --force-conflicts (docs/kubernetes.md)", async () => {
+    // A changed CRD, as a newer release would bring: its changed fields are Helm's, so a plain
+    // server-side apply conflicts and --force-conflicts takes them over.
+    const original = readFileSync(join(CRDS, 'transceiverpools.voice-edge.io.yaml'), 'utf8');
+    const changed = original.replace('shortNames: [tp, tpool]', 'shortNames: [tp, tpool, tpools]');
+    assert.notEqual(changed, original);
+    const plain = await kubectl(['apply', '--server-side', '-f', '-'], changed);
+    assert.notEqual(plain.code, 0);
+    assert.match(plain.stderr, /conflicts? with "helm": \.spec\.names\.shortNames/);
+    const forced = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], changed);
+    assert.equal(forced.code, 0, forced.stderr);
+    const names = await kubectl([
+      'get',
+      'crd/transceiverpools.voice-edge.io',
+      '-o',
+      'jsonpath={.spec.names.shortNames}',
+    ]);
+    assert.equal(names.stdout, '["tp","tpool","tpools"]');
+    // Back to this release's CRDs (kubectl owns them now: no conflict).
+    const restored = await kubectl(['apply', '--server-side', '-f', CRDS]);
+    assert.equal(restored.code, 0, restored.stderr);
+  });
+
   test('every value set passes a server-side dry run', async () => {
     const valueSets: Record<string, string>[] = [
       {},

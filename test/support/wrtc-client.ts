@@ -193,7 +193,9 @@ export class WhipCaller {
     const out: CallStats = { rttMs: null, jitterMs: null, packetsReceived: 0, packetsLost: 0 };
     report.forEach((entry: Record<string, unknown>) => {
       if (entry.kind !== 'audio' && entry.mediaType !== 'audio') return;
-      if (entry.type === 'remote-inbound-rtp' && typeof entry.roundTripTime === 'number')
+      // Before the first receiver report libwebrtc says 0 (with no measurement): that is no RTT.
+      const measured = entry.roundTripTimeMeasurements !== 0 && entry.roundTripTime !== 0;
+      if (entry.type === 'remote-inbound-rtp' && typeof entry.roundTripTime === 'number' && measured)
         out.rttMs = entry.roundTripTime * 1000;
       if (entry.type === 'inbound-rtp') {
         if (typeof entry.jitter === 'number') out.jitterMs = entry.jitter * 1000;

@@ -207,7 +207,14 @@ export class WhipCaller {
   }
 
   async hangUp(): Promise<number> {
-    const response = await fetch(this.resourceUrl, { method: 'DELETE' });
+    let response: Response;
+    try {
+      response = await fetch(this.resourceUrl, { method: 'DELETE' });
+    } catch {
+      // The pooled keep-alive connection may be dead (a NAT that forgot its mapping resets it):
+      // DELETE is idempotent, so try once more on a fresh connection.
+      response = await fetch(this.resourceUrl, { method: 'DELETE', headers: { connection: 'close' } });
+    }
     this.close();
     return response.status;
   }

@@ -10,6 +10,7 @@ import {
   type ApiException,
   CoreV1Api,
   KubeConfig,
+  Observable,
   type RequestContext,
   type ResponseContext,
   type V1ConfigMap,
@@ -338,18 +339,14 @@ function loadDefaultKubeConfig(): KubeConfig {
   return kubeConfig;
 }
 
-type RequestOptions = Parameters<CoreV1Api['listNamespacedConfigMap']>[1];
-
 /** Request options with a middleware that lets `signal` abort the request (timeout or close). */
-function abortWith(signal: AbortSignal): RequestOptions {
+function abortWith(signal: AbortSignal): Parameters<CoreV1Api['listNamespacedConfigMap']>[1] {
   const middleware = {
-    pre: async (context: RequestContext) => {
+    pre: (context: RequestContext) => {
       context.setSignal(signal);
-      return context;
+      return new Observable(Promise.resolve(context));
     },
-    post: async (context: ResponseContext) => context,
+    post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
   };
-  // The promise API wraps these options' middleware as promise middleware (wrapOptions), but its
-  // declaration names the observable type: the cast states what the code at run time expects.
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' } as unknown as RequestOptions;
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }

@@ -83,6 +83,24 @@ describe('KubernetesRoutingSource without an API server', () => {
     assert.equal(source.restarts, restarts.length);
   });
 
+  test('close() while start() waits rejects it at once', async () => {
+    const source = new KubernetesRoutingSource({
+      name: 'r',
+      namespace: 'n',
+      kubeConfig: kubeConfigFor(`https://127.0.0.1:${await closedPort()}`),
+      startTimeoutMs: 60_000,
+    });
+    const started = performance.now();
+    const pending = source.start({ onTable: () => {}, onInvalid: () => {} });
+    setTimeout(() => source.close(), 100);
+    await assert.rejects(
+      pending,
+      /^Error: routing table ConfigMap n\/r: closed before a valid table arrived$/,
+    );
+    await source.closed();
+    assert.ok(performance.now() - started < 5_000);
+  });
+
   test('start() twice is refused', async () => {
     const source = new KubernetesRoutingSource({
       name: 'r',

@@ -83,6 +83,8 @@ export class KubernetesRoutingSource implements RoutingSource {
   #kubeConfig: KubeConfig | undefined;
   #listener: RoutingSourceListener | undefined;
   #first: ((value: { table: RoutingTable; document: unknown }) => void) | undefined;
+  /** Rejects a pending start(); set while start() waits. */
+  #failStart: ((error: Error) => void) | undefined;
   /** What start() is still waiting for, for its timeout error. */
   #waitingFor = 'no answer from the API server yet';
   #stopWatch: (() => void) | undefined;
@@ -110,8 +112,7 @@ export class KubernetesRoutingSource implements RoutingSource {
     const timeoutMs = this.#options.startTimeoutMs ?? 60_000;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.close();
-        reject(
+        this.#failStart?.(
           new Error(
             `no valid ${this.origin} within ${timeoutMs / 1000} s (namespace ${this.#options.namespace}, ` +
               `API server ${this.#server()}): ${this.#waitingFor}`,
@@ -120,25 +121,35 @@ export class KubernetesRoutingSource implements RoutingSource {
       }, timeoutMs);
       this.#first = (value) => {
         clearTimeout(timer);
+        this.#first = undefined;
+        this.#failStart = undefined;
         resolve(value);
+      };
+      this.#failStart = (error) => {
+        clearTimeout(timer);
+        this.#first = undefined;
+        this.#failStart = undefined;
+        this.close();
+        reject(error);
       };
       try {
         this.#kubeConfig = this.#options.kubeConfig ?? loadDefaultKubeConfig();
       } catch (error) {
-        clearTimeout(timer);
-        this.close();
-        reject(new Error(`${this.origin}: no Kubernetes client configuration: ${(error as Error).message}`));
+        this.#failStart!(
+          new Error(`${this.origin}: no Kubernetes client configuration: ${(error as Error).message}`),
+        );
         return;
       }
       this.#loop = this.#run(this.#kubeConfig);
     });
   }
 
-  /** Stops the watch and every retry; resolves once the loop has ended. Idempotent. */
+  /** Stops the watch and every retry (a pending start() rejects). Idempotent. */
   close(): void {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
     this.#stopWatch?.();
+    this.#failStart?.(new Error(`${this.origin}: closed before a valid table arrived`));
   }
 
   /** For tests: resolves when the loop has ended after close(). */
@@ -155,9 +166,7 @@ export class KubernetesRoutingSource implements RoutingSource {
     switch (outcome.type) {
       case 'table':
         if (this.#first !== undefined) {
-          const first = this.#first;
-          this.#first = undefined;
-          first({ table: outcome.table, document: outcome.document });
+          this.#first({ table: outcome.table, document: outcome.document });
         } else {
           this.#listener?.onTable(outcome.table, outcome.document);
         }

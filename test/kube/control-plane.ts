@@ -82,6 +82,8 @@ export interface ControlPlane {
   readonly caFile: string;
   readonly logDir: string;
   readonly binaries: KubeBinaries;
+  /** The components running besides etcd and kube-apiserver. */
+  readonly components: readonly ControlPlaneComponent[];
   /** Milliseconds each start-up step took (pki, etcd, kube-apiserver, kube-controller-manager, total). */
   readonly startupMs: Readonly<Record<string, number>>;
   kubeConfig(): KubeConfig;
@@ -273,6 +275,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           `--kubeconfig=${kubeconfig}`,
           '--leader-elect=false',
           '--use-service-account-credentials=false',
+          // A new Node carries a not-ready taint until the node lifecycle controller sees it Ready:
+          // look every second, not every five.
+          '--node-monitor-period=1s',
           `--root-ca-file=${ca.certFile}`,
           `--controllers=${(options.controllers ?? DEFAULT_CONTROLLERS).join(',')}`,
           '--bind-address=127.0.0.1',
@@ -316,6 +321,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       caFile: ca.certFile,
       logDir,
       binaries,
+      components,
       startupMs,
       kubeConfig() {
         const config = new KubeConfig();

@@ -1,0 +1,112 @@
+// The test kubelet's mini kube-proxy: watches Services and EndpointSlices (as system:kube-proxy) and keeps
+// our iptables chains equal to what service-rules.ts renders for them, deleting UDP conntrack entries
+// that would pin flows to gone or never-translated endpoints. It also stands in for a cloud's load
+// balancer controller: a LoadBalancer Service gets status.loadBalancer.ingress = the node IP (the rules
+// forward nodeIP:port), written with the admin identity since no node or proxy identity may.
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import type { KubeClient } from './kube-client.ts';
+import { ListWatch } from './list-watch.ts';
+import { type PodNetwork, PROXY_CHAINS } from './pod-network.ts';
+import { type Frontend, renderRules, serviceFrontends, staleUdpEntries } from './service-rules.ts';
+
+export class ServiceProxy {
+  readonly #network: PodNetwork;
+  readonly #admin: KubeClient;
+  readonly #log: (message: string) => void;
+  readonly #services: ListWatch<V1Service>;
+  readonly #slices: ListWatch<V1EndpointSlice>;
+  #frontends: Frontend[] = [];
+  #rules = '';
+  #syncing: Promise<void> = Promise.resolve();
+  #pending = false;
+  #started = false;
+  #stopped = false;
+  readonly #published = new Map<string, string>();
+
+  constructor(options: {
+    proxy: KubeClient;
+    admin: KubeClient;
+    network: PodNetwork;
+    log: (m: string) => void;
+  }) {
+    this.#network = options.network;
+    this.#admin = options.admin;
+    this.#log = options.log;
+    const handlers = {
+      upsert: () => this.#schedule(),
+      remove: () => this.#schedule(),
+      error: (error: unknown) => this.#log(`kube-proxy watch: ${(error as Error).message}`),
+    };
+    this.#services = new ListWatch<V1Service>(options.proxy, '/api/v1/services', {}, handlers);
+    this.#slices = new ListWatch<V1EndpointSlice>(
+      options.proxy,
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      {},
+      handlers,
+    );
+  }
+
+  /** Resolves once the rules for the current Services are in place. */
+  async start(): Promise<void> {
+    await Promise.all([this.#services.start(), this.#slices.start()]);
+    this.#started = true;
+    this.#schedule();
+    await this.#syncing;
+  }
+
+  /** The frontends currently forwarded (for tests and diagnostics). */
+  get frontends(): readonly Frontend[] {
+    return this.#frontends;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all([this.#services.stop(), this.#slices.stop()]);
+    await this.#syncing;
+  }
+
+  /** Coalesces bursts of events into one sync, never two at once. */
+  #schedule(): void {
+    if (!this.#started || this.#stopped || this.#pending) return;
+    this.#pending = true;
+    this.#syncing = this.#syncing.then(async () => {
+      this.#pending = false;
+      if (this.#stopped) return;
+      try {
+        await this.#sync();
+      } catch (error) {
+        this.#log(`kube-proxy sync: ${(error as Error).message}`);
+        setTimeout(() => this.#schedule(), 1000).unref();
+      }
+    });
+  }
+
+  async #sync(): Promise<void> {
+    const services = this.#services.objects;
+    const frontends = serviceFrontends(services, this.#slices.objects, this.#network.nodeIP);
+    const rules = renderRules(frontends, PROXY_CHAINS, this.#network.podCidr);
+    if (rules !== this.#rules) {
+      await this.#network.applyRules(rules);
+      this.#rules = rules;
+      for (const entry of staleUdpEntries(this.#frontends, frontends))
+        await this.#network.deleteConntrack(entry);
+    }
+    this.#frontends = frontends;
+    for (const service of services) await this.#publishLoadBalancer(service);
+  }
+
+  async #publishLoadBalancer(service: V1Service): Promise<void> {
+    if (service.spec?.type !== 'LoadBalancer') return;
+    const ports = (service.spec.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP' }));
+    const ingress = [{ ip: this.#network.nodeIP, ipMode: 'VIP', ports }];
+    const want = JSON.stringify(ingress);
+    const key = service.metadata?.uid ?? '';
+    const have = JSON.stringify(service.status?.loadBalancer?.ingress ?? []);
+    if (have === want || this.#published.get(key) === want) return;
+    const { namespace, name } = service.metadata ?? {};
+    await this.#admin.mergePatch(`/api/v1/namespaces/${namespace}/services/${name}/status`, {
+      status: { loadBalancer: { ingress } },
+    });
+    this.#published.set(key, want);
+  }
+}

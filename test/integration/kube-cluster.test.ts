@@ -369,18 +369,81 @@ spec:
       ns,
       'echo-pair',
     ]);
+    const nodePort = service.spec.ports[0]!.nodePort;
+    // Pods are Ready before the endpointslice controller and then the kube-proxy have caught up.
+    await waitUntil(
+      async () =>
+        execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })
+          .split('\n')
+          .filter((line) => line.includes(`--dport ${nodePort} `) && line.includes('DNAT')).length === 2,
+      20_000,
+      'DNAT rules for both endpoints',
+    );
     const seen = new Set<string>();
     // Each socket is a new flow; 24 flows all landing on one of two endpoints: p = 2^-23.
     for (let i = 0; i < 24; i++) {
       const client = await UdpEndpoint.open(TEST_NODE_IP);
       try {
-        seen.add((await askEnv(client, service.spec.ports[0]!.nodePort)).HOSTNAME ?? '');
+        seen.add((await askEnv(client, nodePort)).HOSTNAME ?? '');
       } finally {
         await client.close();
       }
     }
     assert.deepEqual([...seen].sort(), pods.map((p) => p.metadata.name).sort());
     await kubectl(['delete', 'deployment', 'echo-pair', '-n', ns]);
+  });
+
+  test('from inside a pod: another pod and the pod itself through ClusterIP and nodeIP:nodePort, and the API server through the kubernetes Service', async () => {
+    await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: caller, namespace: ${ns}, labels: {app: caller}}
+spec:
+  containers:
+  - name: echo
+    image: ${echoImage}
+    # exec probes run inside the pod's network namespace
+    readinessProbe: {exec: {command: [sh, -c, 'ip -4 -o addr show eth0 | grep -q " 10\\.88\\."']}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: callee, namespace: ${ns}, labels: {app: callee}}
+spec:
+  containers:
+  - {name: echo, image: ${echoImage}, readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: callee, namespace: ${ns}}
+spec: {type: NodePort, selector: {app: callee}, ports: [{protocol: UDP, port: 7000, targetPort: 5000}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: caller, namespace: ${ns}}
+spec: {type: NodePort, selector: {app: caller}, ports: [{protocol: UDP, port: 7000, targetPort: 5000}]}
+`);
+    await readyPods('app in (caller,callee)', 2);
+    const netns = kubelet.pods().find((p) => p.name === 'caller')?.netns;
+    assert.ok(netns);
+    const addresses = async (name: string) => {
+      const service = await getJson<{ spec: { clusterIP: string; ports: Array<{ nodePort: number }> } }>([
+        'service',
+        '-n',
+        ns,
+        name,
+      ]);
+      return [`${service.spec.clusterIP}:7000`, `${TEST_NODE_IP}:${service.spec.ports[0]!.nodePort}`];
+    };
+    // The second pair lands on the caller itself: hairpin through the bridge.
+    for (const [target, address] of [
+      ...(await addresses('callee')).map((a) => ['callee', a] as const),
+      ...(await addresses('caller')).map((a) => ['caller', a] as const),
+    ]) {
+      assert.equal(udpAskFromNetns(netns, address), target, `caller → ${address}`);
+    }
+    const kubernetes = await getJson<{ spec: { clusterIP: string } }>(['service', 'kubernetes']);
+    assert.equal(httpsStatusFromNetns(netns, `https://${kubernetes.spec.clusterIP}/readyz`), '200');
+    await kubectl(['delete', 'pod', '-n', ns, 'caller', 'callee']);
   });
 
   test('restart policies: Never ends Failed with the exit code, OnFailure restarts with back-off; foreign images ErrImagePull', async () => {
@@ -462,6 +525,34 @@ spec:
     assert.match(log, /SIGTERM, stopping/);
   });
 });
+
+/** Sends `env?` from inside a network namespace; the answering pod's HOSTNAME (or 'timeout'). */
+function udpAskFromNetns(netns: string, address: string): string {
+  const [host, port] = address.split(':');
+  const script = `const s = require('dgram').createSocket('udp4');
+    s.on('message', (m) => { console.log(JSON.parse(m).HOSTNAME); process.exit(0); });
+    const ask = () => s.send('env?', ${port}, '${host}');
+    ask(); setInterval(ask, 500); setTimeout(() => { console.log('timeout'); process.exit(1); }, 5000);`;
+  try {
+    return execFileSync('ip', ['netns', 'exec', netns, process.execPath, '-e', script], {
+      encoding: 'utf8',
+    }).trim();
+  } catch (error) {
+    return String((error as { stdout?: string }).stdout ?? error).trim();
+  }
+}
+
+function httpsStatusFromNetns(netns: string, url: string): string {
+  const script = `require('https').get('${url}', { rejectUnauthorized: false }, (r) => { console.log(r.statusCode); process.exit(0); })
+    .on('error', (e) => { console.log(e.message); process.exit(1); });`;
+  try {
+    return execFileSync('ip', ['netns', 'exec', netns, process.execPath, '-e', script], {
+      encoding: 'utf8',
+    }).trim();
+  } catch (error) {
+    return String((error as { stdout?: string }).stdout ?? error).trim();
+  }
+}
 
 async function askEnv(client: UdpEndpoint, nodePort: number): Promise<Record<string, string | undefined>> {
   // Retried: the first datagrams may beat the kube-proxy rules for a Service just created.

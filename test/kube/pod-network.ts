@@ -109,6 +109,9 @@ export class PodNetwork {
       await ip('link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
       await ip('link', 'set', peer, 'netns', sandbox.netns);
       await ip('link', 'set', host, 'master', BRIDGE, 'up');
+      // With br_netfilter, a pod reaching a Service that picks the pod itself is DNATed on the bridge
+      // and must leave through the port it came in by (what kube-proxy calls hairpin mode).
+      await ip('link', 'set', host, 'type', 'bridge_slave', 'hairpin', 'on');
       await ip('-n', sandbox.netns, 'link', 'set', peer, 'name', 'eth0');
       await ip('-n', sandbox.netns, 'addr', 'add', `${sandbox.ip}/${prefix}`, 'dev', 'eth0');
       await ip('-n', sandbox.netns, 'link', 'set', 'eth0', 'up');

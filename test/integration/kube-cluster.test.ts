@@ -8,7 +8,9 @@ import { readFile, readlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { type ControlPlane, startControlPlane, TEST_NODE_IP } from '../kube/control-plane.ts';
+import { KubeClient } from '../kube/kube-client.ts';
 import { startTestKubelet, type TestKubelet } from '../kube/kubelet.ts';
+import { ListWatch } from '../kube/list-watch.ts';
 import { UdpEndpoint } from '../support/net.ts';
 import { makeKeyring } from '../support/relay-process.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -501,6 +503,17 @@ spec:
     const pid = kubelet.pods().find((p) => p.name === 'survivor')?.pids[0];
     assert.ok(pid);
 
+    // A watcher of ConfigMaps (the routing table's kind) through the outage.
+    const admin = await KubeClient.fromKubeConfig(cluster.kubeConfig());
+    const seen: string[] = [];
+    const configMaps = new ListWatch<{ metadata?: { name?: string } }>(
+      admin,
+      `/api/v1/namespaces/${ns}/configmaps`,
+      {},
+      { upsert: (cm) => seen.push(cm.metadata?.name ?? ''), remove: () => {} },
+    );
+    await configMaps.start();
+
     await cluster.stopApiServer();
     assert.notEqual((await cluster.kubectl(['get', 'pods', '-n', ns])).code, 0, 'the API server is down');
     assert.ok(processAlive(pid), 'the pod keeps running through the outage');
@@ -518,6 +531,13 @@ spec:
   - {name: echo, image: ${echoImage}, readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}}
 `);
     await readyPods('app=newcomer', 1);
+    // The watch resumed: the restarted API server's watch cache starts after the version it held, so
+    // it answered 410 Gone and the watcher listed again.
+    await kubectl(['create', 'configmap', 'after-outage', '-n', ns]);
+    await waitUntil(async () => seen.includes('after-outage'), 20_000, 'the ConfigMap watch to resume');
+    assert.ok(configMaps.relists >= 1, 'listed again after 410 Gone');
+    await configMaps.stop();
+    admin.close();
 
     await kubectl(['delete', 'pod', '-n', ns, 'survivor', 'newcomer', '--wait=true']);
     assert.equal(processAlive(pid), false);

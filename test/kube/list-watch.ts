@@ -30,6 +30,7 @@ export class ListWatch<T extends KubeObject> {
   readonly #abort = new AbortController();
   #synced: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
+  #lists = 0;
 
   constructor(client: KubeClient, path: string, query: Query, handlers: ListWatchHandlers<T>) {
     this.#client = client;
@@ -53,6 +54,11 @@ export class ListWatch<T extends KubeObject> {
     return [...this.#store.values()];
   }
 
+  /** How many times it listed again after a 410 (diagnostics; the API server restarting causes one). */
+  get relists(): number {
+    return Math.max(0, this.#lists - 1);
+  }
+
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#loop;
@@ -66,6 +72,7 @@ export class ListWatch<T extends KubeObject> {
       try {
         if (resourceVersion === undefined) {
           const list = await this.#client.get<List<T>>(this.#path, this.#query, signal);
+          this.#lists++;
           this.#replace(list.items);
           resourceVersion = list.metadata?.resourceVersion ?? '0';
           markSynced();

@@ -144,6 +144,7 @@ export class Controller {
           ? await reconcileCluster(context, parsed.namespace, parsed.name)
           : await reconcilePool(context, parsed.namespace, parsed.name);
       metrics.reconciles.inc({ kind, result: 'ok' });
+      this.#options.logger.debug({ key, requeueAfterMs: outcome?.requeueAfterMs }, 'reconciled');
       return outcome;
     } catch (error) {
       metrics.reconciles.inc({ kind, result: 'error' });

@@ -1,7 +1,9 @@
-// A list/watch cache of one kind of object that never gives up: any error restarts the watch
-// after a capped exponential backoff, from the last resourceVersion seen; a 410 Gone (the API
-// server no longer has that version) relists and tells handlers what changed meanwhile. The
-// client-node informer stops on errors other than 410, so this loop is written out here.
+// A list/watch cache of one kind of object that never gives up. A watch the server ends normally
+// is resumed from the last resourceVersion seen (bookmarks keep it fresh). Any failure — a
+// connection error, an ERROR event (410 Gone: the server no longer has that version), a watch that
+// ends at once with nothing in it (an API server or CRD storage still starting) — relists after a
+// capped exponential backoff and tells handlers what changed meanwhile (client-go's reflector does
+// the same). The client-node informer stops on errors other than 410, so the loop is written here.
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay } from './backoff.ts';
 import { isGone, type KubeClient, type WatchEvent } from './client.ts';
@@ -119,18 +121,20 @@ export class Informer<T extends KubeObject = KubeObject> {
     let resourceVersion: string | undefined;
     while (!signal.aborted) {
       try {
-        if (resourceVersion === undefined) {
-          resourceVersion = await this.#relist(signal);
-          this.#failures = 0;
-        }
+        // The failure count is reset only by a watch that delivers: a list that works followed by
+        // a watch that does not must still back off.
+        if (resourceVersion === undefined) resourceVersion = await this.#relist(signal);
         resourceVersion = await this.#watch(resourceVersion, signal);
       } catch (error) {
         if (signal.aborted) break;
         const expired = isGone(error) || (error as { expired?: boolean }).expired === true;
-        if (expired) resourceVersion = undefined;
+        // Whatever the cache missed meanwhile, the next list brings it.
+        resourceVersion = undefined;
         this.#failures++;
         this.#options.onRestart?.(expired ? 'expired' : 'error');
-        const delay = expired ? 0 : backoffDelay(this.#failures, this.#options.backoff);
+        // A 410 on a healthy server relists at once; anything else waits first.
+        const delay =
+          expired && this.#failures === 1 ? 0 : backoffDelay(this.#failures, this.#options.backoff);
         this.#options.logger.warn(
           { informer: this.name, err: (error as Error).message, retryInMs: delay, failures: this.#failures },
           expired ? 'watch expired: relisting' : 'list/watch failed: retrying',
@@ -181,8 +185,10 @@ export class Informer<T extends KubeObject = KubeObject> {
   async #watch(resourceVersion: string, signal: AbortSignal): Promise<string> {
     const base = this.#options.watchTimeoutSeconds;
     const timeoutSeconds = Math.round(base * (1 + Math.random()));
+    this.#options.logger.debug({ informer: this.name, resourceVersion, timeoutSeconds }, 'watching');
     let version = resourceVersion;
     let connected = false;
+    const started = Date.now();
     await this.#client.watch(
       this.#options.path,
       {
@@ -201,6 +207,9 @@ export class Informer<T extends KubeObject = KubeObject> {
       },
       { signal, idleTimeoutMs: (timeoutSeconds + 30) * 1000 },
     );
+    if (!connected && Date.now() - started < 1_000 && !signal.aborted) {
+      throw new Error(`watch ${this.name}: ended at once with no event (is the API server starting?)`);
+    }
     return version;
   }
 
@@ -214,6 +223,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     const object = event.object as unknown as T;
     const meta = object.metadata;
     if (!meta || typeof meta.name !== 'string') return undefined;
+    this.#options.logger.trace(
+      { informer: this.name, type: event.type, name: meta.name, resourceVersion: meta.resourceVersion },
+      'watch event',
+    );
     if (event.type === 'BOOKMARK') return meta.resourceVersion;
     const key = objectKey(meta.namespace, meta.name);
     const before = this.#store.get(key);

@@ -77,11 +77,14 @@ export async function startTestKubelet(options: TestKubeletOptions): Promise<Tes
     rmSync(runDir, { recursive: true, force: true });
   });
   const clients: KubeClient[] = [];
+  // Ends every retry loop (status writes, pod deletions) when the kubelet stops, API server up or not.
+  const lifetime = new AbortController();
   let stopHeartbeat = () => {};
   let pods: ListWatch<V1Pod> | undefined;
   let proxy: ServiceProxy | undefined;
 
   const stop = async () => {
+    lifetime.abort();
     stopHeartbeat();
     await pods?.stop();
     await proxy?.stop();
@@ -141,7 +144,7 @@ export async function startTestKubelet(options: TestKubeletOptions): Promise<Tes
       return path;
     };
 
-    const statusWriter = new PodStatusWriter(node, log);
+    const statusWriter = new PodStatusWriter(node, log, lifetime.signal);
     const context: Omit<PodWorkerContext, 'onChange'> = {
       network,
       sources,
@@ -164,13 +167,14 @@ export async function startTestKubelet(options: TestKubeletOptions): Promise<Tes
       }
       // As a real kubelet does once the pod's containers are gone: remove the object for good.
       const path = `/api/v1/namespaces/${pod.metadata?.namespace}/pods/${pod.metadata?.name}`;
-      for (let attempt = 0; attempt < 60; attempt++) {
+      while (!lifetime.signal.aborted) {
         try {
           await node.delete(path, { gracePeriodSeconds: 0, preconditions: { uid } });
           break;
         } catch (error) {
           if (error instanceof KubeApiError && (error.status === 404 || error.status === 409)) break;
-          await sleep(1000);
+          log(`deleting pod ${pod.metadata?.namespace}/${pod.metadata?.name}: ${(error as Error).message}`);
+          await sleep(1000, undefined, { signal: lifetime.signal }).catch(() => {});
         }
       }
       if (worker) statusWriter.forget(worker);
@@ -253,14 +257,16 @@ export async function startTestKubelet(options: TestKubeletOptions): Promise<Tes
 class PodStatusWriter {
   readonly #client: KubeClient;
   readonly #log: (message: string) => void;
+  readonly #closed: AbortSignal;
   readonly #state = new Map<
     PodWorker,
     { written: string; writing: Promise<void> | undefined; dirty: boolean }
   >();
 
-  constructor(client: KubeClient, log: (message: string) => void) {
+  constructor(client: KubeClient, log: (message: string) => void, closed: AbortSignal) {
     this.#client = client;
     this.#log = log;
+    this.#closed = closed;
   }
 
   schedule(worker: PodWorker): void {
@@ -287,7 +293,7 @@ class PodStatusWriter {
     state: { written: string; writing: Promise<void> | undefined; dirty: boolean },
   ): Promise<void> {
     try {
-      while (state.dirty && this.#state.get(worker) === state) {
+      while (state.dirty && this.#state.get(worker) === state && !this.#closed.aborted) {
         state.dirty = false;
         const status = worker.status(Date.now());
         const text = JSON.stringify(status);
@@ -308,7 +314,7 @@ class PodStatusWriter {
           }
           this.#log(`status of pod ${namespace}/${name}: ${(error as Error).message}`);
           state.dirty = true;
-          await sleep(1000);
+          await sleep(1000, undefined, { signal: this.#closed }).catch(() => {});
         }
       }
     } finally {

@@ -189,9 +189,13 @@ export class PodNetwork {
  * kernel drops the lock, whatever killed us.
  */
 async function takeNodeLock(log: (message: string) => void): Promise<ChildProcess> {
-  const child = spawn('flock', ['--exclusive', lockFile, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'flock',
+    ['--exclusive', '--wait', '600', lockFile, 'sh', '-c', 'echo locked; exec cat >/dev/null'],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const waiting = setTimeout(
     () => log(`test kubelet: waiting for another test kubelet on this machine to finish (lock ${lockFile})`),
     2000,
@@ -199,7 +203,13 @@ async function takeNodeLock(log: (message: string) => void): Promise<ChildProces
   try {
     await new Promise<void>((resolve, reject) => {
       child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`flock ${lockFile} exited (${code})`)));
+      child.once('exit', (code) =>
+        reject(
+          new Error(
+            `test kubelet: another test kubelet held the node for 10 minutes (lock ${lockFile}, flock exit ${code})`,
+          ),
+        ),
+      );
       child.stdout?.setEncoding('utf8').on('data', (d: string) => {
         if (d.includes('locked')) resolve();
       });

@@ -112,6 +112,12 @@ describe('test Kubernetes cluster', { skip: process.getuid?.() !== 0 ? 'needs ro
       kubelet.nodeName,
     ]);
     assert.equal(lease.spec.holderIdentity, kubelet.nodeName);
+    // helm reaches the cluster too (the chart's tests install through it).
+    const helmVersion = await cluster.helm(['version', '--short']);
+    assert.match(helmVersion.stdout, /^v4\.3\.1/);
+    const releases = await cluster.helm(['list', '--all-namespaces', '--output', 'json']);
+    assert.equal(releases.code, 0, releases.stderr);
+    assert.deepEqual(JSON.parse(releases.stdout), []);
   });
 
   test('a Deployment of the voice-edge image: own netns and pod IP, API access by its ServiceAccount, ready by probe, TCP NodePort, gone when deleted', async () => {

@@ -9,14 +9,20 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Watch } from '@kubernetes/client-node';
+import { KubeConfig, Watch } from '@kubernetes/client-node';
 import pino from 'pino';
 import { loadOperatorConfig } from '../../operator/config.ts';
 import type { KubeClient } from '../../operator/kube/client.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import { type RunningOperator, startOperator } from '../../operator/operator.ts';
 import { type ControlPlane, startControlPlane } from '../kube/control-plane.ts';
-import { ARTIFACTS, adminClient, OperatorProcess, PodStatusSimulator } from '../support/operator-harness.ts';
+import {
+  ARTIFACTS,
+  adminClient,
+  OPERATOR_RBAC_RULES,
+  OperatorProcess,
+  PodStatusSimulator,
+} from '../support/operator-harness.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
@@ -43,6 +49,8 @@ interface Obj {
 
 let cp: ControlPlane;
 let client: KubeClient;
+/** A kubeconfig with exactly OPERATOR_RBAC_RULES: every operator in these tests runs with it. */
+let operatorKubeconfig: string;
 
 async function kubectl(args: string[], input?: string): Promise<string> {
   const result = await cp.kubectl(args, input === undefined ? undefined : { input });
@@ -172,6 +180,30 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
       'crd/voiceedgeclusters.voice-edge.io',
       'crd/transceiverpools.voice-edge.io',
     ]);
+    const user = 'voice-edge-operator';
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'ClusterRole',
+            metadata: { name: user },
+            rules: OPERATOR_RBAC_RULES,
+          },
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'ClusterRoleBinding',
+            metadata: { name: user },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
+            subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+          },
+        ],
+      }),
+    );
+    operatorKubeconfig = (await cp.issueCredentials({ name: 'operator', user })).kubeconfigPath;
   });
 
   after(async () => {
@@ -198,7 +230,9 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
         { level: 'debug' },
         pino.destination({ dest: join(ARTIFACTS, 'in-process.log'), sync: true }),
       );
-      operator = await startOperator(config, logger, { kubeConfig: cp.kubeConfig() });
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromFile(operatorKubeconfig);
+      operator = await startOperator(config, logger, { kubeConfig });
       simulator = new PodStatusSimulator(client, NS).start();
     });
 
@@ -342,6 +376,33 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
         },
       );
       assert.equal((await get(RESOURCES.configMap, NS, 'edge-transceiver-ids')).data?.next, '4');
+      const metrics = await operator.metrics.registry.metrics();
+      assert.match(metrics, /^voice_edge_operator_leader 1$/m);
+      assert.match(
+        metrics,
+        /^voice_edge_operator_id_allocations_total\{namespace="inproc",cluster="edge"\} 3$/m,
+      );
+      assert.match(
+        metrics,
+        new RegExp(
+          `^voice_edge_operator_routing_table_generation\\{namespace="inproc",cluster="edge"\\} ${table?.generation}$`,
+          'm',
+        ),
+      );
+      assert.match(
+        metrics,
+        /^voice_edge_operator_transceivers\{namespace="inproc",pool="echo",state="active"\} 3$/m,
+      );
+      assert.match(
+        metrics,
+        /^voice_edge_operator_reconciles_total\{kind="TransceiverPool",result="ok"\} \d+$/m,
+      );
+      const http = `http://127.0.0.1:${operator.httpPort}`;
+      assert.equal((await fetch(`${http}/readyz`)).status, 200);
+      assert.match(
+        await (await fetch(`${http}/metrics`)).text(),
+        /voice_edge_operator_routing_table_publishes_total/,
+      );
     });
 
     test('scale up adds IDs; scale down drains (annotation, then routing table), then deletes at the drain timeout', async () => {
@@ -562,7 +623,7 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
         clusterYaml(ns, 'edge') + poolYaml(ns, 'echo', 'edge', 3).replace(/^\n/, '---\n'),
       );
       const crashing = await OperatorProcess.start({
-        kubeconfigPath: cp.kubeconfigPath,
+        kubeconfigPath: operatorKubeconfig,
         logName: 'crash-point-1',
         waitForHealth: false,
         env: operatorEnv(ns, {
@@ -576,7 +637,7 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
       assert.deepEqual(await podsOf(ns), [], 'no pod carries the allocated IDs');
 
       const restarted = await OperatorProcess.start({
-        kubeconfigPath: cp.kubeconfigPath,
+        kubeconfigPath: operatorKubeconfig,
         logName: 'crash-point-2',
         env: operatorEnv(ns, { VOICE_EDGE_OPERATOR_LEADER_ELECTION__ENABLED: 'false' }),
       });
@@ -622,7 +683,7 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
       try {
         for (let round = 0; round < 6; round++) {
           const child = await OperatorProcess.start({
-            kubeconfigPath: cp.kubeconfigPath,
+            kubeconfigPath: operatorKubeconfig,
             logName: `chaos-${round}`,
             env,
           });
@@ -635,7 +696,7 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
         await kubectl(['-n', ns, 'scale', 'tp/a', '--replicas=3']);
         await kubectl(['-n', ns, 'scale', 'tp/b', '--replicas=2']);
         const last = await OperatorProcess.start({
-          kubeconfigPath: cp.kubeconfigPath,
+          kubeconfigPath: operatorKubeconfig,
           logName: 'chaos-final',
           env,
         });
@@ -680,13 +741,13 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
         VOICE_EDGE_OPERATOR_LEADER_ELECTION__RETRY_PERIOD_MS: '300',
       });
       const first = await OperatorProcess.start({
-        kubeconfigPath: cp.kubeconfigPath,
+        kubeconfigPath: operatorKubeconfig,
         logName: 'election-1',
         env,
       });
       await waitUntil(() => first.leading(), 10_000, 'the first replica leads');
       const second = await OperatorProcess.start({
-        kubeconfigPath: cp.kubeconfigPath,
+        kubeconfigPath: operatorKubeconfig,
         logName: 'election-2',
         env,
       });
@@ -715,7 +776,7 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
         await waitUntil(async () => (await podsOf(ns)).length === 2, 10_000, 'the new leader reconciles');
 
         third = await OperatorProcess.start({
-          kubeconfigPath: cp.kubeconfigPath,
+          kubeconfigPath: operatorKubeconfig,
           logName: 'election-3',
           env,
         });

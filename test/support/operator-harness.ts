@@ -183,6 +183,47 @@ export class PodStatusSimulator {
   }
 }
 
+/**
+ * Exactly what the operator needs (docs/operator.md lists the same): the tests run it with these
+ * rules and nothing more, so a missing verb fails them. Server-side apply that creates an object
+ * is authorised as `create` as well as `patch`.
+ */
+export const OPERATOR_RBAC_RULES = [
+  {
+    apiGroups: ['voice-edge.io'],
+    resources: ['voiceedgeclusters', 'transceiverpools'],
+    verbs: ['get', 'list', 'watch', 'patch'],
+  },
+  {
+    apiGroups: ['voice-edge.io'],
+    resources: ['voiceedgeclusters/status', 'transceiverpools/status', 'transceiverpools/scale'],
+    verbs: ['get', 'patch'],
+  },
+  // Owner references with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
+  {
+    apiGroups: ['voice-edge.io'],
+    resources: ['voiceedgeclusters/finalizers', 'transceiverpools/finalizers'],
+    verbs: ['update'],
+  },
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  {
+    apiGroups: [''],
+    resources: ['configmaps'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'],
+  },
+  { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'create', 'patch'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'create', 'patch'] },
+  {
+    apiGroups: ['rbac.authorization.k8s.io'],
+    resources: ['roles', 'rolebindings'],
+    verbs: ['get', 'create', 'patch'],
+  },
+  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+] as const;
+
 /** A client for the test's own reads and writes (the admin kubeconfig). */
 export function adminClient(kubeConfig: ConstructorParameters<typeof KubeClient>[0]): KubeClient {
   return new KubeClient(kubeConfig);

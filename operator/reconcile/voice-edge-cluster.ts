@@ -41,7 +41,12 @@ export async function reconcileCluster(
   const key = clusterKey(namespace, name);
   const raw = context.caches.clusters.get(namespace, name);
   if (raw === undefined) {
+    // Gone: forget what this term remembered about it.
     context.published.delete(key);
+    context.spareIds.delete(key);
+    for (const applied of context.applied.keys()) {
+      if (applied.includes(`/${namespace}/${name}-`)) context.applied.delete(applied);
+    }
     context.metrics.routingTableGeneration.remove({ namespace, cluster: name });
     return undefined;
   }

@@ -156,6 +156,7 @@ const OPERATOR_RULES = [
     resources: ['voiceedgeclusters/status', 'transceiverpools/status'],
     verbs: ['get', 'update', 'patch'],
   },
+  { apiGroups: ['voice-edge.io'], resources: ['transceiverpools/scale'], verbs: ['get', 'patch'] },
   {
     apiGroups: ['voice-edge.io'],
     resources: ['voiceedgeclusters/finalizers', 'transceiverpools/finalizers'],
@@ -539,6 +540,7 @@ describe('the rendered chart on the API server', () => {
       assert.ok(await can(verb!, resource!), `may ${verb} ${resource}`);
     }
     assert.ok(await can('update', 'transceiverpools.voice-edge.io', 'edge', 'status'));
+    assert.ok(await can('patch', 'transceiverpools.voice-edge.io', 'edge', 'scale'), 'the autoscaler writes /scale');
     assert.ok(await can('update', 'leases.coordination.k8s.io', RELEASE_NAMESPACE));
     for (const [verb, resource, namespace] of [
       ['get', 'secrets', 'edge'],

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { addExitCleanup } from '../kube/exit-cleanup.ts';
 import { buildTunOpen } from './wan/build.ts';
 import type { LinkSpec, WanSpec } from './wan/link-scheduler.ts';
 
@@ -109,6 +110,7 @@ export function missingPrerequisites(): string | undefined {
     ['ip', 'iproute2'],
     ['iptables', 'iptables'],
     ['conntrack', 'conntrack'],
+    ['setpriv', 'util-linux'],
   ] as const) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
@@ -162,11 +164,20 @@ function claim(): void {
   writeFileSync(PID_FILE, String(process.pid));
 }
 
+function releaseClaim(): void {
+  try {
+    if (readFileSync(PID_FILE, 'utf8') === String(process.pid)) rmSync(PID_FILE, { force: true });
+  } catch {
+    // not ours, or already gone
+  }
+}
+
 export class GlobalNet {
   readonly distances: Distances;
   #router: ChildProcess | undefined;
   #routerOutput = '';
   readonly #children = new Set<ChildProcess>();
+  #forgetCleanup: () => void = () => {};
 
   private constructor(distances: Distances) {
     this.distances = distances;
@@ -180,6 +191,14 @@ export class GlobalNet {
     claim();
     sweep();
     const net = new GlobalNet(distances);
+    // A test process that exits without destroy() (a failed `before`, an uncaught error) still
+    // removes the namespaces; one killed outright leaves them to the next start's sweep.
+    net.#forgetCleanup = addExitCleanup(() => {
+      for (const child of net.#children) child.kill('SIGKILL');
+      net.#router?.kill('SIGKILL');
+      sweep();
+      releaseClaim();
+    });
     try {
       net.#build();
       await net.#startRouter(tunOpen);
@@ -257,18 +276,10 @@ export class GlobalNet {
   }
 
   async #startRouter(tunOpen: string): Promise<void> {
+    const [launch, ...prefix] = this.launcher(NS.wan);
     const router = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        NS.wan,
-        tunOpen,
-        'veg-tun',
-        process.execPath,
-        ROUTER,
-        JSON.stringify(wanSpecFor(this.distances)),
-      ],
+      launch!,
+      [...prefix, tunOpen, 'veg-tun', process.execPath, ROUTER, JSON.stringify(wanSpecFor(this.distances))],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.#router = router;
@@ -292,15 +303,19 @@ export class GlobalNet {
 
   /** Starts a long-running process inside a namespace (stopped by destroy() at the latest). */
   spawn(ns: string, command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, command, ...args], options);
+    const [launch, ...prefix] = this.launcher(ns);
+    const child = spawn(launch!, [...prefix, command, ...args], options);
     this.#children.add(child);
     child.once('exit', () => this.#children.delete(child));
     return child;
   }
 
-  /** The launcher prefix for Service.start and friends: `ip netns exec <ns>`. */
+  /**
+   * The launcher prefix for Service.start and friends: `ip netns exec <ns>`, and `setpriv
+   * --pdeathsig KILL` so that the process dies with the test process even if that is killed.
+   */
   launcher(ns: string): string[] {
-    return ['ip', 'netns', 'exec', ns];
+    return ['ip', 'netns', 'exec', ns, 'setpriv', '--pdeathsig', 'KILL'];
   }
 
   /** Forgets every NAT mapping: the user's next packets leave from a new public port. */
@@ -328,10 +343,7 @@ export class GlobalNet {
       router.kill('SIGKILL');
     }
     sweep();
-    try {
-      if (readFileSync(PID_FILE, 'utf8') === String(process.pid)) rmSync(PID_FILE, { force: true });
-    } catch {
-      // not ours, or already gone
-    }
+    releaseClaim();
+    this.#forgetCleanup();
   }
 }

@@ -215,6 +215,29 @@ describe('RelayCore as a cluster relay behind edge relays', () => {
     assert.equal(flow.socketIndex, 0);
   });
 
+  test('its own sessions go to its transceivers, a peer cluster’s to the peer’s relays (it is their edge)', () => {
+    const { core, counters } = clusterRelay();
+    const own = asFlow(core.onClientPacket(bindingRequest(ufragOf(1, 5)), CLIENT.address, 4, 1, 0, NOW_MS));
+    assert.equal(own.route.transceiverId, 5);
+    const peer = asFlow(core.onClientPacket(bindingRequest(ufragOf(2, 5)), CLIENT.address, 4, 2, 0, NOW_MS));
+    assert.deepEqual(peer.route.tunnel, C2_RELAY);
+    assert.equal(counters[SLOT.packetsToTransceiver], 1);
+    assert.equal(counters[SLOT.packetsToPeer], 1);
+    // The transceiver cannot answer for the peer's flow, nor the peer for the transceiver's.
+    assert.equal(
+      core.onTunnelPacket(encodeTunnelPacket({ ...CLIENT, port: 2 }, RTP), '10.0.0.5', 7000),
+      'tunnel_no_flow',
+    );
+    assert.equal(
+      core.onTunnelPacket(encodeTunnelPacket({ ...CLIENT, port: 1 }, RTP), C2_RELAY.address, C2_RELAY.port),
+      'tunnel_no_flow',
+    );
+    assert.equal(
+      core.onTunnelPacket(encodeTunnelPacket({ ...CLIENT, port: 2 }, RTP), C2_RELAY.address, C2_RELAY.port),
+      peer,
+    );
+  });
+
   test('only known edge relays; well-formed datagrams; no chains to a further peer', () => {
     const { core, counters } = clusterRelay();
     const datagram = encodeTunnelPacket(CLIENT, bindingRequest(ufragOf(1, 5)));

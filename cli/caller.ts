@@ -110,6 +110,11 @@ export class ToneCaller {
     return !Number.isNaN(this.#connectedAt);
   }
 
+  /** The WHIP session resource, once the offer was answered (it names the transceiver). */
+  get location(): URL | undefined {
+    return this.#location;
+  }
+
   /**
    * Offers, has the offer answered over WHIP, and waits until ICE and DTLS are up. Rejects with a
    * one-line reason (WhipError for the HTTP side) after `timeoutMs` or when `interrupt` fires.

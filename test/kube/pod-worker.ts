@@ -99,10 +99,14 @@ export class PodWorker {
     if (this.#terminating) return;
     this.#context.onChange();
     let kubeconfig: string | undefined;
-    try {
-      kubeconfig = await this.#context.podKubeconfig(pod);
-    } catch (error) {
-      this.#context.log(`pod ${name}: no ServiceAccount token: ${(error as Error).message}`);
+    // As a real kubelet: no API credentials for a pod that opts out of the ServiceAccount token (the
+    // Node authorizer would refuse the TokenRequest anyway: no volume of the pod names the audience).
+    if (pod.spec?.automountServiceAccountToken !== false) {
+      try {
+        kubeconfig = await this.#context.podKubeconfig(pod);
+      } catch (error) {
+        this.#context.log(`pod ${name}: no ServiceAccount token: ${(error as Error).message}`);
+      }
     }
     if (this.#terminating) return;
     for (const runner of this.#runners) void runner.run(this.#sandbox, kubeconfig);

@@ -136,9 +136,16 @@ export async function reconcilePool(
   // Replicas: the spec's, 0 while deleting, or the autoscaler's (written through /scale).
   let replicas = deleting ? 0 : pool.spec.replicas;
   if (!deleting && pool.spec.autoscaling.enabled) {
-    const scaled = await autoscale(context, subject, pool, pods, samples, now);
-    replicas = scaled.replicas;
-    if (scaled.recheckAt !== undefined) requeueAt(scaled.recheckAt);
+    try {
+      const scaled = await autoscale(context, subject, pool, pods, samples, now);
+      replicas = scaled.replicas;
+      if (scaled.recheckAt !== undefined) requeueAt(scaled.recheckAt);
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      // The decision could not be written (e.g. RBAC without transceiverpools/scale): act on the
+      // replicas the spec holds, and say why in the status (Degraded) instead of only in the log.
+      writeErrors.push(`autoscaler: ${(error as Error).message}`);
+    }
   }
 
   const currentHash = podInput ? templateHash(podInput) : undefined;

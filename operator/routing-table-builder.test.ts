@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildRoutingTable, readPublishedTable } from './routing-table-builder.ts';
 import { pod } from './test-support/fixtures.ts';
 
-const base = { clusterId: 7, peers: [], published: undefined, knownGeneration: 0 };
+const base = { clusterId: 7, peers: [], edgeRelays: [], published: undefined, knownGeneration: 0 };
 
 describe('buildRoutingTable', () => {
   it('lists pods with an IP that are not terminating, by ID, with tunnel and API addresses', () => {
@@ -85,6 +85,22 @@ describe('buildRoutingTable', () => {
     assert.deepEqual((result.document as { peers: unknown }).peers, [
       { clusterId: 8, relays: ['192.0.2.1:3478'], region: 'eu' },
     ]);
+  });
+
+  it('publishes the edge relays the cluster accepts, and a change of them is a new generation', () => {
+    const before = buildRoutingTable({ ...base, pods: [] });
+    const result = buildRoutingTable({
+      ...base,
+      pods: [],
+      edgeRelays: ['198.51.100.0/24', '2001:db8::7'],
+      published: before.table,
+    });
+    assert.deepEqual((result.document as { edgeRelays: unknown }).edgeRelays, [
+      '198.51.100.0/24',
+      '2001:db8::7/128',
+    ]);
+    assert.equal(result.changed, true);
+    assert.equal(result.table.generation, before.table.generation + 1);
   });
 
   it('reads back what it publishes, and nothing from garbage', () => {

@@ -18,6 +18,8 @@ export interface PeerSpec {
 export interface RoutingTableInput {
   readonly clusterId: number;
   readonly peers: readonly PeerSpec[];
+  /** Edge relays (IP or CIDR text) the cluster's relays accept tunnel traffic from. */
+  readonly edgeRelays: readonly string[];
   readonly pods: readonly TransceiverPod[];
   /** The table as published now (parsed `routing.json`), if any. */
   readonly published: RoutingTable | undefined;
@@ -73,6 +75,7 @@ export function buildRoutingTable(input: RoutingTableInput): RoutingTableResult 
     generation: 0,
     transceivers: entries,
     peers,
+    edgeRelays: [...input.edgeRelays],
   });
   const changed = input.published === undefined || contentKey(input.published) !== contentKey(draft);
   const base = Math.max(input.published?.generation ?? 0, input.knownGeneration);

@@ -149,6 +149,8 @@ export const VoiceEdgeClusterSpecSchema = z.object({
       }),
     )
     .default([]),
+  /** Edge relays (IPs or CIDRs) whose tunnel traffic this cluster's relays accept. */
+  edgeRelays: z.array(z.string().min(1)).default([]),
 });
 export type VoiceEdgeClusterSpec = z.output<typeof VoiceEdgeClusterSpecSchema>;
 

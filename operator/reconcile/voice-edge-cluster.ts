@@ -128,6 +128,7 @@ export async function reconcileCluster(
   const result = buildRoutingTable({
     clusterId: cluster.spec.clusterId,
     peers: cluster.spec.peers,
+    edgeRelays: cluster.spec.edgeRelays,
     pods,
     published: base,
     knownGeneration: currentStatus.routingTableGeneration ?? 0,

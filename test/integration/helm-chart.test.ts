@@ -540,7 +540,10 @@ describe('the rendered chart on the API server', () => {
       assert.ok(await can(verb!, resource!), `may ${verb} ${resource}`);
     }
     assert.ok(await can('update', 'transceiverpools.voice-edge.io', 'edge', 'status'));
-    assert.ok(await can('patch', 'transceiverpools.voice-edge.io', 'edge', 'scale'), 'the autoscaler writes /scale');
+    assert.ok(
+      await can('patch', 'transceiverpools.voice-edge.io', 'edge', 'scale'),
+      'the autoscaler writes /scale',
+    );
     assert.ok(await can('update', 'leases.coordination.k8s.io', RELEASE_NAMESPACE));
     for (const [verb, resource, namespace] of [
       ['get', 'secrets', 'edge'],
@@ -696,6 +699,11 @@ describe('the CRDs on the API server', () => {
     ],
     ['a peer without relays', clusterYaml({ peers: [{ clusterId: 8, relays: [] }] }), /relays/],
     [
+      'an edge relay that is neither an IP nor a CIDR',
+      clusterYaml({ edgeRelays: ['198.51.100.0/33'] }),
+      /must be an IP address or a CIDR range/,
+    ],
+    [
       'a relay nodePort out of range',
       clusterYaml({ relay: { serviceType: 'NodePort', nodePort: 8080 } }),
       /nodePort must be in the Kubernetes NodePort range 30000-32767/,
@@ -753,6 +761,7 @@ describe('the CRDs on the API server', () => {
       clusterYaml({
         relay: { publicAddresses: ['203.0.113.10:3478', '[2001:db8::10]:3478', '[::1]:1', '10.0.0.1:65535'] },
         peers: [{ clusterId: 8, region: 'us-east', relays: ['198.51.100.20:3478', '[2001:db8::20]:443'] }],
+        edgeRelays: ['198.51.100.7', '198.51.100.0/24', '2001:db8::/48'],
         redis: { url: 'rediss://redis.example:6380/0' },
         signaling: { serviceType: 'NodePort', nodePort: 30080 },
       }),

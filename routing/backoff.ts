@@ -1,6 +1,6 @@
 // How long to wait before retrying something that failed `attempt` times in a row: exponential,
-// capped, with jitter so that every relay replica that lost the API server at the same moment does
-// not come back at the same moment too. Pure: the caller owns the clock and the attempt count.
+// capped, with jitter so that every replica (relay, signaling, operator) that lost the API server at
+// the same moment does not come back at the same moment too. Pure: the caller owns the clock and the attempt count.
 
 export interface BackoffPolicy {
   /** The delay after the first failure (before jitter). */

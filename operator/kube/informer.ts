@@ -5,7 +5,7 @@
 // capped exponential backoff and tells handlers what changed meanwhile (client-go's reflector does
 // the same). The client-node informer stops on errors other than 410, so the loop is written here.
 import type { Logger } from 'pino';
-import { type BackoffPolicy, backoffDelay } from './backoff.ts';
+import { type BackoffPolicy, backoffDelayMs } from '../../routing/backoff.ts';
 import { isGone, type KubeClient, type WatchEvent } from './client.ts';
 
 export interface KubeObject {
@@ -134,7 +134,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.#options.onRestart?.(expired ? 'expired' : 'error');
         // A 410 on a healthy server relists at once; anything else waits first.
         const delay =
-          expired && this.#failures === 1 ? 0 : backoffDelay(this.#failures, this.#options.backoff);
+          expired && this.#failures === 1 ? 0 : backoffDelayMs(this.#failures, this.#options.backoff);
         this.#options.logger.warn(
           { informer: this.name, err: (error as Error).message, retryInMs: delay, failures: this.#failures },
           expired ? 'watch expired: relisting' : 'list/watch failed: retrying',

@@ -2,7 +2,7 @@
 // while it is being reconciled runs again right after, never twice at once; failures requeue it
 // with a per-key capped exponential backoff; `addAfter` keeps one timer per key (the earliest).
 // Memory is bounded by the number of distinct keys, i.e. by the objects being watched.
-import { type BackoffPolicy, backoffDelay } from './backoff.ts';
+import { type BackoffPolicy, backoffDelayMs } from '../../routing/backoff.ts';
 
 export interface ReconcileOutcome {
   /** Reconcile this key again after this long even if nothing changes (timeouts, windows). */
@@ -64,7 +64,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
-    const delay = backoffDelay(failures, this.#backoff);
+    const delay = backoffDelayMs(failures, this.#backoff);
     this.addAfter(key, delay);
     return delay;
   }

@@ -15,11 +15,12 @@ import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { stringify } from 'yaml';
 import { ToneCaller } from '../../cli/caller.ts';
+import { KubeClient, PATCH } from '../../operator/kube/client.ts';
+import type { Informer, KubeObject } from '../../operator/kube/informer.ts';
 import { parseResourceId, SESSION_PATH } from '../../signaling/resource-id.ts';
 import { type ControlPlane, startControlPlane, TEST_NODE_IP } from '../kube/control-plane.ts';
-import { KubeClient } from '../kube/kube-client.ts';
 import { startTestKubelet, type TestKubelet } from '../kube/kubelet.ts';
-import { ListWatch } from '../kube/list-watch.ts';
+import { testInformer } from '../kube/test-informer.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { makeKeyring } from '../support/relay-process.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -93,10 +94,12 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
   let plane: ControlPlane;
   let kubelet: TestKubelet;
   let client: KubeClient;
-  let podWatch: ListWatch<PodJson>;
+  let podWatch: Informer<PodJson & KubeObject>;
   /** Every transceiver pod UID ever seen per transceiver ID: two UIDs = a reused ID. */
   const uidsById = new Map<number, Set<string>>();
   const callers: ToneCaller[] = [];
+  /** Ends every caller's tone (its 10-minute timer would otherwise keep the test process alive). */
+  const callsOver = new AbortController();
   let passed = false;
 
   const kubectl = async (args: string[], input?: string) => {
@@ -109,7 +112,7 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
   const getPool = () =>
     client.get<PoolJson>(`/apis/voice-edge.io/v1alpha1/namespaces/${ns}/transceiverpools/${pool}`);
   const transceiverPods = () =>
-    podWatch.objects.filter((p) => p.metadata.labels?.['voice-edge.io/pool'] === pool);
+    podWatch.list().filter((p) => p.metadata.labels?.['voice-edge.io/pool'] === pool);
   const routingTable = async (): Promise<RoutingDoc> => {
     const map = await client.get<{ data?: Record<string, string> }>(
       `/api/v1/namespaces/${ns}/configmaps/${cluster}-routing`,
@@ -117,7 +120,8 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
     return JSON.parse(map.data?.['routing.json'] ?? '{"generation":-1,"transceivers":[]}') as RoutingDoc;
   };
   const relayIps = () =>
-    podWatch.objects
+    podWatch
+      .list()
       .filter(
         (p) =>
           p.metadata.labels?.['app.kubernetes.io/component'] === 'relay' &&
@@ -163,7 +167,7 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
       try {
         await caller.connect(15_000, new AbortController().signal);
         callers.push(caller);
-        void caller.run(600_000, new AbortController().signal);
+        void caller.run(600_000, callsOver.signal);
         return caller;
       } catch (error) {
         await caller.hangUp().catch(() => {});
@@ -182,27 +186,26 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
     mkdirSync(artifacts, { recursive: true });
     plane = await startControlPlane({ run: `e2e-kubernetes-${process.pid}` });
     kubelet = await startTestKubelet({ controlPlane: plane });
-    client = await KubeClient.fromKubeConfig(plane.kubeConfig());
-    podWatch = new ListWatch<PodJson>(
+    client = new KubeClient(plane.kubeConfig());
+    const recordUid = (pod: PodJson) => {
+      const id = transceiverIdOf(pod);
+      if (!Number.isInteger(id)) return;
+      const uids = uidsById.get(id) ?? new Set<string>();
+      uids.add(pod.metadata.uid);
+      uidsById.set(id, uids);
+    };
+    podWatch = testInformer<PodJson & KubeObject>(
       client,
-      `/api/v1/namespaces/${ns}/pods`,
-      {},
-      {
-        upsert(pod) {
-          const id = transceiverIdOf(pod);
-          if (!Number.isInteger(id)) return;
-          const uids = uidsById.get(id) ?? new Set<string>();
-          uids.add(pod.metadata.uid);
-          uidsById.set(id, uids);
-        },
-        remove() {},
-      },
+      { name: 'pods', path: `/api/v1/namespaces/${ns}/pods` },
+      { onAdd: recordUid, onUpdate: (_, pod) => recordUid(pod) },
     );
-    await podWatch.start();
+    podWatch.start();
+    await podWatch.whenSynced();
   });
 
   after(async () => {
     await Promise.all(callers.map((c) => c.hangUp(1_000).catch(() => {})));
+    callsOver.abort();
     await podWatch?.stop();
     if (!passed && plane) process.stderr.write(`kubernetes e2e logs: ${plane.logDir}\n`);
     await kubelet?.stop();
@@ -555,9 +558,14 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
       const before = await routingTable();
       const beforeActive = new Set(before.transceivers.filter((x) => x.state === 'active').map((x) => x.id));
       const changed = performance.now();
-      await client.mergePatch(`/apis/voice-edge.io/v1alpha1/namespaces/${ns}/transceiverpools/${pool}`, {
-        spec: { replicas: target },
-      });
+      await client.request(
+        'PATCH',
+        `/apis/voice-edge.io/v1alpha1/namespaces/${ns}/transceiverpools/${pool}`,
+        {
+          body: { spec: { replicas: target } },
+          contentType: PATCH.merge,
+        },
+      );
       // The first table whose active set differs, then the moment both relays hold it.
       let wanted = -1;
       let publishedAt = 0;

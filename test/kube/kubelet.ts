@@ -10,16 +10,19 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { isConflict, isNotFound, KubeApiError, KubeClient, PATCH } from '../../operator/kube/client.ts';
+import type { Informer, KubeObject } from '../../operator/kube/informer.ts';
 import { type ControlPlane, TEST_NODE_IP, TEST_POD_CIDR } from './control-plane.ts';
 import { addExitCleanup } from './exit-cleanup.ts';
-import { KubeApiError, KubeClient } from './kube-client.ts';
 import { kubeconfigDocument } from './kubeconfig-file.ts';
-import { ListWatch } from './list-watch.ts';
 import type { EnvSources } from './pod-env.ts';
 import { PodNetwork, sweepPodNetwork } from './pod-network.ts';
 import { time } from './pod-status.ts';
 import { PodWorker, type PodWorkerContext } from './pod-worker.ts';
 import { ServiceProxy } from './service-proxy.ts';
+import { testInformer } from './test-informer.ts';
+
+type Pod = V1Pod & KubeObject;
 
 export interface TestKubeletOptions {
   readonly controlPlane: ControlPlane;
@@ -80,7 +83,7 @@ export async function startTestKubelet(options: TestKubeletOptions): Promise<Tes
   // Ends every retry loop (status writes, pod deletions) when the kubelet stops, API server up or not.
   const lifetime = new AbortController();
   let stopHeartbeat = () => {};
-  let pods: ListWatch<V1Pod> | undefined;
+  let pods: Informer<Pod> | undefined;
   let proxy: ServiceProxy | undefined;
 
   const stop = async () => {
@@ -106,16 +109,16 @@ export async function startTestKubelet(options: TestKubeletOptions): Promise<Tes
       name: `kube-proxy-${nodeName}`,
       user: 'system:kube-proxy',
     });
-    const kubeconfigFor = async (path: string) => {
+    const clientFor = (path: string) => {
       const config = new KubeConfig();
       config.loadFromFile(path);
-      const client = await KubeClient.fromKubeConfig(config);
+      const client = new KubeClient(config);
       clients.push(client);
       return client;
     };
-    const node = await kubeconfigFor(nodeCredentials.kubeconfigPath);
-    const proxyClient = await kubeconfigFor(proxyCredentials.kubeconfigPath);
-    const admin = await KubeClient.fromKubeConfig(controlPlane.kubeConfig());
+    const node = clientFor(nodeCredentials.kubeconfigPath);
+    const proxyClient = clientFor(proxyCredentials.kubeconfigPath);
+    const admin = new KubeClient(controlPlane.kubeConfig());
     clients.push(admin);
 
     await registerNode(node, nodeName, capacity);
@@ -169,10 +172,10 @@ export async function startTestKubelet(options: TestKubeletOptions): Promise<Tes
       const path = `/api/v1/namespaces/${pod.metadata?.namespace}/pods/${pod.metadata?.name}`;
       while (!lifetime.signal.aborted) {
         try {
-          await node.delete(path, { gracePeriodSeconds: 0, preconditions: { uid } });
+          await node.request('DELETE', path, { body: { gracePeriodSeconds: 0, preconditions: { uid } } });
           break;
         } catch (error) {
-          if (error instanceof KubeApiError && (error.status === 404 || error.status === 409)) break;
+          if (isNotFound(error) || isConflict(error)) break;
           log(`deleting pod ${pod.metadata?.namespace}/${pod.metadata?.name}: ${(error as Error).message}`);
           await sleep(1000, undefined, { signal: lifetime.signal }).catch(() => {});
         }
@@ -182,48 +185,55 @@ export async function startTestKubelet(options: TestKubeletOptions): Promise<Tes
       deleting.delete(uid);
     };
 
-    pods = new ListWatch<V1Pod>(
+    const upsert = (pod: Pod) => {
+      const uid = pod.metadata.uid ?? '';
+      const worker = workers.get(uid);
+      if (pod.metadata.deletionTimestamp) {
+        worker?.update(pod);
+        void finishDeletion(pod).catch((error) => log(`deleting pod ${pod.metadata.name}: ${error}`));
+        return;
+      }
+      if (worker) {
+        worker.update(pod);
+        return;
+      }
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
+      const created: PodWorker = new PodWorker(pod, {
+        ...context,
+        onChange: () => statusWriter.schedule(created),
+      });
+      workers.set(uid, created);
+      statusWriter.schedule(created);
+      void created.start();
+    };
+    const remove = (pod: Pod) => {
+      const uid = pod.metadata.uid ?? '';
+      const worker = workers.get(uid);
+      if (!worker) return;
+      statusWriter.forget(worker);
+      // Deleted without waiting for us (grace period 0, --force): kill at once.
+      void worker.terminate(0).then(() => {
+        if (!deleting.has(uid)) workers.delete(uid);
+      });
+    };
+    pods = testInformer<Pod>(
       node,
-      '/api/v1/pods',
-      { fieldSelector: `spec.nodeName=${nodeName}` },
+      { name: 'pods', path: '/api/v1/pods', fieldSelector: `spec.nodeName=${nodeName}`, log },
       {
-        upsert(pod) {
-          const uid = pod.metadata?.uid ?? '';
-          const worker = workers.get(uid);
-          if (pod.metadata?.deletionTimestamp) {
-            worker?.update(pod);
-            void finishDeletion(pod).catch((error) => log(`deleting pod ${pod.metadata?.name}: ${error}`));
-            return;
-          }
-          if (worker) {
-            worker.update(pod);
-            return;
-          }
-          if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
-          const created: PodWorker = new PodWorker(pod, {
-            ...context,
-            onChange: () => statusWriter.schedule(created),
-          });
-          workers.set(uid, created);
-          statusWriter.schedule(created);
-          void created.start();
+        onAdd: upsert,
+        onUpdate(previous, pod) {
+          // A relist can find the name taken by another pod (deleted and created while the watch was
+          // down): the old one is gone.
+          if (previous.metadata.uid !== pod.metadata.uid) remove(previous);
+          upsert(pod);
         },
-        remove(pod) {
-          const uid = pod.metadata?.uid ?? '';
-          const worker = workers.get(uid);
-          if (!worker) return;
-          statusWriter.forget(worker);
-          // Deleted without waiting for us (grace period 0, --force): kill at once.
-          void worker.terminate(0).then(() => {
-            if (!deleting.has(uid)) workers.delete(uid);
-          });
-        },
-        error: (error) => log(`pod watch: ${(error as Error).message}`),
+        onDelete: remove,
       },
     );
+    pods.start();
 
     proxy = new ServiceProxy({ proxy: proxyClient, admin, network, log });
-    await Promise.all([pods.start(), proxy.start()]);
+    await Promise.all([pods.whenSynced(), proxy.start()]);
     if (controlPlane.components.includes('kube-controller-manager'))
       await waitUntilSchedulable(admin, nodeName);
   } catch (error) {
@@ -300,18 +310,18 @@ class PodStatusWriter {
         if (text === state.written) continue;
         const { namespace, name } = worker.pod.metadata ?? {};
         try {
-          await this.#client.mergePatch(`/api/v1/namespaces/${namespace}/pods/${name}/status`, {
-            metadata: { uid: worker.uid },
-            status,
+          await this.#client.request('PATCH', `/api/v1/namespaces/${namespace}/pods/${name}/status`, {
+            body: { metadata: { uid: worker.uid }, status },
+            contentType: PATCH.merge,
           });
           state.written = text;
         } catch (error) {
           if (
-            error instanceof KubeApiError &&
-            (error.status === 404 || error.status === 409 || error.status === 422)
-          ) {
+            isNotFound(error) ||
+            isConflict(error) ||
+            (error instanceof KubeApiError && error.status === 422)
+          )
             return;
-          }
           this.#log(`status of pod ${namespace}/${name}: ${(error as Error).message}`);
           state.dirty = true;
           await sleep(1000, undefined, { signal: this.#closed }).catch(() => {});
@@ -343,12 +353,13 @@ async function registerNode(
     spec: {},
   };
   try {
-    await client.create('/api/v1/nodes', node);
+    await client.request('POST', '/api/v1/nodes', { body: node });
   } catch (error) {
-    if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+    if (!isConflict(error)) throw error;
   }
-  await client.mergePatch(`/api/v1/nodes/${nodeName}/status`, {
-    status: nodeStatus(nodeName, capacity, Date.now()),
+  await client.request('PATCH', `/api/v1/nodes/${nodeName}/status`, {
+    body: { status: nodeStatus(nodeName, capacity, Date.now()) },
+    contentType: PATCH.merge,
   });
 }
 
@@ -410,27 +421,32 @@ function startHeartbeat(
     try {
       lease = await client.get(leasePath);
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+      if (!isNotFound(error)) throw error;
     }
     const spec = { holderIdentity: nodeName, leaseDurationSeconds, renewTime: microTime() };
     if (lease) {
-      await client.replace(leasePath, { ...lease, spec });
+      await client.request('PUT', leasePath, { body: { ...lease, spec } });
     } else {
       const nodeObject = await client.get<{ metadata: { uid: string } }>(`/api/v1/nodes/${nodeName}`);
-      await client.create('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: {
-          name: nodeName,
-          namespace: 'kube-node-lease',
-          ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid: nodeObject.metadata.uid }],
+      await client.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+        body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: {
+            name: nodeName,
+            namespace: 'kube-node-lease',
+            ownerReferences: [
+              { apiVersion: 'v1', kind: 'Node', name: nodeName, uid: nodeObject.metadata.uid },
+            ],
+          },
+          spec,
         },
-        spec,
       });
     }
     if (Date.now() - lastStatus >= 60_000) {
-      await client.mergePatch(`/api/v1/nodes/${nodeName}/status`, {
-        status: { conditions: nodeStatus(nodeName, capacity, Date.now()).conditions },
+      await client.request('PATCH', `/api/v1/nodes/${nodeName}/status`, {
+        body: { status: { conditions: nodeStatus(nodeName, capacity, Date.now()).conditions } },
+        contentType: PATCH.merge,
       });
       lastStatus = Date.now();
     }
@@ -476,7 +492,7 @@ function nodeSources(client: KubeClient): EnvSources {
           `/api/v1/namespaces/${namespace}/${kind}/${name}`,
         );
       } catch (error) {
-        if (error instanceof KubeApiError && error.status === 404) return undefined;
+        if (isNotFound(error)) return undefined;
         if (!(error instanceof KubeApiError && error.status === 403) || attempt >= 20) throw error;
         await sleep(250);
       }
@@ -504,19 +520,22 @@ async function serviceAccountToken(client: KubeClient, pod: V1Pod): Promise<stri
   const account = pod.spec?.serviceAccountName ?? 'default';
   for (let attempt = 0; ; attempt++) {
     try {
-      const response = await client.create<{ status: { token: string } }>(
+      const response = await client.request<{ status: { token: string } }>(
+        'POST',
         `/api/v1/namespaces/${namespace}/serviceaccounts/${account}/token`,
         {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenRequest',
-          spec: {
-            // A day: longer than any test; the kubelet does not rotate it (nothing re-reads a kubeconfig).
-            expirationSeconds: 86_400,
-            boundObjectRef: {
-              apiVersion: 'v1',
-              kind: 'Pod',
-              name: pod.metadata?.name,
-              uid: pod.metadata?.uid,
+          body: {
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenRequest',
+            spec: {
+              // A day: longer than any test; the kubelet does not rotate it (nothing re-reads a kubeconfig).
+              expirationSeconds: 86_400,
+              boundObjectRef: {
+                apiVersion: 'v1',
+                kind: 'Pod',
+                name: pod.metadata?.name,
+                uid: pod.metadata?.uid,
+              },
             },
           },
         },

@@ -4,17 +4,18 @@
 // balancer controller: a LoadBalancer Service gets status.loadBalancer.ingress = the node IP (the rules
 // forward nodeIP:port), written with the admin identity since no node or proxy identity may.
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import type { KubeClient } from './kube-client.ts';
-import { ListWatch } from './list-watch.ts';
+import { type KubeClient, PATCH } from '../../operator/kube/client.ts';
+import type { Informer, KubeObject } from '../../operator/kube/informer.ts';
 import { type PodNetwork, PROXY_CHAINS } from './pod-network.ts';
 import { type Frontend, renderRules, serviceFrontends, staleUdpEntries } from './service-rules.ts';
+import { testInformer } from './test-informer.ts';
 
 export class ServiceProxy {
   readonly #network: PodNetwork;
   readonly #admin: KubeClient;
   readonly #log: (message: string) => void;
-  readonly #services: ListWatch<V1Service>;
-  readonly #slices: ListWatch<V1EndpointSlice>;
+  readonly #services: Informer<V1Service & KubeObject>;
+  readonly #slices: Informer<V1EndpointSlice & KubeObject>;
   #frontends: Frontend[] = [];
   #rules = '';
   #syncing: Promise<void> = Promise.resolve();
@@ -33,22 +34,28 @@ export class ServiceProxy {
     this.#admin = options.admin;
     this.#log = options.log;
     const handlers = {
-      upsert: () => this.#schedule(),
-      remove: () => this.#schedule(),
-      error: (error: unknown) => this.#log(`kube-proxy watch: ${(error as Error).message}`),
+      onAdd: () => this.#schedule(),
+      onUpdate: () => this.#schedule(),
+      onDelete: () => this.#schedule(),
     };
-    this.#services = new ListWatch<V1Service>(options.proxy, '/api/v1/services', {}, handlers);
-    this.#slices = new ListWatch<V1EndpointSlice>(
+    const log = (message: string) => this.#log(`kube-proxy: ${message}`);
+    this.#services = testInformer(
       options.proxy,
-      '/apis/discovery.k8s.io/v1/endpointslices',
-      {},
+      { name: 'services', path: '/api/v1/services', log },
+      handlers,
+    );
+    this.#slices = testInformer(
+      options.proxy,
+      { name: 'endpointslices', path: '/apis/discovery.k8s.io/v1/endpointslices', log },
       handlers,
     );
   }
 
   /** Resolves once the rules for the current Services are in place. */
   async start(): Promise<void> {
-    await Promise.all([this.#services.start(), this.#slices.start()]);
+    this.#services.start();
+    this.#slices.start();
+    await Promise.all([this.#services.whenSynced(), this.#slices.whenSynced()]);
     this.#started = true;
     this.#schedule();
     await this.#syncing;
@@ -82,8 +89,8 @@ export class ServiceProxy {
   }
 
   async #sync(): Promise<void> {
-    const services = this.#services.objects;
-    const frontends = serviceFrontends(services, this.#slices.objects, this.#network.nodeIP);
+    const services = this.#services.list();
+    const frontends = serviceFrontends(services, this.#slices.list(), this.#network.nodeIP);
     const rules = renderRules(frontends, PROXY_CHAINS, this.#network.podCidr);
     if (rules !== this.#rules) {
       await this.#network.applyRules(rules);
@@ -104,8 +111,9 @@ export class ServiceProxy {
     const have = JSON.stringify(service.status?.loadBalancer?.ingress ?? []);
     if (have === want || this.#published.get(key) === want) return;
     const { namespace, name } = service.metadata ?? {};
-    await this.#admin.mergePatch(`/api/v1/namespaces/${namespace}/services/${name}/status`, {
-      status: { loadBalancer: { ingress } },
+    await this.#admin.request('PATCH', `/api/v1/namespaces/${namespace}/services/${name}/status`, {
+      body: { status: { loadBalancer: { ingress } } },
+      contentType: PATCH.merge,
     });
     this.#published.set(key, want);
   }

@@ -3,8 +3,10 @@
 // until one answers that it drains or the pod is gone. An answer counts only if it names the pod's
 // own transceiver ID (pod IPs are reused); an answer older than `staleMs` counts as none.
 import type { Logger } from 'pino';
+import { TransceiverStatusSchema } from '../protocol/transceiver-status.ts';
+import { sleep } from './kube/sleep.ts';
 import { apiBaseUrl } from './transceiver-pod.ts';
-import { type StatusSample, TransceiverStatusSchema } from './transceiver-status.ts';
+import type { StatusSample } from './transceiver-status.ts';
 
 export interface PollTarget {
   /** `namespace/name` of the pod. */
@@ -170,17 +172,4 @@ export class StatusPoller {
       );
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -4,8 +4,9 @@
 // unavailable. Between polls, what signaling itself learns (a session placed, a 503) adjusts the
 // figures; the next poll replaces them with the transceiver's own.
 import type { RoutingTable } from '../protocol/routing-table.ts';
+import type { TransceiverStatus } from '../protocol/transceiver-status.ts';
 import type { StatusView } from './pick.ts';
-import type { TransceiverClient, TransceiverStatus } from './transceiver-client.ts';
+import type { TransceiverClient } from './transceiver-client.ts';
 
 export interface StatusCacheOptions {
   readonly client: Pick<TransceiverClient, 'status'>;

@@ -1,15 +1,7 @@
 // Calls to a transceiver's internal HTTP API (docs/transceiver-api.md). Every call has a timeout and
 // ends in one of four outcomes the caller can switch on; nothing here throws for a network problem.
 import { z } from 'zod';
-
-export const TransceiverStatusSchema = z.object({
-  transceiverId: z.number().int().min(0),
-  clusterId: z.number().int().min(0),
-  state: z.enum(['active', 'draining']),
-  sessions: z.number().int().min(0),
-  capacity: z.number().int().min(0),
-});
-export type TransceiverStatus = z.infer<typeof TransceiverStatusSchema>;
+import { type TransceiverStatus, TransceiverStatusSchema } from '../protocol/transceiver-status.ts';
 
 const CreatedSchema = z.object({
   sessionId: z.string().min(1).max(256),

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelayMs } from '../../routing/backoff.ts';
 import { isGone, type KubeClient, type WatchEvent } from './client.ts';
+import { sleep } from './sleep.ts';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -258,17 +259,4 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.#syncWaiters = [];
     for (const waiter of waiters) waiter();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { isConflict, isNotFound, type KubeClient } from './client.ts';
 import { RESOURCES, resourcePath } from './resources.ts';
+import { sleep } from './sleep.ts';
 
 export interface LeaseSpec {
   holderIdentity?: string | undefined;
@@ -251,17 +252,4 @@ export class LeaderElector {
 
 function jitter(ms: number): number {
   return Math.round(ms * (1 + 0.2 * Math.random()));
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -33,7 +33,14 @@ describe('calls through the edge relay, in simulated regions', () => {
     assert.ok(delta(afterEdge, 'to_edge') > 300, 'cluster 1 answered through the edge');
     assert.equal(delta(afterEdge, 'to_client'), 0, 'and never to the client directly');
 
-    const direct = await edge.callFromUser({ durationS: 8, region: 'us-east' });
+    // The direct path loses 3 % each way: a lost DTLS flight can stall werift's handshake (seen once
+    // in CI: ICE connected, DTLS not within 15 s). That is the direct path's weakness, reported, not
+    // this test's subject: one more attempt.
+    let direct = await edge.callFromUser({ durationS: 8, region: 'us-east' });
+    if (direct.code !== 0 && direct.figures.connected === false) {
+      t.diagnostic(`direct call did not set up over the lossy path (${direct.figures.error}); trying again`);
+      direct = await edge.callFromUser({ durationS: 8, region: 'us-east' });
+    }
     assert.equal(direct.code, 0, `${direct.stderr}\n${edge.output}`);
     const afterDirect = await edge.relayMetrics('c1');
     assert.ok(

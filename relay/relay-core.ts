@@ -152,20 +152,9 @@ export class RelayCore {
     const key = addressKey(client.address, client.port);
     const flow = this.flows.get(key);
     const first = payload[0];
-    if (flow !== undefined) {
-      if (first !== undefined && first < 4 && this.#namesOtherUfrag(payload, flow)) {
-        const hop = { address: fromAddress, port: fromPort };
-        return this.#newFlowFromStun(
-          payload,
-          key,
-          client.address,
-          client.family,
-          client.port,
-          socketIndex,
-          hop,
-          now,
-        );
-      }
+    const isStun = first !== undefined && first < 4;
+    // A known flow, unless a STUN request names another session (a new call from the same address).
+    if (flow !== undefined && !(isStun && this.#namesOtherUfrag(payload, flow))) {
       this.#noteEdge(flow, fromAddress, fromPort, socketIndex);
       flow.lastSeen = now;
       this.counters[flow.route.packetsSlot]!++;
@@ -173,7 +162,7 @@ export class RelayCore {
       return flow;
     }
     if (first === undefined) return this.#drop('unclassified');
-    if (first < 4) {
+    if (isStun) {
       const hop = { address: fromAddress, port: fromPort };
       return this.#newFlowFromStun(
         payload,

@@ -109,6 +109,9 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
   };
   const apply = (objects: unknown[]) =>
     kubectl(['apply', '--server-side', '-f', '-'], objects.map((o) => stringify(o)).join('---\n'));
+  /** A merge patch of the pool's spec, as a person would make it (kubectl). */
+  const patchPool = (spec: Record<string, unknown>) =>
+    kubectl(['patch', '-n', ns, `transceiverpool/${pool}`, '--type=merge', '-p', JSON.stringify({ spec })]);
   const getPool = () =>
     client.get<PoolJson>(`/apis/voice-edge.io/v1alpha1/namespaces/${ns}/transceiverpools/${pool}`);
   const transceiverPods = () =>
@@ -491,15 +494,7 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
     for (const round of rounds) {
       const pidsBefore = operatorPids();
       assert.ok(pidsBefore.length > 0, 'the operator pod runs');
-      await kubectl([
-        'patch',
-        '-n',
-        ns,
-        `transceiverpool/${pool}`,
-        '--type=merge',
-        '-p',
-        JSON.stringify({ spec: { autoscaling: { minReplicas: round.minReplicas } } }),
-      ]);
+      await patchPool({ autoscaling: { minReplicas: round.minReplicas } });
       await sleep(round.killAfterMs);
       for (const pid of pidsBefore) {
         try {
@@ -540,15 +535,7 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
 
   test('pool change → every relay holds the new routing table (p50/p99)', async (t) => {
     // The autoscaler off: replicas set by hand, 1 ↔ 2.
-    await kubectl([
-      'patch',
-      '-n',
-      ns,
-      `transceiverpool/${pool}`,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ spec: { replicas: 2, autoscaling: { enabled: false } } }),
-    ]);
+    await patchPool({ replicas: 2, autoscaling: { enabled: false } });
     await waitUntil(async () => (await poolConverged(2)) === true, 60_000, '2 pods');
     const up: number[] = [];
     const down: number[] = [];

@@ -55,6 +55,12 @@ export const RoutingTableSchema = z
      * public port. Empty (the default): no edge relay may send to this cluster.
      */
     edgeRelays: z.array(CidrSchema).default([]),
+    /**
+     * The addresses (or CIDRs) this cluster's relays send tunnel datagrams from: transceivers accept
+     * tunnel datagrams from these (and their own configured `tunnel.allowedRelays`) only, and count
+     * the rest as dropped (docs/security.md). The operator publishes its relay pods' IPs here.
+     */
+    relaySources: z.array(CidrSchema).default([]),
   })
   .superRefine((table, context) => {
     const seenIds = new Set<number>();
@@ -133,5 +139,6 @@ export function serializeRoutingTable(table: RoutingTable): unknown {
       ...(peer.region === undefined ? {} : { region: peer.region }),
     })),
     ...(table.edgeRelays.length === 0 ? {} : { edgeRelays: table.edgeRelays.map(formatCidr) }),
+    ...(table.relaySources.length === 0 ? {} : { relaySources: table.relaySources.map(formatCidr) }),
   };
 }

@@ -15,6 +15,7 @@ function table(entries: Array<Pick<TransceiverEntry, 'id'> & Partial<Transceiver
     generation: 1,
     peers: [],
     edgeRelays: [],
+    relaySources: [],
     transceivers: entries.map((entry) => ({
       tunnel: { family: 4, address: '10.0.0.1', port: 4000 + entry.id },
       state: 'active',

@@ -76,7 +76,14 @@ async function setup(
   const state: Setup = {
     cache,
     metrics,
-    table: { clusterId: CLUSTER, generation: 1, peers: [], edgeRelays: [], relaySources: [], transceivers: entries },
+    table: {
+      clusterId: CLUSTER,
+      generation: 1,
+      peers: [],
+      edgeRelays: [],
+      relaySources: [],
+      transceivers: entries,
+    },
     app: undefined as unknown as FastifyInstance,
   };
   await cache.setTable(state.table);

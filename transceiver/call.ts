@@ -8,6 +8,7 @@ import type { SampleRate } from '../protocol/backend.ts';
 import { AudioBridge } from './audio/audio-bridge.ts';
 import { BackendConnection, BackendUnavailableError } from './backend-connection.ts';
 import { type IceCredentials, Peer } from './peer.ts';
+import { iceCredentialsOf } from './sdp.ts';
 import type { TunnelRouter } from './tunnel-router.ts';
 
 export type CallEndReason =
@@ -107,6 +108,7 @@ export class Call {
       throw call.#ended.startsWith('backend') ? new BackendUnavailableError(message) : new Error(message);
     }
     call.#addCredentials(options.credentials);
+    call.#setRemoteCredentials(options.offer);
     call.#timers.push(
       setTimeout(() => {
         if (!call.#connected) call.end('connect-timeout');
@@ -124,6 +126,12 @@ export class Call {
   #addCredentials(credentials: IceCredentials): void {
     this.#ufrags.push(credentials.ufrag);
     this.#options.router.addCredentials(credentials.ufrag, credentials.password, this.#peer);
+  }
+
+  /** The client's ICE credentials key the challenges that validate its paths (tunnel-router.ts). */
+  #setRemoteCredentials(offer: string): void {
+    const remote = iceCredentialsOf(offer);
+    if (remote !== undefined) this.#options.router.setRemoteCredentials(this.#peer, remote);
   }
 
   #wireBackend(): void {
@@ -172,6 +180,7 @@ export class Call {
     const { answer, restarted } = await this.#peer.reanswer(offer, this.#options.relays, next);
     if (restarted !== undefined) {
       this.#addCredentials(restarted);
+      this.#setRemoteCredentials(offer);
       this.#backend.sendEvent('ice-restart');
     }
     return { answer, ufrag: this.#ufrags.at(-1)! };

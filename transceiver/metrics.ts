@@ -18,6 +18,9 @@ export interface TransceiverGauges {
   draining(): boolean;
   /** Milliseconds of backend audio queued for clients, per call. */
   queuedMs(): number[];
+  /** Session packets not sent to clients, by reason (tunnel-router.ts), and paths validated. */
+  tunnelSendDrops(): ReadonlyMap<string, number>;
+  pathsValidated(): number;
 }
 
 export function createTransceiverMetrics(gauges: TransceiverGauges): TransceiverMetrics {
@@ -48,6 +51,20 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
     'voice_edge_transceiver_playout_queue_seconds',
     'Backend audio queued for all calls',
     () => gauges.queuedMs().reduce((total, ms) => total + ms, 0) / 1000,
+  );
+  new Gauge({
+    name: 'voice_edge_transceiver_tunnel_send_drops',
+    help: 'Packets of sessions not sent to a client address since start, by reason (amplification_limit: an unvalidated path spent its budget)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, count] of gauges.tunnelSendDrops()) this.set({ reason }, count);
+    },
+  });
+  gauge(
+    'voice_edge_transceiver_paths_validated',
+    'Client paths validated by an answered challenge since start (first paths and moves)',
+    () => gauges.pathsValidated(),
   );
   const rtt = new Histogram({
     name: 'voice_edge_transceiver_rtt_seconds',

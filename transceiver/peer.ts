@@ -33,7 +33,7 @@ export interface PeerEvents {
   onConnected(): void;
   /** werift gave up on the connection (DTLS failure, closed). */
   onFailed(reason: string): void;
-  /** A verified STUN check or a media packet arrived (for silence timeouts). */
+  /** A packet arrived on the session's validated path (for silence timeouts). */
   onActivity(): void;
 }
 
@@ -47,12 +47,12 @@ export class Peer implements TunnelSessionPort {
 
   private constructor(
     pc: RTCPeerConnection,
-    protocol: TunnelIceProtocol,
     audio: RTCRtpTransceiver,
     events: PeerEvents,
+    protocol: (owner: Peer) => TunnelIceProtocol,
   ) {
     this.pc = pc;
-    this.#protocol = protocol;
+    this.#protocol = protocol(this);
     this.#audio = audio;
     this.#events = events;
     audio.onTrack.subscribe((track: MediaStreamTrack) => {
@@ -86,8 +86,13 @@ export class Peer implements TunnelSessionPort {
     });
     try {
       const audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
-      const protocol = new TunnelIceProtocol(sender, relays[0]!, credentials.ufrag);
-      const peer = new Peer(pc, protocol, audio, events);
+      const peer = new Peer(
+        pc,
+        audio,
+        events,
+        (owner) => new TunnelIceProtocol(sender, owner, relays[0]!, credentials.ufrag),
+      );
+      const protocol = peer.#protocol;
       await pc.setRemoteDescription({ type: 'offer', sdp: stripCandidates(offer) });
       attachTunnel(pc, protocol);
       setIceCredentials(pc, credentials.ufrag, credentials.password, protocol);
@@ -130,14 +135,17 @@ export class Peer implements TunnelSessionPort {
   // TunnelSessionPort: packets the router verified and routed to this call.
   onStunRequest(stun: Buffer, client: TransportAddress): void {
     if (this.#closed) return;
-    this.#events.onActivity();
     this.#protocol.deliverRequest(stun, client);
   }
 
-  onData(packet: Buffer, client: TransportAddress): void {
+  onData(packet: Buffer): void {
     if (this.#closed) return;
-    this.#events.onActivity();
-    this.#protocol.deliverData(packet, client);
+    this.#protocol.deliverData(packet);
+  }
+
+  /** Only packets on the validated path count: checks from anywhere else cannot keep a call alive. */
+  onPathActivity(): void {
+    if (!this.#closed) this.#events.onActivity();
   }
 
   sendRtp(rtp: RtpPacket): void {

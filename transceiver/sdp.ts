@@ -63,3 +63,16 @@ export function iceUfragOf(sdp: string): string | undefined {
     if (line.startsWith('a=ice-ufrag:')) return line.slice('a=ice-ufrag:'.length).trim();
   return undefined;
 }
+
+/** The first `a=ice-ufrag` and `a=ice-pwd` (session or media level: a bundled offer has one pair). */
+export function iceCredentialsOf(sdp: string): { ufrag: string; password: string } | undefined {
+  let ufrag: string | undefined;
+  let password: string | undefined;
+  for (const line of lines(sdp)) {
+    if (ufrag === undefined && line.startsWith('a=ice-ufrag:'))
+      ufrag = line.slice('a=ice-ufrag:'.length).trim();
+    if (password === undefined && line.startsWith('a=ice-pwd:'))
+      password = line.slice('a=ice-pwd:'.length).trim();
+  }
+  return ufrag === undefined || password === undefined ? undefined : { ufrag, password };
+}

@@ -1,7 +1,10 @@
 // A running transceiver: keys, the call state, the internal API. `main.ts` wraps it in a process;
 // the local edge and the tests start it in-process.
 import type { Logger } from 'pino';
+import type { RoutingTable } from '../protocol/routing-table.ts';
 import { KeyringSource } from '../routing/keyring-source.ts';
+import type { RoutingSource } from '../routing/routing-source.ts';
+import { createRoutingSource } from '../routing/routing-source-factory.ts';
 import { createTransceiverApi } from './api.ts';
 import type { TransceiverConfig } from './config.ts';
 import { createTransceiverMetrics } from './metrics.ts';
@@ -31,6 +34,8 @@ export async function startTransceiver(
     capacity: () => config.sessions.max,
     draining: () => transceiver?.draining ?? false,
     queuedMs: () => [...(transceiver?.calls.values() ?? [])].map((call) => call.queuedMs),
+    tunnelSendDrops: () => transceiver?.router.sendDrops ?? new Map(),
+    pathsValidated: () => transceiver?.router.pathsValidated ?? 0,
   });
   const keys = new KeyringSource(config.routingKeys?.file, env);
   let loaded: Awaited<ReturnType<KeyringSource['start']>>;
@@ -46,21 +51,30 @@ export async function startTransceiver(
     throw new TransceiverStartError((error as Error).message);
   }
   transceiver = new Transceiver(config, loaded.keyring, logger, metrics);
+  let routing: RoutingSource | undefined;
+  try {
+    routing = await followRelaySources(config, transceiver, logger);
+  } catch (error) {
+    keys.close();
+    throw new TransceiverStartError((error as Error).message);
+  }
   try {
     await transceiver.start();
   } catch (error) {
     keys.close();
+    routing?.close();
     const { listen } = config.tunnel;
     throw new TransceiverStartError(
       `cannot bind the tunnel socket ${listen.address}:${listen.port}: ${(error as Error).message}`,
     );
   }
-  const api = createTransceiverApi(transceiver, metrics);
+  const api = createTransceiverApi(transceiver, metrics, { tokens: config.api.tokens });
   try {
     await api.listen({ host: config.api.host, port: config.api.port });
   } catch (error) {
     await transceiver.shutdown(0);
     keys.close();
+    routing?.close();
     throw new TransceiverStartError(
       `cannot serve the API on ${config.api.host}:${config.api.port}: ${(error as Error).message}`,
     );
@@ -93,10 +107,49 @@ export async function startTransceiver(
         await running.shutdown(graceMs);
         await api.close();
         keys.close();
+        routing?.close();
         logger.info('transceiver stopped');
         markStopped();
       })();
       return stopping;
     },
   };
+}
+
+/**
+ * Follows the routing table's `relaySources` (the operator's relay pods) so that tunnel datagrams
+ * from a new relay are accepted as soon as it is published. A table for another cluster is refused.
+ */
+async function followRelaySources(
+  config: TransceiverConfig,
+  transceiver: Transceiver,
+  logger: Logger,
+): Promise<RoutingSource | undefined> {
+  if (config.routingTable === undefined) return undefined;
+  const source = await createRoutingSource(config.routingTable, { logger });
+  const apply = (table: RoutingTable): boolean => {
+    if (table.clusterId !== config.clusterId) {
+      logger.error(
+        { tableCluster: table.clusterId, clusterId: config.clusterId },
+        'routing table is for another cluster; keeping the previous relay addresses',
+      );
+      return false;
+    }
+    transceiver.setRelaySources(table.relaySources);
+    return true;
+  };
+  const first = await source.start({
+    onTable: (table) => {
+      if (apply(table)) logger.info({ relaySources: table.relaySources.length }, 'relay addresses updated');
+    },
+    onInvalid: (error) =>
+      logger.error({ error }, 'routing table rejected; keeping the previous relay addresses'),
+  });
+  if (!apply(first.table)) {
+    source.close();
+    throw new Error(
+      `the routing table is for cluster ${first.table.clusterId}, this transceiver is in cluster ${config.clusterId}`,
+    );
+  }
+  return source;
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from 'pino';
 import { literalLookup, type TransportAddress } from '../protocol/address.ts';
+import { type Cidr, CidrSet } from '../protocol/cidr.ts';
 import { deriveIcePassword, newUfrag, type RoutingKeyring } from '../protocol/ufrag.ts';
 import { Pacer } from './audio/pacer.ts';
 import { BackendUnavailableError } from './backend-connection.ts';
@@ -63,7 +64,8 @@ export class Transceiver {
     this.#logger = logger;
     this.#metrics = metrics;
     this.router = new TunnelRouter({
-      send: (parts, relay) => this.#socket?.send(parts as Buffer[], relay.port, relay.address),
+      sink: { send: (parts, relay) => this.#socket?.send(parts as Buffer[], relay.port, relay.address) },
+      relays: new CidrSet(config.tunnel.allowedRelays),
     });
     this.#pacer = new Pacer(() => {
       const now = Date.now();
@@ -100,6 +102,11 @@ export class Transceiver {
     this.#socket = socket;
     this.#pacer.start();
     this.#housekeeping = setInterval(() => this.router.expireClients(Date.now(), CLIENT_IDLE_MS), 10_000);
+  }
+
+  /** The routing table's relay addresses, accepted beside the configured ones. */
+  setRelaySources(sources: readonly Cidr[]): void {
+    this.router.setRelays(new CidrSet([...this.config.tunnel.allowedRelays, ...sources]));
   }
 
   setKeyring(keyring: RoutingKeyring): void {

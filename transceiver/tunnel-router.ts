@@ -1,32 +1,50 @@
-// One tunnel socket serves every session of a transceiver (DESIGN §6). The router decides which
-// session a datagram belongs to, with no I/O of its own: the caller hands it datagrams and a sink
-// to send with.
+// One tunnel socket serves every session of a transceiver (docs/tunnel.md). The router decides which
+// session a datagram belongs to and where a session's packets may go, with no I/O of its own: the
+// caller hands it datagrams and a sink to send with. docs/security.md has the threat model.
 //
+// - Tunnel datagrams are accepted only from known relay addresses (configured, or the routing
+//   table's relaySources): anyone else could name a live client and steer its call.
 // - A STUN Binding request is routed by the server ufrag in its USERNAME, and only after its
 //   MESSAGE-INTEGRITY (with that ufrag's password) and FINGERPRINT verify: werift checks neither,
-//   so a forged check must never reach it. A verified request binds the client address to the
-//   session (first contact, a second candidate, NAT rebinding).
+//   so a forged check must never reach it. Its source becomes a path of the session.
+// - A path receives the session's media only once validated by a challenge it answered; before
+//   that, at most 3× the bytes it sent (session-paths.ts). A replayed check moves nothing.
 // - Anything else is routed by client address, and only for addresses a verified request bound.
 // - Replies go to the relay that delivered the client's latest packet (any relay can carry any
 //   flow: restarts, rescaling, a second relay tier).
+import { randomBytes } from 'node:crypto';
 import { addressKey, type TransportAddress } from '../protocol/address.ts';
+import type { CidrSet } from '../protocol/cidr.ts';
 import {
+  encodeStun,
+  findAttribute,
   parseStun,
   readReceiverUfrag,
+  StunAttr,
+  type StunMessage,
   StunType,
   verifyFingerprint,
   verifyMessageIntegrity,
 } from '../protocol/stun.ts';
 import { decodeTunnelPacket, encodeTunnelHeader } from '../protocol/tunnel.ts';
+import { DEFAULT_PATH_LIMITS, type Path, type PathLimits, SessionPaths } from './session-paths.ts';
 
 export type TunnelDropReason =
+  | 'tunnel_unknown_source'
   | 'tunnel_malformed'
   | 'stun_malformed'
   | 'stun_not_request'
   | 'stun_unknown_ufrag'
   | 'stun_bad_integrity'
   | 'stun_bad_fingerprint'
+  | 'stun_replayed'
+  | 'stun_rate_limited'
+  | 'stun_too_many_paths'
+  | 'stun_unexpected_response'
   | 'unknown_client';
+
+/** Packets the router did not send for a session: budget of an unvalidated path, full hold queue. */
+export type TunnelSendDropReason = 'amplification_limit' | 'hold_overflow' | 'no_path';
 
 /** What a session sees of the tunnel. */
 export interface TunnelSessionPort {
@@ -34,29 +52,68 @@ export interface TunnelSessionPort {
   onStunRequest(stun: Buffer, client: TransportAddress): void;
   /** DTLS, SRTP or SRTCP from a client address bound to this session. */
   onData(packet: Buffer, client: TransportAddress): void;
+  /** A packet arrived on the session's validated path: the client is alive (media timeout). */
+  onPathActivity(): void;
 }
 
 export interface TunnelSink {
   send(parts: readonly Buffer[], relay: { address: string; port: number }): void;
 }
 
+/** The client's ICE credentials (from its offer): the key of the challenges sent to its paths. */
+export interface RemoteIceCredentials {
+  readonly ufrag: string;
+  readonly password: string;
+}
+
+interface Session {
+  readonly port: TunnelSessionPort;
+  readonly paths: SessionPaths;
+  /** The session's server ufrags, newest last (ICE restarts add one). */
+  readonly ufrags: string[];
+  remote: RemoteIceCredentials | undefined;
+}
+
 interface ClientBinding {
   readonly client: TransportAddress;
   readonly header: Buffer;
-  readonly port: TunnelSessionPort;
+  readonly session: Session;
   relay: { address: string; port: number };
   lastSeen: number;
 }
 
+export interface TunnelRouterOptions {
+  readonly sink: TunnelSink;
+  /** Relay addresses tunnel datagrams are accepted from. */
+  readonly relays: CidrSet;
+  readonly pathLimits?: PathLimits;
+}
+
+/** A fixed tie-breaker: an ICE-lite agent is always controlled, so it never wins a role conflict. */
+const TIE_BREAKER = Buffer.alloc(8);
+
 export class TunnelRouter {
   readonly #sink: TunnelSink;
+  #relays: CidrSet;
+  readonly #pathLimits: PathLimits;
   /** ufrag → (session, password): several ufrags per session during an ICE restart. */
-  readonly #ufrags = new Map<string, { port: TunnelSessionPort; password: string }>();
+  readonly #ufrags = new Map<string, { session: Session; password: string }>();
+  readonly #sessions = new Map<object, Session>();
   readonly #clients = new Map<string, ClientBinding>();
   readonly drops = new Map<TunnelDropReason, number>();
+  readonly sendDrops = new Map<TunnelSendDropReason, number>();
+  /** Paths validated by an answered challenge (a first path or a client's move). */
+  pathsValidated = 0;
 
-  constructor(sink: TunnelSink) {
-    this.#sink = sink;
+  constructor(options: TunnelRouterOptions) {
+    this.#sink = options.sink;
+    this.#relays = options.relays;
+    this.#pathLimits = options.pathLimits ?? DEFAULT_PATH_LIMITS;
+  }
+
+  /** Replaces the relay addresses tunnel datagrams are accepted from (the routing table changed). */
+  setRelays(relays: CidrSet): void {
+    this.#relays = relays;
   }
 
   #drop(reason: TunnelDropReason): TunnelDropReason {
@@ -64,19 +121,43 @@ export class TunnelRouter {
     return reason;
   }
 
+  #sendDrop(reason: TunnelSendDropReason): false {
+    this.sendDrops.set(reason, (this.sendDrops.get(reason) ?? 0) + 1);
+    return false;
+  }
+
+  #session(port: TunnelSessionPort): Session {
+    let session = this.#sessions.get(port);
+    if (session === undefined) {
+      session = { port, paths: new SessionPaths(this.#pathLimits), ufrags: [], remote: undefined };
+      this.#sessions.set(port, session);
+    }
+    return session;
+  }
+
   /** Accept Binding requests naming `ufrag`, authenticated with `password`, for `port`. */
   addCredentials(ufrag: string, password: string, port: TunnelSessionPort): void {
-    this.#ufrags.set(ufrag, { port, password });
+    const session = this.#session(port);
+    session.ufrags.push(ufrag);
+    this.#ufrags.set(ufrag, { session, password });
+  }
+
+  /** The client's ICE credentials (its offer, or a re-offer that restarted ICE). */
+  setRemoteCredentials(port: TunnelSessionPort, remote: RemoteIceCredentials): void {
+    this.#session(port).remote = remote;
   }
 
   removeCredentials(ufrag: string): void {
     this.#ufrags.delete(ufrag);
   }
 
-  /** Forgets every ufrag and client address of a session (it ended). */
+  /** Forgets every ufrag, path and client address of a session (it ended). */
   removeSession(port: TunnelSessionPort): void {
-    for (const [ufrag, entry] of this.#ufrags) if (entry.port === port) this.#ufrags.delete(ufrag);
-    for (const [key, binding] of this.#clients) if (binding.port === port) this.#clients.delete(key);
+    const session = this.#sessions.get(port);
+    if (session === undefined) return;
+    this.#sessions.delete(port);
+    for (const ufrag of session.ufrags) this.#ufrags.delete(ufrag);
+    for (const [key, binding] of this.#clients) if (binding.session === session) this.#clients.delete(key);
   }
 
   /** Handles one datagram from a relay. Returns the drop reason, or undefined when delivered. */
@@ -85,44 +166,148 @@ export class TunnelRouter {
     relay: { address: string; port: number },
     now: number,
   ): TunnelDropReason | undefined {
+    if (!this.#relays.contains(relay.address)) return this.#drop('tunnel_unknown_source');
     const decoded = decodeTunnelPacket(datagram);
     if (!decoded.ok) return this.#drop('tunnel_malformed');
     const { client, payload } = decoded.packet;
     const key = addressKey(client.address, client.port);
     const first = payload[0];
-    if (first !== undefined && first < 4) {
-      const parsed = parseStun(payload);
-      if (!parsed.ok) return this.#drop('stun_malformed');
-      if (parsed.message.type !== StunType.BindingRequest) return this.#drop('stun_not_request');
-      const ufrag = readReceiverUfrag(parsed.message);
-      const entry = ufrag === undefined ? undefined : this.#ufrags.get(ufrag);
-      if (entry === undefined) return this.#drop('stun_unknown_ufrag');
-      if (!verifyMessageIntegrity(parsed.message, entry.password)) return this.#drop('stun_bad_integrity');
-      if (!verifyFingerprint(parsed.message)) return this.#drop('stun_bad_fingerprint');
-      let binding = this.#clients.get(key);
-      if (binding === undefined || binding.port !== entry.port) {
-        binding = { client, header: encodeTunnelHeader(client), port: entry.port, relay, lastSeen: now };
-        this.#clients.set(key, binding);
-      }
-      binding.relay = relay;
-      binding.lastSeen = now;
-      entry.port.onStunRequest(parsed.message.raw, binding.client);
-      return undefined;
-    }
+    if (first !== undefined && first < 4) return this.#onStun(payload, client, key, relay, now);
     const binding = this.#clients.get(key);
     if (binding === undefined) return this.#drop('unknown_client');
     binding.relay = relay;
     binding.lastSeen = now;
-    binding.port.onData(payload, binding.client);
+    const path = binding.session.paths.onData(key, payload.length, now);
+    binding.session.port.onData(payload, binding.client);
+    if (path?.validated) binding.session.port.onPathActivity();
     return undefined;
   }
 
-  /** Sends `payload` to a client through the relay that last delivered one of its packets. */
-  send(client: TransportAddress, payload: Buffer): boolean {
-    const binding = this.#clients.get(addressKey(client.address, client.port));
-    if (binding === undefined) return false;
+  #onStun(
+    payload: Buffer,
+    client: TransportAddress,
+    key: string,
+    relay: { address: string; port: number },
+    now: number,
+  ): TunnelDropReason | undefined {
+    const parsed = parseStun(payload);
+    if (!parsed.ok) return this.#drop('stun_malformed');
+    const message = parsed.message;
+    if (message.type === StunType.BindingSuccess) return this.#onResponse(message, key, relay, now);
+    if (message.type !== StunType.BindingRequest) return this.#drop('stun_not_request');
+    const ufrag = readReceiverUfrag(message);
+    const entry = ufrag === undefined ? undefined : this.#ufrags.get(ufrag);
+    if (entry === undefined) return this.#drop('stun_unknown_ufrag');
+    if (!verifyMessageIntegrity(message, entry.password)) return this.#drop('stun_bad_integrity');
+    if (!verifyFingerprint(message)) return this.#drop('stun_bad_fingerprint');
+    const { session } = entry;
+    const useCandidate = findAttribute(message, StunAttr.UseCandidate) !== undefined;
+    const verdict = session.paths.onCheck(
+      client,
+      key,
+      message.transactionId.toString('latin1'),
+      payload.length,
+      useCandidate,
+      now,
+    );
+    if (verdict.kind === 'replayed') return this.#drop('stun_replayed');
+    if (verdict.kind === 'rate-limited') return this.#drop('stun_rate_limited');
+    if (verdict.kind === 'too-many-paths') return this.#drop('stun_too_many_paths');
+    if (verdict.evicted !== undefined) {
+      const evicted = this.#clients.get(verdict.evicted);
+      if (evicted?.session === session) this.#clients.delete(verdict.evicted);
+    }
+    let binding = this.#clients.get(key);
+    if (binding === undefined || binding.session !== session) {
+      // The address belonged to another session (a client reused its port): it moves here.
+      binding?.session.paths.forget(key);
+      binding = { client, header: encodeTunnelHeader(client), session, relay, lastSeen: now };
+      this.#clients.set(key, binding);
+    }
+    binding.relay = relay;
+    binding.lastSeen = now;
+    session.port.onStunRequest(message.raw, binding.client);
+    if (verdict.path.validated) session.port.onPathActivity();
+    else if (verdict.challenge) this.#challenge(session, verdict.path, binding, now);
+    return undefined;
+  }
+
+  /** A Binding request to an unvalidated path, keyed with the client's password (RFC 8445 §7.2.2). */
+  #challenge(session: Session, path: Path, binding: ClientBinding, now: number): void {
+    const remote = session.remote;
+    const local = session.ufrags.at(-1);
+    if (remote === undefined || local === undefined) return;
+    const transactionId = randomBytes(12);
+    const priority = Buffer.alloc(4);
+    // Peer-reflexive priority of a relayed-looking candidate: the client only needs a valid value.
+    priority.writeUInt32BE(0x6effffff, 0);
+    const challenge = encodeStun({
+      type: StunType.BindingRequest,
+      transactionId,
+      attributes: [
+        { type: StunAttr.Username, value: Buffer.from(`${remote.ufrag}:${local}`) },
+        { type: StunAttr.Priority, value: priority },
+        { type: StunAttr.IceControlled, value: TIE_BREAKER },
+      ],
+      integrityKey: remote.password,
+      fingerprint: true,
+    });
+    if (!session.paths.startChallenge(path, transactionId.toString('latin1'), challenge.length, now)) return;
+    this.#sink.send([binding.header, challenge], binding.relay);
+  }
+
+  #onResponse(
+    message: StunMessage,
+    key: string,
+    relay: { address: string; port: number },
+    now: number,
+  ): TunnelDropReason | undefined {
+    const binding = this.#clients.get(key);
+    const remote = binding?.session.remote;
+    if (binding === undefined || remote === undefined) return this.#drop('stun_unexpected_response');
+    if (!verifyMessageIntegrity(message, remote.password)) return this.#drop('stun_bad_integrity');
+    const validated = binding.session.paths.onChallengeResponse(
+      key,
+      message.transactionId.toString('latin1'),
+    );
+    if (validated === undefined) return this.#drop('stun_unexpected_response');
+    this.pathsValidated++;
+    binding.relay = relay;
+    binding.lastSeen = now;
+    binding.session.port.onPathActivity();
+    for (const packet of validated.release) this.#sink.send([binding.header, packet], binding.relay);
+    return undefined;
+  }
+
+  /** A STUN reply of the session's (werift's answer to a check) to `client`, within its path's budget. */
+  sendStun(port: object, client: TransportAddress, payload: Buffer): boolean {
+    const key = addressKey(client.address, client.port);
+    const binding = this.#clients.get(key);
+    const session = this.#sessions.get(port);
+    if (binding === undefined || session === undefined || binding.session !== session)
+      return this.#sendDrop('no_path');
+    if (session.paths.admitReply(key, payload.length) === undefined)
+      return this.#sendDrop('amplification_limit');
     this.#sink.send([binding.header, payload], binding.relay);
     return true;
+  }
+
+  /** A packet of the session's own (DTLS, SRTP, SCTP): to its validated path, or held until there is one. */
+  sendData(port: object, payload: Buffer): boolean {
+    const session = this.#sessions.get(port);
+    if (session === undefined) return this.#sendDrop('no_path');
+    const verdict = session.paths.routeData(payload);
+    if (verdict.kind === 'held') return true;
+    if (verdict.kind === 'dropped') return this.#sendDrop('hold_overflow');
+    const binding = this.#clients.get(verdict.path.key);
+    if (binding === undefined) return this.#sendDrop('no_path');
+    this.#sink.send([binding.header, payload], binding.relay);
+    return true;
+  }
+
+  /** Where the session's media goes now (for tests and logs). */
+  currentPath(port: TunnelSessionPort): TransportAddress | undefined {
+    return this.#sessions.get(port)?.paths.current?.client;
   }
 
   /** Client addresses bound to sessions (for metrics and tests). */
@@ -133,6 +318,9 @@ export class TunnelRouter {
   /** Forgets client addresses of any session that sent nothing for `idleMs` (old NAT mappings). */
   expireClients(now: number, idleMs: number): void {
     for (const [key, binding] of this.#clients)
-      if (now - binding.lastSeen > idleMs) this.#clients.delete(key);
+      if (now - binding.lastSeen > idleMs) {
+        this.#clients.delete(key);
+        binding.session.paths.forget(key);
+      }
   }
 }

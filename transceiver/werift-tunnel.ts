@@ -48,9 +48,12 @@ export function assertWeriftInternals(connection: unknown): asserts connection i
   }
 }
 
-/** How a session's ICE protocol sends: the tunnel router, addressed by client. */
+/** How a session's ICE protocol sends: the tunnel router, which picks the path (tunnel-router.ts). */
 export interface TunnelSender {
-  send(client: TransportAddress, payload: Buffer): boolean;
+  /** A STUN reply to the address its request came from. */
+  sendStun(owner: object, client: TransportAddress, payload: Buffer): boolean;
+  /** DTLS/SRTP/SCTP: to the session's validated path. */
+  sendData(owner: object, payload: Buffer): boolean;
 }
 
 function toTransportAddress([address, port]: Address): TransportAddress {
@@ -59,9 +62,10 @@ function toTransportAddress([address, port]: Address): TransportAddress {
 
 /**
  * A werift ICE Protocol backed by the tunnel. Requests arrive already verified by the router.
- * STUN responses go back to the address the request came from; DTLS/SRTP go to the client's
- * current address (the source of its latest packet), not to werift's nominated pair, so a session
- * follows the client through NAT rebinding without an ICE restart.
+ * STUN responses go back to the address the request came from; DTLS/SRTP go wherever the router
+ * says (the session's validated path), not to werift's nominated pair, so a session follows the
+ * client through NAT rebinding without an ICE restart, and only to addresses that proved they can
+ * receive.
  */
 export class TunnelIceProtocol implements Protocol {
   readonly type = 'udp';
@@ -69,12 +73,14 @@ export class TunnelIceProtocol implements Protocol {
   readonly onDataReceived = new Event<[Buffer]>();
   localCandidate: Candidate;
   localIp: string;
-  currentClient: TransportAddress | undefined;
   readonly #sender: TunnelSender;
+  /** The session the router knows this protocol by. */
+  readonly #owner: object;
 
   /** `advertised`: the relay address werift puts in its candidate (the SDP is rewritten anyway). */
-  constructor(sender: TunnelSender, advertised: TransportAddress, ufrag: string) {
+  constructor(sender: TunnelSender, owner: object, advertised: TransportAddress, ufrag: string) {
     this.#sender = sender;
+    this.#owner = owner;
     this.localIp = advertised.address;
     this.localCandidate = new Candidate(
       candidateFoundation('host', 'udp', advertised.address),
@@ -96,22 +102,20 @@ export class TunnelIceProtocol implements Protocol {
   deliverRequest(stun: Buffer, client: TransportAddress): boolean {
     const message = parseMessage(stun);
     if (message === undefined) return false;
-    this.currentClient = client;
     this.onRequestReceived.execute(message, [client.address, client.port], stun);
     return true;
   }
 
-  deliverData(packet: Buffer, client: TransportAddress): void {
-    this.currentClient = client;
+  deliverData(packet: Buffer): void {
     this.onDataReceived.execute(packet);
   }
 
   async sendStun(message: Message, addr: Address): Promise<void> {
-    this.#sender.send(toTransportAddress(addr), message.bytes);
+    this.#sender.sendStun(this.#owner, toTransportAddress(addr), message.bytes);
   }
 
   async sendData(data: Buffer): Promise<void> {
-    if (this.currentClient !== undefined) this.#sender.send(this.currentClient, data);
+    this.#sender.sendData(this.#owner, data);
   }
 
   /** An ICE-lite agent never sends checks. */

@@ -17,6 +17,9 @@ interface FakeTransceiver {
     state: 'active' | 'draining';
     drains: number;
     broken: boolean;
+    /** When set, every request must carry `Authorization: Bearer <token>` (else 401). */
+    token: string | undefined;
+    authorizations: (string | undefined)[];
   };
 }
 
@@ -27,8 +30,15 @@ async function transceiver(transceiverId: number): Promise<FakeTransceiver> {
     state: 'active' as 'active' | 'draining',
     drains: 0,
     broken: false,
+    token: undefined as string | undefined,
+    authorizations: [] as (string | undefined)[],
   };
   const server = createServer((request, response) => {
+    state.authorizations.push(request.headers.authorization);
+    if (state.token !== undefined && request.headers.authorization !== `Bearer ${state.token}`) {
+      response.writeHead(401).end();
+      return;
+    }
     if (state.broken) {
       response.writeHead(500).end();
       return;
@@ -153,6 +163,36 @@ describe('StatusPoller', () => {
       const drains = target.state.drains;
       await new Promise((resolve) => setTimeout(resolve, 150));
       assert.equal(target.state.drains, drains, 'no more POST /drain once it drains');
+    } finally {
+      await poller.stop();
+    }
+  });
+
+  it("sends the target's bearer token on /status and /drain, and the new one once it is rotated", async () => {
+    const guarded = await transceiver(4);
+    servers.push(guarded.server);
+    guarded.state.token = 'first';
+    let token = 'first';
+    const poller = new StatusPoller({
+      intervalMs: 30,
+      timeoutMs: 25,
+      targets: () => [{ key: 'voice/echo-4', podIP: '127.0.0.1', id: 4, token }],
+      onChange: () => {},
+      logger: silent,
+      baseUrl: () => guarded.url,
+    });
+    poller.start();
+    try {
+      await waitUntil(async () => poller.sample('voice/echo-4') !== undefined, 2_000, 'a sample');
+      guarded.state.token = 'second';
+      await waitUntil(async () => poller.sample('voice/echo-4') === undefined, 2_000, 'refused: stale');
+      token = 'second';
+      await waitUntil(async () => poller.sample('voice/echo-4') !== undefined, 2_000, 'the new token works');
+      poller.requestDrain({ key: 'voice/echo-4', podIP: '127.0.0.1', id: 4, token });
+      await waitUntil(async () => poller.sample('voice/echo-4')?.state === 'draining', 2_000, 'draining');
+      assert.equal(guarded.state.drains, 1);
+      assert.ok(guarded.state.authorizations.includes('Bearer first'));
+      assert.ok(guarded.state.authorizations.every((a) => a === 'Bearer first' || a === 'Bearer second'));
     } finally {
       await poller.stop();
     }

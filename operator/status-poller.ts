@@ -13,6 +13,8 @@ export interface PollTarget {
   readonly key: string;
   readonly podIP: string;
   readonly id: number;
+  /** Bearer token of the transceiver's internal API (its cluster's credential), sent with every call. */
+  readonly token?: string | undefined;
 }
 
 export interface StatusPollerOptions {
@@ -63,7 +65,7 @@ export class StatusPoller {
     if (entry === undefined || entry.target.podIP !== target.podIP || entry.target.id !== target.id) {
       entry = { target, sample: undefined, drainWanted: false };
       this.#entries.set(target.key, entry);
-    }
+    } else entry.target = target;
     if (entry.drainWanted) return;
     entry.drainWanted = true;
     // Tell it now rather than at the next round.
@@ -102,7 +104,7 @@ export class StatusPoller {
         entry.target = target;
         entry.sample = undefined;
         entry.drainWanted = false;
-      }
+      } else entry.target = target; // a rotated token
     }
     for (const key of this.#entries.keys()) if (!live.has(key)) this.#entries.delete(key);
 
@@ -124,6 +126,7 @@ export class StatusPoller {
     const before = this.sample(target.key);
     try {
       const response = await fetch(`${this.#baseUrl(target)}/status`, {
+        headers: authorization(target),
         signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#stop.signal]),
       });
       const body = response.ok ? await response.json() : undefined;
@@ -155,6 +158,7 @@ export class StatusPoller {
     try {
       const response = await fetch(`${this.#baseUrl(target)}/drain`, {
         method: 'POST',
+        headers: authorization(target),
         signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#stop.signal]),
       });
       const body = (response.ok ? await response.json() : undefined) as { state?: string } | undefined;
@@ -172,4 +176,8 @@ export class StatusPoller {
       );
     }
   }
+}
+
+function authorization(target: PollTarget): Record<string, string> {
+  return target.token === undefined ? {} : { authorization: `Bearer ${target.token}` };
 }

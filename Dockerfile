@@ -7,8 +7,13 @@
 FROM node:24.21.0-bookworm-slim AS dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Production dependencies exactly as locked; none of them needs an install script.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY patches ./patches
+# Dependencies exactly as locked; none of them needs an install script. The fixes of patches/ are
+# applied to them (patch-package, a devDependency, hence the full install), then the devDependencies go.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+  && npx patch-package --error-on-fail \
+  && npm prune --omit=dev --no-audit --no-fund \
+  && npm cache clean --force
 
 FROM node:24.21.0-bookworm-slim
 ENV NODE_ENV=production

@@ -140,11 +140,16 @@ describe('Dockerfile', () => {
     assert.deepEqual(JSON.parse(all('CMD')[0]!.args), ['--help']);
   });
 
-  test('production dependencies only, exactly as locked', () => {
+  test('production dependencies only, exactly as locked, with the fixes of patches/ applied', () => {
     const runs = stages.flatMap((stage) => all('RUN', stage)).map((i) => i.args);
     assert.ok(
-      runs.some((run) => /\bnpm ci\b.*--omit=dev/.test(run)),
+      runs.some((run) =>
+        /\bnpm ci\b.*&& npx patch-package --error-on-fail\b.*&& npm prune --omit=dev\b/s.test(run),
+      ),
       runs.join('\n'),
+    );
+    assert.ok(
+      stages.flatMap((stage) => all('COPY', stage)).some((i) => /^patches \.\/patches$/.test(i.args)),
     );
     assert.ok(all('COPY').some((i) => /^--from=\S+ \/app\/node_modules \.\/node_modules$/.test(i.args)));
     assert.ok(

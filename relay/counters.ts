@@ -19,6 +19,7 @@ export const DROP_REASONS = [
   'transceiver_draining',
   'bad_integrity',
   'rate_limited',
+  'flow_stun_rate_limited', // a known flow sending STUN faster than any ICE agent does (checks flood)
   'flow_table_full',
   'relay_draining',
   'redis_miss',

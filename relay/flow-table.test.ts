@@ -30,6 +30,8 @@ function flow(port: number, ufrag: string, lastSeen = 0, address = '192.0.2.1'):
     header: encodeTunnelHeader(client),
     lastSeen,
     recordedAt: 0,
+    stunTokens: 0,
+    stunRefilledAt: 0,
   };
 }
 

@@ -30,6 +30,10 @@ export interface Flow {
   lastSeen: number;
   /** Last time the flow was written to Redis (ms); 0 = never. */
   recordedAt: number;
+  /** STUN packets the flow may still forward now (a token bucket refilled with time). */
+  stunTokens: number;
+  /** When stunTokens was last refilled (ms). */
+  stunRefilledAt: number;
 }
 
 export class FlowTable {

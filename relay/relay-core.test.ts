@@ -18,7 +18,13 @@ import {
 } from '../protocol/ufrag.ts';
 import { DROP_REASONS, type DropReason, dropSlotOf, newCounters, SLOT } from './counters.ts';
 import { type Flow, FlowTable } from './flow-table.ts';
-import { type ClientDecision, DRAIN_CLOCK_TOLERANCE_S, RelayCore } from './relay-core.ts';
+import {
+  type ClientDecision,
+  DRAIN_CLOCK_TOLERANCE_S,
+  FLOW_STUN_BURST,
+  FLOW_STUN_PER_SECOND,
+  RelayCore,
+} from './relay-core.ts';
 import { Routes } from './routes.ts';
 import { SourceRateLimiter } from './source-rate-limiter.ts';
 
@@ -1011,5 +1017,28 @@ describe('RelayCore: hostile input', () => {
         counts.bad_integrity!,
       N,
     );
+  });
+});
+
+describe('RelayCore: STUN rate of a known flow', () => {
+  test('a flow flooding STUN is cut at FLOW_STUN_BURST then FLOW_STUN_PER_SECOND; media is untouched', () => {
+    const h = makeCore();
+    const from = client();
+    const ufrag = ufragFor(1);
+    asFlow(send(h, bindingRequest(ufrag), from, 1_000));
+    let forwarded = 1;
+    let limited = 0;
+    // 5,000 checks in one second, as a flooding client sends them.
+    for (let i = 0; i < 5_000; i++) {
+      const decision = send(h, bindingRequest(ufrag), from, 1_000 + i / 5);
+      if (decision === 'flow_stun_rate_limited') limited++;
+      else forwarded++;
+    }
+    assert.ok(forwarded <= FLOW_STUN_BURST + FLOW_STUN_PER_SECOND + 1, `${forwarded} forwarded`);
+    assert.ok(forwarded >= FLOW_STUN_BURST, `${forwarded} forwarded`);
+    assert.equal(h.counters[dropSlotOf('flow_stun_rate_limited')], limited);
+    // Media of the same flow is never limited, and a quiet second refills the bucket.
+    asFlow(send(h, RTP, from, 2_000));
+    asFlow(send(h, bindingRequest(ufrag), from, 4_000));
   });
 });

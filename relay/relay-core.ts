@@ -36,6 +36,14 @@ import type { SourceRateLimiter } from './source-rate-limiter.ts';
  */
 export const DRAIN_CLOCK_TOLERANCE_S = 10;
 
+/**
+ * STUN a known flow may forward: ICE agents send a check per pair every 20–50 ms at most while
+ * connecting and one every few seconds after (consent, RFC 7675); past this a flow is flooding its
+ * transceiver, and the excess is dropped here, before the tunnel.
+ */
+export const FLOW_STUN_PER_SECOND = 50;
+export const FLOW_STUN_BURST = 100;
+
 /** What to do with a client's packet: forward on the flow, drop (already counted), or ask the cache. */
 export type ClientDecision = Flow | DropReason | 'lookup';
 
@@ -110,8 +118,10 @@ export class RelayCore {
     const flow = this.flows.get(key);
     const first = packet[0];
     if (flow !== undefined) {
-      if (first !== undefined && first < 4 && this.#namesOtherUfrag(packet, flow)) {
-        return this.#newFlowFromStun(packet, key, address, family, port, socketIndex, undefined, now);
+      if (first !== undefined && first < 4) {
+        if (!takeStunToken(flow, now)) return this.#drop('flow_stun_rate_limited');
+        if (this.#namesOtherUfrag(packet, flow))
+          return this.#newFlowFromStun(packet, key, address, family, port, socketIndex, undefined, now);
       }
       if (flow.via !== undefined) {
         // The client now sends here directly: replies follow its latest path.
@@ -272,6 +282,8 @@ export class RelayCore {
       header: encodeTunnelHeader(client),
       lastSeen: now,
       recordedAt: 0,
+      stunTokens: FLOW_STUN_BURST,
+      stunRefilledAt: now,
     };
     this.flows.set(flow);
     this.counters[SLOT.flows] = this.flows.size;
@@ -388,4 +400,16 @@ export class RelayCore {
     this.#unrecorded = [];
     return taken.filter((flow) => this.flows.get(flow.key) === flow);
   }
+}
+
+/** One token of the flow's STUN bucket, if it has one (refilled at FLOW_STUN_PER_SECOND). */
+function takeStunToken(flow: Flow, now: number): boolean {
+  const elapsed = now - flow.stunRefilledAt;
+  if (elapsed > 0) {
+    flow.stunTokens = Math.min(FLOW_STUN_BURST, flow.stunTokens + (elapsed * FLOW_STUN_PER_SECOND) / 1000);
+    flow.stunRefilledAt = now;
+  }
+  if (flow.stunTokens < 1) return false;
+  flow.stunTokens -= 1;
+  return true;
 }

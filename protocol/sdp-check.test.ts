@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkOffer, parseSdp, parseSdpLines, parseTrickleFragment } from './sdp-check.ts';
+import {
+  checkOffer,
+  DEFAULT_OFFER_SHAPE_LIMITS,
+  parseSdp,
+  parseSdpLines,
+  parseTrickleFragment,
+} from './sdp-check.ts';
 import {
   CHROME_AUDIO_OFFER,
   CHROME_AUDIO_VIDEO_DATA_OFFER,
   FIREFOX_AUDIO_OFFER,
+  manyAudioSectionsOffer,
   replaced,
   withoutLines,
 } from './testdata/offers.ts';
@@ -219,5 +226,58 @@ describe('parseTrickleFragment', () => {
       ok: true,
       value: { iceUfrag: undefined, icePwd: undefined, candidates: 0, endOfCandidates: false },
     });
+  });
+});
+
+describe('checkOffer: shape limits (offer-too-complex)', () => {
+  const tooComplex = (offer: string, pattern: RegExp, shape?: Parameters<typeof checkOffer>[1]) => {
+    const result = checkOffer(offer, shape);
+    assert.equal(result.ok, false, `expected a refusal matching ${pattern}`);
+    if (!result.ok) {
+      assert.equal(result.problem, 'offer-too-complex');
+      assert.match(result.detail, pattern);
+    }
+  };
+
+  test('the offers real clients send pass with a wide margin', () => {
+    for (const offer of [CHROME_AUDIO_OFFER, FIREFOX_AUDIO_OFFER, CHROME_AUDIO_VIDEO_DATA_OFFER])
+      assert.equal(checkOffer(offer).ok, true);
+    assert.equal(checkOffer(manyAudioSectionsOffer(DEFAULT_OFFER_SHAPE_LIMITS.maxMediaSections)).ok, true);
+  });
+
+  test('the ~700-section offer that fits in 64 KiB is refused, and fast', () => {
+    const offer = manyAudioSectionsOffer(700);
+    assert.ok(Buffer.byteLength(offer) < 64 * 1024, 'it fits the byte limit');
+    const began = performance.now();
+    for (let i = 0; i < 100; i++) tooComplex(offer, /lines; the limit is 1000/);
+    const perOffer = (performance.now() - began) / 100;
+    assert.ok(perOffer < 5, `a refusal costs ${perOffer.toFixed(2)} ms`);
+  });
+
+  test('one section more than the limit', () => {
+    tooComplex(manyAudioSectionsOffer(9), /more than 8 mids|more than 8 m= sections/);
+    // Sections left out of BUNDLE still count: werift answers them all.
+    const unbundled = manyAudioSectionsOffer(9).replace(/a=group:BUNDLE [0-9 ]+/, 'a=group:BUNDLE 0');
+    tooComplex(unbundled, /more than 8 m= sections/);
+    assert.equal(checkOffer(manyAudioSectionsOffer(9), { shape: { maxMediaSections: 9 } }).ok, true);
+  });
+
+  test('repeated BUNDLE tags, long lines, many attributes, formats, ssrc and candidate lines', () => {
+    tooComplex(replaced(CHROME_AUDIO_OFFER, 'a=group:BUNDLE 0', `a=group:BUNDLE${' 0'.repeat(9)}`), /mids/);
+    tooComplex(replaced(CHROME_AUDIO_OFFER, 's=-', `s=${'x'.repeat(1100)}`), /line 3 is 1102 characters/);
+    const extra = (line: string, count: number) =>
+      replaced(CHROME_AUDIO_OFFER, 'a=rtcp-mux\r\n', `a=rtcp-mux\r\n${`${line}\r\n`.repeat(count)}`);
+    tooComplex(extra('a=x-filler', 200), /more than 200 a= lines in m= section 1/);
+    tooComplex(extra('a=ssrc:1 cname:x', 63), /more than 64 a=ssrc lines/);
+    tooComplex(extra('a=candidate:1 1 udp 1 192.0.2.1 9 typ host', 33), /more than 32 a=candidate lines/);
+    const formats = Array.from({ length: 65 }, (_, i) => 96 + (i % 32)).join(' ');
+    tooComplex(replaced(CHROME_AUDIO_OFFER, '111 63 9 0 8 13 110 126', formats), /65 payload types/);
+    tooComplex(CHROME_AUDIO_OFFER, /lines; the limit is 10/, { shape: { maxLines: 10 } });
+  });
+
+  test('a malformed offer is still bad-sdp', () => {
+    const result = checkOffer('v=0\r\nnot sdp\r\n');
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.equal(result.problem, 'bad-sdp');
   });
 });

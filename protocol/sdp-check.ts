@@ -7,6 +7,40 @@
 /** RFC 9725 does not fix one; offers from browsers are 2–10 KiB. */
 export const DEFAULT_MAX_OFFER_BYTES = 64 * 1024;
 
+/**
+ * The shape an offer may have. The byte limit alone admits ~700 complete audio sections, and the
+ * transceiver (werift) answers every section it is given: 16–23 MiB per session instead of ~0.7 MiB.
+ * Real callers (Chromium, Firefox, libwebrtc, libdatachannel, werift) send audio, maybe video and a
+ * data channel: 1–3 sections of at most ~60 lines each. The defaults leave a wide margin above that
+ * and a small bound on what one offer can make the transceiver build (docs/whip.md#limits).
+ */
+export interface OfferShapeLimits {
+  /** m= sections (rejected ones with port 0 included: werift answers them too). */
+  readonly maxMediaSections: number;
+  /** Lines in the whole offer. */
+  readonly maxLines: number;
+  /** Characters in one line. */
+  readonly maxLineLength: number;
+  /** a= lines in one m= section (or at session level). */
+  readonly maxAttributesPerSection: number;
+  /** Payload types on one m= line. */
+  readonly maxFormatsPerSection: number;
+  /** a=ssrc and a=ssrc-group lines in one section. */
+  readonly maxSsrcLinesPerSection: number;
+  /** a=candidate lines in one section (ICE-lite behind the relay ignores them; WHIP clients send few). */
+  readonly maxCandidatesPerSection: number;
+}
+
+export const DEFAULT_OFFER_SHAPE_LIMITS: OfferShapeLimits = Object.freeze({
+  maxMediaSections: 8,
+  maxLines: 1_000,
+  maxLineLength: 1_024,
+  maxAttributesPerSection: 200,
+  maxFormatsPerSection: 64,
+  maxSsrcLinesPerSection: 64,
+  maxCandidatesPerSection: 32,
+});
+
 export interface SdpLine {
   /** One letter: v, o, s, t, c, m, a, … */
   readonly type: string;
@@ -41,7 +75,15 @@ export interface OfferSummary {
   readonly bundle: readonly string[];
 }
 
-export type OfferCheck = { ok: true; summary: OfferSummary } | { ok: false; detail: string };
+/**
+ * Why an offer was refused: `bad-sdp` (malformed or missing what WHIP needs) or `offer-too-complex`
+ * (well formed, maybe, but past a shape limit: more sections, lines or attributes than allowed).
+ */
+export type OfferProblem = 'bad-sdp' | 'offer-too-complex';
+
+export type OfferCheck =
+  | { ok: true; summary: OfferSummary }
+  | { ok: false; detail: string; problem: OfferProblem };
 
 const LINE = /^([a-z])=(.*)$/;
 // RFC 8839 §5.4: ice-char = ALPHA / DIGIT / "+" / "/"; ufrag 4–256, pwd 22–256.
@@ -126,10 +168,73 @@ const describe = (section: MediaSection) => `m=${section.media} (line ${section.
  * rtcp-mux, RFC 8122 fingerprints, RFC 8839 ICE credentials). The detail of a failure names what is
  * missing or wrong and is safe to show to the caller.
  */
-export function checkOffer(text: string, options: { maxBytes?: number } = {}): OfferCheck {
+export function checkOffer(
+  text: string,
+  options: { maxBytes?: number; shape?: Partial<OfferShapeLimits> } = {},
+): OfferCheck {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_OFFER_BYTES;
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > maxBytes) return { ok: false, detail: `the offer is ${bytes} bytes; the limit is ${maxBytes}` };
+  if (bytes > maxBytes) return tooComplex(`the offer is ${bytes} bytes; the limit is ${maxBytes}`);
+  const shape = checkShape(text, { ...DEFAULT_OFFER_SHAPE_LIMITS, ...options.shape });
+  if (shape !== undefined) return tooComplex(shape);
+  const result = checkContent(text);
+  return result.ok ? result : { ok: false, detail: result.detail, problem: 'bad-sdp' };
+}
+
+function tooComplex(detail: string): OfferCheck {
+  return { ok: false, detail, problem: 'offer-too-complex' };
+}
+
+/**
+ * The shape limits, on the raw lines: one pass, no allocation per line beyond the split, so that a
+ * refused offer costs little (it runs before anything else looks at the SDP).
+ */
+export function checkShape(text: string, limits: OfferShapeLimits): string | undefined {
+  const lines = text.split('\n');
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  if (lines.length > limits.maxLines)
+    return `the offer has ${lines.length} lines; the limit is ${limits.maxLines}`;
+  let sections = 0;
+  let attributes = 0;
+  let ssrcLines = 0;
+  let candidates = 0;
+  let bundleTags = 0;
+  const where = () => (sections === 0 ? 'at session level' : `in m= section ${sections}`);
+  for (const [index, raw] of lines.entries()) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.length > limits.maxLineLength)
+      return `line ${index + 1} is ${line.length} characters long; the limit is ${limits.maxLineLength}`;
+    if (line.startsWith('m=')) {
+      sections++;
+      if (sections > limits.maxMediaSections)
+        return `the offer has more than ${limits.maxMediaSections} m= sections (the limit)`;
+      attributes = 0;
+      ssrcLines = 0;
+      candidates = 0;
+      // m=<media> <port> <proto> <fmt> ...: the formats are the fourth field on.
+      const formats = line.split(' ').length - 3;
+      if (formats > limits.maxFormatsPerSection)
+        return `line ${index + 1}: ${formats} payload types on one m= line; the limit is ${limits.maxFormatsPerSection}`;
+      continue;
+    }
+    if (!line.startsWith('a=')) continue;
+    if (++attributes > limits.maxAttributesPerSection)
+      return `more than ${limits.maxAttributesPerSection} a= lines ${where()} (the limit)`;
+    if (line.startsWith('a=ssrc') && ++ssrcLines > limits.maxSsrcLinesPerSection)
+      return `more than ${limits.maxSsrcLinesPerSection} a=ssrc lines ${where()} (the limit)`;
+    if (line.startsWith('a=candidate') && ++candidates > limits.maxCandidatesPerSection)
+      return `more than ${limits.maxCandidatesPerSection} a=candidate lines ${where()} (the limit)`;
+    if (line.startsWith('a=group:')) {
+      // A group names each section at most once; repeated or extra tags only cost work.
+      bundleTags += line.trim().split(/\s+/).length - 1;
+      if (bundleTags > limits.maxMediaSections)
+        return `a=group lines name more than ${limits.maxMediaSections} mids (the m= section limit)`;
+    }
+  }
+  return undefined;
+}
+
+function checkContent(text: string): { ok: true; summary: OfferSummary } | { ok: false; detail: string } {
   if (text.trim() === '') return { ok: false, detail: 'the offer is empty' };
   const parsed = parseSdp(text);
   if (!parsed.ok) return parsed;

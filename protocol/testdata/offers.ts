@@ -146,3 +146,29 @@ export function replaced(offer: string, from: string | RegExp, to: string): stri
     to,
   );
 }
+
+/**
+ * An offer of `count` audio sections in one BUNDLE group, with ICE and DTLS attributes at session
+ * level (valid SDP, ~83 bytes a section: what the 64 KiB body limit alone let through, ~700).
+ */
+export function manyAudioSectionsOffer(count: number): string {
+  const mids = Array.from({ length: count }, (_, index) => index);
+  return [
+    'v=0',
+    'o=- 1 2 IN IP4 127.0.0.1',
+    's=-',
+    't=0 0',
+    `a=group:BUNDLE ${mids.join(' ')}`,
+    'a=ice-ufrag:Xl7c',
+    'a=ice-pwd:g9yN5o8KoX0m2z3Pzu2Qm0yD',
+    `a=fingerprint:${FINGERPRINT}`,
+    'a=setup:actpass',
+    ...mids.flatMap((mid) => [
+      'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+      `a=mid:${mid}`,
+      'a=rtcp-mux',
+      'a=rtpmap:111 opus/48000/2',
+    ]),
+    '',
+  ].join('\r\n');
+}

@@ -13,6 +13,7 @@ const base: ClusterStatusInput = {
   relayAddresses: ['203.0.113.7:3478'],
   routingTablePublished: true,
   routingConflicts: [],
+  credentialError: undefined,
 };
 const byType = (input: ClusterStatusInput) =>
   Object.fromEntries(clusterConditions(input).map((c) => [c.type, `${c.status}/${c.reason}`]));
@@ -79,6 +80,18 @@ describe('clusterConditions', () => {
     });
     assert.equal(byType({ ...base, routingConflicts: ['echo-9'] }).Degraded, 'True/RoutingConflict');
     assert.equal(byType({ ...base, invalidSpec: 'spec.clusterId: too big' }).Degraded, 'True/InvalidSpec');
+  });
+
+  it('is Degraded, and not Ready, while the internal-API credential is unusable, and says why', () => {
+    const error = 'Secret edge-transceiver-api: token 2 of "tokens" is not a bearer token';
+    const conditions = clusterConditions({ ...base, credentialError: error });
+    assert.deepEqual(byType({ ...base, credentialError: error }), {
+      Ready: 'False/TransceiverApiCredentialUnavailable',
+      Progressing: 'False/Stable',
+      Degraded: 'True/TransceiverApiCredentialUnavailable',
+    });
+    assert.match(conditions[0]!.message, /token 2 of "tokens"/);
+    assert.match(conditions[2]!.message, /token 2 of "tokens"/);
   });
 
   it('names the pools a deletion waits for', () => {

@@ -1,7 +1,8 @@
 // The conditions of a VoiceEdgeCluster, from what the reconcile found: pure.
 //   Ready       relay and signaling available, relay addresses known, routing table published;
 //   Progressing a Deployment is rolling out or not yet available;
-//   Degraded    something needs a person: an object could not be applied, pods claim one ID.
+//   Degraded    something needs a person: an object could not be applied, pods claim one ID, the
+//               internal-API credential Secret cannot be read or created or holds no valid token.
 import type { ConditionState } from './api/conditions.ts';
 
 export interface DeploymentHealth {
@@ -50,6 +51,8 @@ export interface ClusterStatusInput {
   readonly relayAddresses: readonly string[];
   readonly routingTablePublished: boolean;
   readonly routingConflicts: readonly string[];
+  /** Why the internal-API credential is unusable (unreadable, not creatable, invalid), if it is. */
+  readonly credentialError: string | undefined;
 }
 
 export function clusterConditions(input: ClusterStatusInput): ConditionState[] {
@@ -79,6 +82,8 @@ export function clusterConditions(input: ClusterStatusInput): ConditionState[] {
   };
   if (input.applyErrors.length > 0)
     notReady('ApplyFailed', `could not apply: ${input.applyErrors.join('; ')}`);
+  if (input.credentialError !== undefined)
+    notReady('TransceiverApiCredentialUnavailable', input.credentialError);
   if (!input.relay.available) notReady('RelayUnavailable', input.relay.message);
   if (!input.signaling.available) notReady('SignalingUnavailable', input.signaling.message);
   if (input.relayAddresses.length === 0) {
@@ -122,6 +127,10 @@ export function clusterConditions(input: ClusterStatusInput): ConditionState[] {
   if (input.applyErrors.length > 0) {
     degradedReason = 'ApplyFailed';
     degradedBy.push(`could not apply: ${input.applyErrors.join('; ')}`);
+  }
+  if (input.credentialError !== undefined) {
+    if (degradedReason === 'AsExpected') degradedReason = 'TransceiverApiCredentialUnavailable';
+    degradedBy.push(input.credentialError);
   }
   if (input.routingConflicts.length > 0) {
     if (degradedReason === 'AsExpected') degradedReason = 'RoutingConflict';

@@ -68,6 +68,20 @@ export const OperatorConfigSchema = z
         concurrency: z.number().int().min(1).max(256).default(16),
       })
       .prefault({}),
+    /**
+     * Who the operator is, for the NetworkPolicies it keeps on transceiver pods (their API port
+     * accepts the operator's pods): its pods' labels and namespace (default: POD_NAMESPACE, else the
+     * in-cluster namespace; unknown: the labels in any namespace). The chart sets both.
+     */
+    networkPolicy: z
+      .strictObject({
+        operatorNamespace: asText(z.union([z.literal(''), dnsLabel]).optional()),
+        operatorPodLabels: z
+          .record(z.string().min(1), asText(z.string()))
+          .refine((labels) => Object.keys(labels).length > 0, 'must name at least one label')
+          .default({ 'app.kubernetes.io/name': 'voice-edge', 'app.kubernetes.io/component': 'operator' }),
+      })
+      .prefault({}),
     /** Reconciles running at once (never two for one object). */
     workers: z.number().int().min(1).max(32).default(2),
     /** Every object is reconciled at least this often, changed or not (drift repair). */

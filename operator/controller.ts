@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { COMPONENT, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_POOL } from './api/v1alpha1.ts';
 import type { CrashPoint, OperatorConfig } from './config.ts';
+import type { OperatorIdentity } from './desired/network-policy.ts';
 import { PodExpectations } from './expectations.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { EventRecorder } from './kube/events.ts';
@@ -32,6 +33,7 @@ export interface ControllerOptions {
   readonly metrics: OperatorMetrics;
   readonly config: OperatorConfig;
   readonly logger: Logger;
+  readonly operator: OperatorIdentity;
   readonly crash: (point: CrashPoint) => void;
 }
 
@@ -89,6 +91,8 @@ export class Controller {
       applied: new Map(),
       published: new Map(),
       spareIds: new Map(),
+      credentials: new Map(),
+      enqueuePoolsOf: (namespace, cluster) => this.#addPoolsOf(namespace, cluster),
       now: Date.now,
     };
     const resync = setInterval(() => this.#enqueueAll(), config.resyncSeconds * 1000);
@@ -247,10 +251,17 @@ export class Controller {
 
   #pollTargets(): PollTarget[] {
     const targets: PollTarget[] = [];
+    const credentials = this.#term?.context.credentials;
     for (const object of this.#options.caches.pods.list()) {
       const pod = podView(object);
       if (pod?.podIP === undefined || pod.terminating) continue;
-      targets.push({ key: `${pod.namespace}/${pod.name}`, podIP: pod.podIP, id: pod.id });
+      const credential = credentials?.get(clusterKey(pod.namespace, pod.cluster));
+      targets.push({
+        key: `${pod.namespace}/${pod.name}`,
+        podIP: pod.podIP,
+        id: pod.id,
+        token: credential?.ok ? credential.token : undefined,
+      });
     }
     return targets;
   }

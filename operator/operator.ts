@@ -86,7 +86,11 @@ export async function startOperator(
   const caches: Caches = {
     clusters: informer(RESOURCES.cluster),
     pools: informer(RESOURCES.pool),
-    pods: informer(RESOURCES.pod, `${owned},${LABEL_COMPONENT}=${COMPONENT.transceiver}`),
+    // Transceiver pods (one per ID) and relay pods (their IPs are the routing table's relaySources).
+    pods: informer(
+      RESOURCES.pod,
+      `${owned},${LABEL_COMPONENT} in (${COMPONENT.transceiver},${COMPONENT.relay})`,
+    ),
     configMaps: informer(RESOURCES.configMap, owned),
     deployments: informer(RESOURCES.deployment, owned),
     services: informer(RESOURCES.service, owned),
@@ -111,6 +115,10 @@ export async function startOperator(
     metrics,
     config,
     logger,
+    operator: {
+      namespace: operatorNamespaceOf(config),
+      podLabels: config.networkPolicy.operatorPodLabels,
+    },
     crash: (point) => {
       if (config.faults.crashAt === point) crash(point);
     },
@@ -200,5 +208,17 @@ function leaseNamespaceOf(config: OperatorConfig): string {
     return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() || 'default';
   } catch {
     return 'default';
+  }
+}
+
+/** The operator's namespace for the NetworkPolicies: configured, else its pod's, else unknown. */
+function operatorNamespaceOf(config: OperatorConfig): string | undefined {
+  const configured = config.networkPolicy.operatorNamespace;
+  if (configured) return configured;
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
   }
 }

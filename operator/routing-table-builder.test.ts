@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildRoutingTable, readPublishedTable } from './routing-table-builder.ts';
+import { buildRoutingTable, readPublishedTable, relaySourcesOf } from './routing-table-builder.ts';
 import { pod } from './test-support/fixtures.ts';
 
-const base = { clusterId: 7, peers: [], edgeRelays: [], published: undefined, knownGeneration: 0 };
+const base = {
+  clusterId: 7,
+  peers: [],
+  edgeRelays: [],
+  relaySources: [],
+  published: undefined,
+  knownGeneration: 0,
+};
 
 describe('buildRoutingTable', () => {
   it('lists pods with an IP that are not terminating, by ID, with tunnel and API addresses', () => {
@@ -110,5 +117,63 @@ describe('buildRoutingTable', () => {
     assert.equal(readPublishedTable('{'), undefined);
     assert.equal(readPublishedTable('{"clusterId": "x"}'), undefined);
     assert.equal(readPublishedTable(undefined), undefined);
+  });
+});
+
+describe('relaySources', () => {
+  const relay = (status: Record<string, unknown>, meta: Record<string, unknown> = {}) => ({
+    metadata: { name: 'edge-relay-x', ...meta },
+    status,
+  });
+
+  it('is every relay pod IP as a single-address CIDR, sorted, IPv4 first, without duplicates', () => {
+    assert.deepEqual(
+      relaySourcesOf([
+        relay({ phase: 'Running', podIP: '10.88.0.20', podIPs: [{ ip: '10.88.0.20' }, { ip: 'fd00::20' }] }),
+        relay({ phase: 'Running', podIP: '10.88.0.3' }),
+        relay({ phase: 'Pending' }), // not scheduled or not started: no IP yet
+        relay({ phase: 'Running', podIP: '10.88.0.3' }), // the same IP twice
+        relay({ phase: 'Failed', podIP: '10.88.0.9' }), // stopped for good: sends nothing
+        relay({ phase: 'Running', podIP: 'not-an-ip' }),
+        relay({ phase: 'Running', podIP: '10.88.0.7' }, { deletionTimestamp: '2026-01-01T00:00:00Z' }),
+      ]),
+      ['10.88.0.3/32', '10.88.0.7/32', '10.88.0.20/32', 'fd00::20/128'],
+    );
+    assert.deepEqual(relaySourcesOf([]), []);
+  });
+
+  it('is published in the table; a replaced relay moves the generation, the same relays in another order do not', () => {
+    const first = buildRoutingTable({
+      ...base,
+      relaySources: ['10.88.0.3/32', '10.88.0.4/32'],
+      pods: [pod(1)],
+    });
+    assert.deepEqual((first.document as { relaySources: string[] }).relaySources, [
+      '10.88.0.3/32',
+      '10.88.0.4/32',
+    ]);
+    const same = buildRoutingTable({
+      ...base,
+      relaySources: relaySourcesOf([
+        relay({ phase: 'Running', podIP: '10.88.0.4' }),
+        relay({ phase: 'Running', podIP: '10.88.0.3' }),
+      ]),
+      pods: [pod(1)],
+      published: first.table,
+    });
+    assert.equal(same.changed, false);
+    assert.equal(same.table.generation, first.table.generation);
+    const replaced = buildRoutingTable({
+      ...base,
+      relaySources: ['10.88.0.3/32', '10.88.0.5/32'],
+      pods: [pod(1)],
+      published: first.table,
+    });
+    assert.equal(replaced.changed, true);
+    assert.equal(replaced.table.generation, first.table.generation + 1);
+    assert.deepEqual((replaced.document as { relaySources: string[] }).relaySources, [
+      '10.88.0.3/32',
+      '10.88.0.5/32',
+    ]);
   });
 });

@@ -1,6 +1,9 @@
 // The routing table of one VoiceEdgeCluster, built from its transceiver pods: one entry per pod that
-// has an IP and is not terminating. The generation moves by one only when the content changes, so
+// has an IP and is not terminating; and from its relay pods: their IPs are the relaySources
+// transceivers accept tunnel datagrams from. The generation moves by one only when the content changes, so
 // relays and signaling see a new generation exactly when something they act on changed.
+import { isIPv4, isIPv6 } from 'node:net';
+import { formatCidr, parseCidr } from '../protocol/cidr.ts';
 import {
   parseRoutingTable,
   type RoutingTable,
@@ -20,6 +23,8 @@ export interface RoutingTableInput {
   readonly peers: readonly PeerSpec[];
   /** Edge relays (IP or CIDR text) the cluster's relays accept tunnel traffic from. */
   readonly edgeRelays: readonly string[];
+  /** The addresses the cluster's relays send tunnel datagrams from (`relaySourcesOf`). */
+  readonly relaySources: readonly string[];
   readonly pods: readonly TransceiverPod[];
   /** The table as published now (parsed `routing.json`), if any. */
   readonly published: RoutingTable | undefined;
@@ -76,6 +81,7 @@ export function buildRoutingTable(input: RoutingTableInput): RoutingTableResult 
     transceivers: entries,
     peers,
     edgeRelays: [...input.edgeRelays],
+    relaySources: [...input.relaySources],
   });
   const changed = input.published === undefined || contentKey(input.published) !== contentKey(draft);
   const base = Math.max(input.published?.generation ?? 0, input.knownGeneration);
@@ -98,4 +104,39 @@ export function readPublishedTable(text: string | undefined): RoutingTable | und
   } catch {
     return undefined;
   }
+}
+
+interface RelayPodLike {
+  metadata?: { deletionTimestamp?: unknown };
+  status?: { phase?: string; podIP?: string; podIPs?: { ip?: string }[] };
+}
+
+/**
+ * The relaySources of the routing table: every IP of every relay pod that has one (scheduled and
+ * started; relays send tunnel datagrams from their pod IP), each as a single-address CIDR, sorted
+ * and without duplicates, so the table changes only when a relay pod comes, goes or is replaced.
+ * A terminating relay is kept while it has its IP: it still forwards during its grace period. One
+ * whose containers have stopped for good (Succeeded, Failed) sends nothing and is left out.
+ */
+export function relaySourcesOf(pods: readonly unknown[]): string[] {
+  const sources = new Set<string>();
+  for (const object of pods) {
+    const pod = object as RelayPodLike;
+    const phase = pod?.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') continue;
+    const ips = [pod?.status?.podIP, ...(pod?.status?.podIPs ?? []).map((entry) => entry?.ip)];
+    for (const ip of ips) {
+      if (typeof ip !== 'string' || !(isIPv4(ip) || isIPv6(ip))) continue;
+      sources.add(formatCidr(parseCidr(ip)));
+    }
+  }
+  return [...sources].sort(compareCidrText);
+}
+
+/** IPv4 before IPv6, then by address bytes: a stable order that reads naturally. */
+function compareCidrText(a: string, b: string): number {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  if (x.family !== y.family) return x.family - y.family;
+  return Buffer.compare(Buffer.from(x.network), Buffer.from(y.network)) || x.prefixLength - y.prefixLength;
 }

@@ -30,6 +30,11 @@ export const MANAGED_BY_VALUE = 'voice-edge-operator';
 export const ANNOTATION_DRAINING_SINCE = 'voice-edge.io/draining-since';
 /** Hash of what a transceiver pod was built from: a pod with another hash is replaced by draining. */
 export const ANNOTATION_TEMPLATE_HASH = 'voice-edge.io/template-hash';
+/**
+ * Hash of the internal-API credential's `tokens` on transceiver pods and the signaling pod template:
+ * a rotated credential rolls both (transceivers by draining).
+ */
+export const ANNOTATION_API_TOKENS_HASH = 'voice-edge.io/transceiver-api-tokens-hash';
 
 export const POOL_FINALIZER = 'voice-edge.io/drain';
 export const CLUSTER_FINALIZER = 'voice-edge.io/cluster';
@@ -40,6 +45,7 @@ export const COMPONENT = {
   signaling: 'signaling',
   routingTable: 'routing-table',
   transceiverIds: 'transceiver-ids',
+  transceiverApi: 'transceiver-api',
 } as const;
 
 export const TRANSCEIVER_TUNNEL_PORT = 7000;
@@ -48,6 +54,8 @@ export const RELAY_HTTP_PORT = 9090;
 export const SIGNALING_OPS_PORT = 9091;
 export const ROUTING_TABLE_KEY = 'routing.json';
 export const LEDGER_KEY = 'next';
+/** The key of the internal-API credential Secret: comma-separated bearer tokens, the first is sent. */
+export const API_TOKENS_KEY = 'tokens';
 
 export const routingConfigMapName = (cluster: string) => `${cluster}-routing`;
 export const ledgerConfigMapName = (cluster: string) => `${cluster}-transceiver-ids`;
@@ -55,6 +63,13 @@ export const relayName = (cluster: string) => `${cluster}-relay`;
 export const signalingName = (cluster: string) => `${cluster}-signaling`;
 export const routingReaderName = (cluster: string) => `${cluster}-routing-reader`;
 export const transceiverPodName = (pool: string, id: number) => `${pool}-${id}`;
+/** The NetworkPolicy that guards a cluster's transceiver pods. */
+export const transceiverPolicyName = (cluster: string) => `${cluster}-transceiver`;
+/** The internal-API credential Secret: spec.transceiverApi.secretName, else `<cluster>-transceiver-api`. */
+export const transceiverApiSecretName = (cluster: {
+  metadata: { name: string };
+  spec: VoiceEdgeClusterSpec;
+}) => cluster.spec.transceiverApi.secretName ?? `${cluster.metadata.name}-transceiver-api`;
 
 // --- object metadata, as much of it as the operator reads ---
 
@@ -110,6 +125,27 @@ const addressText = z.string().refine((text) => TransportAddressSchema.safeParse
   message: 'must be ip:port or [ipv6]:port',
 });
 
+const labelSelector = z.object({
+  matchLabels: z.record(z.string(), z.string()).optional(),
+  matchExpressions: z
+    .array(
+      z.object({
+        key: z.string().min(1),
+        operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+        values: z.array(z.string()).optional(),
+      }),
+    )
+    .optional(),
+});
+export type LabelSelector = z.infer<typeof labelSelector>;
+
+const networkPolicyPeer = z
+  .object({ namespaceSelector: labelSelector.optional(), podSelector: labelSelector.optional() })
+  .refine((peer) => peer.namespaceSelector !== undefined || peer.podSelector !== undefined, {
+    message: 'needs namespaceSelector or podSelector',
+  });
+export type NetworkPolicyPeerSpec = z.infer<typeof networkPolicyPeer>;
+
 export const VoiceEdgeClusterSpecSchema = z.object({
   clusterId: z.number().int().min(0).max(0xffff),
   region: z.string().min(1).optional(),
@@ -151,6 +187,16 @@ export const VoiceEdgeClusterSpecSchema = z.object({
     .default([]),
   /** Edge relays (IPs or CIDRs) whose tunnel traffic this cluster's relays accept. */
   edgeRelays: z.array(z.string().min(1)).default([]),
+  /** The credential signaling and the operator call transceivers' internal API with. */
+  transceiverApi: z.object({ secretName: z.string().min(1).optional() }).prefault({}),
+  /** The NetworkPolicy the operator keeps on the transceiver pods. */
+  networkPolicy: z
+    .object({
+      enabled: z.boolean().default(true),
+      /** More peers (NetworkPolicyPeer: namespaceSelector and/or podSelector) allowed to the API port. */
+      metricsFrom: z.array(networkPolicyPeer).default([]),
+    })
+    .prefault({}),
 });
 export type VoiceEdgeClusterSpec = z.output<typeof VoiceEdgeClusterSpecSchema>;
 

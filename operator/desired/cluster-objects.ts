@@ -1,7 +1,8 @@
 // The objects a VoiceEdgeCluster owns besides its routing table and ID ledger: the relay
 // (Deployment, UDP Service, PodDisruptionBudget), signaling (Deployment, Service) and the
-// ServiceAccount, Role and RoleBinding both use to read the routing table. Pure: cluster spec in,
-// objects out, applied as they are with server-side apply.
+// ServiceAccount, Role and RoleBinding relays, signaling and transceivers use to read the routing
+// table, and the transceivers' NetworkPolicy. Pure: cluster spec in, objects out, applied as they
+// are with server-side apply.
 import type {
   KubernetesObject,
   V1Deployment,
@@ -14,16 +15,21 @@ import type {
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import {
+  ANNOTATION_API_TOKENS_HASH,
+  API_TOKENS_KEY,
   COMPONENT,
+  clusterLabels,
   RELAY_HTTP_PORT,
   relayName,
   routingConfigMapName,
   routingReaderName,
   SIGNALING_OPS_PORT,
   signalingName,
+  transceiverApiSecretName,
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
 import { env, fieldEnv, ownedMeta, secretEnv, selectorLabels, yamlString } from './common.ts';
+import { type OperatorIdentity, transceiverNetworkPolicy } from './network-policy.ts';
 
 export interface ClusterObjectsInput {
   readonly cluster: VoiceEdgeCluster;
@@ -31,6 +37,13 @@ export interface ClusterObjectsInput {
   readonly defaultImage: string;
   /** The public relay addresses answers advertise (spec.relay.publicAddresses or the Service's). */
   readonly relayAddresses: readonly string[];
+  /**
+   * Hash of the internal-API credential's tokens (transceiver-api-secret.ts), in the signaling pod
+   * template so a rotation rolls signaling; undefined while the credential is unreadable.
+   */
+  readonly apiTokensHash: string | undefined;
+  /** The operator's own pods, allowed to the transceivers' API by the NetworkPolicy. */
+  readonly operator: OperatorIdentity;
 }
 
 export type DesiredObject = KubernetesObject & {
@@ -43,17 +56,24 @@ export function clusterImage(cluster: VoiceEdgeCluster, defaultImage: string): s
   return cluster.spec.image ?? defaultImage;
 }
 
-/** Every object, in the order they are applied (what a pod needs before the pod). */
+/**
+ * Every object, in the order they are applied (what a pod needs before the pod). The signaling
+ * Deployment only while the internal-API credential is usable: its pods could not start without it,
+ * and the one in place is left as it is.
+ */
 export function desiredClusterObjects(input: ClusterObjectsInput): DesiredObject[] {
   return [
     routingReaderServiceAccount(input),
     routingReaderRole(input),
     routingReaderRoleBinding(input),
+    ...(input.cluster.spec.networkPolicy.enabled
+      ? [transceiverNetworkPolicy(input.cluster, input.operator)]
+      : []),
     relayService(input),
     relayDisruptionBudget(input),
     relayDeployment(input),
     signalingService(input),
-    signalingDeployment(input),
+    ...(input.apiTokensHash === undefined ? [] : [signalingDeployment(input)]),
   ];
 }
 
@@ -118,7 +138,8 @@ export function routingReaderRoleBinding(input: ClusterObjectsInput): DesiredObj
   };
 }
 
-function routingTableEnv(prefix: string, cluster: string, namespace: string): V1EnvVar[] {
+/** How relays, signaling and transceivers find the routing table (they watch the ConfigMap). */
+export function routingTableEnv(prefix: string, cluster: string, namespace: string): V1EnvVar[] {
   return [
     fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
     env(`${prefix}ROUTING_TABLE__CONFIG_MAP__NAME`, routingConfigMapName(cluster)),
@@ -131,6 +152,8 @@ export function relayDeployment(input: ClusterObjectsInput): DesiredObject & V1D
   const spec = input.cluster.spec;
   const labels = selectorLabels(cluster, COMPONENT.relay);
   const prefix = 'VOICE_EDGE_RELAY_';
+  // The pods carry managed-by too (the selector cannot: it is immutable): the operator watches
+  // them and publishes their IPs as the routing table's relaySources.
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -142,7 +165,7 @@ export function relayDeployment(input: ClusterObjectsInput): DesiredObject & V1D
       // check moves them), but never take one away before its replacement is ready.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       template: {
-        metadata: { labels },
+        metadata: { labels: clusterLabels(cluster, COMPONENT.relay) },
         spec: {
           serviceAccountName: routingReaderName(cluster),
           // Service links would put <SERVICE>_PORT variables into the environment, and a Service
@@ -242,7 +265,13 @@ export function signalingDeployment(input: ClusterObjectsInput): DesiredObject &
       replicas: signaling.replicas,
       selector: { matchLabels: labels },
       template: {
-        metadata: { labels },
+        metadata: {
+          labels,
+          // A rotated internal-API credential rolls signaling (it reads the tokens when it starts).
+          ...(input.apiTokensHash === undefined
+            ? {}
+            : { annotations: { [ANNOTATION_API_TOKENS_HASH]: input.apiTokensHash } }),
+        },
         spec: {
           serviceAccountName: routingReaderName(cluster),
           enableServiceLinks: false,
@@ -265,6 +294,11 @@ export function signalingDeployment(input: ClusterObjectsInput): DesiredObject &
                 ...(signaling.authSecretName
                   ? [secretEnv(`${prefix}AUTH__TOKENS`, signaling.authSecretName, 'tokens')]
                   : []),
+                secretEnv(
+                  `${prefix}TRANSCEIVERS__API_TOKENS`,
+                  transceiverApiSecretName(input.cluster),
+                  API_TOKENS_KEY,
+                ),
               ],
               readinessProbe: {
                 httpGet: { path: '/readyz', port: 'ops' },

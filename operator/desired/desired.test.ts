@@ -13,7 +13,14 @@ import {
   signalingDeployment,
 } from './cluster-objects.ts';
 import { ledgerConfigMap, routingConfigMap } from './configmaps.ts';
+import { type NetworkPolicyObject, transceiverNetworkPolicy } from './network-policy.ts';
+import { newApiToken, readApiCredential, transceiverApiSecret } from './transceiver-api-secret.ts';
 import { templateHash, transceiverPod } from './transceiver-pod.ts';
+
+const operator = {
+  namespace: 'voice-edge-system',
+  podLabels: { 'app.kubernetes.io/name': 'voice-edge', 'app.kubernetes.io/component': 'operator' },
+};
 
 const envOf = (list: V1EnvVar[] | undefined) =>
   Object.fromEntries((list ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
@@ -27,6 +34,8 @@ describe('cluster objects', () => {
     cluster: edge,
     defaultImage: 'ghcr.io/voice-edge/voice-edge:test',
     relayAddresses: ['203.0.113.7:3478'],
+    apiTokensHash: 'abcdef0123456789',
+    operator,
   };
 
   it('names, labels and owns every object', () => {
@@ -37,6 +46,7 @@ describe('cluster objects', () => {
         'ServiceAccount/edge-routing-reader',
         'Role/edge-routing-reader',
         'RoleBinding/edge-routing-reader',
+        'NetworkPolicy/edge-transceiver',
         'Service/edge-relay',
         'PodDisruptionBudget/edge-relay',
         'Deployment/edge-relay',
@@ -81,6 +91,17 @@ describe('cluster objects', () => {
     assert.equal(deployment.spec!.template.spec!.enableServiceLinks, false);
     assert.deepEqual(container.readinessProbe!.httpGet, { path: '/readyz', port: 'http' });
     assert.equal(deployment.spec!.replicas, 2);
+    // The pods carry managed-by (the operator watches them for relaySources); the immutable
+    // selector does not.
+    assert.equal(
+      deployment.spec!.template.metadata!.labels!['app.kubernetes.io/managed-by'],
+      'voice-edge-operator',
+    );
+    assert.equal(deployment.spec!.selector.matchLabels!['app.kubernetes.io/managed-by'], undefined);
+    assert.deepEqual(
+      { ...deployment.spec!.template.metadata!.labels, ...deployment.spec!.selector.matchLabels },
+      deployment.spec!.template.metadata!.labels,
+    );
   });
 
   it('exposes the relay on UDP with externalTrafficPolicy Local', () => {
@@ -110,6 +131,128 @@ describe('cluster objects', () => {
       secretKeyRef: { name: 'whip-tokens', key: 'tokens' },
     });
     assert.deepEqual(container.readinessProbe!.httpGet, { path: '/readyz', port: 'ops' });
+  });
+
+  it("gives signaling the transceivers' API tokens, and rolls it when they change", () => {
+    const deployment = signalingDeployment(input) as V1Deployment;
+    const variables = envOf(deployment.spec!.template.spec!.containers[0]!.env);
+    assert.deepEqual(variables.VOICE_EDGE_SIGNALING_TRANSCEIVERS__API_TOKENS, {
+      secretKeyRef: { name: 'edge-transceiver-api', key: 'tokens' },
+    });
+    assert.deepEqual(deployment.spec!.template.metadata!.annotations, {
+      'voice-edge.io/transceiver-api-tokens-hash': 'abcdef0123456789',
+    });
+    const named = signalingDeployment({
+      ...input,
+      cluster: cluster({ transceiverApi: { secretName: 'my-api-tokens' } }),
+      apiTokensHash: undefined,
+    }) as V1Deployment;
+    assert.deepEqual(
+      envOf(named.spec!.template.spec!.containers[0]!.env).VOICE_EDGE_SIGNALING_TRANSCEIVERS__API_TOKENS,
+      { secretKeyRef: { name: 'my-api-tokens', key: 'tokens' } },
+    );
+    assert.equal(named.spec!.template.metadata!.annotations, undefined);
+    // While the credential is unusable the signaling Deployment in place is left alone.
+    assert.deepEqual(
+      desiredClusterObjects({ ...input, apiTokensHash: undefined })
+        .filter((o) => o.kind === 'Deployment')
+        .map((o) => o.metadata.name),
+      ['edge-relay'],
+    );
+  });
+
+  it('lets only relays reach the tunnel port and only signaling and the operator the API port', () => {
+    const policy = desiredClusterObjects(input).find(
+      (o) => o.kind === 'NetworkPolicy',
+    ) as unknown as NetworkPolicyObject;
+    assert.equal(policy.apiVersion, 'networking.k8s.io/v1');
+    assert.deepEqual(policy.spec, {
+      podSelector: {
+        matchLabels: {
+          'app.kubernetes.io/name': 'voice-edge',
+          'app.kubernetes.io/instance': 'edge',
+          'app.kubernetes.io/component': 'transceiver',
+        },
+      },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            {
+              podSelector: {
+                matchLabels: {
+                  'app.kubernetes.io/name': 'voice-edge',
+                  'app.kubernetes.io/instance': 'edge',
+                  'app.kubernetes.io/component': 'relay',
+                },
+              },
+            },
+          ],
+          ports: [{ protocol: 'UDP', port: 7000 }],
+        },
+        {
+          from: [
+            {
+              podSelector: {
+                matchLabels: {
+                  'app.kubernetes.io/name': 'voice-edge',
+                  'app.kubernetes.io/instance': 'edge',
+                  'app.kubernetes.io/component': 'signaling',
+                },
+              },
+            },
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'voice-edge-system' } },
+              podSelector: {
+                matchLabels: {
+                  'app.kubernetes.io/name': 'voice-edge',
+                  'app.kubernetes.io/component': 'operator',
+                },
+              },
+            },
+          ],
+          ports: [{ protocol: 'TCP', port: 8090 }],
+        },
+      ],
+    });
+    // The relay, signaling and transceiver pods carry the labels the policy selects them by.
+    const relayLabels = (relayDeployment(input) as V1Deployment).spec!.template.metadata!.labels!;
+    const signalingLabels = (signalingDeployment(input) as V1Deployment).spec!.template.metadata!.labels!;
+    const podLabels = transceiverPod({ ...input, pool: pool(), apiTokensHash: 'h' }, 1).metadata!.labels!;
+    const [tunnelRule, apiRule] = policy.spec.ingress;
+    for (const [labels, selector] of [
+      [relayLabels, tunnelRule!.from[0]!.podSelector!],
+      [signalingLabels, apiRule!.from[0]!.podSelector!],
+      [podLabels, policy.spec.podSelector],
+    ] as const) {
+      for (const [key, value] of Object.entries(selector.matchLabels!)) assert.equal(labels[key], value);
+    }
+  });
+
+  it('admits the metricsFrom peers to the API port, the operator from any namespace when its own is unknown, and is left out when disabled', () => {
+    const prometheus = {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+    };
+    const policy = transceiverNetworkPolicy(cluster({ networkPolicy: { metricsFrom: [prometheus] } }), {
+      ...operator,
+      namespace: undefined,
+    });
+    assert.equal(policy.spec.ingress.length, 3);
+    assert.deepEqual(policy.spec.ingress[2], {
+      from: [prometheus],
+      ports: [{ protocol: 'TCP', port: 8090 }],
+    });
+    assert.deepEqual(policy.spec.ingress[1]!.from[1]!.namespaceSelector, {});
+    const disabled = desiredClusterObjects({
+      ...input,
+      cluster: cluster({ networkPolicy: { enabled: false } }),
+    });
+    assert.ok(!disabled.some((o) => o.kind === 'NetworkPolicy'));
+    assert.throws(
+      () => cluster({ networkPolicy: { metricsFrom: [{}] } }),
+      /namespaceSelector or podSelector/,
+    );
   });
 
   it('lets the routing reader read only the routing table', () => {
@@ -154,6 +297,7 @@ describe('transceiver pod', () => {
     }),
     defaultImage: 'img:1',
     relayAddresses: ['203.0.113.7:3478'],
+    apiTokensHash: '0123456789abcdef',
   };
 
   it('is named after pool and ID, labelled, owned by the pool', () => {
@@ -173,6 +317,20 @@ describe('transceiver pod', () => {
     assert.equal(pod.spec!.restartPolicy, 'Always');
     assert.deepEqual(pod.spec!.nodeSelector, { pool: 'media' });
     assert.equal(pod.metadata!.annotations!['voice-edge.io/template-hash'], templateHash(input));
+    assert.equal(pod.metadata!.annotations!['voice-edge.io/transceiver-api-tokens-hash'], '0123456789abcdef');
+  });
+
+  it("reads the routing table with the routing reader's token, and gets the API tokens from the Secret", () => {
+    const pod = transceiverPod(input, 42) as V1Pod;
+    assert.equal(pod.spec!.serviceAccountName, 'edge-routing-reader');
+    assert.equal(pod.spec!.automountServiceAccountToken, true);
+    const variables = envOf(pod.spec!.containers[0]!.env);
+    assert.deepEqual(variables.POD_NAMESPACE, { fieldRef: { fieldPath: 'metadata.namespace' } });
+    assert.equal(variables.VOICE_EDGE_TRANSCEIVER_ROUTING_TABLE__CONFIG_MAP__NAME, 'edge-routing');
+    assert.equal(variables.VOICE_EDGE_TRANSCEIVER_ROUTING_TABLE__CONFIG_MAP__NAMESPACE, 'voice');
+    assert.deepEqual(variables.VOICE_EDGE_TRANSCEIVER_API__TOKENS, {
+      secretKeyRef: { name: 'edge-transceiver-api', key: 'tokens' },
+    });
   });
 
   it('tells the transceiver its ID and configuration in variables its own schema accepts', () => {
@@ -191,6 +349,8 @@ describe('transceiver pod', () => {
     for (const variable of container.env!) {
       if (variable.value !== undefined)
         resolved[variable.name] = variable.value.replace('$(POD_IP)', '10.88.0.9');
+      else if (variable.valueFrom?.secretKeyRef?.name === 'edge-transceiver-api')
+        resolved[variable.name] = 'new-token,old-token';
     }
     const raw = applyEnvOverrides({}, resolved, 'VOICE_EDGE_TRANSCEIVER_');
     const config = TransceiverConfigSchema.parse(raw);
@@ -204,13 +364,73 @@ describe('transceiver pod', () => {
     assert.equal(config.backend.sampleRate, 16000);
     assert.equal(config.sessions.max, 40);
     assert.equal(config.relays.length, 1);
+    assert.deepEqual(config.routingTable, { configMap: { name: 'edge-routing', namespace: 'voice' } });
+    assert.deepEqual(config.api.tokens, ['new-token', 'old-token']);
   });
 
   it('changes its template hash with the template and not with the ID', () => {
     const other = { ...input, pool: pool({ backend: { url: 'ws://other:1' } }) };
     assert.notEqual(templateHash(input), templateHash(other));
+    // A rotated credential replaces the pods (by draining), as a changed template does.
+    assert.notEqual(templateHash(input), templateHash({ ...input, apiTokensHash: 'fedcba9876543210' }));
     const a = (transceiverPod(input, 1) as V1Pod).metadata!.annotations!['voice-edge.io/template-hash'];
     const b = (transceiverPod(input, 2) as V1Pod).metadata!.annotations!['voice-edge.io/template-hash'];
     assert.equal(a, b);
+  });
+});
+
+describe('internal-API credential', () => {
+  it('is created as an owned Secret holding one random token68 token', () => {
+    const token = newApiToken();
+    assert.match(token, /^[A-Za-z0-9_-]{43}$/, '32 bytes, base64url');
+    assert.notEqual(newApiToken(), token);
+    const secret = transceiverApiSecret(cluster(), token);
+    assert.equal(secret.metadata.name, 'edge-transceiver-api');
+    assert.equal(secret.metadata.namespace, 'voice');
+    assert.equal(secret.metadata.ownerReferences![0]!.kind, 'VoiceEdgeCluster');
+    assert.equal(secret.metadata.labels!['app.kubernetes.io/component'], 'transceiver-api');
+    assert.equal(Buffer.from(secret.data!.tokens!, 'base64').toString(), token);
+    assert.equal(
+      transceiverApiSecret(cluster({ transceiverApi: { secretName: 'mine' } }), token).metadata.name,
+      'mine',
+    );
+    const read = readApiCredential(secret);
+    assert.ok(read.ok);
+    assert.equal(read.token, token);
+  });
+
+  it('reads comma-separated tokens, the first is the one to send; the hash follows the list', () => {
+    const secret = (text: string) => ({
+      metadata: { name: 's' },
+      data: { tokens: Buffer.from(text).toString('base64') },
+    });
+    const both = readApiCredential(secret(' old-token , new+token/== ,'));
+    assert.ok(both.ok);
+    assert.deepEqual(both.tokens, ['old-token', 'new+token/==']);
+    assert.equal(both.token, 'old-token');
+    const swapped = readApiCredential(secret('new+token/==,old-token'));
+    assert.ok(swapped.ok);
+    assert.equal(swapped.token, 'new+token/==');
+    assert.notEqual(swapped.hash, both.hash);
+    const same = readApiCredential(secret('old-token,new+token/=='));
+    assert.ok(same.ok);
+    assert.equal(same.hash, both.hash, 'spaces and empty items do not roll pods');
+  });
+
+  it('refuses a Secret without tokens or with one that cannot be a bearer token, saying which', () => {
+    const check = (secret: unknown, message: RegExp) => {
+      const read = readApiCredential(secret);
+      assert.ok(!read.ok);
+      assert.match(read.error, message);
+    };
+    check({ metadata: { name: 's' }, data: {} }, /Secret s has no key "tokens"/);
+    check(
+      { metadata: { name: 's' }, data: { tokens: Buffer.from(' , ').toString('base64') } },
+      /holds no token/,
+    );
+    check(
+      { metadata: { name: 's' }, data: { tokens: Buffer.from('good,bad token').toString('base64') } },
+      /token 2 of "tokens" is not a bearer token/,
+    );
   });
 });

@@ -1,6 +1,9 @@
 // A transceiver pod (the operator owns them directly, one per transceiver ID, like Agones owns game
-// servers): its ID, cluster, backend and relays reach it as VOICE_EDGE_TRANSCEIVER_* variables.
-// The template hash covers everything but the ID, so a changed pool template is noticed per pod.
+// servers): its ID, cluster, backend and relays reach it as VOICE_EDGE_TRANSCEIVER_* variables, the
+// internal-API tokens from the cluster's credential Secret; it watches the routing table (its
+// relaySources say which relays may send it tunnel datagrams). The template hash covers everything
+// but the ID, the credential's hash included, so a changed pool template or a rotated credential
+// is noticed per pod.
 import { createHash } from 'node:crypto';
 import type {
   V1EnvVar,
@@ -10,19 +13,23 @@ import type {
   V1Toleration,
 } from '@kubernetes/client-node';
 import {
+  ANNOTATION_API_TOKENS_HASH,
   ANNOTATION_TEMPLATE_HASH,
+  API_TOKENS_KEY,
   COMPONENT,
   clusterLabels,
   controllerReference,
   LABEL_POOL,
   LABEL_TRANSCEIVER_ID,
+  routingReaderName,
   TRANSCEIVER_API_PORT,
   TRANSCEIVER_TUNNEL_PORT,
   type TransceiverPool,
+  transceiverApiSecretName,
   transceiverPodName,
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
-import { clusterImage } from './cluster-objects.ts';
+import { clusterImage, routingTableEnv } from './cluster-objects.ts';
 import { env, fieldEnv, secretEnv, yamlString } from './common.ts';
 
 export interface TransceiverPodInput {
@@ -30,6 +37,8 @@ export interface TransceiverPodInput {
   readonly cluster: VoiceEdgeCluster;
   readonly defaultImage: string;
   readonly relayAddresses: readonly string[];
+  /** Hash of the internal-API credential's tokens (transceiver-api-secret.ts). */
+  readonly apiTokensHash: string;
 }
 
 const PREFIX = 'VOICE_EDGE_TRANSCEIVER_';
@@ -54,8 +63,10 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
   const { pool, cluster } = input;
   const spec = pool.spec;
   const template = spec.template;
+  const namespace = pool.metadata.namespace ?? 'default';
   const ours: V1EnvVar[] = [
     fieldEnv('POD_IP', 'status.podIP'),
+    ...routingTableEnv(PREFIX, cluster.metadata.name, namespace),
     env(`${PREFIX}CLUSTER_ID`, String(cluster.spec.clusterId)),
     env(ID_VARIABLE, String(id)),
     env(`${PREFIX}TUNNEL__LISTEN`, `$(POD_IP):${TRANSCEIVER_TUNNEL_PORT}`),
@@ -66,6 +77,7 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     env(`${PREFIX}BACKEND__SAMPLE_RATE`, String(spec.backend.sampleRate)),
     env(`${PREFIX}SESSIONS__MAX`, String(spec.capacityPerPod)),
     secretEnv('VOICE_EDGE_ROUTING_KEYS', cluster.spec.routingKeys.secretName, cluster.spec.routingKeys.key),
+    secretEnv(`${PREFIX}API__TOKENS`, transceiverApiSecretName(cluster), API_TOKENS_KEY),
   ];
   // The pool's own variables come after ours; one that would replace ours is left out.
   const reserved = new Set(ours.map((variable) => variable.name));
@@ -76,21 +88,26 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     kind: 'Pod',
     metadata: {
       name,
-      namespace: pool.metadata.namespace ?? 'default',
+      namespace,
       labels: {
         ...template.labels,
         ...clusterLabels(cluster.metadata.name, COMPONENT.transceiver),
         [LABEL_POOL]: pool.metadata.name,
         [LABEL_TRANSCEIVER_ID]: String(id),
       },
-      annotations: { ...template.annotations } as Record<string, string>,
+      annotations: {
+        ...template.annotations,
+        [ANNOTATION_API_TOKENS_HASH]: input.apiTokensHash,
+      } as Record<string, string>,
       ownerReferences: [controllerReference(pool) as V1OwnerReference],
     },
     spec: {
       restartPolicy: 'Always',
       enableServiceLinks: false,
-      // Transceivers never talk to the API server.
-      automountServiceAccountToken: false,
+      // The token lets the transceiver watch the routing-table ConfigMap, which is all its
+      // ServiceAccount may read (the cluster's routing reader: configmaps get/list/watch of that one).
+      serviceAccountName: routingReaderName(cluster.metadata.name),
+      automountServiceAccountToken: true,
       // The transceiver's own shutdown grace (30 s by default) plus a margin.
       terminationGracePeriodSeconds: 40,
       ...(template.nodeSelector ? { nodeSelector: template.nodeSelector } : {}),

@@ -16,10 +16,12 @@ const resource = (apiVersion: string, kind: string, plural: string): Resource =>
 export const RESOURCES = {
   pod: resource('v1', 'Pod', 'pods'),
   configMap: resource('v1', 'ConfigMap', 'configmaps'),
+  secret: resource('v1', 'Secret', 'secrets'),
   service: resource('v1', 'Service', 'services'),
   serviceAccount: resource('v1', 'ServiceAccount', 'serviceaccounts'),
   deployment: resource('apps/v1', 'Deployment', 'deployments'),
   podDisruptionBudget: resource('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
+  networkPolicy: resource('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies'),
   role: resource('rbac.authorization.k8s.io/v1', 'Role', 'roles'),
   roleBinding: resource('rbac.authorization.k8s.io/v1', 'RoleBinding', 'rolebindings'),
   lease: resource('coordination.k8s.io/v1', 'Lease', 'leases'),

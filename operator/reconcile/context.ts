@@ -14,6 +14,8 @@ import {
 } from '../api/v1alpha1.ts';
 import type { Recommendation } from '../autoscaler.ts';
 import type { CrashPoint, OperatorConfig } from '../config.ts';
+import type { OperatorIdentity } from '../desired/network-policy.ts';
+import type { ApiCredential } from '../desired/transceiver-api-secret.ts';
 import type { PodExpectations } from '../expectations.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -54,6 +56,12 @@ export interface ReconcileContext {
    * key: no pod carries them and the ledger is past them, so this term may still use them.
    */
   readonly spareIds: Map<string, number[]>;
+  /** Each cluster's internal-API credential as last read this term, per cluster key. */
+  readonly credentials: Map<string, ApiCredential>;
+  /** The operator's own pods (the transceivers' NetworkPolicy lets them reach the API port). */
+  readonly operator: OperatorIdentity;
+  /** Reconcile every pool that names this cluster (its credential changed). */
+  readonly enqueuePoolsOf: (namespace: string, cluster: string) => void;
   readonly crash: (point: CrashPoint) => void;
   readonly now: () => number;
 }
@@ -76,6 +84,18 @@ export function podView(object: KubeObject): TransceiverPod | undefined {
     podViews.set(object, view);
   }
   return view ?? undefined;
+}
+
+/** The cluster's relay pods, as cached (raw: only their IPs and phase matter). */
+export function relayPods(caches: Caches, namespace: string, cluster: string): KubeObject[] {
+  return caches.pods.list().filter((object) => {
+    const labels = object.metadata.labels;
+    return (
+      object.metadata.namespace === namespace &&
+      labels?.[LABEL_INSTANCE] === cluster &&
+      labels?.[LABEL_COMPONENT] === COMPONENT.relay
+    );
+  });
 }
 
 /** Every transceiver pod of one cluster (all pools), terminating ones included. */

@@ -30,6 +30,7 @@ import { poolConditions } from '../pool-status.ts';
 import { relayAddresses } from '../relay-addresses.ts';
 import { hasFinished, readTransceiverPod, type TransceiverPod } from '../transceiver-pod.ts';
 import type { StatusSample } from '../transceiver-status.ts';
+import { ensureApiCredential } from './api-credential.ts';
 import {
   clusterKey,
   clusterPods,
@@ -107,9 +108,24 @@ export async function reconcilePool(
       message: `VoiceEdgeCluster ${clusterName} has no relay address yet (spec.relay.publicAddresses or a load-balancer IP)`,
     };
   }
+  // The cluster's internal-API credential (its hash is part of every pod's template): as the cluster
+  // reconciler last read it this term, else read (or created) now.
+  const credential = cluster
+    ? (context.credentials.get(clusterKey(namespace, clusterName)) ??
+      (await ensureApiCredential(context, cluster)))
+    : undefined;
+  if (credential && !credential.ok && !blocked) {
+    blocked = { reason: 'TransceiverApiCredentialUnavailable', message: credential.error };
+  }
   const podInput: TransceiverPodInput | undefined =
-    cluster && !blocked
-      ? { pool, cluster, defaultImage: context.config.image, relayAddresses: addresses }
+    cluster && credential?.ok && !blocked
+      ? {
+          pool,
+          cluster,
+          defaultImage: context.config.image,
+          relayAddresses: addresses,
+          apiTokensHash: credential.hash,
+        }
       : undefined;
 
   const pods = context.expectations.view(key, poolPods(context.caches, namespace, name, meta.uid ?? ''), now);
@@ -180,7 +196,13 @@ export async function reconcilePool(
     attempt,
   });
   for (const pod of plan.notifyDrain) {
-    context.poller.requestDrain({ key: `${namespace}/${pod.name}`, podIP: pod.podIP!, id: pod.id });
+    const drainCredential = context.credentials.get(clusterKey(namespace, clusterName));
+    context.poller.requestDrain({
+      key: `${namespace}/${pod.name}`,
+      podIP: pod.podIP!,
+      id: pod.id,
+      token: drainCredential?.ok ? drainCredential.token : undefined,
+    });
   }
   for (const { pod, reason } of plan.delete) {
     const deleted = await attempt(`delete ${pod.name}`, async () => {

@@ -1,7 +1,9 @@
 // Reconciles one VoiceEdgeCluster, level-triggered: from the cached state alone, whatever event
-// led here. It applies the relay, signaling and RBAC objects (server-side apply), makes sure the ID
-// ledger exists above every ID in use, publishes the routing table built from the transceiver pods
-// of all the cluster's pools (generation +1 only when the content changes), and writes status.
+// led here. It makes sure the internal-API credential Secret exists, applies the relay, signaling,
+// RBAC and NetworkPolicy objects (server-side apply; the NetworkPolicy is deleted when disabled),
+// makes sure the ID ledger exists above every ID in use, publishes the routing table built from the
+// transceiver pods of all the cluster's pools and the IPs of its relay pods (generation +1 only
+// when the content changes), and writes status.
 // Deletion waits, through the finalizer, until no TransceiverPool names the cluster.
 import { createHash } from 'node:crypto';
 import { mergeConditions } from '../api/conditions.ts';
@@ -14,6 +16,7 @@ import {
   relayName,
   routingConfigMapName,
   signalingName,
+  transceiverPolicyName,
   type VoiceEdgeClusterStatus,
 } from '../api/v1alpha1.ts';
 import { clusterConditions, deploymentHealth } from '../cluster-status.ts';
@@ -22,10 +25,18 @@ import { routingConfigMap } from '../desired/configmaps.ts';
 import { isConflict, isNotFound } from '../kube/client.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import type { ReconcileOutcome } from '../kube/work-queue.ts';
-import { serverSideApply } from '../kube/writes.ts';
+import { deleteObject, serverSideApply } from '../kube/writes.ts';
 import { relayAddresses } from '../relay-addresses.ts';
-import { buildRoutingTable } from '../routing-table-builder.ts';
-import { clusterKey, clusterPods, poolsNaming, publishedTable, type ReconcileContext } from './context.ts';
+import { buildRoutingTable, relaySourcesOf } from '../routing-table-builder.ts';
+import { ensureApiCredential } from './api-credential.ts';
+import {
+  clusterKey,
+  clusterPods,
+  poolsNaming,
+  publishedTable,
+  type ReconcileContext,
+  relayPods,
+} from './context.ts';
 import { setFinalizer } from './finalizers.ts';
 import { allocateTransceiverIds } from './id-allocator.ts';
 import { writeStatus } from './status.ts';
@@ -44,6 +55,7 @@ export async function reconcileCluster(
     // Gone: forget what this term remembered about it.
     context.published.delete(key);
     context.spareIds.delete(key);
+    context.credentials.delete(key);
     for (const applied of context.applied.keys()) {
       if (applied.includes(`/${namespace}/${name}-`)) context.applied.delete(applied);
     }
@@ -83,6 +95,9 @@ export async function reconcileCluster(
   const cluster = read.object;
   await setFinalizer(context, RESOURCES.cluster, meta, CLUSTER_FINALIZER, true);
 
+  // The internal-API credential first: signaling's pod template carries its hash.
+  const credential = await ensureApiCredential(context, cluster);
+
   // Owned objects: one failure does not stop the others.
   const addresses = relayAddresses(cluster, context.caches.services.get(namespace, relayName(name)));
   const applyErrors: string[] = [];
@@ -90,12 +105,22 @@ export async function reconcileCluster(
     cluster,
     defaultImage: context.config.image,
     relayAddresses: addresses,
+    apiTokensHash: credential.ok ? credential.hash : undefined,
+    operator: context.operator,
   })) {
     try {
       await applyOwned(context, object);
     } catch (error) {
       if (context.signal.aborted) throw error;
       applyErrors.push(`${object.kind}/${object.metadata.name}: ${(error as Error).message}`);
+    }
+  }
+  if (!cluster.spec.networkPolicy.enabled) {
+    try {
+      await deleteOwned(context, RESOURCES.networkPolicy, namespace, transceiverPolicyName(name));
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      applyErrors.push(`delete NetworkPolicy/${transceiverPolicyName(name)}: ${(error as Error).message}`);
     }
   }
 
@@ -129,6 +154,7 @@ export async function reconcileCluster(
     clusterId: cluster.spec.clusterId,
     peers: cluster.spec.peers,
     edgeRelays: cluster.spec.edgeRelays,
+    relaySources: relaySourcesOf(relayPods(context.caches, namespace, name)),
     pods,
     published: base,
     knownGeneration: currentStatus.routingTableGeneration ?? 0,
@@ -191,10 +217,33 @@ export async function reconcileCluster(
       relayAddresses: addresses,
       routingTablePublished: table !== undefined,
       routingConflicts: result.conflicts,
+      credentialError: credential.ok ? undefined : credential.error,
     }),
   );
   if (applyErrors.length > 0) throw new Error(`could not apply every object: ${applyErrors.join('; ')}`);
   return undefined;
+}
+
+/**
+ * Deletes an owned object the spec no longer wants (the operator keeps no cache of its kind): once
+ * per term and resync period, a missing one is fine.
+ */
+async function deleteOwned(
+  context: ReconcileContext,
+  resource: (typeof RESOURCES)[keyof typeof RESOURCES],
+  namespace: string,
+  name: string,
+): Promise<void> {
+  const key = `${resource.kind}/${namespace}/${name}`;
+  const previous = context.applied.get(key);
+  const now = context.now();
+  if (previous?.hash === 'deleted' && now - previous.at < context.config.resyncSeconds * 1000) return;
+  try {
+    await deleteObject(context.client, { resource, namespace, name }, { signal: context.signal });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  context.applied.set(key, { hash: 'deleted', at: now, resourceVersion: undefined });
 }
 
 /**
@@ -235,5 +284,6 @@ function emptyInput() {
     relayAddresses: [] as string[],
     routingTablePublished: false,
     routingConflicts: [] as string[],
+    credentialError: undefined as string | undefined,
   };
 }

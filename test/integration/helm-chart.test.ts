@@ -16,8 +16,10 @@ import { readTransceiverPool, readVoiceEdgeCluster } from '../../operator/api/v1
 import { loadOperatorConfig } from '../../operator/config.ts';
 import { desiredClusterObjects } from '../../operator/desired/cluster-objects.ts';
 import { ledgerConfigMap, routingConfigMap } from '../../operator/desired/configmaps.ts';
+import { newApiToken, transceiverApiSecret } from '../../operator/desired/transceiver-api-secret.ts';
 import { transceiverPod } from '../../operator/desired/transceiver-pod.ts';
 import { type CommandResult, type ControlPlane, startControlPlane } from '../kube/control-plane.ts';
+import { OPERATOR_RBAC_RULES } from '../support/operator-harness.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -188,6 +190,12 @@ const OPERATOR_RULES = [
     resources: ['roles', 'rolebindings'],
     verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
   },
+  {
+    apiGroups: ['networking.k8s.io'],
+    resources: ['networkpolicies'],
+    verbs: ['get', 'create', 'patch', 'delete'],
+  },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
 ];
@@ -285,6 +293,11 @@ describe('helm lint and template', () => {
     assert.equal(config.leaderElection.leaseName, 'voice-edge-operator');
     assert.deepEqual(config.http, { host: '0.0.0.0', port: 9095 });
     assert.equal(config.status.intervalMs, 2000);
+    // The NetworkPolicies select the operator's pods by exactly the Deployment's selector labels.
+    assert.deepEqual(config.networkPolicy, {
+      operatorNamespace: RELEASE_NAMESPACE,
+      operatorPodLabels: deployment.spec.selector.matchLabels,
+    });
 
     assert.deepEqual(one(manifests, 'ClusterRole').rules, OPERATOR_RULES);
     const binding = one(manifests, 'ClusterRoleBinding');
@@ -301,10 +314,30 @@ describe('helm lint and template', () => {
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
     ]);
     const everyRule = [...one(manifests, 'ClusterRole').rules, ...leases.rules];
-    assert.ok(
-      !everyRule.some((rule: Manifest) => rule.resources.includes('secrets')),
-      'no access to Secrets',
+    assert.deepEqual(
+      everyRule
+        .filter((rule: Manifest) => rule.resources.includes('secrets'))
+        .map((rule: Manifest) => rule.verbs),
+      [['get', 'create']],
+      'Secrets: get and create only (the internal-API credential), never list or watch',
     );
+    // The chart grants at least what the operator needs (OPERATOR_RBAC_RULES, docs/operator.md's
+    // table, with which the integration tests run it).
+    for (const needed of OPERATOR_RBAC_RULES) {
+      for (const resource of needed.resources) {
+        for (const verb of needed.verbs) {
+          assert.ok(
+            everyRule.some(
+              (rule: Manifest) =>
+                rule.apiGroups.includes(needed.apiGroups[0]) &&
+                rule.resources.includes(resource) &&
+                rule.verbs.includes(verb),
+            ),
+            `the chart grants ${verb} ${needed.apiGroups[0] || 'core'}/${resource}`,
+          );
+        }
+      }
+    }
     assert.ok(
       !everyRule.some((rule: Manifest) => [...rule.resources, ...rule.verbs].includes('*')),
       'no wildcards',
@@ -545,8 +578,16 @@ describe('the rendered chart on the API server', () => {
       'the autoscaler writes /scale',
     );
     assert.ok(await can('update', 'leases.coordination.k8s.io', RELEASE_NAMESPACE));
+    assert.ok(await can('get', 'secrets'), 'reads the internal-API credential');
+    assert.ok(await can('create', 'secrets'), 'creates the internal-API credential when missing');
+    assert.ok(await can('patch', 'networkpolicies.networking.k8s.io'));
+    assert.ok(await can('delete', 'networkpolicies.networking.k8s.io'));
     for (const [verb, resource, namespace] of [
-      ['get', 'secrets', 'edge'],
+      ['list', 'secrets', 'edge'],
+      ['watch', 'secrets', 'edge'],
+      ['update', 'secrets', 'edge'],
+      ['patch', 'secrets', 'edge'],
+      ['delete', 'secrets', 'edge'],
       ['list', 'secrets', RELEASE_NAMESPACE],
       ['create', 'voiceedgeclusters.voice-edge.io', 'edge'],
       ['delete', 'transceiverpools.voice-edge.io', 'edge'],
@@ -575,7 +616,13 @@ describe('the rendered chart on the API server', () => {
     );
     assert.ok(cluster.ok && pool.ok);
     const image = one(manifests, 'Deployment').spec.template.spec.containers[0].image;
-    const input = { cluster: cluster.object, defaultImage: image, relayAddresses: ['203.0.113.10:3478'] };
+    const input = {
+      cluster: cluster.object,
+      defaultImage: image,
+      relayAddresses: ['203.0.113.10:3478'],
+      apiTokensHash: '0123456789abcdef',
+      operator: { namespace: RELEASE_NAMESPACE, podLabels: { 'app.kubernetes.io/component': 'operator' } },
+    };
     const owned = [
       ...desiredClusterObjects(input),
       routingConfigMap(
@@ -589,6 +636,7 @@ describe('the rendered chart on the API server', () => {
     assert.deepEqual([...new Set(owned.map((o) => o.kind))].sort(), [
       'ConfigMap',
       'Deployment',
+      'NetworkPolicy',
       'Pod',
       'PodDisruptionBudget',
       'Role',
@@ -619,13 +667,23 @@ describe('the rendered chart on the API server', () => {
     const deleted = await kubectl(['delete', 'pod', 'rbac-1', '-n', 'edge', '--as', account, '--wait=false']);
     assert.equal(deleted.code, 0, deleted.stderr);
 
+    // The internal-API credential: created (POST) and read, never changed.
+    const secret = stringify(transceiverApiSecret(cluster.object, newApiToken()));
+    const createdSecret = await kubectl(['create', '--as', account, '-n', 'edge', '-f', '-'], secret);
+    assert.equal(createdSecret.code, 0, createdSecret.stderr);
+    const readSecret = await kubectl(['get', 'secret/rbac-transceiver-api', '-n', 'edge', '--as', account]);
+    assert.equal(readSecret.code, 0, readSecret.stderr);
+    const changedSecret = await asOperator(secret);
+    assert.notEqual(changedSecret.code, 0, 'the operator cannot change a Secret');
+    assert.match(changedSecret.stderr, /forbidden/);
+
     // Granting more than it holds is refused by RBAC's escalation check.
     const secretsReader = await asOperator(
       stringify({
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'Role',
         metadata: { name: 'rbac-secrets-reader', namespace: 'edge' },
-        rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }],
+        rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }],
       }),
       true,
     );
@@ -698,6 +756,25 @@ describe('the CRDs on the API server', () => {
       /duplicate entries for key \[clusterId=8\]/,
     ],
     ['a peer without relays', clusterYaml({ peers: [{ clusterId: 8, relays: [] }] }), /relays/],
+    [
+      'a metricsFrom peer without selectors',
+      clusterYaml({ networkPolicy: { metricsFrom: [{}] } }),
+      /a metricsFrom peer needs a namespaceSelector or a podSelector/,
+    ],
+    [
+      'a selector operator NetworkPolicy does not have',
+      clusterYaml({
+        networkPolicy: {
+          metricsFrom: [{ podSelector: { matchExpressions: [{ key: 'a', operator: 'Maybe' }] } }],
+        },
+      }),
+      /Unsupported value: "Maybe"/,
+    ],
+    [
+      'a credential Secret name that is not a DNS subdomain',
+      clusterYaml({ transceiverApi: { secretName: 'Not_A_Name' } }),
+      /transceiverApi.secretName/,
+    ],
     [
       'an edge relay that is neither an IP nor a CIDR',
       clusterYaml({ edgeRelays: ['198.51.100.0/33'] }),
@@ -781,6 +858,8 @@ describe('the CRDs on the API server', () => {
       routingKeys: { secretName: 'keys', key: 'keys.yaml' },
       relay: { replicas: 2, port: 3478, serviceType: 'LoadBalancer' },
       signaling: { replicas: 2, port: 8080, serviceType: 'ClusterIP' },
+      transceiverApi: {},
+      networkPolicy: { enabled: true },
     });
     const pool = JSON.parse((await kubectl(['get', 'tp/defaults', '-n', 'edge', '-o', 'json'])).stdout);
     assert.deepEqual(pool.spec, {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import pino from 'pino';
 import { loadOperatorConfig } from '../../operator/config.ts';
+import { readApiCredential } from '../../operator/desired/transceiver-api-secret.ts';
 import type { KubeClient } from '../../operator/kube/client.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import { type RunningOperator, startOperator } from '../../operator/operator.ts';
@@ -113,6 +114,7 @@ const idOf = (pod: Obj) => Number(pod.metadata.labels?.['voice-edge.io/transceiv
 
 interface Table {
   generation: number;
+  relaySources?: string[];
   transceivers: { id: number; tunnel: string; api: string; state: string; drainingSince?: number }[];
 }
 
@@ -251,6 +253,7 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
         [RESOURCES.serviceAccount, 'edge-routing-reader'],
         [RESOURCES.role, 'edge-routing-reader'],
         [RESOURCES.roleBinding, 'edge-routing-reader'],
+        [RESOURCES.networkPolicy, 'edge-transceiver'],
         [RESOURCES.service, 'edge-relay'],
         [RESOURCES.podDisruptionBudget, 'edge-relay'],
         [RESOURCES.deployment, 'edge-relay'],
@@ -317,6 +320,232 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
       assert.deepEqual(ready.status?.relayAddresses, ['203.0.113.7:3478']);
       assert.equal(condition(ready, 'Degraded')?.status, 'False');
       assert.equal(condition(ready, 'Progressing')?.status, 'False');
+    });
+
+    test('the internal-API credential: created once with a random token, owned by the cluster, never overwritten; a rotation rolls signaling', async () => {
+      const cluster = await get(RESOURCES.cluster, NS, 'edge');
+      const secret = await get<Obj & { type: string }>(RESOURCES.secret, NS, 'edge-transceiver-api');
+      assert.deepEqual(
+        secret.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid, o.controller]),
+        [['VoiceEdgeCluster', 'edge', cluster.metadata.uid, true]],
+      );
+      const created = readApiCredential(secret);
+      assert.ok(created.ok, JSON.stringify(created));
+      assert.match(created.token, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
+      const hashOf = async () =>
+        (
+          (await get(RESOURCES.deployment, NS, 'edge-signaling')).spec as {
+            template: { metadata: { annotations?: Record<string, string> } };
+          }
+        ).template.metadata.annotations?.['voice-edge.io/transceiver-api-tokens-hash'];
+      assert.equal(await hashOf(), created.hash);
+
+      // A person rotates it (step one: old,new): the operator keeps it and rolls signaling.
+      const rotated = Buffer.from(`${created.token},second-token`).toString('base64');
+      await client.request('PATCH', resourcePath(RESOURCES.secret, NS, 'edge-transceiver-api'), {
+        contentType: 'application/merge-patch+json',
+        body: { data: { tokens: rotated } },
+      });
+      // The operator reads the Secret at each reconcile of the cluster: any change to it triggers one.
+      await kubectl(['-n', NS, 'annotate', 'vec/edge', 'rotated=1']);
+      const expected = readApiCredential({ data: { tokens: rotated } });
+      assert.ok(expected.ok);
+      await waitUntil(async () => (await hashOf()) === expected.hash, 10_000, 'signaling rolls');
+      const after = await get(RESOURCES.secret, NS, 'edge-transceiver-api');
+      assert.equal(after.data?.tokens, rotated, 'never overwritten');
+      assert.equal(after.metadata.uid, secret.metadata.uid, 'never recreated');
+    });
+
+    test('the NetworkPolicy: relays to the tunnel port, signaling and the operator to the API port; disabled, it goes', async () => {
+      const policy = await get<
+        Obj & { spec: { podSelector: unknown; policyTypes: string[]; ingress: unknown[] } }
+      >(RESOURCES.networkPolicy, NS, 'edge-transceiver');
+      const selector = (component: string) => ({
+        matchLabels: {
+          'app.kubernetes.io/component': component,
+          'app.kubernetes.io/instance': 'edge',
+          'app.kubernetes.io/name': 'voice-edge',
+        },
+      });
+      assert.deepEqual(policy.spec.podSelector, selector('transceiver'));
+      assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
+      assert.deepEqual(policy.spec.ingress, [
+        { from: [{ podSelector: selector('relay') }], ports: [{ protocol: 'UDP', port: 7000 }] },
+        {
+          from: [
+            { podSelector: selector('signaling') },
+            {
+              // The in-process operator knows no namespace of its own: its pod labels in any namespace.
+              namespaceSelector: {},
+              podSelector: {
+                matchLabels: {
+                  'app.kubernetes.io/component': 'operator',
+                  'app.kubernetes.io/name': 'voice-edge',
+                },
+              },
+            },
+          ],
+          ports: [{ protocol: 'TCP', port: 8090 }],
+        },
+      ]);
+      const patch = (networkPolicy: unknown) =>
+        kubectl([
+          '-n',
+          NS,
+          'patch',
+          'vec/edge',
+          '--type=merge',
+          '-p',
+          JSON.stringify({ spec: { networkPolicy } }),
+        ]);
+      await patch({ enabled: false });
+      await waitUntil(
+        async () => (await tryGet(RESOURCES.networkPolicy, NS, 'edge-transceiver')) === undefined,
+        10_000,
+        'the NetworkPolicy deleted',
+      );
+      const prometheus = {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+      };
+      await patch({ enabled: true, metricsFrom: [prometheus] });
+      await waitUntil(
+        async () =>
+          (
+            (await tryGet(RESOURCES.networkPolicy, NS, 'edge-transceiver')) as
+              | (Obj & { spec: { ingress: unknown[] } })
+              | undefined
+          )?.spec.ingress.length === 3,
+        10_000,
+        'the NetworkPolicy back, with the metrics peer',
+      );
+      const refused = await cp.kubectl(['apply', '-f', '-'], {
+        input: clusterYaml(NS, 'edge', '  networkPolicy: { metricsFrom: [{}] }'),
+      });
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /a metricsFrom peer needs a namespaceSelector or a podSelector/);
+    });
+
+    test("relay pods' IPs are published as relaySources and follow a replaced relay", async () => {
+      // What the relay Deployment's ReplicaSet would create (no controller-manager here).
+      const relayPod = (name: string) =>
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: {
+            name,
+            namespace: NS,
+            labels: {
+              'app.kubernetes.io/name': 'voice-edge',
+              'app.kubernetes.io/instance': 'edge',
+              'app.kubernetes.io/component': 'relay',
+              'app.kubernetes.io/managed-by': 'voice-edge-operator',
+            },
+          },
+          spec: {
+            containers: [{ name: 'relay', image: 'ghcr.io/voice-edge/voice-edge:test', args: ['relay'] }],
+          },
+        });
+      const sources = async () => (await routingTable(NS, 'edge'))?.relaySources ?? [];
+      const cidrs = (...names: string[]) =>
+        names
+          .map((name) => simulator.ips.get(name)!)
+          .map((ip) => ({
+            ip,
+            key: ip
+              .split('.')
+              .map((octet) => octet.padStart(3, '0'))
+              .join('.'),
+          }))
+          .toSorted((a, b) => a.key.localeCompare(b.key))
+          .map(({ ip }) => `${ip}/32`);
+      await kubectl(['apply', '-f', '-'], relayPod('edge-relay-a'));
+      await kubectl(['apply', '-f', '-'], relayPod('edge-relay-b'));
+      await waitUntil(
+        async () => (await sources()).length === 2,
+        10_000,
+        'both relay pods published once they have IPs',
+      );
+      assert.deepEqual(await sources(), cidrs('edge-relay-a', 'edge-relay-b'));
+      const before = (await routingTable(NS, 'edge'))!.generation;
+
+      await kubectl(['-n', NS, 'delete', 'pod', 'edge-relay-a']);
+      await kubectl(['apply', '-f', '-'], relayPod('edge-relay-c'));
+      await waitUntil(
+        async () =>
+          simulator.ips.has('edge-relay-c') &&
+          JSON.stringify(await sources()) === JSON.stringify(cidrs('edge-relay-b', 'edge-relay-c')),
+        10_000,
+        'the replaced relay published',
+      );
+      const table = (await routingTable(NS, 'edge'))!;
+      assert.ok(table.generation > before);
+      // Stable otherwise: no new generation without a change.
+      await sleep(1_000);
+      assert.equal((await routingTable(NS, 'edge'))!.generation, table.generation);
+      await kubectl(['-n', NS, 'delete', 'pod', 'edge-relay-b', 'edge-relay-c']);
+      await waitUntil(async () => (await sources()).length === 0, 10_000, 'no relay pods, no relaySources');
+    });
+
+    test('a credential Secret that holds no valid token: Degraded, no pods; repaired: Ready', async () => {
+      await kubectl([
+        '-n',
+        NS,
+        'create',
+        'secret',
+        'generic',
+        'broken-api',
+        '--from-literal=tokens=not a token',
+      ]);
+      await kubectl(
+        ['apply', '-f', '-'],
+        [
+          clusterYaml(NS, 'broken', '  transceiverApi: { secretName: broken-api }'),
+          poolYaml(NS, 'stalled', 'broken', 1),
+        ].join('\n---\n'),
+      );
+      await waitForCondition(RESOURCES.cluster, NS, 'broken', 'Degraded', 'True');
+      const degraded = condition(await get(RESOURCES.cluster, NS, 'broken'), 'Degraded') as {
+        reason: string;
+        message?: string;
+      };
+      assert.equal(degraded.reason, 'TransceiverApiCredentialUnavailable');
+      await waitUntil(
+        async () =>
+          condition(await tryGet(RESOURCES.pool, NS, 'stalled'), 'Ready')?.reason ===
+          'TransceiverApiCredentialUnavailable',
+        10_000,
+        'the pool says why it creates no pod',
+      );
+      assert.deepEqual(await podsOf(NS, 'stalled'), []);
+      assert.equal(
+        Buffer.from((await get(RESOURCES.secret, NS, 'broken-api')).data!.tokens!, 'base64').toString(),
+        'not a token',
+        'left as it is',
+      );
+      await client.request('PATCH', resourcePath(RESOURCES.secret, NS, 'broken-api'), {
+        contentType: 'application/merge-patch+json',
+        body: { data: { tokens: Buffer.from('a-valid-token').toString('base64') } },
+      });
+      await kubectl(['-n', NS, 'annotate', 'vec/broken', 'repaired=1']);
+      await waitForCondition(RESOURCES.cluster, NS, 'broken', 'Degraded', 'False');
+      await waitUntil(
+        async () => (await podsOf(NS, 'stalled')).length === 1,
+        10_000,
+        'the pool creates its pod',
+      );
+      const pod = (await podsOf(NS, 'stalled'))[0]!;
+      const expected = readApiCredential({
+        data: { tokens: Buffer.from('a-valid-token').toString('base64') },
+      });
+      assert.ok(expected.ok);
+      assert.equal(pod.metadata.annotations?.['voice-edge.io/transceiver-api-tokens-hash'], expected.hash);
+      await kubectl(['-n', NS, 'delete', 'tp/stalled', '--wait=false']);
+      await waitUntil(
+        async () => (await tryGet(RESOURCES.pool, NS, 'stalled')) === undefined,
+        15_000,
+        'pool gone',
+      );
+      await kubectl(['-n', NS, 'delete', 'vec/broken']);
     });
 
     test('a pool gets one pod per ID, published in the routing table, and kubectl wait sees it Ready', async () => {

@@ -220,6 +220,9 @@ export const OPERATOR_RBAC_RULES = [
     resources: ['roles', 'rolebindings'],
     verbs: ['get', 'create', 'patch'],
   },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'patch', 'delete'] },
+  // The internal-API credential: read, and created when missing; never listed, watched or changed.
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
 ] as const;

@@ -1,8 +1,18 @@
 // The patches in patches/ (applied by `npm install` through patch-package) each fix one problem of
 // the pinned werift; each test here fails if its patch stops applying or stops working.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { Candidate, CandidatePair, type Protocol } from 'werift';
+import {
+  Candidate,
+  CandidatePair,
+  ProtectionProfileAeadAes128Gcm,
+  ProtectionProfileAes128CmHmacSha1_80,
+  type Protocol,
+  RtpHeader,
+  SrtcpSession,
+  SrtpSession,
+} from 'werift';
 
 describe('werift patches', () => {
   test('001 bound-incoming-transaction-ids: a candidate pair remembers recent check IDs only', () => {
@@ -14,5 +24,40 @@ describe('werift patches', () => {
     assert.ok(kept <= 257, `${kept} IDs kept`);
     assert.equal(pair.noteIncomingRequest('id-9999'), true, 'a recent retransmission is still recognised');
     assert.equal(pair.noteIncomingRequest('id-0'), false, 'an ID long gone is new again');
+  });
+
+  test('002 srtp-cipher-key-object: SRTP/SRTCP ciphers use a key imported once per session', () => {
+    for (const profile of [ProtectionProfileAes128CmHmacSha1_80, ProtectionProfileAeadAes128Gcm]) {
+      const keyLength = 16;
+      const saltLength = profile === ProtectionProfileAeadAes128Gcm ? 12 : 14;
+      const a = { key: randomBytes(keyLength), salt: randomBytes(saltLength) };
+      const b = { key: randomBytes(keyLength), salt: randomBytes(saltLength) };
+      const keys = (local: typeof a, remote: typeof a) => ({
+        keys: {
+          localMasterKey: local.key,
+          localMasterSalt: local.salt,
+          remoteMasterKey: remote.key,
+          remoteMasterSalt: remote.salt,
+        },
+        profile,
+      });
+      const sender = new SrtpSession(keys(a, b));
+      const receiver = new SrtpSession(keys(b, a));
+      const senderRtcp = new SrtcpSession(keys(a, b));
+      const receiverRtcp = new SrtcpSession(keys(b, a));
+      // The raw key bytes kept beside the imported key are overwritten: a cipher still built from
+      // them per packet (unpatched) encrypts with garbage and the receiver's authentication fails.
+      for (const session of [sender, senderRtcp]) {
+        const cipher = (session.localContext as unknown as { cipher: Record<string, unknown> }).cipher;
+        cipher.srtpSessionKey = Buffer.alloc(keyLength, 0xee);
+        cipher.srtcpSessionKey = Buffer.alloc(keyLength, 0xee);
+      }
+      const payload = randomBytes(60);
+      const header = new RtpHeader({ sequenceNumber: 7, timestamp: 960, ssrc: 1234, payloadType: 111 });
+      const decrypted = receiver.decrypt(sender.encrypt(payload, header));
+      assert.deepEqual(decrypted.subarray(decrypted.length - payload.length), payload, `profile ${profile}`);
+      const rtcp = Buffer.concat([Buffer.from([0x81, 201, 0, 7]), randomBytes(28)]);
+      assert.deepEqual(receiverRtcp.decrypt(senderRtcp.encrypt(rtcp)), rtcp, `profile ${profile} RTCP`);
+    }
   });
 });

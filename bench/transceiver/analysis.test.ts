@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fitLine, gridPhase, pacingDelays, quantile, skippedTicks, summarize } from './analysis.ts';
+import {
+  fitLine,
+  gridPhase,
+  histogramBuckets,
+  pacingDelays,
+  quantile,
+  skippedTicks,
+  summarize,
+  windowQuantile,
+} from './analysis.ts';
 
 /** Offsets (arrival − 20 ms × seq) of a call whose packets leave `delays` ms after grid points. */
 function offsetsOf(phase: number, gridIndex: number, delays: number[]): Float64Array {
@@ -62,5 +71,71 @@ describe('analysis', () => {
     ]);
     assert.ok(Math.abs(slope - 0.01) < 1e-12);
     assert.ok(Math.abs(intercept - 0.1) < 1e-12);
+  });
+
+  test('histogramBuckets picks one label set, sorted, +Inf last', () => {
+    const name = 'voice_edge_transceiver_audio_latency_seconds';
+    const samples = new Map<string, number>([
+      [`${name}_bucket{le="0.01",direction="to_backend"}`, 7],
+      [`${name}_bucket{le="+Inf",direction="to_backend"}`, 9],
+      [`${name}_bucket{le="0.005",direction="to_backend"}`, 4],
+      [`${name}_bucket{le="0.005",direction="to_client"}`, 1],
+      [`${name}_sum{direction="to_backend"}`, 0.1],
+      [`${name}_count{direction="to_backend"}`, 9],
+    ]);
+    assert.deepEqual(histogramBuckets(samples, name, { direction: 'to_backend' }), [
+      { le: 0.005, count: 4 },
+      { le: 0.01, count: 7 },
+      { le: Number.POSITIVE_INFINITY, count: 9 },
+    ]);
+    assert.equal(histogramBuckets(samples, name, { direction: 'elsewhere' }), undefined);
+    assert.equal(histogramBuckets(new Map(), name, {}), undefined);
+  });
+
+  test('windowQuantile interpolates inside the bucket of the window differences', () => {
+    const inf = Number.POSITIVE_INFINITY;
+    const before = [
+      { le: 0.001, count: 100 },
+      { le: 0.005, count: 100 },
+      { le: 0.01, count: 100 },
+      { le: inf, count: 100 },
+    ];
+    // In the window: 10 in (0, 1 ms], 80 in (1, 5 ms], 10 in (5, 10 ms].
+    const after = [
+      { le: 0.001, count: 110 },
+      { le: 0.005, count: 190 },
+      { le: 0.01, count: 200 },
+      { le: inf, count: 200 },
+    ];
+    // Rank 50: 40 of the 80 in (1, 5] → halfway, 3 ms.
+    assert.ok(Math.abs(windowQuantile(before, after, 0.5) - 0.003) < 1e-12);
+    // Rank 99: 9 of the 10 in (5, 10] → 9.5 ms.
+    assert.ok(Math.abs(windowQuantile(before, after, 0.99) - 0.0095) < 1e-12);
+    // Rank 5: half of the first bucket, from 0.
+    assert.ok(Math.abs(windowQuantile(before, after, 0.05) - 0.0005) < 1e-12);
+    // The histogram appeared during the window: counted from zero.
+    assert.ok(Math.abs(windowQuantile(undefined, after, 0.5) - 0.001 * (100 / 110)) < 1e-12);
+  });
+
+  test('windowQuantile: nothing observed is NaN; a rank in +Inf is the highest finite bound', () => {
+    const inf = Number.POSITIVE_INFINITY;
+    const same = [
+      { le: 0.02, count: 5 },
+      { le: inf, count: 5 },
+    ];
+    assert.ok(Number.isNaN(windowQuantile(same, same, 0.5)));
+    const after = [
+      { le: 0.02, count: 5 },
+      { le: inf, count: 15 },
+    ];
+    assert.equal(windowQuantile(same, after, 0.99), 0.02);
+    // A bucket left empty by the window is skipped, not interpolated into.
+    const empty = [
+      { le: 0.001, count: 0 },
+      { le: 0.002, count: 0 },
+      { le: 0.004, count: 4 },
+      { le: inf, count: 4 },
+    ];
+    assert.ok(Math.abs(windowQuantile(undefined, empty, 0.5) - 0.003) < 1e-12);
   });
 });

@@ -138,3 +138,68 @@ export function fitLine(points: readonly (readonly [number, number])[]): {
   const slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
   return { slope, intercept: (sy - slope * sx) / n };
 }
+
+/** One cumulative bucket of a Prometheus histogram: observations ≤ `le` (Infinity for +Inf). */
+export interface Bucket {
+  readonly le: number;
+  readonly count: number;
+}
+
+function parseLabels(text: string): Map<string, string> {
+  const labels = new Map<string, string>();
+  for (const match of text.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+    labels.set(match[1]!, match[2]!);
+  return labels;
+}
+
+/**
+ * The buckets of histogram `name` whose labels include `match`, from parsed exposition samples
+ * (`name_bucket{…,le="…"}` → value), sorted by bound; undefined when the histogram is absent.
+ */
+export function histogramBuckets(
+  samples: ReadonlyMap<string, number>,
+  name: string,
+  match: Readonly<Record<string, string>>,
+): Bucket[] | undefined {
+  const prefix = `${name}_bucket{`;
+  const buckets: Bucket[] = [];
+  for (const [key, value] of samples) {
+    if (!key.startsWith(prefix) || !key.endsWith('}')) continue;
+    const labels = parseLabels(key.slice(prefix.length, -1));
+    if (!Object.entries(match).every(([k, v]) => labels.get(k) === v)) continue;
+    const le = labels.get('le');
+    if (le === undefined) continue;
+    buckets.push({ le: le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), count: value });
+  }
+  return buckets.length === 0 ? undefined : buckets.sort((a, b) => a.le - b.le);
+}
+
+/**
+ * The q-quantile (0…1) of the observations made between two readings of one histogram, from the
+ * buckets' differences, interpolating linearly inside the bucket where the rank falls (between the
+ * previous bound, 0 for the first, and its own), as Prometheus's histogram_quantile does. A rank
+ * in the +Inf bucket gives the highest finite bound (a lower bound of the truth). NaN when nothing
+ * was observed in between. `before` may be undefined (the histogram appeared in between: from 0).
+ */
+export function windowQuantile(
+  before: readonly Bucket[] | undefined,
+  after: readonly Bucket[],
+  q: number,
+): number {
+  const was = new Map(before?.map((b) => [b.le, b.count]));
+  const deltas = after.map((b) => ({ le: b.le, count: Math.max(0, b.count - (was.get(b.le) ?? 0)) }));
+  const total = deltas.length === 0 ? 0 : deltas[deltas.length - 1]!.count;
+  if (!(total > 0)) return Number.NaN;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const bucket of deltas) {
+    if (bucket.count >= rank && bucket.count > below) {
+      if (!Number.isFinite(bucket.le)) return lower;
+      return lower + ((bucket.le - lower) * (rank - below)) / (bucket.count - below);
+    }
+    if (Number.isFinite(bucket.le)) lower = bucket.le;
+    below = bucket.count;
+  }
+  return lower;
+}

@@ -26,10 +26,14 @@ import {
 } from 'werift';
 import { OpusFrameDecoder } from '../../transceiver/audio/opus-codec.ts';
 import { dominantFrequency, rms } from '../../transceiver/audio/tone.ts';
+import { type ConversationOptions, callSeed, TurnCursor } from './conversation.ts';
+import type { CallerVoice } from './speech.ts';
 import { CYCLE_FRAMES, type EncodedStream, LOUD_BYTES, QUIET_BEFORE } from './stream.ts';
 
 /** How a caller gets its offer answered: WHIP through the edge, or the direct endpoint. */
-export type Signal = (offer: string) => Promise<{ answer: string; hangUp: () => Promise<void> }>;
+export type Signal = (
+  offer: string,
+) => Promise<{ answer: string; hangUp: () => Promise<void>; sessionId?: string | undefined }>;
 
 export interface SetupTimes {
   /** createOffer + setLocalDescription + host candidate gathering (ms, before the clock starts). */
@@ -82,6 +86,16 @@ export interface CallerOptions {
   readonly cyclePhase: number;
   /** Decode the returned audio (costly: a few callers only). */
   readonly decode?: boolean;
+  /**
+   * The conversation workload instead of the tone cycle: the caller talks (`voice.speech`) in its
+   * turns of the call's schedule and sends its noise floor (`voice.noise`) between them; no echo is
+   * timed. The schedule's seed is the session ID (from the signal) mixed with `runSeed`.
+   */
+  readonly conversation?: {
+    readonly voice: CallerVoice;
+    readonly options: ConversationOptions;
+    readonly runSeed: number;
+  };
 }
 
 interface OpenWindow {
@@ -137,6 +151,12 @@ export class Caller {
   #timestamp = 0;
   #frame: number;
   #sent = 0;
+  // The conversation workload: the schedule's cursor, media time (ms since connected), loop indices.
+  #turns: TurnCursor | undefined;
+  #mediaMs = 0;
+  #talking = false;
+  #speechIndex = 0;
+  #noiseIndex = 0;
   /** Send time of the latest burst onset (performance.now ms), NaN before the first. */
   #burstSentAt = Number.NaN;
   #burstFound = true;
@@ -223,8 +243,15 @@ export class Caller {
     const offer = this.pc.localDescription!.sdp;
     this.#offerSentAt = performance.now();
     this.times.offerMs = this.#offerSentAt - began;
-    const { answer, hangUp } = await signal(offer);
+    const { answer, hangUp, sessionId } = await signal(offer);
     this.#hangUp = hangUp;
+    const conversation = this.#options.conversation;
+    if (conversation !== undefined) {
+      const seed = callSeed(sessionId ?? `${ssrcSeed}-${Math.random()}`, conversation.runSeed);
+      this.#turns = new TurnCursor(seed, conversation.options, 'caller');
+      // Each call starts its speech loop elsewhere.
+      this.#speechIndex = seed % conversation.voice.speech.length;
+    }
     this.times.answerMs = performance.now() - this.#offerSentAt;
     await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
     const deadline = performance.now() + timeoutMs;
@@ -251,6 +278,10 @@ export class Caller {
   /** Sends the next frame of the cycle (the metronome calls it once per 20 ms). */
   tick(): void {
     if (!this.#connected || this.#closed) return;
+    if (this.#turns !== undefined) {
+      this.#conversationTick(this.#turns, this.#options.conversation!.voice);
+      return;
+    }
     const index = this.#frame;
     this.#frame = index + 1 === CYCLE_FRAMES ? 0 : index + 1;
     const header = new RtpHeader({
@@ -274,6 +305,32 @@ export class Caller {
     this.#audio.sender.sendRtp(new RtpPacket(header, this.#options.stream.frames[index]!)).catch(() => {});
   }
 
+  /** One frame of the conversation: speech in the caller's turns, its noise floor between them. */
+  #conversationTick(turns: TurnCursor, voice: CallerVoice): void {
+    const talking = turns.at(this.#mediaMs) !== undefined;
+    this.#mediaMs += 20;
+    let payload: Buffer;
+    if (talking) {
+      payload = voice.speech[this.#speechIndex]!;
+      this.#speechIndex = (this.#speechIndex + 1) % voice.speech.length;
+    } else {
+      payload = voice.noise[this.#noiseIndex]!;
+      this.#noiseIndex = (this.#noiseIndex + 1) % voice.noise.length;
+    }
+    const header = new RtpHeader({
+      sequenceNumber: this.#seq,
+      timestamp: this.#timestamp,
+      // As a browser marks the first packet of a talkspurt.
+      marker: talking && !this.#talking,
+      payloadType: 111,
+    });
+    this.#talking = talking;
+    this.#seq = (this.#seq + 1) & 0xffff;
+    this.#timestamp = (this.#timestamp + 960) >>> 0;
+    this.#sent++;
+    this.#audio.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
+  }
+
   #onRtp(rtp: Rtp): void {
     const now = performance.now();
     this.#received++;
@@ -290,6 +347,8 @@ export class Caller {
     if (window !== undefined && window.count < window.offsets.length) {
       window.offsets[window.count++] = now - 20 * extended;
     }
+    // The conversation workload times no echo: the agent speaks its own turns.
+    if (this.#turns !== undefined) return;
     const loud = rtp.payload.length >= LOUD_BYTES;
     if (loud && Number.isNaN(this.times.firstAudioMs)) {
       this.times.firstAudioMs = now - this.#offerSentAt;

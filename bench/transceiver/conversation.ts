@@ -142,6 +142,11 @@ export class TurnCursor {
     }
   }
 
+  /** After `at` returned undefined: when the side's next turn starts (ms). */
+  get upcomingStartMs(): number {
+    return this.#current.startMs;
+  }
+
   /** The side's turn covering `ms` (non-decreasing from call to call), or undefined. */
   at(ms: number): Turn | undefined {
     while (ms >= this.#current.endMs) this.#current = this.#nextOwn();

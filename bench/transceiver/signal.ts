@@ -19,11 +19,22 @@ async function remove(url: string): Promise<void> {
   await response.arrayBuffer();
 }
 
+/**
+ * The transceiver's session ID in a WHIP session URL (`…/whip/sessions/[<cluster>-]<transceiver>.<id>`,
+ * signaling/resource-id.ts): what the benchmark agent receives in `start`, so both ends of a call
+ * derive the same conversation from it (conversation.ts).
+ */
+export function sessionIdOf(location: string): string | undefined {
+  const segment = new URL(location).pathname.split('/').pop() ?? '';
+  const dot = segment.indexOf('.');
+  return dot === -1 ? undefined : decodeURIComponent(segment.slice(dot + 1));
+}
+
 /** WHIP (RFC 9725) through the edge's signaling service; hang-up is the WHIP DELETE. */
 export function whipSignal(whipUrl: string): Signal {
   return async (offer) => {
     const { answer, location } = await post(whipUrl, offer, 'WHIP POST');
-    return { answer, hangUp: () => remove(location) };
+    return { answer, hangUp: () => remove(location), sessionId: sessionIdOf(location) };
   };
 }
 

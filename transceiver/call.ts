@@ -1,11 +1,12 @@
 // One call: the client's peer, the backend's WebSocket and the audio bridge between them, with the
 // lifecycle of DESIGN §7 (connect timeout, media timeout, explicit end, backend end). Everything a
 // call holds is released in end(), which runs once whatever ends the call.
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { RtpHeader, RtpPacket } from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
 import type { SampleRate } from '../protocol/backend.ts';
-import { AudioBridge } from './audio/audio-bridge.ts';
+import { AudioBridge, type AudioBridgeOutput, type BackendFrame } from './audio/audio-bridge.ts';
 import { BackendConnection, BackendUnavailableError } from './backend-connection.ts';
 import { type IceCredentials, Peer } from './peer.ts';
 import { iceCredentialsOf } from './sdp.ts';
@@ -40,6 +41,15 @@ export interface CallOptions {
   readonly onEnded: (call: Call, reason: CallEndReason) => void;
   readonly onConnected: (call: Call, setupMs: number) => void;
   readonly onQuality: (call: Call, quality: CallQuality) => void;
+  /**
+   * When the datagram being handled arrived (performance.now() ms): werift hands RTP on
+   * synchronously, so in `onRtp` this is the packet's arrival at the transceiver.
+   */
+  readonly datagramArrivedAt: () => number;
+  /** Time a frame spent inside the edge (ms): client packet → backend, backend audio → client RTP. */
+  readonly onLatency: (direction: 'to_backend' | 'to_client', ms: number) => void;
+  /** Opus encoder complexity for the caller's stream (0–10). */
+  readonly opusComplexity: number;
 }
 
 export class Call {
@@ -56,6 +66,9 @@ export class Call {
   #connected = false;
   #ended: CallEndReason | undefined;
   readonly #timers: NodeJS.Timeout[] = [];
+  /** The audio bridge's own timer (its next wakeAt), and when it fires. */
+  #audioTimer: NodeJS.Timeout | undefined;
+  #audioTimerAt = Number.POSITIVE_INFINITY;
 
   private constructor(options: CallOptions) {
     this.id = options.id;
@@ -77,14 +90,16 @@ export class Call {
       connectTimeoutMs: options.backend.connectTimeoutMs,
       logger: call.#logger,
     });
-    call.#bridge = new AudioBridge({ sampleRate: options.backend.sampleRate });
+    call.#bridge = new AudioBridge({
+      sampleRate: options.backend.sampleRate,
+      encoder: { complexity: options.opusComplexity },
+    });
     // Before negotiating: a backend may start sending audio as soon as it has `start`.
     call.#wireBackend();
     let answer: string;
     try {
       const answered = await Peer.answer(options.offer, options.relays, options.credentials, options.router, {
-        onRtp: (rtp) =>
-          call.#bridge.onRtp(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload, Date.now()),
+        onRtp: (rtp) => call.#onRtp(rtp.header.sequenceNumber, rtp.payload),
         onDataChannelMessage: (label, data) => call.#backend.sendDataChannel(label, data),
         onConnected: () => call.#onConnected(),
         onFailed: (reason) => {
@@ -136,11 +151,19 @@ export class Call {
 
   #wireBackend(): void {
     const backend = this.#backend;
-    backend.on('audio', (pcm) => this.#bridge.enqueueBackendAudio(pcm));
+    backend.on('audio', (pcm) => {
+      const now = performance.now();
+      this.#bridge.enqueueBackendAudio(pcm, now);
+      this.#serviceAudio(now);
+    });
     backend.on('clear', () => {
       for (const name of this.#bridge.clear()) backend.sendMark(name);
+      this.#serviceAudio(performance.now());
     });
-    backend.on('mark', (name) => this.#bridge.mark(name));
+    backend.on('mark', (name) => {
+      this.#bridge.mark(name);
+      this.#serviceAudio(performance.now());
+    });
     backend.on('datachannel', ({ label, data }) => this.#peer.sendDataChannel(label, data));
     backend.on('event', (event) =>
       this.#peer.sendDataChannel(undefined, JSON.stringify({ type: 'event', ...event })),
@@ -155,24 +178,66 @@ export class Call {
     this.#lastActivity = Date.now();
     this.#backend.sendEvent('connected');
     this.#options.onConnected(this, Date.now() - this.startedAt);
+    this.#serviceAudio(performance.now());
   }
 
   #checkSilence(): void {
     if (Date.now() - this.#lastActivity > this.#options.timeouts.mediaMs) this.end('media-timeout');
   }
 
-  /** One 20 ms step of the audio bridge, driven by the transceiver's shared pacer. */
-  tick(now: number): void {
+  /** A packet of the caller's audio: decoded and handed to the backend at once. */
+  #onRtp(sequenceNumber: number, payload: Buffer): void {
     if (this.#ended || !this.#connected) return;
-    const step = this.#bridge.tick(now);
-    for (const frame of step.toBackend) this.#backend.sendAudio(frame);
-    if (step.toClient !== undefined) {
-      const { payload, sequenceNumber, timestamp, marker, payloadType } = step.toClient;
+    const frames = this.#bridge.onRtp(sequenceNumber, payload, this.#options.datagramArrivedAt());
+    this.#sendToBackend(frames, performance.now());
+    this.#armAudioTimer(performance.now());
+  }
+
+  /** Runs what the audio bridge has due at `now` and sleeps until its next wake. */
+  #serviceAudio(now: number): void {
+    if (this.#ended || !this.#connected) return;
+    this.#deliver(this.#bridge.poll(now), now);
+    this.#armAudioTimer(now);
+  }
+
+  #deliver(out: AudioBridgeOutput, now: number): void {
+    this.#sendToBackend(out.toBackend, now);
+    for (const { rtp, arrivedAt } of out.toClient) {
+      const { payload, sequenceNumber, timestamp, marker, payloadType } = rtp;
       this.#peer.sendRtp(
         new RtpPacket(new RtpHeader({ sequenceNumber, timestamp, marker, payloadType }), payload),
       );
+      if (arrivedAt !== undefined) this.#options.onLatency('to_client', performance.now() - arrivedAt);
     }
-    for (const name of step.marksReached) this.#backend.sendMark(name);
+    for (const name of out.marksReached) this.#backend.sendMark(name);
+  }
+
+  #sendToBackend(frames: readonly BackendFrame[], now: number): void {
+    for (const { pcm, arrivedAt } of frames) {
+      this.#backend.sendAudio(pcm);
+      if (arrivedAt !== undefined) this.#options.onLatency('to_backend', now - arrivedAt);
+    }
+  }
+
+  /** One timer per call, re-armed only when the bridge needs waking earlier than it is set for. */
+  #armAudioTimer(now: number): void {
+    const at = this.#bridge.wakeAt;
+    if (at >= this.#audioTimerAt && this.#audioTimer !== undefined) return;
+    if (this.#audioTimer !== undefined) clearTimeout(this.#audioTimer);
+    if (!Number.isFinite(at)) {
+      this.#audioTimer = undefined;
+      this.#audioTimerAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    this.#audioTimerAt = at;
+    this.#audioTimer = setTimeout(
+      () => {
+        this.#audioTimer = undefined;
+        this.#audioTimerAt = Number.POSITIVE_INFINITY;
+        this.#serviceAudio(performance.now());
+      },
+      Math.max(0, Math.ceil(at - now)),
+    );
   }
 
   /** A re-offer (e.g. the client restarted ICE): new credentials if ICE restarted. */
@@ -215,6 +280,7 @@ export class Call {
     if (this.#ended) return;
     this.#ended = reason;
     for (const timer of this.#timers) clearTimeout(timer);
+    if (this.#audioTimer !== undefined) clearTimeout(this.#audioTimer);
     this.#backend.removeAllListeners();
     const backendReason =
       reason === 'shutdown' || reason === 'media-timeout' || reason === 'connect-timeout'

@@ -9,6 +9,8 @@ export interface TransceiverMetrics {
   readonly sessionsFailed: Counter<'code'>;
   readonly setupSeconds: Histogram;
   readonly tunnelDrops: Counter<'reason'>;
+  /** Time a frame spends inside the transceiver, by direction (to_backend, to_client). */
+  readonly audioLatency: Histogram<'direction'>;
   observeQuality(quality: CallQuality): void;
 }
 
@@ -86,6 +88,16 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
   });
   return {
     registry,
+    audioLatency: new Histogram({
+      name: 'voice_edge_transceiver_audio_latency_seconds',
+      help: 'Time audio spends in the transceiver: to_backend, client packet arrived → its PCM sent to the backend; to_client, backend audio arrived → its RTP sent',
+      labelNames: ['direction'],
+      buckets: [
+        0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1,
+        0.2, 0.5,
+      ],
+      registers: [registry],
+    }),
     sessionsCreated: new Counter({
       name: 'voice_edge_transceiver_sessions_created_total',
       help: 'Calls answered',

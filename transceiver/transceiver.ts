@@ -2,11 +2,11 @@
 // steps every call's audio every 20 ms, the session cap and the draining state.
 import { randomUUID } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { literalLookup, type TransportAddress } from '../protocol/address.ts';
 import { type Cidr, CidrSet } from '../protocol/cidr.ts';
 import { deriveIcePassword, newUfrag, type RoutingKeyring } from '../protocol/ufrag.ts';
-import { Pacer } from './audio/pacer.ts';
 import { BackendUnavailableError } from './backend-connection.ts';
 import { Call, type CallEndReason } from './call.ts';
 import type { TransceiverConfig } from './config.ts';
@@ -50,7 +50,8 @@ export class Transceiver {
   #draining = false;
   #socket: Socket | undefined;
   readonly router: TunnelRouter;
-  readonly #pacer: Pacer;
+  /** When the datagram being handled arrived (performance.now() ms). */
+  #datagramAt = 0;
   #housekeeping: NodeJS.Timeout | undefined;
 
   constructor(
@@ -66,10 +67,6 @@ export class Transceiver {
     this.router = new TunnelRouter({
       sink: { send: (parts, relay) => this.#socket?.send(parts as Buffer[], relay.port, relay.address) },
       relays: new CidrSet(config.tunnel.allowedRelays),
-    });
-    this.#pacer = new Pacer(() => {
-      const now = Date.now();
-      for (const call of this.#calls.values()) call.tick(now);
     });
   }
 
@@ -91,6 +88,7 @@ export class Transceiver {
       });
     });
     socket.on('message', (datagram, remote) => {
+      this.#datagramAt = performance.now();
       const dropped = this.router.onDatagram(
         datagram,
         { address: remote.address, port: remote.port },
@@ -100,7 +98,6 @@ export class Transceiver {
     });
     socket.on('error', (error) => this.#logger.debug({ err: error.message }, 'tunnel send failed'));
     this.#socket = socket;
-    this.#pacer.start();
     this.#housekeeping = setInterval(() => this.router.expireClients(Date.now(), CLIENT_IDLE_MS), 10_000);
   }
 
@@ -169,6 +166,9 @@ export class Transceiver {
         logger: this.#logger,
         onConnected: (_call, setupMs) => this.#metrics.setupSeconds.observe(setupMs / 1000),
         onQuality: (_call, quality) => this.#metrics.observeQuality(quality),
+        datagramArrivedAt: () => this.#datagramAt,
+        onLatency: (direction, ms) => this.#metrics.audioLatency.observe({ direction }, ms / 1000),
+        opusComplexity: this.config.audio.opusComplexity,
         onEnded: (ended, reason) => this.#onEnded(ended, reason),
       });
       this.#calls.set(id, call);
@@ -233,7 +233,6 @@ export class Transceiver {
     while (this.#calls.size > 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 100));
     for (const call of [...this.#calls.values()]) call.end('shutdown');
-    this.#pacer.stop();
     clearInterval(this.#housekeeping);
     await new Promise<void>((resolve) => (this.#socket ? this.#socket.close(() => resolve()) : resolve()));
     this.#socket = undefined;

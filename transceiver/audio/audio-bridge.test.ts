@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Decoder, Encoder } from '@evan/opus';
-import { AudioBridge, type AudioBridgeTick } from './audio-bridge.ts';
-import { type RtpPacketFields, TIMESTAMP_STEP } from './rtp-packetizer.ts';
+import { AudioBridge, type AudioBridgeOutput, type ClientPacket } from './audio-bridge.ts';
+import { TIMESTAMP_STEP } from './rtp-packetizer.ts';
 import { dominantFrequency, rms, sine } from './tone.ts';
 
 const BACKEND_RATE = 16000;
@@ -19,9 +19,9 @@ function callerPackets(pcm48k: Buffer): Buffer[] {
 }
 
 /** What a browser hears: the packets decoded at 48 kHz. */
-function decodeAtCaller(packets: RtpPacketFields[]): Buffer {
+function decodeAtCaller(packets: readonly ClientPacket[]): Buffer {
   const decoder = new Decoder({ channels: 1, sample_rate: 48000 });
-  return Buffer.concat(packets.map((packet) => Buffer.from(decoder.decode(packet.payload))));
+  return Buffer.concat(packets.map((packet) => Buffer.from(decoder.decode(packet.rtp.payload))));
 }
 
 /** A deterministic pseudo-random generator, so failures reproduce. */
@@ -33,152 +33,152 @@ function random(seed: number): () => number {
   };
 }
 
-function runTicks(bridge: AudioBridge, fromMs: number, count: number): AudioBridgeTick[] {
-  return Array.from({ length: count }, (_, i) => bridge.tick(fromMs + 20 * i));
+/** Polls the bridge every millisecond from `from` to `to` (as its timer would at wakeAt). */
+function run(bridge: AudioBridge, from: number, to: number): (AudioBridgeOutput & { at: number })[] {
+  const outputs: (AudioBridgeOutput & { at: number })[] = [];
+  for (let at = from; at < to; at++) {
+    if (bridge.wakeAt > at) continue;
+    outputs.push({ ...bridge.poll(at), at });
+  }
+  return outputs;
 }
 
 describe('AudioBridge: caller → backend', () => {
-  test('a 440 Hz tone arrives as 16 kHz PCM at 440 Hz through jitter and reordering', () => {
-    const bridge = new AudioBridge({ sampleRate: BACKEND_RATE, jitterBuffer: { targetDelayMs: 60 } });
+  test('packets are decoded the moment they arrive, in order, through jitter and reordering', () => {
+    const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
     const packets = callerPackets(sine(440, 48000, 2000));
     const rand = random(42);
+    // Up to 8 ms of jitter: some packets overtake their predecessor.
     const arrivals = packets
-      .map((payload, i) => ({ atMs: 20 * i + rand() * 40, sequence: (65500 + i) & 0xffff, payload }))
-      .sort((a, b) => a.atMs - b.atMs);
-    const toBackend: Buffer[] = [];
-    let next = 0;
-    for (let t = 0; t < 20 * packets.length + 200; t += 20) {
-      while (next < arrivals.length && arrivals[next]!.atMs <= t) {
-        const { sequence, payload, atMs } = arrivals[next++]!;
-        bridge.onRtp(sequence, (sequence * TIMESTAMP_STEP) >>> 0, payload, atMs);
-      }
-      toBackend.push(...bridge.tick(t).toBackend);
+      .map((payload, i) => ({ at: 20 * i + rand() * 8, sequence: (65500 + i) & 0xffff, payload }))
+      .sort((a, b) => a.at - b.at);
+    const frames: { pcm: Buffer; heldMs: number }[] = [];
+    for (const { at, sequence, payload } of arrivals) {
+      for (const output of run(bridge, Math.floor(at), Math.floor(at)))
+        frames.push(...output.toBackend.map((f) => ({ pcm: f.pcm, heldMs: 0 })));
+      for (const frame of bridge.onRtp(sequence, payload, at))
+        frames.push({ pcm: frame.pcm, heldMs: at - frame.arrivedAt! });
     }
-    assert.ok(toBackend.every((frame) => frame.length === BACKEND_FRAME));
-    const stats = bridge.stats;
-    assert.equal(stats.rtpReceived, packets.length);
-    assert.equal(stats.lost + stats.late + stats.dropped, 0, JSON.stringify(stats));
-    const voiced = Buffer.concat(toBackend.slice(3, packets.length - 3));
+    assert.equal(frames.length, packets.length);
+    assert.ok(frames.every((frame) => frame.pcm.length === BACKEND_FRAME));
+    assert.equal(bridge.stats.lost + bridge.stats.late, 0, JSON.stringify(bridge.stats));
+    assert.ok(Math.max(...frames.map((frame) => frame.heldMs)) <= 8, 'held only while overtaken');
+    const voiced = Buffer.concat(frames.slice(3).map((frame) => frame.pcm));
     assert.ok(Math.abs(dominantFrequency(voiced, BACKEND_RATE) - 440) < 2);
     assert.ok(rms(voiced) > 0.25);
   });
 
-  test('losses are concealed: the backend still gets a frame every tick, and the tone', () => {
+  test('losses are concealed at once when certain; the backend gets 50 frames/s and the tone', () => {
     const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
     const packets = callerPackets(sine(440, 48000, 2000));
-    const toBackend: Buffer[] = [];
-    packets.forEach((payload, i) => {
-      if (i % 10 !== 5) bridge.onRtp(i, i * TIMESTAMP_STEP, payload, 20 * i);
-      toBackend.push(...bridge.tick(20 * i).toBackend);
-    });
-    assert.equal(toBackend.length, packets.length - 2, 'one frame per tick after the 40 ms start');
-    assert.equal(bridge.stats.lost, 10);
-    assert.equal(bridge.stats.concealedFrames, 10);
-    assert.ok(Math.abs(dominantFrequency(Buffer.concat(toBackend.slice(3)), BACKEND_RATE) - 440) < 15);
+    const frames: Buffer[] = [];
+    for (let at = 0; at < 20 * packets.length + 100; at++) {
+      if (at % 20 === 0 && at / 20 < packets.length && (at / 20) % 10 !== 5)
+        frames.push(...bridge.onRtp(at / 20, packets[at / 20]!, at).map((f) => f.pcm));
+      if (bridge.wakeAt <= at) frames.push(...bridge.poll(at).toBackend.map((f) => f.pcm));
+    }
+    assert.ok(frames.length >= packets.length, `${frames.length} frames`);
+    assert.equal(bridge.stats.lost >= 10, true);
+    const voiced = Buffer.concat(frames.slice(3, packets.length - 3));
+    assert.ok(Math.abs(dominantFrequency(voiced, BACKEND_RATE) - 440) < 15);
   });
 
-  test('garbage payloads and a silent caller do not break the stream', () => {
+  test('garbage payloads are concealed, and a caller gone quiet is filled with silence', () => {
     const bridge = new AudioBridge({ sampleRate: 8000 });
-    assert.deepEqual(bridge.tick(0).toBackend, [], 'nothing before the caller starts');
-    bridge.onRtp(1, 0, Buffer.from([0xff, 0xff, 0xff]), 0);
-    bridge.onRtp(2, 960, Buffer.alloc(0), 0);
-    const frames = runTicks(bridge, 40, 10).flatMap((tick) => tick.toBackend);
-    assert.equal(frames.length, 10, 'concealment fills the ticks after the caller went quiet');
-    assert.ok(frames.every((frame) => frame.length === 320 && rms(frame) === 0));
+    assert.deepEqual(bridge.poll(0).toBackend, [], 'nothing before the caller starts');
+    const first = bridge.onRtp(1, Buffer.from([0xff, 0xff, 0xff]), 0);
+    const second = bridge.onRtp(2, Buffer.alloc(0), 20);
+    assert.equal(first.length + second.length, 2);
+    const later = run(bridge, 21, 260).flatMap((output) => output.toBackend);
+    assert.ok(later.length >= 10, 'concealment keeps 50 frames/s after the caller went quiet');
+    assert.ok(later.every((frame) => frame.pcm.length === 320 && rms(frame.pcm) === 0));
     assert.equal(bridge.stats.decodeErrors, 2);
-    assert.equal(bridge.stats.underruns, 1);
   });
 });
 
 describe('AudioBridge: backend → caller', () => {
-  test('backend audio in odd-sized chunks plays to the caller in real time at 440 Hz', () => {
+  test('audio leaves at once when the stream is idle, then in real time at 440 Hz, then DTX', () => {
     const bridge = new AudioBridge({
       sampleRate: BACKEND_RATE,
       packetizer: { firstSequenceNumber: 65530, firstTimestamp: 2 ** 32 - 960 * 3 },
     });
-    const idle = runTicks(bridge, 0, 3);
+    const idle = run(bridge, 0, 100);
+    assert.equal(idle.flatMap((o) => o.toClient).length, 1, 'one DTX frame starts the stream');
     const tone = sine(440, BACKEND_RATE, 1000);
     for (let at = 0; at < tone.length; at += 4410 * 2)
-      bridge.enqueueBackendAudio(tone.subarray(at, at + 4410 * 2));
-    assert.equal(bridge.stats.queuedMs, 1000);
-    const playing = runTicks(bridge, 60, 50);
-    const after = runTicks(bridge, 1060, 3);
-    const packets = [...idle, ...playing, ...after].map((tick) => tick.toClient!);
-    assert.equal(packets.length, 56);
-    packets.forEach((packet, i) => {
-      assert.equal(packet.sequenceNumber, (65530 + i) & 0xffff);
-      assert.equal(packet.timestamp, (2 ** 32 - 960 * 3 + 960 * i) >>> 0);
-    });
-    assert.deepEqual(
-      packets.map((packet, i) => (packet.marker ? i : -1)).filter((i) => i >= 0),
-      [0, 3],
-      'the first packet, and the first audio after silence',
+      bridge.enqueueBackendAudio(tone.subarray(at, at + 4410 * 2), 100);
+    const playing = run(bridge, 100, 1200);
+    const packets = [...idle, ...playing].flatMap((output) =>
+      output.toClient.map((p) => ({ ...p, at: output.at })),
     );
-    const heard = decodeAtCaller(packets);
-    const audio = heard.subarray(1920 * 5, 1920 * 51);
-    assert.ok(Math.abs(dominantFrequency(audio, 48000) - 440) < 2);
-    assert.ok(rms(heard.subarray(0, 1920 * 3)) < 0.001, 'silence before');
-    assert.ok(rms(heard.subarray(1920 * 55)) < 0.01, 'silence after');
+    const audio = packets.filter((p) => p.arrivedAt !== undefined);
+    assert.equal(audio.length, 50);
+    assert.equal(audio[0]!.at, 100, 'the first frame goes the moment it arrives');
+    audio.forEach((packet, i) => assert.equal(packet.at, 100 + 20 * i - (i === 0 ? 0 : 5)));
+    assert.equal(packets.at(-1)!.rtp.payload.length, 1, 'a DTX frame when the audio stops');
+    packets.forEach((packet, i) => assert.equal(packet.rtp.sequenceNumber, (65530 + i) & 0xffff));
+    // Timestamps follow real time, across the silence before the audio too.
+    for (let i = 1; i < packets.length; i++) {
+      const elapsed = Math.round((packets[i]!.at - packets[i - 1]!.at) / 20) * TIMESTAMP_STEP;
+      assert.equal((packets[i]!.rtp.timestamp - packets[i - 1]!.rtp.timestamp) >>> 0, Math.max(elapsed, 960));
+    }
+    assert.equal(audio[0]!.rtp.marker, true, 'a talkspurt starts');
+    assert.ok(audio.slice(1).every((packet) => !packet.rtp.marker));
+    const heard = decodeAtCaller(audio);
+    assert.ok(Math.abs(dominantFrequency(heard.subarray(1920 * 3), 48000) - 440) < 2);
     assert.equal(bridge.stats.audioFramesToClient, 50);
-    assert.equal(bridge.stats.silenceFramesToClient, 6);
-    assert.ok(
-      packets.slice(0, 3).every((packet) => packet.payload.length < 20),
-      'silence is cheap',
-    );
+  });
+
+  test('nothing is encoded while the backend is silent: a DTX frame every 400 ms', () => {
+    const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
+    const packets = run(bridge, 0, 2_001).flatMap((output) => output.toClient);
+    assert.equal(packets.length, 6, '0, 400, …, 2000 ms');
+    assert.ok(packets.every((packet) => packet.rtp.payload.length === 1));
+    assert.equal(bridge.stats.dtxFramesToClient, 6);
   });
 
   test('marks are answered when their audio has played; clear drops the rest and answers at once', () => {
     const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
-    bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 100));
+    bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 100), 0);
     bridge.mark('first');
-    bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 1000));
+    bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 1000), 0);
     bridge.mark('second');
-    const ticks = runTicks(bridge, 0, 10);
-    assert.deepEqual(
-      ticks.map((tick) => tick.marksReached),
-      [[], [], [], [], ['first'], [], [], [], [], []],
-    );
+    const outputs = run(bridge, 0, 200);
+    const reachedAt = outputs.find((output) => output.marksReached.includes('first'))!.at;
+    assert.equal(reachedAt, 75, 'with the fifth frame (early by 5 ms)');
     assert.deepEqual(bridge.clear(), ['second']);
     assert.equal(bridge.stats.queuedMs, 0);
-    assert.equal(bridge.stats.clearedMs, 900);
-    const afterClear = bridge.tick(200);
-    assert.deepEqual(afterClear.marksReached, []);
-    assert.equal(bridge.stats.silenceFramesToClient, 1, 'silence right after the clear');
-    bridge.enqueueBackendAudio(sine(880, BACKEND_RATE, 40));
-    assert.equal(bridge.tick(220).toClient!.marker, true, 'new audio starts a talkspurt');
+    assert.ok(bridge.stats.clearedMs > 800);
+    bridge.mark('empty');
+    assert.deepEqual(bridge.poll(200).marksReached, ['empty'], 'a mark on an empty queue is reached at once');
+    bridge.enqueueBackendAudio(sine(880, BACKEND_RATE, 40), 300);
+    const next = bridge.poll(300).toClient;
+    assert.equal(next[0]!.rtp.marker, true, 'new audio after a clear starts a talkspurt');
   });
 
-  test('a clear followed at once by new audio still marks the talkspurt', () => {
+  test('a standing backlog with real-time arrivals is shed within two seconds; a burst is not', () => {
     const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
-    bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 200));
-    runTicks(bridge, 0, 3);
-    bridge.clear();
-    bridge.enqueueBackendAudio(sine(880, BACKEND_RATE, 200));
-    const [first, second] = runTicks(bridge, 60, 2);
-    assert.equal(first!.toClient!.marker, true);
-    assert.equal(second!.toClient!.marker, false);
-  });
+    const frame = sine(440, BACKEND_RATE, 20);
+    // 300 ms arrive at once (audio echoed after a stall), then real time, one frame every 20 ms.
+    for (let i = 0; i < 15; i++) bridge.enqueueBackendAudio(frame, 0);
+    for (let at = 0; at < 3_000; at++) {
+      if (at % 20 === 0) bridge.enqueueBackendAudio(frame, at);
+      if (bridge.wakeAt <= at) bridge.poll(at);
+    }
+    assert.ok(bridge.queuedMs <= 60, `still ${bridge.queuedMs} ms queued`);
+    assert.ok(bridge.stats.shedMs >= 200, `${bridge.stats.shedMs} ms shed`);
 
-  test("silence: 'skip' sends nothing while idle but keeps the clock running", () => {
-    const bridge = new AudioBridge({
-      sampleRate: 24000,
-      silence: 'skip',
-      packetizer: { firstSequenceNumber: 10, firstTimestamp: 0 },
-    });
-    assert.equal(bridge.tick(0).toClient, undefined);
-    assert.equal(bridge.tick(20).toClient, undefined);
-    bridge.enqueueBackendAudio(sine(440, 24000, 20));
-    const packet = bridge.tick(40).toClient!;
-    assert.equal(packet.sequenceNumber, 10);
-    assert.equal(packet.timestamp, 2 * TIMESTAMP_STEP);
-    assert.equal(packet.marker, true);
-    assert.equal(bridge.stats.silenceFramesToClient, 0);
+    const burst = new AudioBridge({ sampleRate: BACKEND_RATE });
+    burst.enqueueBackendAudio(sine(440, BACKEND_RATE, 10_000), 0);
+    run(burst, 0, 3_000);
+    assert.equal(burst.stats.shedMs, 0, 'a TTS burst plays in full');
+    assert.ok(Math.abs(burst.queuedMs - 7_000) <= 60);
   });
 
   test('overflow drops the oldest audio and reports how much', () => {
     const bridge = new AudioBridge({ sampleRate: BACKEND_RATE, maxQueueMs: 1000 });
-    assert.equal(bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 800)), 0);
-    assert.equal(bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 500)), 300);
+    assert.equal(bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 800), 0), 0);
+    assert.equal(bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 500), 0), 300);
     assert.equal(bridge.stats.queuedMs, 1000);
     assert.equal(bridge.stats.overflowMs, 300);
   });

@@ -1,24 +1,28 @@
-// One call's audio, both ways, one 20 ms tick at a time:
+// One call's audio, both ways, driven by events rather than a shared 20 ms tick:
 //
-//   caller RTP → JitterBuffer → OpusFrameDecoder → PCM frames to the backend
-//   backend PCM → PlayoutQueue → OpusFrameEncoder → OpusRtpPacketizer → RTP to the caller
+//   caller RTP → ArrivalOrder → OpusFrameDecoder → PCM frames to the backend, as each packet arrives
+//   backend PCM → PlayoutQueue → OpusFrameEncoder → OpusRtpPacketizer → RTP to the caller, paced
 //
-// Sans-I/O apart from libopus: the transceiver feeds it RTP payloads and backend audio as they
-// arrive, calls `tick` from its Pacer with the tick's scheduled time, and sends what comes out.
+// Sans-I/O apart from libopus: the call hands it RTP payloads and backend audio with the time they
+// arrived, calls `poll` when `wakeAt` comes, and sends what comes out. docs/transceiver.md#audio
+// explains the choices; in short:
 //
-// Decisions:
-// - To the backend, once the caller's audio has started, every tick yields exactly one frame: a
-//   decoded packet, or concealment for a lost or late one (fading to silence over long gaps). The
-//   backend gets a gapless 50 frames/s and never has to reason about the network.
-// - To the caller, every tick yields one packet, with Opus-encoded silence when the queue is
-//   empty (a few bytes per packet). werift only refreshes the RTP/NTP pair of its RTCP sender
-//   reports from RTP it sends, the browser's jitter buffer stays primed, and the caller's stats
-//   and media timeout keep seeing a live stream. `silence: 'skip'` sends nothing instead (the
-//   timestamp still advances, and the next packet carries the marker).
-// - The first packet of audio after silence, and after a clear (barge-in), has the marker bit:
-//   a talkspurt start, where the receiver may re-adapt its playout delay.
-import { frameBytes, type SampleRate } from '../../protocol/backend.ts';
-import { JitterBuffer, type JitterBufferOptions } from './jitter-buffer.ts';
+// - To the backend, nothing is held: a packet is decoded and handed on the moment it arrives, in
+//   order; a lost one is concealed as soon as it is certainly lost (arrival-order.ts). Once the
+//   caller's audio has started the backend gets exactly 50 frames a second, gapless.
+// - To the caller, audio goes out as soon as it is ready and its turn has come: a frame is sent on
+//   arrival when the stream is idle (the start of a talkspurt), then one every 20 ms on a grid
+//   anchored there, never faster than real time. Calls are not aligned to a shared tick, so their
+//   packets spread over the 20 ms instead of leaving in one burst.
+// - While the backend is silent nothing is encoded: a one-byte Opus DTX frame (RFC 7587 §3.1.3, what
+//   libopus itself sends in DTX) goes out when the audio stops and every 400 ms after, so the
+//   caller's decoder plays comfort noise and RTCP keeps flowing.
+// - A standing backlog is shed: when the backend streams in real time (about a second of audio per
+//   second) but the queue never drops below `maxStandingMs` for a whole second (after a stall of
+//   the transceiver, or a burst of caller audio echoed back), frames are dropped until it does.
+//   Backends that send faster than real time (a TTS burst) are queued as they ask.
+import { FRAME_MS, frameBytes, type SampleRate } from '../../protocol/backend.ts';
+import { ArrivalOrder, type ArrivalOrderOptions } from './arrival-order.ts';
 import { type OpusEncoderOptions, OpusFrameDecoder, OpusFrameEncoder } from './opus-codec.ts';
 import { PlayoutQueue } from './playout-queue.ts';
 import { OpusRtpPacketizer, type OpusRtpPacketizerOptions, type RtpPacketFields } from './rtp-packetizer.ts';
@@ -26,23 +30,35 @@ import { OpusRtpPacketizer, type OpusRtpPacketizerOptions, type RtpPacketFields 
 export interface AudioBridgeOptions {
   /** The backend's sample rate: what the decoder produces and the encoder takes. */
   sampleRate: SampleRate;
-  jitterBuffer?: JitterBufferOptions;
+  arrival?: ArrivalOrderOptions;
   /** Most backend audio queued for the caller (default 60 s). */
   maxQueueMs?: number;
   encoder?: OpusEncoderOptions;
   packetizer?: OpusRtpPacketizerOptions;
-  /** What the caller gets while nothing is queued: encoded silence (default) or no packet. */
-  silence?: 'encode' | 'skip';
+  /** A frame may leave this much before its slot on the grid (default 5 ms): absorbs backend jitter. */
+  earlyMs?: number;
+  /** DTX frames while the backend is silent, this far apart (default 400 ms, as libopus). */
+  dtxIntervalMs?: number;
+  /** A queue that stays above this for a second while audio arrives in real time is shed (default 60 ms). */
+  maxStandingMs?: number;
 }
 
-export interface AudioBridgeTick {
-  /** PCM16LE frames for the backend, in order (one per tick once the caller's audio started). */
-  toBackend: Buffer[];
-  /**
-   * The RTP packet for the caller (undefined only with `silence: 'skip'` and nothing queued): wrap
-   * it in a werift `RtpPacket` for `sendRtp`.
-   */
-  toClient: RtpPacketFields | undefined;
+/** A PCM frame for the backend: decoded audio (with when its packet arrived) or concealment. */
+export interface BackendFrame {
+  readonly pcm: Buffer;
+  /** When the caller's packet arrived (ms), for decoded frames; undefined for concealment. */
+  readonly arrivedAt: number | undefined;
+}
+
+/** An RTP packet for the caller, with when the backend audio in it arrived (undefined for DTX). */
+export interface ClientPacket {
+  readonly rtp: RtpPacketFields;
+  readonly arrivedAt: number | undefined;
+}
+
+export interface AudioBridgeOutput {
+  toBackend: BackendFrame[];
+  toClient: ClientPacket[];
   /** Backend marks whose audio has now been sent: answer each with a `mark` message. */
   marksReached: string[];
 }
@@ -51,70 +67,101 @@ export interface AudioBridgeStats {
   /** RTP packets from the caller handed to `onRtp`. */
   rtpReceived: number;
   framesToBackend: number;
-  /** Frames to the backend made up for missing audio (lost, late, undecodable, underrun). */
+  /** Frames to the backend made up for missing audio (lost, undecodable). */
   concealedFrames: number;
   decodeErrors: number;
   lost: number;
   late: number;
   duplicate: number;
-  /** Caller packets thrown away to keep the jitter buffer's delay bounded. */
-  dropped: number;
-  underruns: number;
   resyncs: number;
   /** Packets to the caller carrying backend audio. */
   audioFramesToClient: number;
-  /** Packets to the caller carrying encoded silence. */
-  silenceFramesToClient: number;
+  /** One-byte DTX packets sent while the backend was silent. */
+  dtxFramesToClient: number;
   queuedMs: number;
   /** Backend audio dropped because the queue was full (ms, total). */
   overflowMs: number;
   /** Backend audio dropped by `clear` (ms, total). */
   clearedMs: number;
+  /** Backend audio dropped to shed a standing backlog (ms, total). */
+  shedMs: number;
 }
+
+/** One-byte Opus packets (TOC only, no frame): "no audio" to every decoder (RFC 6716 §3.2.1). */
+const DTX_SILK_WB_20MS = Buffer.from([0x48]);
+/** How late a slot may be before the grid is anchored again at now (a stall, or the queue ran dry). */
+const MAX_LATE_MS = 2 * FRAME_MS;
+/** Frames sent in one poll at most: a stalled transceiver must not burst its backlog. */
+const MAX_FRAMES_PER_POLL = 3;
+const STANDING_WINDOW_MS = 1_000;
 
 export class AudioBridge {
   readonly sampleRate: SampleRate;
-  readonly #jitterBuffer: JitterBuffer;
+  readonly #arrival: ArrivalOrder;
   readonly #decoder: OpusFrameDecoder;
   readonly #queue: PlayoutQueue;
   readonly #encoder: OpusFrameEncoder;
   readonly #packetizer: OpusRtpPacketizer;
-  readonly #encodeSilence: boolean;
-  readonly #silentFrame: Buffer;
-  /** Whether the caller's audio has started: from then on the backend gets a frame every tick. */
-  #callerAudioStarted = false;
-  /** Whether the next backend audio frame starts a talkspurt (marker bit). */
-  #talkspurtStart = true;
+  readonly #earlyMs: number;
+  readonly #dtxIntervalMs: number;
+  readonly #maxStandingMs: number;
+  /** The next frame's slot on the grid; undefined while nothing is being sent. */
+  #slotAt: number | undefined;
+  /** When the last packet (audio or DTX) went to the caller, and whether it was audio. */
+  #lastSentAt: number | undefined;
+  #talking = false;
+  /** When each queued frame's audio arrived (parallel to the queue's whole frames). */
+  readonly #arrivals: number[] = [];
+  /** When the backend's last audio arrived (a partial frame goes out padded only after a pause). */
+  #lastEnqueuedAt = Number.NEGATIVE_INFINITY;
+  /** Standing-backlog window: its start, the smallest queue seen, the audio that arrived in it. */
+  #windowStart: number | undefined;
+  #windowMinMs = Number.POSITIVE_INFINITY;
+  #windowArrivedMs = 0;
+  #shedDebtMs = 0;
   #stats = {
     rtpReceived: 0,
     framesToBackend: 0,
     audioFramesToClient: 0,
-    silenceFramesToClient: 0,
+    dtxFramesToClient: 0,
     overflowMs: 0,
     clearedMs: 0,
+    shedMs: 0,
   };
 
   constructor(options: AudioBridgeOptions) {
     this.sampleRate = options.sampleRate;
-    this.#jitterBuffer = new JitterBuffer(options.jitterBuffer);
+    this.#arrival = new ArrivalOrder(options.arrival);
     this.#decoder = new OpusFrameDecoder(options.sampleRate);
     this.#queue = new PlayoutQueue(options.sampleRate, { maxDurationMs: options.maxQueueMs ?? 60_000 });
     this.#encoder = new OpusFrameEncoder(options.sampleRate, options.encoder);
     this.#packetizer = new OpusRtpPacketizer(options.packetizer);
-    this.#encodeSilence = (options.silence ?? 'encode') === 'encode';
-    this.#silentFrame = Buffer.alloc(frameBytes(options.sampleRate));
+    this.#earlyMs = options.earlyMs ?? 5;
+    this.#dtxIntervalMs = options.dtxIntervalMs ?? 400;
+    this.#maxStandingMs = options.maxStandingMs ?? 60;
   }
 
-  /** An RTP packet from the caller (its payload: one Opus packet). */
-  onRtp(sequenceNumber: number, timestamp: number, payload: Buffer, nowMs: number): void {
+  /** An RTP packet from the caller (its payload: one Opus packet): frames for the backend now. */
+  onRtp(sequenceNumber: number, payload: Buffer, arrivedAt: number): BackendFrame[] {
     this.#stats.rtpReceived++;
-    this.#jitterBuffer.push(sequenceNumber, timestamp, payload, nowMs);
+    return this.#toBackend(this.#arrival.push(sequenceNumber, payload, arrivedAt));
   }
 
-  /** Queues backend audio (PCM16LE, any even length). Returns ms of the oldest audio dropped. */
-  enqueueBackendAudio(pcm: Buffer): number {
+  /** Queues backend audio (PCM16LE, any even length) that arrived at `now`. Returns ms dropped (overflow). */
+  enqueueBackendAudio(pcm: Buffer, now: number): number {
+    const wholeBefore = this.#queue.wholeFrames;
     const droppedMs = this.#queue.enqueue(pcm);
     this.#stats.overflowMs += droppedMs;
+    // Arrival times follow the queue's whole frames: overflow dropped the oldest ones.
+    this.#arrivals.splice(0, Math.min(this.#arrivals.length, Math.round(droppedMs / FRAME_MS)));
+    for (
+      let added = this.#queue.wholeFrames - wholeBefore + Math.round(droppedMs / FRAME_MS);
+      added > 0;
+      added--
+    )
+      this.#arrivals.push(now);
+    this.#lastEnqueuedAt = now;
+    this.#windowArrivedMs += (pcm.length / frameBytes(this.sampleRate)) * FRAME_MS;
     return droppedMs;
   }
 
@@ -126,40 +173,60 @@ export class AudioBridge {
   /** Barge-in: drops all queued backend audio. Returns the pending marks, to answer now. */
   clear(): string[] {
     this.#stats.clearedMs += this.#queue.queuedMs;
-    this.#talkspurtStart = true;
+    this.#arrivals.length = 0;
+    this.#shedDebtMs = 0;
     return this.#queue.clear();
   }
 
-  /** One 20 ms step at `nowMs` (the tick's scheduled time). */
-  tick(nowMs: number): AudioBridgeTick {
-    const toBackend: Buffer[] = [];
-    const fromCaller = this.#jitterBuffer.pop(nowMs);
-    if (fromCaller?.kind === 'frame') {
-      toBackend.push(this.#decoder.decode(fromCaller.payload));
-      this.#callerAudioStarted = true;
-    } else if (fromCaller?.kind === 'lost' || this.#callerAudioStarted) {
-      toBackend.push(this.#decoder.conceal());
-      this.#callerAudioStarted = true;
-    }
-    this.#stats.framesToBackend += toBackend.length;
-
-    const { frame, marksReached } = this.#queue.next();
-    let toClient: RtpPacketFields | undefined;
-    if (frame !== undefined) {
-      toClient = this.#packetizer.packetize(this.#encoder.encode(frame), this.#talkspurtStart);
-      this.#talkspurtStart = false;
+  /** What is due at `now`: concealment for certain losses, packets for the caller, marks. */
+  poll(now: number): AudioBridgeOutput {
+    const toBackend = this.#toBackend(this.#arrival.poll(now));
+    const toClient: ClientPacket[] = [];
+    const marksReached: string[] = [];
+    this.#watchBacklog(now);
+    for (let sent = 0; sent < MAX_FRAMES_PER_POLL; sent++) {
+      if (!this.#frameReady(now)) break;
+      if (this.#slotAt === undefined || now - this.#slotAt > MAX_LATE_MS) this.#slotAt = now;
+      if (now < this.#slotAt - this.#earlyMs) break;
+      const arrivedAt = this.#arrivals.shift();
+      const { frame, marksReached: reached } = this.#queue.next();
+      marksReached.push(...reached);
+      if (frame === undefined) break;
+      if (this.#shedDebtMs >= FRAME_MS && this.#queue.queuedMs > 0) {
+        // Shedding: this frame is dropped, the next one takes its slot.
+        this.#shedDebtMs -= FRAME_MS;
+        this.#stats.shedMs += FRAME_MS;
+        sent--;
+        continue;
+      }
+      toClient.push({ rtp: this.#packet(this.#encoder.encode(frame), now, !this.#talking), arrivedAt });
+      this.#talking = true;
       this.#stats.audioFramesToClient++;
-    } else {
-      this.#talkspurtStart = true;
-      if (this.#encodeSilence) {
-        // Through the live encoder (not a canned packet) so it winds down the previous audio.
-        toClient = this.#packetizer.packetize(this.#encoder.encode(this.#silentFrame));
-        this.#stats.silenceFramesToClient++;
-      } else {
-        this.#packetizer.skip();
+      this.#slotAt += FRAME_MS;
+    }
+    if (!this.#frameReady(now)) {
+      marksReached.push(...this.#queue.takeReachedMarks());
+      // Silent: a DTX frame when the audio stops, then every dtxIntervalMs.
+      const dtxDue =
+        this.#talking || this.#lastSentAt === undefined || now - this.#lastSentAt >= this.#dtxIntervalMs;
+      if (dtxDue && (this.#slotAt === undefined || now >= this.#slotAt - this.#earlyMs)) {
+        toClient.push({ rtp: this.#packet(DTX_SILK_WB_20MS, now, false), arrivedAt: undefined });
+        this.#stats.dtxFramesToClient++;
+        this.#talking = false;
+        this.#slotAt = undefined;
       }
     }
     return { toBackend, toClient, marksReached };
+  }
+
+  /** When `poll` next has work (ms): the next slot, the next DTX frame, or a loss to conceal. */
+  get wakeAt(): number {
+    let at = this.#arrival.wakeAt ?? Number.POSITIVE_INFINITY;
+    if (this.#queue.wholeFrames > 0) at = Math.min(at, (this.#slotAt ?? 0) - this.#earlyMs);
+    else if (this.#queue.queuedMs > 0) at = Math.min(at, this.#lastEnqueuedAt + FRAME_MS);
+    else if (this.#talking) at = Math.min(at, (this.#slotAt ?? 0) - this.#earlyMs);
+    else at = Math.min(at, (this.#lastSentAt ?? Number.NEGATIVE_INFINITY) + this.#dtxIntervalMs);
+    return at;
   }
 
   /** Backend audio waiting to be played to the caller (ms). */
@@ -168,19 +235,59 @@ export class AudioBridge {
   }
 
   get stats(): AudioBridgeStats {
-    const jitter = this.#jitterBuffer.counters;
+    const order = this.#arrival.counters;
     const decoder = this.#decoder.stats;
     return {
       ...this.#stats,
+      framesToBackend: order.delivered + order.lost,
       concealedFrames: decoder.concealed,
       decodeErrors: decoder.decodeErrors,
-      lost: jitter.lost,
-      late: jitter.late,
-      duplicate: jitter.duplicate,
-      dropped: jitter.dropped,
-      underruns: jitter.underruns,
-      resyncs: jitter.resyncs,
+      lost: order.lost,
+      late: order.late,
+      duplicate: order.duplicate,
+      resyncs: order.resyncs,
       queuedMs: this.#queue.queuedMs,
     };
+  }
+
+  /** A whole frame is queued, or a partial one whose rest has not come for a frame's time. */
+  #frameReady(now: number): boolean {
+    if (this.#queue.wholeFrames > 0) return true;
+    return this.#queue.queuedMs > 0 && now - this.#lastEnqueuedAt >= FRAME_MS;
+  }
+
+  #toBackend(deliveries: ReturnType<ArrivalOrder['push']>): BackendFrame[] {
+    return deliveries.map((delivery) =>
+      delivery.kind === 'packet'
+        ? { pcm: this.#decoder.decode(delivery.payload), arrivedAt: delivery.arrivedAt }
+        : { pcm: this.#decoder.conceal(), arrivedAt: undefined },
+    );
+  }
+
+  /** The RTP packet for `payload` sent at `now`: the timestamp follows real time across silences. */
+  #packet(payload: Buffer, now: number, talkspurtStart: boolean): RtpPacketFields {
+    if (this.#lastSentAt !== undefined) {
+      const elapsedFrames = Math.round((now - this.#lastSentAt) / FRAME_MS);
+      for (let skipped = 1; skipped < elapsedFrames; skipped++) this.#packetizer.skip();
+    }
+    this.#lastSentAt = now;
+    return this.#packetizer.packetize(payload, talkspurtStart);
+  }
+
+  /**
+   * Watches for a standing backlog: over each second, the smallest queue and the audio that
+   * arrived. Real-time arrival with a queue that never emptied below maxStandingMs means the
+   * delay is stuck (nothing the backend asked for): shed it down to one frame.
+   */
+  #watchBacklog(now: number): void {
+    if (this.#windowStart === undefined) this.#windowStart = now;
+    this.#windowMinMs = Math.min(this.#windowMinMs, this.#queue.queuedMs);
+    if (now - this.#windowStart < STANDING_WINDOW_MS) return;
+    const elapsed = now - this.#windowStart;
+    const realTime = this.#windowArrivedMs >= 0.8 * elapsed && this.#windowArrivedMs <= 1.25 * elapsed;
+    if (realTime && this.#windowMinMs > this.#maxStandingMs) this.#shedDebtMs = this.#windowMinMs - FRAME_MS;
+    this.#windowStart = now;
+    this.#windowMinMs = this.#queue.queuedMs;
+    this.#windowArrivedMs = 0;
   }
 }

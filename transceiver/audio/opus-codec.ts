@@ -100,7 +100,15 @@ export class OpusFrameDecoder {
 export interface OpusEncoderOptions {
   /** Target bitrate in bits per second; 32 kb/s is transparent for wideband speech. */
   bitrate?: number;
+  /**
+   * libopus complexity, 0–10 (default 5): the encoder's CPU against quality. At 9 encoding is most
+   * of a transceiver's CPU; 5 costs about half for speech that listeners cannot tell apart
+   * (docs/benchmarks.md).
+   */
+  complexity?: number;
 }
+
+export const DEFAULT_OPUS_COMPLEXITY = 5;
 
 export class OpusFrameEncoder {
   readonly sampleRate: SampleRate;
@@ -114,6 +122,7 @@ export class OpusFrameEncoder {
     // 'voip' favours intelligibility and enables the speech-tuned (SILK/hybrid) modes.
     this.#encoder = new Encoder({ channels: 1, sample_rate: sampleRate, application: 'voip' });
     this.#encoder.bitrate = options.bitrate ?? 32_000;
+    this.#encoder.complexity = (options.complexity ?? DEFAULT_OPUS_COMPLEXITY) as 5;
   }
 
   /** One Opus packet (a fresh Buffer) from exactly one 20 ms frame of PCM16LE mono. */

@@ -51,6 +51,11 @@ export class PlayoutQueue {
     return this.#queuedBytes / this.#bytesPerMs;
   }
 
+  /** Whole 20 ms frames waiting (a partial frame at the tail not counted). */
+  get wholeFrames(): number {
+    return this.#frames.length - this.#head;
+  }
+
   /** Marks waiting for their audio to be sent. */
   get pendingMarks(): number {
     return this.#marks.length;
@@ -133,6 +138,11 @@ export class PlayoutQueue {
       this.#head = 0;
     }
     return frame;
+  }
+
+  /** Marks whose audio has all been sent (a mark set on an empty queue is reached at once). */
+  takeReachedMarks(): string[] {
+    return this.#takeReachedMarks();
   }
 
   #takeReachedMarks(): string[] {

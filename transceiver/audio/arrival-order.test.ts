@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { ArrivalOrder, type Delivery } from './arrival-order.ts';
+
+const payload = (seq: number) => Buffer.from([seq & 0xff]);
+const seqsOf = (deliveries: Delivery[]) =>
+  deliveries.map((delivery) => (delivery.kind === 'packet' ? delivery.payload[0]! : -1));
+
+describe('ArrivalOrder', () => {
+  test('in-order packets are delivered at once, one each', () => {
+    const order = new ArrivalOrder();
+    for (let seq = 0; seq < 10; seq++)
+      assert.deepEqual(seqsOf(order.push(seq, payload(seq), seq * 20)), [seq]);
+    assert.deepEqual(order.poll(9 * 20 + 39), [], 'the next one is not overdue yet');
+  });
+
+  test('a packet overtaken by the next is held until it arrives, then both go', () => {
+    const order = new ArrivalOrder();
+    order.push(0, payload(0), 0);
+    assert.deepEqual(order.push(2, payload(2), 40), []);
+    assert.deepEqual(seqsOf(order.push(1, payload(1), 45)), [1, 2]);
+    assert.equal(order.counters.lost, 0);
+  });
+
+  test('a gap is declared lost when two later packets arrive, or after reorderWaitMs', () => {
+    const order = new ArrivalOrder({ reorderWaitMs: 10 });
+    order.push(0, payload(0), 0);
+    assert.deepEqual(seqsOf(order.push(3, payload(3), 60)), [-1, -1, 3], 'two behind: certain');
+    assert.deepEqual(order.push(5, payload(5), 100), []);
+    assert.deepEqual(order.poll(109), []);
+    assert.deepEqual(seqsOf(order.poll(110)), [-1, 5]);
+    assert.deepEqual(order.push(4, payload(4), 111), [], 'too late now');
+    assert.equal(order.counters.late, 1);
+  });
+
+  test('a missing packet with nothing behind it is lost lossWaitMs after it was due', () => {
+    const order = new ArrivalOrder({ lossWaitMs: 20 });
+    order.push(0, payload(0), 0);
+    assert.equal(order.wakeAt, 40);
+    assert.deepEqual(order.poll(39), []);
+    assert.deepEqual(seqsOf(order.poll(40)), [-1]);
+    assert.deepEqual(seqsOf(order.poll(60)), [-1], 'then one every 20 ms');
+  });
+
+  test('after a stall only maxConcealPerPoll losses are made up, then the order carries on from now', () => {
+    const order = new ArrivalOrder({ maxConcealPerPoll: 5 });
+    order.push(0, payload(0), 0);
+    assert.equal(order.poll(1_000).length, 5);
+    assert.ok(order.wakeAt! > 1_000 && order.wakeAt! <= 1_040);
+  });
+
+  test('duplicates and big jumps', () => {
+    const order = new ArrivalOrder();
+    order.push(100, payload(100), 0);
+    assert.deepEqual(order.push(100, payload(100), 1), []);
+    assert.deepEqual(seqsOf(order.push(5000, payload(5000), 20)), [5000 & 0xff], 'a restart');
+    assert.equal(order.counters.resyncs, 1);
+  });
+
+  test('whatever the arrival order, every packet is delivered or declared lost exactly once, in order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ drop: fc.boolean(), jitter: fc.integer({ min: 0, max: 60 }) }), {
+          minLength: 1,
+          maxLength: 100,
+        }),
+        fc.integer({ min: 0, max: 0xffff }),
+        (packets, first) => {
+          const order = new ArrivalOrder();
+          const arrivals = packets
+            .map((packet, i) => ({ ...packet, seq: (first + i) & 0xffff, at: i * 20 + packet.jitter }))
+            .filter((packet, i) => i === 0 || !packet.drop)
+            .sort((a, b) => a.at - b.at);
+          const delivered: number[] = [];
+          let positions = 0;
+          const take = (deliveries: Delivery[]) => {
+            for (const delivery of deliveries) {
+              if (delivery.kind === 'packet') delivered.push(positions);
+              positions++;
+            }
+          };
+          let last = 0;
+          // Positions count from the first packet to arrive: the order starts there.
+          const base = arrivals[0]!.seq;
+          for (const arrival of arrivals) {
+            for (let t = last; t < arrival.at; t++) if ((order.wakeAt ?? Infinity) <= t) take(order.poll(t));
+            last = arrival.at;
+            const before = positions;
+            const got = order.push(arrival.seq, payload(arrival.seq), arrival.at);
+            take(got);
+            for (const [index, delivery] of got.entries())
+              if (delivery.kind === 'packet')
+                assert.equal(delivery.payload[0], (base + before + index) & 0xff, 'in sequence order');
+          }
+          const { delivered: count, lost } = order.counters;
+          assert.equal(count + lost, positions);
+          assert.equal(new Set(delivered).size, delivered.length);
+        },
+      ),
+    );
+  });
+});

@@ -1,0 +1,167 @@
+// The caller → backend order of one call: the client's packets are handed on the moment they arrive,
+// in sequence, with losses filled in. No playout hold: a backend (speech recognition, a
+// speech-to-speech model) does not play audio to a person, it needs the user's audio as soon as it
+// exists. Sans-I/O: `push` on every packet, `poll` from the call's timer, both with the time.
+//
+// - The next expected packet is delivered at once, then any held packets that follow it.
+// - A packet ahead of a gap is held; the gap is declared lost when a packet two or more further
+//   arrives, or when the held packet has waited `reorderWaitMs` (reordering on real paths is rare
+//   and short: waiting longer only adds latency to every loss).
+// - A packet that does not arrive at all (the caller's last ones, a burst of loss) is declared lost
+//   `lossWaitMs` after it was due, judged from the arrival of the packets before it: from then on
+//   the backend gets a frame every 20 ms whatever the network does.
+// - A packet behind the delivered sequence (too late, or a duplicate) is dropped and counted.
+// - A jump of more than `maxGap` packets (the client restarted its stream) starts over from it.
+import { FRAME_MS } from '../../protocol/backend.ts';
+
+export interface ArrivalOrderOptions {
+  /** How long a packet ahead of a gap waits for the missing one (default 10 ms). */
+  reorderWaitMs?: number;
+  /** How long after it was due a missing packet with nothing behind it is declared lost (default 20 ms). */
+  lossWaitMs?: number;
+  /** Held packets at most (default 16); more ahead of a gap declares the gap lost. */
+  maxHeld?: number;
+  /** Larger sequence jumps restart the order (default 50 packets, 1 s). */
+  maxGap?: number;
+  /** Losses concealed in one poll at most (default 5): after a stall, older ones are skipped. */
+  maxConcealPerPoll?: number;
+}
+
+export type Delivery =
+  | { readonly kind: 'packet'; readonly payload: Buffer; readonly arrivedAt: number }
+  | { readonly kind: 'lost' };
+
+export interface ArrivalOrderCounters {
+  delivered: number;
+  lost: number;
+  late: number;
+  duplicate: number;
+  resyncs: number;
+}
+
+/** Signed distance from `b` to `a` in 16-bit sequence space. */
+function seqDiff(a: number, b: number): number {
+  return ((a - b + 0x8000) & 0xffff) - 0x8000;
+}
+
+export class ArrivalOrder {
+  readonly #reorderWaitMs: number;
+  readonly #lossWaitMs: number;
+  readonly #maxHeld: number;
+  readonly #maxGap: number;
+  readonly #maxConcealPerPoll: number;
+  /** The sequence number to deliver next; undefined before the first packet. */
+  #next: number | undefined;
+  /** When `#next` is due: the arrival of the packet before it plus 20 ms per packet. */
+  #nextDueAt = 0;
+  readonly #held = new Map<number, { payload: Buffer; arrivedAt: number }>();
+  readonly counters: ArrivalOrderCounters = { delivered: 0, lost: 0, late: 0, duplicate: 0, resyncs: 0 };
+
+  constructor(options: ArrivalOrderOptions = {}) {
+    this.#reorderWaitMs = options.reorderWaitMs ?? 10;
+    this.#lossWaitMs = options.lossWaitMs ?? 20;
+    this.#maxHeld = options.maxHeld ?? 16;
+    this.#maxGap = options.maxGap ?? 50;
+    this.#maxConcealPerPoll = options.maxConcealPerPoll ?? 5;
+  }
+
+  /** Whether the caller's audio has started (from then on the backend gets 50 frames/s). */
+  get started(): boolean {
+    return this.#next !== undefined;
+  }
+
+  /** A packet from the caller: what to hand to the backend now, in order. */
+  push(sequenceNumber: number, payload: Buffer, arrivedAt: number): Delivery[] {
+    const out: Delivery[] = [];
+    if (this.#next === undefined) {
+      this.#next = sequenceNumber;
+      this.#deliver(out, payload, arrivedAt);
+      return out;
+    }
+    const ahead = seqDiff(sequenceNumber, this.#next);
+    if (ahead < 0) {
+      if (this.#held.has(sequenceNumber)) this.counters.duplicate++;
+      else this.counters.late++;
+      return out;
+    }
+    if (ahead > this.#maxGap) {
+      this.counters.resyncs++;
+      this.#held.clear();
+      this.#next = sequenceNumber;
+      this.#deliver(out, payload, arrivedAt);
+      return out;
+    }
+    if (ahead === 0) {
+      this.#deliver(out, payload, arrivedAt);
+      this.#drainHeld(out);
+      return out;
+    }
+    if (this.#held.has(sequenceNumber)) {
+      this.counters.duplicate++;
+      return out;
+    }
+    this.#held.set(sequenceNumber, { payload, arrivedAt });
+    // Two or more packets beyond the gap (or too many held): the gap is loss, not reordering.
+    if (ahead >= 2 || this.#held.size > this.#maxHeld) this.#concealToHeld(out);
+    return out;
+  }
+
+  /** Losses that are now certain (held too long, or overdue with nothing behind them). */
+  poll(now: number): Delivery[] {
+    const out: Delivery[] = [];
+    if (this.#next === undefined) return out;
+    if (this.#held.size > 0) {
+      const oldest = Math.min(...[...this.#held.values()].map((held) => held.arrivedAt));
+      if (now - oldest >= this.#reorderWaitMs) this.#concealToHeld(out);
+      return out;
+    }
+    let concealed = 0;
+    while (now >= this.#nextDueAt + this.#lossWaitMs) {
+      if (concealed === this.#maxConcealPerPoll) {
+        // A stall: what is that old is no use to anyone now; carry on from the present.
+        const skipped = Math.floor((now - this.#nextDueAt) / FRAME_MS);
+        this.#next = (this.#next + skipped) & 0xffff;
+        this.#nextDueAt += skipped * FRAME_MS;
+        break;
+      }
+      this.#lose(out);
+      concealed++;
+    }
+    return out;
+  }
+
+  /** When `poll` next has something to do (ms), or undefined before the first packet. */
+  get wakeAt(): number | undefined {
+    if (this.#next === undefined) return undefined;
+    if (this.#held.size > 0)
+      return Math.min(...[...this.#held.values()].map((held) => held.arrivedAt)) + this.#reorderWaitMs;
+    return this.#nextDueAt + this.#lossWaitMs;
+  }
+
+  #deliver(out: Delivery[], payload: Buffer, arrivedAt: number): void {
+    out.push({ kind: 'packet', payload, arrivedAt });
+    this.counters.delivered++;
+    this.#next = (this.#next! + 1) & 0xffff;
+    this.#nextDueAt = arrivedAt + FRAME_MS;
+  }
+
+  #lose(out: Delivery[]): void {
+    out.push({ kind: 'lost' });
+    this.counters.lost++;
+    this.#next = (this.#next! + 1) & 0xffff;
+    this.#nextDueAt += FRAME_MS;
+  }
+
+  /** Declares every missing packet before the first held one lost, then delivers what follows. */
+  #concealToHeld(out: Delivery[]): void {
+    while (this.#held.size > 0 && !this.#held.has(this.#next!)) this.#lose(out);
+    this.#drainHeld(out);
+  }
+
+  #drainHeld(out: Delivery[]): void {
+    for (let held = this.#held.get(this.#next!); held !== undefined; held = this.#held.get(this.#next!)) {
+      this.#held.delete(this.#next!);
+      this.#deliver(out, held.payload, held.arrivedAt);
+    }
+  }
+}

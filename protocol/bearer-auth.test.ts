@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createAuthenticator } from './auth.ts';
+import { createAuthenticator } from './bearer-auth.ts';
 
 describe('createAuthenticator', () => {
   test('no tokens: authentication is off', () => {

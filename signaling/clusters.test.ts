@@ -8,18 +8,17 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { stringify } from 'yaml';
 import { waitUntil } from '../test/support/wait.ts';
-import { followClusters } from './clusters.ts';
+import { apiTokenFor, followClusters } from './clusters.ts';
 import { SignalingConfigSchema } from './config.ts';
 import { createSignalingMetrics } from './metrics.ts';
 import { TransceiverDouble } from './test-support/transceiver-double.ts';
-import { TransceiverClient } from './transceiver-client.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'voice-edge-clusters-'));
 let doubles: TransceiverDouble[];
 before(async () => {
   doubles = [
-    await TransceiverDouble.start({ id: 7, clusterId: 1, capacity: 4 }),
-    await TransceiverDouble.start({ id: 7, clusterId: 2, capacity: 0 }),
+    await TransceiverDouble.start({ id: 7, clusterId: 1, capacity: 4, token: 'shared-token' }),
+    await TransceiverDouble.start({ id: 7, clusterId: 2, capacity: 0, token: 'cluster-2-token' }),
   ];
 });
 after(async () => {
@@ -41,9 +40,11 @@ function table(name: string, clusterId: number, api: string, generation = 1): st
 }
 
 function options() {
-  const config = SignalingConfigSchema.parse({ routingTable: { file: 'unused' } });
+  const config = SignalingConfigSchema.parse({
+    routingTable: { file: 'unused' },
+    transceivers: { apiTokens: 'shared-token,next-token' },
+  });
   return {
-    client: new TransceiverClient({ requestTimeoutMs: 1_000, statusTimeoutMs: 300 }),
     transceivers: config.transceivers,
     metrics: createSignalingMetrics(() => ({ available: 0, full: 0, draining: 0, unavailable: 0 })),
     logger: pino({ level: 'silent' }),
@@ -57,7 +58,13 @@ describe('followClusters', () => {
     const followed = await followClusters(
       [
         { clusterId: 1, region: 'us-east', routingTable: { file: c1 }, relays: [] },
-        { clusterId: 2, region: 'us-west', routingTable: { file: c2 }, relays: [] },
+        {
+          clusterId: 2,
+          region: 'us-west',
+          routingTable: { file: c2 },
+          relays: [],
+          apiTokens: ['cluster-2-token', 'shared-token'],
+        },
       ],
       options(),
     );
@@ -78,6 +85,11 @@ describe('followClusters', () => {
       });
       assert.equal(followed.clusters[1]!.statuses.view(7)?.reachable, true);
       assert.deepEqual(followed.availability(), { available: 1, full: 1, draining: 0, unavailable: 0 });
+      // Each cluster's polls carried its own first token (cluster 1 the shared one).
+      assert.deepEqual(
+        doubles.map((double) => double.unauthorized),
+        [0, 0],
+      );
       table('c2.yaml', 2, doubles[1]!.api, 5);
       await waitUntil(async () => followed.clusters[1]!.routingTable().generation === 5, 8_000, 'the update');
       // A table for another cluster is refused; the previous one stays.
@@ -115,5 +127,11 @@ describe('followClusters', () => {
     } finally {
       followed.close();
     }
+  });
+
+  test('apiTokenFor: the cluster’s first token, else the first shared one', () => {
+    assert.equal(apiTokenFor({ apiTokens: ['own', 'older'] }, ['shared']), 'own');
+    assert.equal(apiTokenFor({ apiTokens: undefined }, ['shared', 'older']), 'shared');
+    assert.equal(apiTokenFor({}, []), undefined);
   });
 });

@@ -9,7 +9,7 @@ import { createRoutingSource } from '../routing/routing-source-factory.ts';
 import type { SignalingConfig } from './config.ts';
 import type { SignalingMetrics } from './metrics.ts';
 import { type Availability, StatusCache } from './status-cache.ts';
-import type { TransceiverClient } from './transceiver-client.ts';
+import { TransceiverClient } from './transceiver-client.ts';
 import type { PlacementCluster } from './whip-app.ts';
 
 /**
@@ -28,12 +28,27 @@ export interface FollowedClusters {
 }
 
 export interface FollowOptions {
-  readonly client: Pick<TransceiverClient, 'status'>;
+  /**
+   * The client for a cluster's transceivers; by default one with the timeouts of `transceivers`
+   * and the cluster's API token (apiTokenFor).
+   */
+  readonly clientFor?: (cluster: ClusterConfig) => TransceiverClient;
   readonly transceivers: SignalingConfig['transceivers'];
   readonly metrics: SignalingMetrics;
   readonly logger: Logger;
   /** Tests may hand in sources; by default each cluster's `routingTable` names its own. */
   readonly sourceFor?: (cluster: ClusterConfig) => Promise<RoutingSource>;
+}
+
+/**
+ * The token sent to a cluster's transceivers: the first of its own `apiTokens`, else the first of
+ * `transceivers.apiTokens` (the config schema requires one or the other).
+ */
+export function apiTokenFor(
+  cluster: Pick<ClusterConfig, 'apiTokens'>,
+  shared: readonly string[],
+): string | undefined {
+  return cluster.apiTokens?.[0] ?? shared[0];
 }
 
 /**
@@ -61,8 +76,15 @@ export async function followClusters(
       const log = config.clusterId === undefined ? logger : logger.child({ cluster: config.clusterId });
       const label = (id: number) =>
         config.clusterId === undefined ? String(id) : `${config.clusterId}-${id}`;
+      const client =
+        options.clientFor?.(config) ??
+        new TransceiverClient({
+          requestTimeoutMs: options.transceivers.requestTimeoutMs,
+          statusTimeoutMs: options.transceivers.statusTimeoutMs,
+          token: apiTokenFor(config, options.transceivers.apiTokens),
+        });
       const cache = new StatusCache({
-        client: options.client,
+        client,
         intervalMs: options.transceivers.statusIntervalMs,
         staleMs: options.transceivers.statusStaleMs,
         onPollError(id, error, first) {
@@ -131,6 +153,7 @@ export async function followClusters(
         relays: config.relays.map(formatTransportAddress),
         routingTable: current,
         statuses: cache,
+        client,
       });
     }
     // One status round everywhere (bounded by the status timeout) before taking offers.

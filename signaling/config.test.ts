@@ -33,7 +33,9 @@ function assertConfigError(action: () => unknown, ...patterns: RegExp[]): void {
   for (const pattern of patterns) assert.match(caught.message, pattern);
 }
 
-const MINIMAL = 'routingTable: { file: routing.yaml }\n';
+const ROUTING = 'routingTable: { file: routing.yaml }\n';
+/** The smallest valid file: a routing table and the transceivers' API token. */
+const MINIMAL = `${ROUTING}transceivers: { apiTokens: [api-token] }\n`;
 
 describe('loadSignalingConfig', () => {
   test('a minimal file gets every default; the routing file is resolved against the config folder', () => {
@@ -52,6 +54,7 @@ describe('loadSignalingConfig', () => {
         statusTimeoutMs: 500,
         statusStaleMs: 3000,
         requestTimeoutMs: 5000,
+        apiTokens: ['api-token'],
       },
       placement: { maxAttempts: 3, retryAfterSeconds: 5 },
       limits: { maxOfferBytes: 65536 },
@@ -70,7 +73,7 @@ routingTable: { file: /etc/voice-edge/routing.yaml }
 relays: ["203.0.113.7:3478", "[2001:db8::7]:3478"]
 auth: { tokens: [abc, "def=="] }
 cors: { allowOrigins: ["https://app.example.com", "http://localhost:5173"] }
-transceivers: { statusIntervalMs: 2000, statusTimeoutMs: 300, statusStaleMs: 7000, requestTimeoutMs: 800 }
+transceivers: { statusIntervalMs: 2000, statusTimeoutMs: 300, statusStaleMs: 7000, requestTimeoutMs: 800, apiTokens: [new-token, old-token] }
 placement: { maxAttempts: 1, retryAfterSeconds: 30 }
 limits: { maxOfferBytes: 16384 }
 demo: { enabled: false }
@@ -85,6 +88,7 @@ shutdown: { drainMs: 0 }
       { family: 6, address: '2001:db8::7', port: 3478 },
     ]);
     assert.deepEqual(config.auth.tokens, ['abc', 'def==']);
+    assert.deepEqual(config.transceivers.apiTokens, ['new-token', 'old-token']);
     assert.deepEqual(config.cors.allowOrigins, ['https://app.example.com', 'http://localhost:5173']);
     assert.equal(config.placement.maxAttempts, 1);
     assert.equal(config.ops.host, '::');
@@ -98,6 +102,7 @@ shutdown: { drainMs: 0 }
       VOICE_EDGE_SIGNALING_HTTP__PORT: '9000',
       VOICE_EDGE_SIGNALING_CORS__ALLOW_ORIGINS: 'https://a.example, https://b.example',
       VOICE_EDGE_SIGNALING_TRANSCEIVERS__REQUEST_TIMEOUT_MS: '1500',
+      VOICE_EDGE_SIGNALING_TRANSCEIVERS__API_TOKENS: 'next-token, api-token',
       VOICE_EDGE_SIGNALING_DEMO__ENABLED: 'false',
       VOICE_EDGE_RELAY_HTTP__PORT: '1',
     });
@@ -106,6 +111,7 @@ shutdown: { drainMs: 0 }
     assert.equal(config.http.port, 9000);
     assert.deepEqual(config.cors.allowOrigins, ['https://a.example', 'https://b.example']);
     assert.equal(config.transceivers.requestTimeoutMs, 1500);
+    assert.deepEqual(config.transceivers.apiTokens, ['next-token', 'api-token']);
     assert.equal(config.demo.enabled, false);
     // An empty variable turns authentication off.
     assert.deepEqual(
@@ -118,6 +124,14 @@ shutdown: { drainMs: 0 }
 
   test('errors name the field and never echo a token', () => {
     assertConfigError(() => loadSignalingConfig(configFile('http: { port: 1 }\n'), {}), /routingTable/);
+    assertConfigError(
+      () => loadSignalingConfig(configFile(ROUTING), {}),
+      /transceivers\.apiTokens: required: the bearer token of the transceivers' API/,
+    );
+    assertConfigError(
+      () => loadSignalingConfig(configFile(`${ROUTING}transceivers: { apiTokens: ["api token"] }\n`), {}),
+      /transceivers\.apiTokens\.0: a bearer token is token68/,
+    );
     assertConfigError(
       () => loadSignalingConfig(configFile(`${MINIMAL}relays: ["example.com:3478"]\n`), {}),
       /relays\.0/,
@@ -148,13 +162,19 @@ shutdown: { drainMs: 0 }
     assertConfigError(
       () =>
         loadSignalingConfig(
-          configFile(`${MINIMAL}transceivers: { statusIntervalMs: 500, statusTimeoutMs: 500 }\n`),
+          configFile(
+            `${ROUTING}transceivers: { statusIntervalMs: 500, statusTimeoutMs: 500, apiTokens: t }\n`,
+          ),
           {},
         ),
       /transceivers\.statusTimeoutMs: must be shorter than statusIntervalMs/,
     );
     assertConfigError(
-      () => loadSignalingConfig(configFile(`${MINIMAL}transceivers: { statusStaleMs: 1000 }\n`), {}),
+      () =>
+        loadSignalingConfig(
+          configFile(`${ROUTING}transceivers: { statusStaleMs: 1000, apiTokens: t }\n`),
+          {},
+        ),
       /transceivers\.statusStaleMs: must be longer/,
     );
     assertConfigError(
@@ -183,13 +203,17 @@ shutdown: { drainMs: 0 }
       VOICE_EDGE_SIGNALING_ROUTING_TABLE__CONFIG_MAP__NAME: 'vec-routing',
       VOICE_EDGE_SIGNALING_RELAYS: '["203.0.113.5:3478"]',
       VOICE_EDGE_SIGNALING_OPS__HOST: '0.0.0.0',
+      VOICE_EDGE_SIGNALING_TRANSCEIVERS__API_TOKENS: 'from-a-secret',
       POD_NAMESPACE: 'edge',
     });
     assert.deepEqual(config.routingTable, { configMap: { name: 'vec-routing', namespace: 'edge' } });
     assert.deepEqual(config.ops, { host: '0.0.0.0', port: 9091 });
     assert.deepEqual(config.relays, [{ family: 4, address: '203.0.113.5', port: 3478 }]);
     assert.deepEqual(
-      loadSignalingConfig(undefined, { VOICE_EDGE_SIGNALING_ROUTING_TABLE__FILE: 'r.yaml' }).routingTable,
+      loadSignalingConfig(undefined, {
+        VOICE_EDGE_SIGNALING_ROUTING_TABLE__FILE: 'r.yaml',
+        VOICE_EDGE_SIGNALING_TRANSCEIVERS__API_TOKENS: 't',
+      }).routingTable,
       {
         file: join(process.cwd(), 'r.yaml'),
       },
@@ -236,7 +260,8 @@ describe('npm run signaling', () => {
     assert.equal(
       result.stderr,
       'voice-edge signaling: invalid signaling config (no --config file: VOICE_EDGE_SIGNALING_* variables only): ' +
-        'routingTable: required: { file: <path> } or { configMap: { name, namespace } } (VOICE_EDGE_SIGNALING_ROUTING_TABLE__…)\n',
+        'routingTable: required: { file: <path> } or { configMap: { name, namespace } } (VOICE_EDGE_SIGNALING_ROUTING_TABLE__…); ' +
+        "transceivers.apiTokens: required: the bearer token of the transceivers' API (one of their api.tokens) (VOICE_EDGE_SIGNALING_TRANSCEIVERS__API_TOKENS)\n",
     );
   });
 
@@ -249,7 +274,9 @@ describe('npm run signaling', () => {
   test('a routing table that cannot be read exits 1', () => {
     const result = run(
       '--config',
-      configFile(`routingTable: { file: nowhere.yaml }\nops: { port: 0 }\nhttp: { port: 0 }\n`),
+      configFile(
+        `routingTable: { file: nowhere.yaml }\nops: { port: 0 }\nhttp: { port: 0 }\ntransceivers: { apiTokens: t }\n`,
+      ),
     );
     assert.equal(result.status, 1);
     assert.match(result.stderr, /voice-edge signaling: .*nowhere\.yaml/);

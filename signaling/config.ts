@@ -4,6 +4,8 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { readConfigMapping } from '../config/config-file.ts';
 import { applyEnvOverrides, ConfigError, invalidConfigError } from '../config/env-overrides.ts';
+import { listOf } from '../config/list-of.ts';
+import { BearerTokenSchema } from '../protocol/bearer-auth.ts';
 import { CidrSchema } from '../protocol/cidr.ts';
 import { TransportAddressSchema } from '../protocol/routing-table.ts';
 import { DEFAULT_MAX_OFFER_BYTES } from '../protocol/sdp-check.ts';
@@ -17,31 +19,7 @@ export const ENV_PREFIX = 'VOICE_EDGE_SIGNALING_';
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
 const port = z.number().int().min(0).max(65535);
 
-/**
- * A list, or (handy in an environment variable) one string of comma-separated items; an empty
- * value (`tokens:` in YAML, an empty variable) is an empty list.
- */
-const listOf = <T extends z.ZodType>(item: T) =>
-  z.preprocess(
-    (value) =>
-      value === null
-        ? []
-        : typeof value === 'string'
-          ? value
-              .split(',')
-              .map((part) => part.trim())
-              .filter((part) => part !== '')
-          : value,
-    z.array(item),
-  );
-
-const token = z
-  .string()
-  .min(1)
-  .regex(
-    /^[A-Za-z0-9\-._~+/]+=*$/,
-    'a bearer token is token68 characters (RFC 6750): letters, digits, -._~+/ and trailing =',
-  );
+const token = BearerTokenSchema;
 
 const origin = z.union([
   z.literal('*'),
@@ -65,6 +43,8 @@ const ClusterSchema = z.strictObject({
   routingTable: RoutingTableSourceSchema,
   /** Its relays' public addresses (the answer's candidates when no edge relay fits the caller). */
   relays: z.array(TransportAddressSchema).min(1),
+  /** Bearer tokens of this cluster's transceiver API; default: `transceivers.apiTokens`. */
+  apiTokens: listOf(token).optional(),
 });
 
 const EdgeRelaySchema = z.strictObject({
@@ -129,12 +109,18 @@ export const SignalingConfigSchema = z
         statusStaleMs: z.number().int().min(200).default(3_000),
         /** POST/PATCH/DELETE /sessions. */
         requestTimeoutMs: z.number().int().min(100).default(5_000),
+        /**
+         * Bearer tokens of the transceivers' internal API (their `api.tokens`): the first is sent
+         * on every call; the list form lets a rotation stage the next one (docs/transceiver-api.md).
+         */
+        apiTokens: listOf(token).default([]),
       })
       .default({
         statusIntervalMs: 1_000,
         statusTimeoutMs: 500,
         statusStaleMs: 3_000,
         requestTimeoutMs: 5_000,
+        apiTokens: [],
       }),
     placement: z
       .strictObject({
@@ -210,6 +196,16 @@ export const SignalingConfigSchema = z
           code: 'custom',
           path: ['clusters'],
           message: 'set routingTable (one cluster) or clusters (several), not both',
+        });
+      // Every call to a transceiver carries a token: each cluster's own, or the shared one.
+      const shared = config.transceivers?.apiTokens ?? [];
+      const needShared =
+        config.clusters === undefined || config.clusters.some((cluster) => !cluster.apiTokens?.length);
+      if (needShared && shared.length === 0)
+        context.addIssue({
+          code: 'custom',
+          path: ['transceivers', 'apiTokens'],
+          message: `required: the bearer token of the transceivers' API (one of their api.tokens)${config.clusters === undefined ? '' : ', or apiTokens on every cluster'}`,
         });
       const ids = new Set<number>();
       config.clusters?.forEach((cluster, index) => {

@@ -50,6 +50,7 @@ function config(extra: Record<string, unknown> = {}): SignalingConfig {
     routingTable: { file: routingFile },
     relays: ['198.51.100.9:3478'],
     shutdown: { drainMs: 0 },
+    transceivers: { apiTokens: ['test-api-token'] },
     ...extra,
   });
 }

@@ -44,9 +44,12 @@ export async function startSignaling(
    */
   source?: RoutingSource,
 ): Promise<SignalingHandle> {
+  // Each cluster gets a client with its own API token (followClusters); this one, with the shared
+  // token, is the WHIP routes' fallback.
   const client = new TransceiverClient({
     requestTimeoutMs: config.transceivers.requestTimeoutMs,
     statusTimeoutMs: config.transceivers.statusTimeoutMs,
+    token: config.transceivers.apiTokens[0],
   });
   // The metrics read the caches at scrape time and the caches report into the metrics.
   let followed: FollowedClusters | undefined;
@@ -79,7 +82,6 @@ export async function startSignaling(
   ];
   try {
     followed = await followClusters(clusterConfigs, {
-      client,
       transceivers: config.transceivers,
       metrics,
       logger,

@@ -1,5 +1,6 @@
-// Calls to a transceiver's internal HTTP API (docs/transceiver-api.md). Every call has a timeout and
-// ends in one of four outcomes the caller can switch on; nothing here throws for a network problem.
+// Calls to a transceiver's internal HTTP API (docs/transceiver-api.md), with its bearer token. Every
+// call has a timeout and ends in one of four outcomes the caller can switch on; nothing here throws
+// for a network problem.
 import { z } from 'zod';
 import { type TransceiverStatus, TransceiverStatusSchema } from '../protocol/transceiver-status.ts';
 
@@ -45,6 +46,8 @@ export interface TransceiverClientOptions {
   readonly requestTimeoutMs: number;
   /** For GET /status: short, a slow transceiver is treated as unavailable. */
   readonly statusTimeoutMs: number;
+  /** Sent as `Authorization: Bearer <token>` on every call (one of the transceivers' api.tokens). */
+  readonly token?: string | undefined;
 }
 
 /** `base` + relative `path`, keeping any path prefix of the base (`http://t:8080/api` + `status`). */
@@ -113,7 +116,14 @@ export class TransceiverClient {
     let response: Response;
     let text: string;
     try {
-      response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+      const headers = new Headers(init.headers);
+      if (this.#options.token !== undefined) headers.set('authorization', `Bearer ${this.#options.token}`);
+      response = await fetch(url, {
+        ...init,
+        headers,
+        signal: AbortSignal.timeout(timeoutMs),
+        redirect: 'error',
+      });
       text = await response.text();
     } catch (error) {
       return { kind: 'unreachable', error: describeError(error, timeoutMs) };

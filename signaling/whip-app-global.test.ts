@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { parseRoutingTable, type RoutingTable } from '../protocol/routing-table.ts';
 import { CHROME_AUDIO_OFFER } from '../protocol/testdata/offers.ts';
+import { apiTokenFor } from './clusters.ts';
 import { SignalingConfigSchema } from './config.ts';
 import { createSignalingMetrics } from './metrics.ts';
 import { StatusCache } from './status-cache.ts';
@@ -19,8 +20,9 @@ import { buildWhipApp, type PlacementCluster } from './whip-app.ts';
 let east: TransceiverDouble;
 let west: TransceiverDouble;
 before(async () => {
-  east = await TransceiverDouble.start({ id: 100, clusterId: 1, capacity: 1 });
-  west = await TransceiverDouble.start({ id: 100, clusterId: 2, capacity: 5 });
+  // Each cluster's transceivers take their own API token: cluster 1 the shared one.
+  east = await TransceiverDouble.start({ id: 100, clusterId: 1, capacity: 1, token: 'shared-token' });
+  west = await TransceiverDouble.start({ id: 100, clusterId: 2, capacity: 5, token: 'west-token' });
 });
 after(async () => {
   await east.close();
@@ -34,8 +36,15 @@ beforeEach(() => {
 const CONFIG = {
   clusters: [
     { clusterId: 1, region: 'us-east', routingTable: { file: 'c1.yaml' }, relays: ['198.18.3.2:3478'] },
-    { clusterId: 2, region: 'us-west', routingTable: { file: 'c2.yaml' }, relays: ['198.18.4.2:3478'] },
+    {
+      clusterId: 2,
+      region: 'us-west',
+      routingTable: { file: 'c2.yaml' },
+      relays: ['198.18.4.2:3478'],
+      apiTokens: ['west-token'],
+    },
   ],
+  transceivers: { apiTokens: ['shared-token'] },
   edgeRelays: [{ region: 'eu', relays: ['198.18.2.2:3478'], clientCidrs: ['198.18.1.0/24'] }],
   region: { nearest: { eu: ['us-east', 'us-west'] } },
 };
@@ -60,13 +69,16 @@ afterEach(async () => {
 
 async function setup(config: Record<string, unknown> = CONFIG): Promise<{ app: FastifyInstance }> {
   const parsed = SignalingConfigSchema.parse(config);
-  const client = new TransceiverClient({ requestTimeoutMs: 1_000, statusTimeoutMs: 300 });
+  const clientFor = (token: string | undefined) =>
+    new TransceiverClient({ requestTimeoutMs: 1_000, statusTimeoutMs: 300, token });
+  const client = clientFor(parsed.transceivers.apiTokens[0]);
   const clusters: PlacementCluster[] = [];
   for (const [cluster, double] of [
     [parsed.clusters![0]!, east],
     [parsed.clusters![1]!, west],
   ] as const) {
-    const cache = new StatusCache({ client, intervalMs: 60_000, staleMs: 120_000 });
+    const own = clientFor(apiTokenFor(cluster, parsed.transceivers.apiTokens));
+    const cache = new StatusCache({ client: own, intervalMs: 60_000, staleMs: 120_000 });
     caches.push(cache);
     const table = tableOf(cluster.clusterId, double);
     await cache.setTable(table);
@@ -76,6 +88,7 @@ async function setup(config: Record<string, unknown> = CONFIG): Promise<{ app: F
       relays: cluster.relays.map((relay) => `${relay.address}:${relay.port}`),
       routingTable: () => table,
       statuses: cache,
+      client: own,
     });
   }
   const metrics = createSignalingMetrics(() => ({ available: 0, full: 0, draining: 0, unavailable: 0 }));
@@ -166,6 +179,8 @@ describe('POST /whip with several clusters', () => {
       url: location.replace('/2-100.', '/9-100.'),
     });
     assert.equal(unknownCluster.statusCode, 404);
+    // Create and delete went to cluster 2 with its own token, never the shared one.
+    assert.equal(west.unauthorized, 0);
   });
 
   test('a custom region header name', async () => {
@@ -204,5 +219,19 @@ describe('signaling config with clusters', () => {
       errorOf({ ...CONFIG, edgeRelays: [{ region: 'eu', relays: ['198.18.2.2:3478'], clientCidrs: ['x'] }] }),
       /edgeRelays\.0\.clientCidrs\.0/,
     );
+  });
+
+  test('each cluster’s transceivers need a token: its own apiTokens or transceivers.apiTokens', () => {
+    const { transceivers: _shared, ...withoutShared } = CONFIG;
+    assert.match(
+      errorOf(withoutShared),
+      /transceivers\.apiTokens: required: the bearer token of the transceivers' API .*or apiTokens on every cluster/,
+    );
+    const everyOwn = {
+      ...withoutShared,
+      clusters: CONFIG.clusters.map((cluster) => ({ ...cluster, apiTokens: 'a-token,b-token' })),
+    };
+    const parsed = SignalingConfigSchema.parse(everyOwn);
+    assert.deepEqual(parsed.clusters?.[0]?.apiTokens, ['a-token', 'b-token']);
   });
 });

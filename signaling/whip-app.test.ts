@@ -15,6 +15,7 @@ import { TransceiverClient } from './transceiver-client.ts';
 import { buildWhipApp, DEMO_CSP } from './whip-app.ts';
 
 const CLUSTER = 3;
+const API_TOKEN = 'transceiver-api-token';
 const TRICKLE = [
   'a=group:BUNDLE 0',
   'm=audio 9 UDP/TLS/RTP/SAVPF 111',
@@ -39,7 +40,10 @@ let current: Setup | undefined;
 
 before(async () => {
   doubles = await Promise.all(
-    [1, 2, 3].map((id) => TransceiverDouble.start({ id, clusterId: CLUSTER, capacity: 10 })),
+    // The doubles take the API token as the real transceiver does: every call below must carry it.
+    [1, 2, 3].map((id) =>
+      TransceiverDouble.start({ id, clusterId: CLUSTER, capacity: 10, token: API_TOKEN }),
+    ),
   );
   closedPort = await freeTcpPort();
 });
@@ -69,8 +73,16 @@ async function setup(
   config: Record<string, unknown> = {},
   random: () => number = () => 0,
 ): Promise<Setup> {
-  const parsed = SignalingConfigSchema.parse({ routingTable: { file: 'unused' }, ...config });
-  const client = new TransceiverClient({ requestTimeoutMs: 1_000, statusTimeoutMs: 300 });
+  const parsed = SignalingConfigSchema.parse({
+    routingTable: { file: 'unused' },
+    transceivers: { apiTokens: [API_TOKEN] },
+    ...config,
+  });
+  const client = new TransceiverClient({
+    requestTimeoutMs: 1_000,
+    statusTimeoutMs: 300,
+    token: parsed.transceivers.apiTokens[0],
+  });
   const cache = new StatusCache({ client, intervalMs: 60_000, staleMs: 120_000 });
   const metrics = createSignalingMetrics(() => cache.availability());
   const state: Setup = {

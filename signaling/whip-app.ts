@@ -7,9 +7,9 @@ import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { formatTransportAddress } from '../protocol/address.ts';
+import { createAuthenticator } from '../protocol/bearer-auth.ts';
 import type { RoutingTable, TransceiverEntry } from '../protocol/routing-table.ts';
 import { checkOffer, parseTrickleFragment } from '../protocol/sdp-check.ts';
-import { createAuthenticator } from './auth.ts';
 import type { SignalingConfig } from './config.ts';
 import { DEFAULT_REGION_HEADER } from './config.ts';
 import type { SignalingMetrics } from './metrics.ts';
@@ -78,7 +78,11 @@ export interface PlacementCluster {
   /** The cluster's routing table in force. */
   readonly routingTable: () => RoutingTable;
   readonly statuses: StatusBook;
+  /** Its transceivers' API client (each cluster may have its own token); default: the options' `client`. */
+  readonly client?: TransceiverApi;
 }
+
+type TransceiverApi = Pick<TransceiverClient, 'createSession' | 'updateSession' | 'deleteSession'>;
 
 export interface WhipAppOptions {
   readonly config: Pick<SignalingConfig, 'auth' | 'cors' | 'relays' | 'placement' | 'limits' | 'demo'> &
@@ -88,7 +92,7 @@ export interface WhipAppOptions {
   readonly statuses?: StatusBook;
   /** Several clusters instead (session URLs then name the cluster). */
   readonly clusters?: readonly PlacementCluster[];
-  readonly client: Pick<TransceiverClient, 'createSession' | 'updateSession' | 'deleteSession'>;
+  readonly client: TransceiverApi;
   readonly metrics: SignalingMetrics;
   readonly logger: Logger;
   /** Tie-break among equally loaded transceivers (tests pass a fixed one). */
@@ -295,7 +299,9 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
   /** The session's transceiver, if the id is well formed and names one in the table with an API. */
   const locate = (
     id: string,
-  ): { resource: ResourceId; entry: TransceiverEntry & { api: string } } | undefined => {
+  ):
+    | { resource: ResourceId; entry: TransceiverEntry & { api: string }; client: TransceiverApi }
+    | undefined => {
     const resource = parseResourceId(id);
     if (resource === undefined) return undefined;
     // The one-cluster form (no cluster in the ID) names the first cluster.
@@ -307,7 +313,7 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
       ?.routingTable()
       .transceivers.find((candidate) => candidate.id === resource.transceiverId);
     if (entry?.api === undefined) return undefined;
-    return { resource, entry: { ...entry, api: entry.api } };
+    return { resource, entry: { ...entry, api: entry.api }, client: cluster?.client ?? client };
   };
   const noSession = (reply: FastifyReply) => sendProblem(reply, 'not-found', 'no such session');
 
@@ -347,7 +353,7 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
         advertised.relays.length > 0 ? { offer, relays: advertised.relays, metadata } : { offer, metadata };
       for (const candidate of ranking.candidates.slice(0, config.placement.maxAttempts)) {
         tried++;
-        const result = await client.createSession(candidate.api, body);
+        const result = await (cluster.client ?? client).createSession(candidate.api, body);
         if (result.kind === 'ok') {
           const { sessionId, answer, ufrag } = result.value;
           cluster.statuses.notePlaced(candidate.id);
@@ -440,7 +446,7 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
     async (request, reply) => {
       const found = locate(request.params.id);
       if (found === undefined) return noSession(reply);
-      const result = await client.deleteSession(found.entry.api, found.resource.sessionId);
+      const result = await found.client.deleteSession(found.entry.api, found.resource.sessionId);
       if (result.kind === 'ok') {
         logger.info({ transceiver: found.entry.id, sessionId: found.resource.sessionId }, 'session ended');
         return reply.code(200).send();
@@ -493,7 +499,7 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
 
       const check = checkOffer(text, { maxBytes });
       if (!check.ok) return sendProblem(reply, 'bad-sdp', check.detail);
-      const result = await client.updateSession(found.entry.api, found.resource.sessionId, text);
+      const result = await found.client.updateSession(found.entry.api, found.resource.sessionId, text);
       if (result.kind === 'ok') {
         const etag = etagOf(result.value.ufrag);
         if (etag !== undefined) reply.header('etag', etag);

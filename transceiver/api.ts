@@ -1,9 +1,10 @@
-// The transceiver's internal HTTP API (docs/transceiver-api.md): JSON bodies checked by schema,
-// errors as problem+json with stable codes.
+// The transceiver's internal HTTP API (docs/transceiver-api.md): bearer-token authenticated
+// (api-auth.ts), JSON bodies checked by schema, errors as problem+json with stable codes.
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
 import { checkOffer } from '../protocol/sdp-check.ts';
+import { type ApiAuthOptions, guardApi } from './api-auth.ts';
 import type { TransceiverMetrics } from './metrics.ts';
 import { type Transceiver, TransceiverError } from './transceiver.ts';
 
@@ -29,8 +30,14 @@ function badRequest(reply: FastifyReply, error: z.ZodError) {
   return problem(reply, 400, 'bad-request', formatIssues(error));
 }
 
-export function createTransceiverApi(transceiver: Transceiver, metrics: TransceiverMetrics): FastifyInstance {
+export function createTransceiverApi(
+  transceiver: Transceiver,
+  metrics: TransceiverMetrics,
+  auth: Pick<ApiAuthOptions, 'tokens'>,
+): FastifyInstance {
   const api = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES });
+  // First, before any route: a bearer token on everything but /healthz and /metrics.
+  guardApi(api, { tokens: auth.tokens, registry: metrics.registry });
 
   api.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
     if (error instanceof TransceiverError)

@@ -4,11 +4,16 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { readConfigMapping } from '../config/config-file.ts';
 import { applyEnvOverrides, ConfigError, configOrigin, invalidConfigError } from '../config/env-overrides.ts';
+import { listOf } from '../config/list-of.ts';
 import { isSampleRate, SAMPLE_RATES, type SampleRate } from '../protocol/backend.ts';
+import { BearerTokenSchema } from '../protocol/bearer-auth.ts';
 import { TransportAddressSchema } from '../protocol/routing-table.ts';
 import { ROUTING_KEYS_ENV } from '../routing/keyring-source.ts';
 
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
+
+/** The variable that sets `api.tokens` (the operator fills it from the pool's API Secret). */
+export const TOKENS_ENV = 'VOICE_EDGE_TRANSCEIVER_API__TOKENS';
 
 export const TransceiverConfigSchema = z.strictObject({
   clusterId: z.number().int().min(0).max(0xffff),
@@ -36,12 +41,22 @@ export const TransceiverConfigSchema = z.strictObject({
       qualityIntervalMs: z.number().int().min(500).default(5_000),
     })
     .default({ max: 200, connectTimeoutMs: 15_000, mediaTimeoutMs: 15_000, qualityIntervalMs: 5_000 }),
-  api: z
-    .strictObject({
+  /** Missing is `{}`, so that the one required field, `tokens`, is the one the error names. */
+  api: z.preprocess(
+    (value) => value ?? {},
+    z.strictObject({
       host: ipLiteral.default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8090),
-    })
-    .default({ host: '127.0.0.1', port: 8090 }),
+      /**
+       * Bearer tokens accepted on every route but /healthz and /metrics (api-auth.ts); several
+       * while one is rotated out (docs/transceiver-api.md#authentication).
+       */
+      tokens: listOf(BearerTokenSchema, {
+        count: 1,
+        message: `required: at least one bearer token, as signaling and the operator send (${TOKENS_ENV}=<token>[,<token>…])`,
+      }),
+    }),
+  ),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

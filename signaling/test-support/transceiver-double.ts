@@ -30,6 +30,8 @@ export interface TransceiverDoubleOptions {
   readonly clusterId: number;
   readonly capacity: number;
   readonly state?: 'active' | 'draining';
+  /** When set, every route but /healthz answers 401 without `Authorization: Bearer <token>`. */
+  readonly token?: string;
 }
 
 const CreateBody = z.strictObject({
@@ -98,6 +100,9 @@ export class TransceiverDouble {
   reportedId: number | undefined;
   #failNext: { status: number; code: string; detail: string } | undefined;
   readonly #app: FastifyInstance;
+  readonly #token: string | undefined;
+  /** Requests refused for a missing or wrong token. */
+  unauthorized = 0;
   #api = '';
 
   private constructor(options: TransceiverDoubleOptions) {
@@ -106,6 +111,7 @@ export class TransceiverDouble {
     this.capacity = options.capacity;
     this.state = options.state ?? 'active';
     this.#app = Fastify({ logger: false });
+    this.#token = options.token;
     this.#routes();
   }
 
@@ -128,6 +134,7 @@ export class TransceiverDouble {
     this.capacity = capacity;
     this.state = 'active';
     this.extraSessions = 0;
+    this.unauthorized = 0;
     this.createDelayMs = 0;
     this.statusDelayMs = 0;
     this.reportedId = undefined;
@@ -141,6 +148,13 @@ export class TransceiverDouble {
 
   #routes(): void {
     const app = this.#app;
+    app.addHook('onRequest', async (request, reply) => {
+      if (this.#token === undefined || request.url === '/healthz') return;
+      if (request.headers.authorization === `Bearer ${this.#token}`) return;
+      this.unauthorized++;
+      reply.header('www-authenticate', 'Bearer');
+      return problem(reply, 401, 'unauthorized', 'send Authorization: Bearer <token>');
+    });
     app.addHook('preHandler', async (request) => {
       this.requests.push({ method: request.method, url: request.url, body: request.body });
     });

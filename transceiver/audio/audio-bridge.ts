@@ -10,15 +10,17 @@
 // - To the backend, nothing is held: a packet is decoded and handed on the moment it arrives, in
 //   order; a lost one is concealed as soon as it is certainly lost (arrival-order.ts). Once the
 //   caller's audio has started the backend gets exactly 50 frames a second, gapless.
-// - To the caller, audio goes out as soon as it is ready and its turn has come: a frame is sent on
-//   arrival when the stream is idle (the start of a talkspurt), then one every 20 ms on a grid
-//   anchored there, never faster than real time. Calls are not aligned to a shared tick, so their
-//   packets spread over the 20 ms instead of leaving in one burst.
+// - To the caller, audio goes out as soon as it is ready, never faster than real time: a token
+//   bucket of 50 frames a second holding at most `burstFrames`. A backend that streams in real
+//   time has every frame sent the moment it arrives, whatever its phase; a faster one (a TTS burst)
+//   is paced at 20 ms. Calls are not aligned to a shared tick, so their packets spread over the
+//   20 ms instead of leaving in one burst. RTP timestamps run on with the audio within a talkspurt
+//   and jump by the real time elapsed across a silence.
 // - While the backend is silent nothing is encoded: a one-byte Opus DTX frame (RFC 7587 §3.1.3, what
 //   libopus itself sends in DTX) goes out when the audio stops and every 400 ms after, so the
 //   caller's decoder plays comfort noise and RTCP keeps flowing.
 // - A standing backlog is shed: when the backend streams in real time (about a second of audio per
-//   second) but the queue never drops below `maxStandingMs` for a whole second (after a stall of
+//   second) but the queue never drops below `maxStandingMs` for half a second (after a stall of
 //   the transceiver, or a burst of caller audio echoed back), frames are dropped until it does.
 //   Backends that send faster than real time (a TTS burst) are queued as they ask.
 import { FRAME_MS, frameBytes, type SampleRate } from '../../protocol/backend.ts';
@@ -35,11 +37,11 @@ export interface AudioBridgeOptions {
   maxQueueMs?: number;
   encoder?: OpusEncoderOptions;
   packetizer?: OpusRtpPacketizerOptions;
-  /** A frame may leave this much before its slot on the grid (default 5 ms): absorbs backend jitter. */
-  earlyMs?: number;
+  /** Frames that may leave back to back after a pause (default 2): absorbs the backend's jitter. */
+  burstFrames?: number;
   /** DTX frames while the backend is silent, this far apart (default 400 ms, as libopus). */
   dtxIntervalMs?: number;
-  /** A queue that stays above this for a second while audio arrives in real time is shed (default 60 ms). */
+  /** A queue that stays above this for half a second while audio arrives in real time is shed (default 60 ms). */
   maxStandingMs?: number;
 }
 
@@ -89,11 +91,9 @@ export interface AudioBridgeStats {
 
 /** One-byte Opus packets (TOC only, no frame): "no audio" to every decoder (RFC 6716 §3.2.1). */
 const DTX_SILK_WB_20MS = Buffer.from([0x48]);
-/** How late a slot may be before the grid is anchored again at now (a stall, or the queue ran dry). */
-const MAX_LATE_MS = 2 * FRAME_MS;
 /** Frames sent in one poll at most: a stalled transceiver must not burst its backlog. */
 const MAX_FRAMES_PER_POLL = 3;
-const STANDING_WINDOW_MS = 1_000;
+const STANDING_WINDOW_MS = 500;
 
 export class AudioBridge {
   readonly sampleRate: SampleRate;
@@ -102,11 +102,12 @@ export class AudioBridge {
   readonly #queue: PlayoutQueue;
   readonly #encoder: OpusFrameEncoder;
   readonly #packetizer: OpusRtpPacketizer;
-  readonly #earlyMs: number;
+  readonly #burstFrames: number;
   readonly #dtxIntervalMs: number;
   readonly #maxStandingMs: number;
-  /** The next frame's slot on the grid; undefined while nothing is being sent. */
-  #slotAt: number | undefined;
+  /** Frames that may be sent now (a token bucket refilled at one per 20 ms), as of `#tokensAt`. */
+  #tokens: number;
+  #tokensAt: number | undefined;
   /** When the last packet (audio or DTX) went to the caller, and whether it was audio. */
   #lastSentAt: number | undefined;
   #talking = false;
@@ -136,7 +137,8 @@ export class AudioBridge {
     this.#queue = new PlayoutQueue(options.sampleRate, { maxDurationMs: options.maxQueueMs ?? 60_000 });
     this.#encoder = new OpusFrameEncoder(options.sampleRate, options.encoder);
     this.#packetizer = new OpusRtpPacketizer(options.packetizer);
-    this.#earlyMs = options.earlyMs ?? 5;
+    this.#burstFrames = options.burstFrames ?? 2;
+    this.#tokens = this.#burstFrames;
     this.#dtxIntervalMs = options.dtxIntervalMs ?? 400;
     this.#maxStandingMs = options.maxStandingMs ?? 60;
   }
@@ -185,9 +187,7 @@ export class AudioBridge {
     const marksReached: string[] = [];
     this.#watchBacklog(now);
     for (let sent = 0; sent < MAX_FRAMES_PER_POLL; sent++) {
-      if (!this.#frameReady(now)) break;
-      if (this.#slotAt === undefined || now - this.#slotAt > MAX_LATE_MS) this.#slotAt = now;
-      if (now < this.#slotAt - this.#earlyMs) break;
+      if (!this.#frameReady(now) || !this.#hasToken(now)) break;
       const arrivedAt = this.#arrivals.shift();
       const { frame, marksReached: reached } = this.#queue.next();
       marksReached.push(...reached);
@@ -202,18 +202,18 @@ export class AudioBridge {
       toClient.push({ rtp: this.#packet(this.#encoder.encode(frame), now, !this.#talking), arrivedAt });
       this.#talking = true;
       this.#stats.audioFramesToClient++;
-      this.#slotAt += FRAME_MS;
+      this.#tokens -= 1;
     }
     if (!this.#frameReady(now)) {
       marksReached.push(...this.#queue.takeReachedMarks());
       // Silent: a DTX frame when the audio stops, then every dtxIntervalMs.
       const dtxDue =
         this.#talking || this.#lastSentAt === undefined || now - this.#lastSentAt >= this.#dtxIntervalMs;
-      if (dtxDue && (this.#slotAt === undefined || now >= this.#slotAt - this.#earlyMs)) {
-        toClient.push({ rtp: this.#packet(DTX_SILK_WB_20MS, now, false), arrivedAt: undefined });
+      if (dtxDue && this.#hasToken(now)) {
+        toClient.push({ rtp: this.#packet(DTX_SILK_WB_20MS, now, true), arrivedAt: undefined });
         this.#stats.dtxFramesToClient++;
         this.#talking = false;
-        this.#slotAt = undefined;
+        this.#tokens -= 1;
       }
     }
     return { toBackend, toClient, marksReached };
@@ -222,9 +222,10 @@ export class AudioBridge {
   /** When `poll` next has work (ms): the next slot, the next DTX frame, or a loss to conceal. */
   get wakeAt(): number {
     let at = this.#arrival.wakeAt ?? Number.POSITIVE_INFINITY;
-    if (this.#queue.wholeFrames > 0) at = Math.min(at, (this.#slotAt ?? 0) - this.#earlyMs);
-    else if (this.#queue.queuedMs > 0) at = Math.min(at, this.#lastEnqueuedAt + FRAME_MS);
-    else if (this.#talking) at = Math.min(at, (this.#slotAt ?? 0) - this.#earlyMs);
+    if (this.#queue.wholeFrames > 0) at = Math.min(at, this.#tokenAt);
+    else if (this.#queue.queuedMs > 0)
+      at = Math.min(at, Math.max(this.#tokenAt, this.#lastEnqueuedAt + FRAME_MS));
+    else if (this.#talking) at = Math.min(at, this.#tokenAt);
     else at = Math.min(at, (this.#lastSentAt ?? Number.NEGATIVE_INFINITY) + this.#dtxIntervalMs);
     return at;
   }
@@ -264,18 +265,35 @@ export class AudioBridge {
     );
   }
 
-  /** The RTP packet for `payload` sent at `now`: the timestamp follows real time across silences. */
-  #packet(payload: Buffer, now: number, talkspurtStart: boolean): RtpPacketFields {
-    if (this.#lastSentAt !== undefined) {
+  #hasToken(now: number): boolean {
+    if (this.#tokensAt !== undefined)
+      this.#tokens = Math.min(this.#burstFrames, this.#tokens + (now - this.#tokensAt) / FRAME_MS);
+    this.#tokensAt = now;
+    return this.#tokens >= 1;
+  }
+
+  /** When the bucket next holds a whole token. */
+  get #tokenAt(): number {
+    if (this.#tokensAt === undefined || this.#tokens >= 1) return Number.NEGATIVE_INFINITY;
+    return this.#tokensAt + (1 - this.#tokens) * FRAME_MS;
+  }
+
+  /**
+   * The RTP packet for `payload` sent at `now`. Within a talkspurt timestamps follow the audio, one
+   * frame each; across a silence (`afterSilence`: a talkspurt start, or a DTX frame) they jump by
+   * the real time elapsed, so the caller's jitter buffer keeps its clock.
+   */
+  #packet(payload: Buffer, now: number, afterSilence: boolean): RtpPacketFields {
+    if (afterSilence && this.#lastSentAt !== undefined) {
       const elapsedFrames = Math.round((now - this.#lastSentAt) / FRAME_MS);
       for (let skipped = 1; skipped < elapsedFrames; skipped++) this.#packetizer.skip();
     }
     this.#lastSentAt = now;
-    return this.#packetizer.packetize(payload, talkspurtStart);
+    return this.#packetizer.packetize(payload, afterSilence && payload.length > 1);
   }
 
   /**
-   * Watches for a standing backlog: over each second, the smallest queue and the audio that
+   * Watches for a standing backlog: over each half second, the smallest queue and the audio that
    * arrived. Real-time arrival with a queue that never emptied below maxStandingMs means the
    * delay is stuck (nothing the backend asked for): shed it down to one frame.
    */

@@ -1,9 +1,9 @@
 // Pure arithmetic of the transceiver benchmark: percentiles, and the pacing delay of returned
 // packets behind the transceiver's 20 ms grid.
 //
-// The transceiver sends every call one packet per tick of one shared 20 ms pacer (encoded silence
-// when it has nothing to play), and each call's sequence numbers go up by one per packet. So for one
-// call, arrival − 20 ms × sequence number ("offset") is a constant plus the delay of that packet
+// The transceiver sends a call's packets on a 20 ms grid, and each packet's RTP timestamp goes up
+// by 20 ms (960 at 48 kHz) per tick, whether or not the ticks between sent anything. So for one
+// call, arrival − RTP timestamp in ms ("offset") is a constant plus the delay of that packet
 // behind its tick: the tick's own lateness, the call's place in the tick's loop over all calls,
 // SRTP and the socket, the relay, and the caller's wake-up. The constant is unknown per call, but
 // modulo 20 ms it is the same for every call (one grid): `gridPhase` learns it from a lightly

@@ -6,12 +6,15 @@
 // - loop latency: the echo of each burst's onset is the first returned packet big enough to carry
 //   the tone after at least QUIET_BEFORE small (silent) ones; its arrival minus the burst's send
 //   time, minus the echo agent's delay, is one sample;
-// - pacing offsets: the far end sends this call one packet per tick of its 20 ms grid, so arrival
-//   time − 20 ms × (extended) sequence number is constant plus however late the packet was; the
-//   run turns these into delays behind the grid (see analysis.ts);
+// - pacing offsets: the far end sends this call's packets on its 20 ms grid, so arrival time − the
+//   (extended) RTP timestamp in ms is constant plus however late the packet was; the run turns
+//   these into delays behind the grid (see analysis.ts);
 // - loss: returned sequence numbers missing, and the far end's RTCP receiver reports on ours;
 // - RTCP round trips: our sender report → the far end's receiver report (its DLSR removed), i.e.
 //   how long our packets waited before the far end processed them, plus the way back.
+//
+// With `conversation`, it sends the conversation workload instead (conversation.ts): its speech in
+// its turns of the call's seeded schedule, its noise floor between them, and times no echo.
 //
 // With `decode`, it also decodes what comes back (a few callers only: libopus costs), to check that
 // the size-based onset is where the decoded tone starts and that the tone is the one sent.
@@ -63,7 +66,12 @@ export interface WindowCounts {
   missedBursts: number;
   /** RTCP round trips completed during the window (ms). */
   rttsMs: number[];
-  /** Per returned packet: arrival (performance.now ms) − 20 × extended sequence number. */
+  /**
+   * Per returned packet: arrival (performance.now ms) − its media time, the extended RTP timestamp
+   * in ms (48 kHz clock). With one packet per 20 ms this is arrival − 20 × sequence number as
+   * before; unlike the sequence number, it stays right across gaps in what the far end sends (it
+   * sends nothing, or DTX, while the agent is silent).
+   */
   offsetsMs: Float64Array;
 }
 
@@ -164,6 +172,8 @@ export class Caller {
   #received = 0;
   /** Extended sequence number of the highest returned packet, NaN before the first. */
   #highest = Number.NaN;
+  /** Extended RTP timestamp of the latest returned packet, NaN before the first. */
+  #lastTimestamp = Number.NaN;
   #quietRun = 0;
   #window: OpenWindow | undefined;
   // RTCP.
@@ -345,7 +355,7 @@ export class Caller {
     }
     const window = this.#window;
     if (window !== undefined && window.count < window.offsets.length) {
-      window.offsets[window.count++] = now - 20 * extended;
+      window.offsets[window.count++] = now - this.#mediaTimeMs(rtp.header.timestamp);
     }
     // The conversation workload times no echo: the agent speaks its own turns.
     if (this.#turns !== undefined) return;
@@ -358,6 +368,19 @@ export class Caller {
     if (loud && this.#quietRun >= QUIET_BEFORE) this.#onset(now, extended);
     this.#quietRun = loud ? 0 : this.#quietRun + 1;
     if (this.#decoder !== undefined) this.#decodeCheck(rtp.payload, extended);
+  }
+
+  /** The RTP timestamp extended past its 32-bit wrap (from the previous one), in ms. */
+  #mediaTimeMs(timestamp: number): number {
+    const last = this.#lastTimestamp;
+    const extended = Number.isNaN(last)
+      ? timestamp
+      : last +
+        ((((timestamp - (last % 0x1_0000_0000) + 0x8000_0000) % 0x1_0000_0000) + 0x1_0000_0000) %
+          0x1_0000_0000) -
+        0x8000_0000;
+    this.#lastTimestamp = extended;
+    return extended / 48;
   }
 
   #onset(now: number, extended: number): void {

@@ -2,10 +2,13 @@
 // long a call takes to set up through the edge against the same werift endpoint reached directly
 // (docs/benchmarks.md).
 //
-// The edge runs as real processes (test/support/edge.ts): echo agent ← transceiver ← relay ←
+// The edge runs as real processes (test/support/edge.ts): backend ← transceiver ← relay ←
 // signaling. The transceiver is pinned alone to one core; everything else (load generator, relay,
-// echo agent, signaling) shares the other. Callers are werift peer connections (caller.ts) that
-// send pre-encoded Opus, 50 packets/s each, and time the echo.
+// backend, signaling) shares the other. Callers are werift peer connections (caller.ts) that send
+// pre-encoded Opus, 50 packets/s each. Two workloads (--workload): `conversation` (the default),
+// callers and the benchmark agent (conversation-agent.ts) taking turns with speech made by
+// espeak-ng; `tone`, the echo agent echoing a 440 Hz tone burst a second, whose echo the callers
+// time. Echo latency at 10 calls is always measured in a short phase of its own with the tone.
 //
 // Output: progress on stderr; on stdout a table, then, as the very last line, one JSON object.
 import { execFileSync, spawn } from 'node:child_process';
@@ -16,8 +19,10 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Edge } from '../../test/support/edge.ts';
-import type { Samples } from '../../test/support/prometheus.ts';
+import type { SampleRate } from '../../protocol/backend.ts';
+import { Edge, Service } from '../../test/support/edge.ts';
+import { freeTcpPort } from '../../test/support/net.ts';
+import { parsePrometheus, type Samples } from '../../test/support/prometheus.ts';
 import { Pacer } from '../../transceiver/audio/pacer.ts';
 import {
   dropsBetween,
@@ -27,12 +32,29 @@ import {
   readUdpDrops,
 } from '../relay/proc.ts';
 import { type ProfileSummary, summarizeProfileDir } from '../relay/profile.ts';
-import { fitLine, gridPhase, pacingDelays, type Summary, skippedTicks, summarize } from './analysis.ts';
+import type { AgentStats } from './agent-session.ts';
+import {
+  fitLine,
+  gridPhase,
+  histogramBuckets,
+  pacingDelays,
+  type Summary,
+  skippedTicks,
+  summarize,
+  windowQuantile,
+} from './analysis.ts';
 import { Caller, type SetupTimes, type Signal, type WindowCounts } from './caller.ts';
+import {
+  BARGE_IN_DETECT_MS,
+  type ConversationOptions,
+  checkConversationOptions,
+  DEFAULT_CONVERSATION,
+} from './conversation.ts';
 import { Metronome } from './metronome.ts';
 import { breakdownDir, type ProfileBreakdown } from './profile.ts';
-import { ForeignSampler, foreignSeconds, readProcessesOwnCpu, sampleThreads } from './sched.ts';
+import { ForeignSampler, foreignSeconds, readProcessesOwnCpu, readRssBytes, sampleThreads } from './sched.ts';
 import { directSignal, whipSignal } from './signal.ts';
+import { makeVoices, NOISE_DBFS, type Voices } from './speech.ts';
 import { encodeStream, TONE_HZ } from './stream.ts';
 
 const repoRoot = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
@@ -52,6 +74,17 @@ const usage = `usage: npm run bench:transceiver -- [options]
   --max-loss R           a step passes with loss <= R each way (default 0.001 = 0.1 %)
   --max-delay-ms MS      ... and p99 pacing delay (added latency) <= MS (default 20)
   --echo-delay-ms MS     the echo agent's delay (default 0)
+  --workload W           conversation (default): callers and the benchmark agent take turns;
+                         tone: a 440 Hz burst a second, echoed by the echo agent
+  --speech S             conversation voices: speech (default, espeak-ng) or tone (440 Hz)
+  --talk-share R         share of the time each side talks, (0, 0.5] (default 0.5)
+  --barge-in-share R     share of the agent's turns cut by barge-in (clear) (default 0.3)
+  --min-turn-ms MS       shortest turn (default 2000)
+  --max-turn-ms MS       longest turn (default 6000)
+  --agent-lead-ms MS     audio the agent sends at once at the start of a turn, then 20 ms per
+                         20 ms (default 0: every frame paced)
+  --seed N               the conversations' seed (default 1)
+  --echo-calls N         calls of the echo-latency phase (default 10; 0 = skip it)
   --concurrency N        calls set up at once while filling a step (default 4)
   --transceiver-cpu N    core of the transceiver (default 0)
   --load-cpu N           core of everything else (default 1)
@@ -74,6 +107,15 @@ function parseOptions() {
       'max-loss': { type: 'string' },
       'max-delay-ms': { type: 'string' },
       'echo-delay-ms': { type: 'string' },
+      workload: { type: 'string', default: 'conversation' },
+      speech: { type: 'string', default: 'speech' },
+      'talk-share': { type: 'string' },
+      'barge-in-share': { type: 'string' },
+      'min-turn-ms': { type: 'string' },
+      'max-turn-ms': { type: 'string' },
+      'agent-lead-ms': { type: 'string' },
+      seed: { type: 'string' },
+      'echo-calls': { type: 'string' },
       concurrency: { type: 'string' },
       'transceiver-cpu': { type: 'string' },
       'load-cpu': { type: 'string' },
@@ -108,7 +150,29 @@ function numberOption(name: keyof typeof options, fallback: number): number {
   return value;
 }
 
+function choice<T extends string>(name: 'workload' | 'speech', allowed: readonly T[]): T {
+  const value = options[name] as string;
+  if (!(allowed as readonly string[]).includes(value)) {
+    process.stderr.write(`--${name}: one of ${allowed.join(', ')}, not ${value}\n`);
+    process.exit(2);
+  }
+  return value as T;
+}
+
 const quick = options.quick || process.env.VOICE_EDGE_BENCH_QUICK === '1';
+const workload = choice('workload', ['conversation', 'tone'] as const);
+const conversation: ConversationOptions = {
+  talkShare: numberOption('talk-share', DEFAULT_CONVERSATION.talkShare),
+  bargeInShare: numberOption('barge-in-share', DEFAULT_CONVERSATION.bargeInShare),
+  minTurnMs: numberOption('min-turn-ms', DEFAULT_CONVERSATION.minTurnMs),
+  maxTurnMs: numberOption('max-turn-ms', DEFAULT_CONVERSATION.maxTurnMs),
+};
+try {
+  checkConversationOptions(conversation);
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n`);
+  process.exit(2);
+}
 const settings = {
   quick,
   setupCalls: Math.max(1, numberOption('setup-calls', quick ? 10 : 30)),
@@ -121,12 +185,18 @@ const settings = {
   maxLoss: numberOption('max-loss', 0.001),
   maxDelayMs: numberOption('max-delay-ms', 20),
   echoDelayMs: numberOption('echo-delay-ms', 0),
+  workload,
+  speech: choice('speech', ['speech', 'tone'] as const),
+  conversation,
+  agentLeadMs: numberOption('agent-lead-ms', 0),
+  seed: numberOption('seed', 1),
+  echoCalls: numberOption('echo-calls', 10),
   concurrency: Math.max(1, numberOption('concurrency', 4)),
   transceiverCpu: numberOption('transceiver-cpu', 0),
   loadCpu: numberOption('load-cpu', 1),
   /** Repeat a failing step once: one stall must not decide the search. */
   retryFailures: true,
-  sampleRate: 16_000,
+  sampleRate: 16_000 as SampleRate,
   /** The capacity search stops bisecting after this long (s), whatever its precision. */
   budgetS: quick ? 45 : 240,
   /** Setting up one step's calls may take this long (ms) before the step fails. */
@@ -306,7 +376,8 @@ interface StepRecord {
   readonly loadCoreCpu: number;
   readonly loadgenCpu: number;
   readonly relayCpu: number;
-  readonly echoAgentCpu: number;
+  /** The backend: the echo agent (tone workload) or the benchmark agent (conversation). */
+  readonly backendCpu: number;
   /** Lateness of the load generator's own 5 ms ticks (ms): its health. */
   readonly loadgenLatenessMs: Summary;
   /** From the transceiver's /metrics over the window. */
@@ -326,7 +397,38 @@ interface StepRecord {
   readonly foreignPeakCores: number;
   readonly disturbed: boolean;
   readonly decodeCheck: { agree: number; disagree: number; toneHz: number; level: number };
+  /** The transceiver's resident set at the window's end (bytes, VmRSS of /proc/<pid>/status). */
+  readonly transceiverRssBytes: number;
+  /**
+   * Edge-added latency over the window, per direction, from the transceiver's histogram
+   * `voice_edge_transceiver_audio_latency_seconds` (ms); null when it exports none.
+   */
+  readonly latencyToBackendMs: Quantiles | null;
+  readonly latencyToClientMs: Quantiles | null;
+  /** Conversation workload: what the benchmark agent did and heard during the window. */
+  readonly agent: AgentWindow | undefined;
 }
+
+interface Quantiles {
+  readonly p50: number;
+  readonly p99: number;
+}
+
+interface AgentWindow {
+  /** Agent turns started, and cut by barge-in (`clear` sent). */
+  readonly turns: number;
+  readonly clears: number;
+  /** Caller frames the agent received per call per second (50 when none is missing). */
+  readonly framesInPerCallPerS: number;
+  /** Agent audio sent (s of audio per call per second of window: its talk share, about). */
+  readonly talkShare: number;
+  /** Mean level of the caller's frames inside its turns and between them (dBFS). */
+  readonly callerSpeechDbfs: number;
+  readonly callerNoiseDbfs: number;
+  readonly errors: number;
+}
+
+const LATENCY_METRIC = 'voice_edge_transceiver_audio_latency_seconds';
 
 /** Other processes using more than this (cores) during a window disturb it: it is measured again. */
 const FOREIGN_LIMIT_CORES = 0.1;
@@ -344,9 +446,12 @@ let quietBudgetMs = settings.quick ? 5_000 : 45_000;
 class CallPool {
   readonly callers: Caller[] = [];
   readonly metronome = new Metronome();
+  /** The conversation workload's voices; undefined: the tone cycle, echoed and timed. */
+  readonly voices: Voices | undefined;
   #created = 0;
 
-  constructor() {
+  constructor(voices?: Voices) {
+    this.voices = voices;
     this.metronome.start();
   }
 
@@ -363,7 +468,7 @@ class CallPool {
           break;
         }
         // The first two callers of each batch also decode what they hear (the onset check).
-        const decode = left > count - 2;
+        const decode = left > count - 2 && this.voices === undefined;
         left--;
         const index = this.#created++;
         const caller = new Caller({
@@ -372,6 +477,10 @@ class CallPool {
           // Bursts spread over the cycle: the transceiver encodes tone and silence every tick.
           cyclePhase: index * 7,
           decode,
+          conversation:
+            this.voices === undefined
+              ? undefined
+              : { voice: this.voices.caller, options: settings.conversation, runSeed: settings.seed },
         });
         try {
           await caller.connect(signal, 10_000);
@@ -404,18 +513,69 @@ function metricValue(samples: Samples, name: string): number {
   return samples.get(`voice_edge_transceiver_${name}`) ?? Number.NaN;
 }
 
+/**
+ * What the benchmark sends on every request to a transceiver's internal API: its bearer token
+ * (`api.tokens`, generated by test/support/edge.ts). /metrics is open today; the token goes along
+ * anyway, so the benchmark does not depend on which routes are.
+ */
+function apiHeaders(edge: Edge): Record<string, string> {
+  const token = (edge as { apiToken?: string }).apiToken;
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
 async function scrape(edge: Edge): Promise<Samples> {
   try {
-    return await edge.transceiverMetrics(0);
+    const response = await fetch(`${edge.transceivers[0]!.apiUrl}/metrics`, { headers: apiHeaders(edge) });
+    if (!response.ok) throw new Error(`/metrics answered ${response.status}`);
+    return parsePrometheus(await response.text());
   } catch {
     return new Map();
   }
 }
 
+/** The benchmark agent's /stats (conversation workload), undefined on any failure. */
+async function agentStats(): Promise<AgentStats | undefined> {
+  if (agentStatsUrl === undefined) return undefined;
+  try {
+    return (await (await fetch(agentStatsUrl)).json()) as AgentStats;
+  } catch {
+    return undefined;
+  }
+}
+let agentStatsUrl: string | undefined;
+
+function agentWindow(
+  before: AgentStats | undefined,
+  after: AgentStats | undefined,
+  calls: number,
+  seconds: number,
+): AgentWindow | undefined {
+  if (before === undefined || after === undefined) return undefined;
+  const d = (key: keyof AgentStats) => after[key] - before[key];
+  const dbfs = (sum: number, count: number) => (count > 0 ? 20 * Math.log10(sum / count) : Number.NaN);
+  return {
+    turns: d('turns'),
+    clears: d('clears'),
+    framesInPerCallPerS: d('framesIn') / Math.max(1, calls) / seconds,
+    talkShare: d('bytesOut') / 2 / settings.sampleRate / Math.max(1, calls) / seconds,
+    callerSpeechDbfs: dbfs(d('speechRmsSum'), d('speechFrames')),
+    callerNoiseDbfs: dbfs(d('noiseRmsSum'), d('noiseFrames')),
+    errors: d('errors'),
+  };
+}
+
+/** p50 and p99 (ms) of one direction's latency between two scrapes; null without the histogram. */
+function latencyBetween(before: Samples, after: Samples, direction: string): Quantiles | null {
+  const end = histogramBuckets(after, LATENCY_METRIC, { direction });
+  if (end === undefined) return null;
+  const start = histogramBuckets(before, LATENCY_METRIC, { direction });
+  return { p50: windowQuantile(start, end, 0.5) * 1000, p99: windowQuantile(start, end, 0.99) * 1000 };
+}
+
 interface Pids {
   transceiver: number;
   relay: number;
-  echo: number;
+  backend: number;
   signaling: number;
   loadSoftirq: number | undefined;
   transceiverSoftirq: number | undefined;
@@ -498,11 +658,13 @@ async function measureWindow(
     transceiver: cpuOf(pids.transceiver) + cpuOf(pids.transceiverSoftirq),
     loadgen: cpuOf(process.pid),
     relay: cpuOf(pids.relay),
-    echo: cpuOf(pids.echo),
+    backend: cpuOf(pids.backend),
     signaling: cpuOf(pids.signaling),
     softirq: cpuOf(pids.loadSoftirq),
   });
-  await scrape(edge); // resets the event-loop lag statistics of the transceiver's /metrics
+  // Also resets the event-loop lag statistics of the transceiver's /metrics.
+  const metricsBefore = await scrape(edge);
+  const agentBefore = await agentStats();
   const before = cpu();
   pool.metronome.takeLateness();
   const decoding = pool.callers.filter((caller) => caller.decodes);
@@ -523,6 +685,8 @@ async function measureWindow(
   const foreignPeakCores = await sampler.stop();
   const lateness = pool.metronome.takeLateness();
   const metrics = await scrape(edge);
+  const agentAfter = await agentStats();
+  const rss = readRssBytes(pids.transceiver);
   const dropsAfter = readUdpDrops();
   const foreignCores = foreignSeconds(processesBefore, readProcessesOwnCpu(), ourPids) / elapsed;
   const stealCores = (readStealSeconds() - stealBefore) / elapsed;
@@ -538,7 +702,7 @@ async function measureWindow(
   const share = (key: keyof ReturnType<typeof cpu>) => (after[key] - before[key]) / elapsed;
   const transceiverCpu = share('transceiver');
   const loadCoreCpu =
-    share('loadgen') + share('relay') + share('echo') + share('signaling') + share('softirq');
+    share('loadgen') + share('relay') + share('backend') + share('signaling') + share('softirq');
   const tunnelPort = edge.transceivers[0]!.tunnelPort;
   const checks = decoding.map((caller, i) => {
     const was = checksBefore[i]!;
@@ -566,7 +730,7 @@ async function measureWindow(
     loadCoreCpu,
     loadgenCpu: share('loadgen'),
     relayCpu: share('relay'),
-    echoAgentCpu: share('echo'),
+    backendCpu: share('backend'),
     loadgenLatenessMs: summarize(lateness),
     transceiverEventLoopLagP99Ms: metricValue(metrics, 'nodejs_eventloop_lag_p99_seconds') * 1000,
     transceiverEventLoopLagMaxMs: metricValue(metrics, 'nodejs_eventloop_lag_max_seconds') * 1000,
@@ -588,6 +752,10 @@ async function measureWindow(
       toneHz: frequencies.p50,
       level: levels.p50,
     },
+    transceiverRssBytes: rss,
+    latencyToBackendMs: latencyBetween(metricsBefore, metrics, 'to_backend'),
+    latencyToClientMs: latencyBetween(metricsBefore, metrics, 'to_client'),
+    agent: agentWindow(agentBefore, agentAfter, pool.callers.length, elapsed),
   };
   const loss = Math.max(record.lossToCaller, record.lossFromCaller);
   let verdict: StepRecord['verdict'] = 'ok';
@@ -604,6 +772,7 @@ async function measureWindow(
     `  ${String(step.calls).padStart(4)} calls: ${verdict.padEnd(9)} loss ${pct(record.lossToCaller)} / ${pct(record.lossFromCaller)}` +
       `  pacing p50 ${ms(record.pacingDelayMs.p50)} p99 ${ms(record.pacingDelayMs.p99)}` +
       `  rtcp rtt p99 ${ms(record.rtcpRttMs.p99)}  echo p50 ${ms(record.echoLatencyMs.p50)} p99 ${ms(record.echoLatencyMs.p99)}` +
+      `  edge latency to backend ${quantiles(record.latencyToBackendMs)}, to client ${quantiles(record.latencyToClientMs)}  RSS ${mib(rss)}` +
       `  transceiver ${(transceiverCpu * 100).toFixed(0)} %  load core ${(loadCoreCpu * 100).toFixed(0)} %` +
       `  main-thread wait ${record.transceiverMainThreadWaitMsPerS.toFixed(0)} ms/s  helpers ${(record.transceiverHelperThreadsCpu * 100).toFixed(0)} %` +
       `  loop lag max: transceiver ${ms(record.transceiverEventLoopLagMaxMs)}, load generator ${ms(record.loadgenLatenessMs.max)}` +
@@ -629,6 +798,12 @@ async function calibrateGrid(edge: Edge, pool: CallPool): Promise<number> {
   return phase;
 }
 
+function quantiles(value: Quantiles | null): string {
+  return value === null ? '–' : `${value.p50.toFixed(1)} / ${value.p99.toFixed(1)} ms`;
+}
+function mib(bytes: number): string {
+  return Number.isFinite(bytes) ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : '–';
+}
 function pct(ratio: number): string {
   return `${(ratio * 100).toFixed(3)} %`;
 }
@@ -646,23 +821,50 @@ interface CapacityResult {
   readonly atCapacity: StepRecord | undefined;
   readonly firstFailure: StepRecord | undefined;
   readonly marginalCpuPerCall: number;
+  /** The transceiver's RSS with no calls (bytes), before the first step. */
+  readonly idleRssBytes: number;
+  /**
+   * RSS slope (bytes per call): least squares on (calls, RSS) of the idle point and of every step
+   * with more calls than all before it (the doubling, up to the first failure). Steps after a
+   * bigger one are left out: a process rarely gives memory back, so they would flatten the slope.
+   */
+  readonly memoryPerCallBytes: number;
+  /** The same over every step (and the idle point), for comparison. */
+  readonly memoryPerCallAllStepsBytes: number;
   readonly steps: StepRecord[];
   readonly durationS: number;
+}
+
+/** The RSS fits of CapacityResult (pure; exported for nothing but readability). */
+function memorySlopes(idleRss: number, steps: readonly StepRecord[]): { rising: number; all: number } {
+  const points = (list: readonly StepRecord[]) =>
+    [[0, idleRss] as const, ...list.map((s) => [s.calls, s.transceiverRssBytes] as const)].filter(([, rss]) =>
+      Number.isFinite(rss),
+    );
+  let highest = 0;
+  const rising = steps.filter((s) => {
+    if (s.calls <= highest) return false;
+    highest = s.calls;
+    return true;
+  });
+  return { rising: fitLine(points(rising)).slope, all: fitLine(points(steps)).slope };
 }
 
 async function measureCapacity(
   edge: Edge,
   pids: Pids,
   ourPids: ReadonlySet<number>,
+  voices: Voices | undefined,
 ): Promise<CapacityResult> {
   const started = performance.now();
   // The transceiver with no calls: its fixed cost (pacer, signaling's status polls, metrics).
   const idleBefore = cpuOf(pids.transceiver);
   await sleep(2000);
   const idleCpu = (cpuOf(pids.transceiver) - idleBefore) / 2;
-  log(`idle transceiver: ${(idleCpu * 100).toFixed(1)} % of a core`);
+  const idleRssBytes = readRssBytes(pids.transceiver);
+  log(`idle transceiver: ${(idleCpu * 100).toFixed(1)} % of a core, RSS ${mib(idleRssBytes)}`);
 
-  const pool = new CallPool();
+  const pool = new CallPool(voices);
   gridPhaseMs = await calibrateGrid(edge, pool);
   const steps: StepRecord[] = [];
   const tried = new Map<number, StepRecord>();
@@ -723,7 +925,11 @@ async function measureCapacity(
                 : 'latency';
     }
     if (overBudget()) log(`capacity search stopped by its time budget (${settings.budgetS} s)`);
+    const memory = memorySlopes(idleRssBytes, steps);
     return {
+      idleRssBytes,
+      memoryPerCallBytes: memory.rising,
+      memoryPerCallAllStepsBytes: memory.all,
       calls: good,
       bracket: [good, bad],
       bound,
@@ -763,15 +969,23 @@ function table(rows: string[][]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ')).join('\n');
 }
 
+function pair(a: number, b: number): string {
+  return Number.isFinite(a) || Number.isFinite(b) ? `${a.toFixed(1)} / ${b.toFixed(1)}` : '–';
+}
+
 function printReport(
   capacity: CapacityResult | undefined,
   setup: Record<'edge' | 'direct', SetupStats> | undefined,
+  echo: EchoPhase | undefined,
   profile: ProfileSummary[],
   components: ProfileBreakdown[],
 ): void {
   const out: string[] = [];
   if (capacity !== undefined) {
-    out.push('Capacity steps (loss: to caller / from caller; delays in ms)');
+    out.push(
+      `Capacity steps, ${settings.workload} workload (loss: to caller / from caller; delays in ms; edge latency: the transceiver's histogram)`,
+    );
+    const tone = settings.workload === 'tone';
     const rows = [
       [
         'calls',
@@ -779,9 +993,12 @@ function printReport(
         'loss',
         'pacing p50/p99',
         'rtcp rtt p50/p99',
-        'echo p50/p99',
+        ...(tone ? ['echo p50/p99'] : []),
+        'to backend p50/p99',
+        'to client p50/p99',
         'transceiver CPU',
         'per call',
+        'RSS',
         'load core',
       ],
     ];
@@ -790,11 +1007,14 @@ function printReport(
         String(s.calls),
         s.verdict,
         `${pct(s.lossToCaller)} / ${pct(s.lossFromCaller)}`,
-        `${s.pacingDelayMs.p50.toFixed(1)} / ${s.pacingDelayMs.p99.toFixed(1)}`,
-        `${s.rtcpRttMs.p50.toFixed(1)} / ${s.rtcpRttMs.p99.toFixed(1)}`,
-        `${s.echoLatencyMs.p50.toFixed(1)} / ${s.echoLatencyMs.p99.toFixed(1)}`,
+        pair(s.pacingDelayMs.p50, s.pacingDelayMs.p99),
+        pair(s.rtcpRttMs.p50, s.rtcpRttMs.p99),
+        ...(tone ? [pair(s.echoLatencyMs.p50, s.echoLatencyMs.p99)] : []),
+        s.latencyToBackendMs === null ? '–' : pair(s.latencyToBackendMs.p50, s.latencyToBackendMs.p99),
+        s.latencyToClientMs === null ? '–' : pair(s.latencyToClientMs.p50, s.latencyToClientMs.p99),
         `${(s.transceiverCpu * 100).toFixed(0)} %`,
         `${(s.transceiverCpuPerCall * 100).toFixed(2)} %`,
+        mib(s.transceiverRssBytes),
         `${(s.loadCoreCpu * 100).toFixed(0)} %`,
       ]);
     }
@@ -811,11 +1031,28 @@ function printReport(
     );
     if (at) {
       out.push(
-        `  at ${at.calls} calls: pacing delay p99 ${ms(at.pacingDelayMs.p99)}, loss ${pct(at.lossToCaller)} / ${pct(at.lossFromCaller)},` +
-          ` echo latency p50 ${ms(at.echoLatencyMs.p50)} p99 ${ms(at.echoLatencyMs.p99)}` +
-          ` (at ${capacity.steps[0]!.calls} calls: ${ms(capacity.steps[0]!.echoLatencyMs.p50)} / ${ms(capacity.steps[0]!.echoLatencyMs.p99)})`,
+        `  at ${at.calls} calls: pacing delay p99 ${ms(at.pacingDelayMs.p99)}, loss ${pct(at.lossToCaller)} / ${pct(at.lossFromCaller)}` +
+          (settings.workload === 'tone'
+            ? `, echo latency p50 ${ms(at.echoLatencyMs.p50)} p99 ${ms(at.echoLatencyMs.p99)}` +
+              ` (at ${capacity.steps[0]!.calls} calls: ${ms(capacity.steps[0]!.echoLatencyMs.p50)} / ${ms(capacity.steps[0]!.echoLatencyMs.p99)})`
+            : ''),
       );
+      out.push(
+        at.latencyToBackendMs === null && at.latencyToClientMs === null
+          ? `  edge-added latency: not measured (the transceiver exports no ${LATENCY_METRIC})`
+          : `  edge-added latency p50 / p99: caller → backend ${quantiles(at.latencyToBackendMs)}, backend → caller ${quantiles(at.latencyToClientMs)}`,
+      );
+      if (at.agent !== undefined) {
+        const a = at.agent;
+        out.push(
+          `  the agent: ${a.turns} turns started, ${a.clears} cut by barge-in; talked ${(a.talkShare * 100).toFixed(0)} % of the time;` +
+            ` heard ${a.framesInPerCallPerS.toFixed(1)} frames/s per call, the caller at ${a.callerSpeechDbfs.toFixed(1)} dBFS in its turns, ${a.callerNoiseDbfs.toFixed(1)} dBFS between`,
+        );
+      }
     }
+    out.push(
+      `  memory: ${(capacity.memoryPerCallBytes / 1024).toFixed(0)} KiB per call (RSS slope; over every step ${(capacity.memoryPerCallAllStepsBytes / 1024).toFixed(0)} KiB), idle ${mib(capacity.idleRssBytes)}`,
+    );
     if (failed) {
       out.push(
         `  first failing step, ${failed.calls} calls (${failed.verdict}): pacing delay p99 ${ms(failed.pacingDelayMs.p99)},` +
@@ -823,6 +1060,13 @@ function printReport(
           ` its main thread waited ${failed.transceiverMainThreadWaitMsPerS.toFixed(0)} ms/s for its core`,
       );
     }
+  }
+  if (echo !== undefined) {
+    out.push(
+      '',
+      `Echo latency at ${echo.calls} calls (tone, echo agent delay ${settings.echoDelayMs} ms): p50 ${ms(echo.echoLatencyMs.p50)}, p99 ${ms(echo.echoLatencyMs.p99)}` +
+        ` (${echo.echoLatencyMs.count} bursts, ${echo.missedBursts} missed; the tone came back at ${echo.toneHz.toFixed(1)} Hz)`,
+    );
   }
   if (setup !== undefined) {
     const { edge, direct } = setup;
@@ -885,86 +1129,225 @@ function printReport(
 
 // ---- main ---------------------------------------------------------------------------------------
 
+interface EchoPhase {
+  readonly calls: number;
+  readonly windowS: number;
+  /** Loop latency of the echoed bursts (ms, the echo delay removed). */
+  readonly echoLatencyMs: Summary;
+  readonly missedBursts: number;
+  /** The decoding callers' check: the echoed burst is the tone that was sent. */
+  readonly toneHz: number;
+  readonly level: number;
+}
+
+/**
+ * Echo latency through the whole edge at a few calls (10): the tone workload against the echo
+ * agent (delay `--echo-delay-ms`, 0 by default), one window, no grid or bounds.
+ */
+async function measureEchoLatency(edge: Edge): Promise<EchoPhase> {
+  const pool = new CallPool();
+  try {
+    const errors = await pool.add(settings.echoCalls, whipSignal(edge.whipUrl));
+    if (errors.length > 0) log(`  ${errors.length} echo calls failed to set up (${errors[0]})`);
+    await sleep(settings.settleMs);
+    const decoding = pool.callers.filter((caller) => caller.decodes);
+    const bursts = decoding.map((caller) => caller.check.frequencies.length);
+    for (const caller of pool.callers) caller.beginWindow(Math.ceil((settings.windowMs / 20) * 1.05));
+    const started = performance.now();
+    await sleep(settings.windowMs);
+    const counts = pool.callers.map((caller) => caller.endWindow());
+    const windowS = (performance.now() - started) / 1000;
+    const frequencies = decoding.flatMap((caller, i) => caller.check.frequencies.slice(bursts[i]));
+    const levels = decoding.flatMap((caller, i) => caller.check.levels.slice(bursts[i]));
+    return {
+      calls: pool.callers.length,
+      windowS,
+      echoLatencyMs: summarize(counts.flatMap((c) => c.latenciesMs)),
+      missedBursts: counts.reduce((sum, c) => sum + c.missedBursts, 0),
+      toneHz: summarize(frequencies).p50,
+      level: summarize(levels).p50,
+    };
+  } finally {
+    await pool.clear();
+    pool.stop();
+  }
+}
+
+async function startEdge(backendUrl: string | undefined, nodeArgs: readonly string[]): Promise<Edge> {
+  return Edge.start({
+    transceivers: 1,
+    capacity: settings.maxCalls + 50,
+    echoDelayMs: settings.echoDelayMs,
+    ...(backendUrl === undefined ? {} : { backendUrl }),
+    sampleRate: settings.sampleRate,
+    transceiverNodeArgs: [...settings.transceiverNodeArgs, ...nodeArgs],
+    // Generous status polling: a busy transceiver must not look unreachable to signaling.
+    signaling: { transceivers: { statusIntervalMs: 1000, statusTimeoutMs: 900, statusStaleMs: 5000 } },
+  });
+}
+
+/** Pins the edge's transceiver to its core; the processes to measure, and those that are ours. */
+function edgePids(edge: Edge, backendPid: number): { pids: Pids; ourPids: Set<number> } {
+  const service = (name: string) => edge.services.find((s) => s.name.startsWith(name))!.child.pid!;
+  const softirq = ksoftirqdPids();
+  const pids: Pids = {
+    transceiver: edge.transceivers[0]!.service.child.pid!,
+    relay: service('relay'),
+    backend: backendPid,
+    signaling: service('signaling'),
+    loadSoftirq: softirq.get(settings.loadCpu),
+    transceiverSoftirq: softirq.get(settings.transceiverCpu),
+  };
+  pin(pids.transceiver, settings.transceiverCpu);
+  // Our own (and npm's wrapper around us): their CPU is not interference.
+  const ourPids = new Set<number>([
+    process.pid,
+    process.ppid,
+    ...Object.values(pids).filter((p) => p !== undefined),
+  ]);
+  log(
+    `edge up: transceiver pid ${pids.transceiver} on core ${settings.transceiverCpu}, the rest on core ${settings.loadCpu}`,
+  );
+  return { pids, ourPids };
+}
+
+/** The benchmark agent (conversation-agent.ts) as a process on the load core. */
+async function startAgent(voices: Voices): Promise<{ service: Service; port: number }> {
+  const port = await freeTcpPort();
+  const c = settings.conversation;
+  const service = await Service.start(
+    'benchmark agent',
+    [
+      'bench/transceiver/conversation-agent.ts',
+      ...['--port', String(port), '--pcm', voices.agentPcmFile, '--sample-rate', String(settings.sampleRate)],
+      ...['--seed', String(settings.seed), '--talk-share', String(c.talkShare)],
+      ...['--barge-in-share', String(c.bargeInShare), '--min-turn-ms', String(c.minTurnMs)],
+      ...['--max-turn-ms', String(c.maxTurnMs), '--lead-ms', String(settings.agentLeadMs)],
+    ],
+    `http://127.0.0.1:${port}/healthz`,
+  );
+  return { service, port };
+}
+
+function describeWorkload(voices: Voices | undefined) {
+  const c = settings.conversation;
+  if (settings.workload === 'tone') {
+    return {
+      name: 'tone',
+      caller: `${TONE_HZ} Hz tone 200 ms then 800 ms digital silence, every second, pre-encoded Opus 48 kHz, 50 packets/s`,
+      backend: `echo agent, delay ${settings.echoDelayMs} ms: every frame back`,
+    };
+  }
+  return {
+    name: 'conversation',
+    speech: settings.speech,
+    source: voices?.source,
+    talkShare: c.talkShare,
+    bargeInShare: c.bargeInShare,
+    turnMs: [c.minTurnMs, c.maxTurnMs],
+    bargeInDetectMs: BARGE_IN_DETECT_MS,
+    agentLeadMs: settings.agentLeadMs,
+    seed: settings.seed,
+    noiseDbfs: NOISE_DBFS,
+    callerSeconds: voices?.callerSeconds,
+    agentSeconds: voices?.agentSeconds,
+    caller:
+      'pre-encoded Opus 48 kHz, 50 packets/s always: speech in its turns, its noise floor between them (never digital silence)',
+    backend: `benchmark agent: PCM16 at ${settings.sampleRate} Hz in its turns, ${settings.agentLeadMs > 0 ? `${settings.agentLeadMs} ms at once, then ` : ''}one 20 ms frame per 20 ms; nothing between turns; clear ${BARGE_IN_DETECT_MS} ms into the caller's barge-in`,
+  };
+}
+
 async function main(): Promise<void> {
   const pinned = setUpPinning();
   const dir = mkdtempSync(join(tmpdir(), 'voice-edge-bench-transceiver-'));
   const profileDir = join(dir, 'profile');
+  const profileArgs = options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   log(`settings: ${JSON.stringify(settings)}`);
-  const edge = await Edge.start({
-    transceivers: 1,
-    capacity: settings.maxCalls + 50,
-    echoDelayMs: settings.echoDelayMs,
-    sampleRate: settings.sampleRate,
-    transceiverNodeArgs: [
-      ...settings.transceiverNodeArgs,
-      ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-    ],
-    // Generous status polling: a busy transceiver must not look unreachable to signaling.
-    signaling: { transceivers: { statusIntervalMs: 1000, statusTimeoutMs: 900, statusStaleMs: 5000 } },
-  });
+  const conversationCapacity = settings.workload === 'conversation' && !options['skip-capacity'];
+  let voices: Voices | undefined;
+  if (conversationCapacity) {
+    voices = makeVoices(settings.speech, settings.sampleRate, dir);
+    log(
+      `voices: ${voices.source}; caller ${voices.callerSeconds.toFixed(1)} s (${voices.caller.speech.length} frames), agent ${voices.agentSeconds.toFixed(1)} s`,
+    );
+  }
   let direct: DirectEndpoint | undefined;
   let capacity: CapacityResult | undefined;
   let setup: Record<'edge' | 'direct', SetupStats> | undefined;
+  let echo: EchoPhase | undefined;
   let profile: ProfileSummary[] = [];
   let components: ProfileBreakdown[] = [];
+  const edges: Edge[] = [];
+  let agent: Service | undefined;
   try {
-    const service = (name: string) => edge.services.find((s) => s.name.startsWith(name))!.child.pid!;
-    const softirq = ksoftirqdPids();
-    const pids: Pids = {
-      transceiver: edge.transceivers[0]!.service.child.pid!,
-      relay: service('relay'),
-      echo: service('echo agent'),
-      signaling: service('signaling'),
-      loadSoftirq: softirq.get(settings.loadCpu),
-      transceiverSoftirq: softirq.get(settings.transceiverCpu),
-    };
-    pin(pids.transceiver, settings.transceiverCpu);
-    // Our own (and npm's wrapper around us): their CPU is not interference.
-    const ourPids = new Set<number>([
-      process.pid,
-      process.ppid,
-      ...Object.values(pids).filter((p) => p !== undefined),
-    ]);
-    log(
-      `edge up: transceiver pid ${pids.transceiver} on core ${settings.transceiverCpu}, the rest on core ${settings.loadCpu}`,
-    );
-
-    if (!options['skip-setup']) {
-      direct = await startDirectEndpoint();
-      pin(direct.pid, settings.transceiverCpu);
-      ourPids.add(direct.pid);
-      log(
-        `setup time: ${settings.setupWarmupCalls} warm-up + ${settings.setupCalls} calls per path, alternating edge / direct`,
-      );
-      setup = await measureSetup({ edge: whipSignal(edge.whipUrl), direct: directSignal(direct.url) });
-      log(
-        `  edge p50 ${setup.edge.firstAudioMs.p50.toFixed(0)} ms p95 ${setup.edge.firstAudioMs.p95.toFixed(0)} ms; ` +
-          `direct p50 ${setup.direct.firstAudioMs.p50.toFixed(0)} ms p95 ${setup.direct.firstAudioMs.p95.toFixed(0)} ms`,
-      );
-      await direct.stop();
-      direct = undefined;
+    // The echo agent's edge: setup time, echo latency at 10 calls, and the tone workload's capacity.
+    const toneCapacity = settings.workload === 'tone' && !options['skip-capacity'];
+    if (!options['skip-setup'] || settings.echoCalls > 0 || toneCapacity) {
+      const edge = await startEdge(undefined, toneCapacity ? profileArgs : []);
+      edges.push(edge);
+      const echoPid = edge.services.find((s) => s.name === 'echo agent')!.child.pid!;
+      const { pids, ourPids } = edgePids(edge, echoPid);
+      if (!options['skip-setup']) {
+        direct = await startDirectEndpoint();
+        pin(direct.pid, settings.transceiverCpu);
+        ourPids.add(direct.pid);
+        log(
+          `setup time: ${settings.setupWarmupCalls} warm-up + ${settings.setupCalls} calls per path, alternating edge / direct`,
+        );
+        setup = await measureSetup({ edge: whipSignal(edge.whipUrl), direct: directSignal(direct.url) });
+        log(
+          `  edge p50 ${setup.edge.firstAudioMs.p50.toFixed(0)} ms p95 ${setup.edge.firstAudioMs.p95.toFixed(0)} ms; ` +
+            `direct p50 ${setup.direct.firstAudioMs.p50.toFixed(0)} ms p95 ${setup.direct.firstAudioMs.p95.toFixed(0)} ms`,
+        );
+        await direct.stop();
+        direct = undefined;
+      }
+      if (settings.echoCalls > 0) {
+        log(`echo latency: ${settings.echoCalls} calls, tone, echo agent delay ${settings.echoDelayMs} ms`);
+        echo = await measureEchoLatency(edge);
+        log(
+          `  echo p50 ${ms(echo.echoLatencyMs.p50)} p99 ${ms(echo.echoLatencyMs.p99)} (${echo.echoLatencyMs.count} bursts, ${echo.missedBursts} missed), tone back at ${echo.toneHz.toFixed(1)} Hz`,
+        );
+      }
+      if (toneCapacity) {
+        log('capacity (tone): doubling the number of calls until a step fails, then bisecting');
+        capacity = await measureCapacity(edge, pids, ourPids, undefined);
+        if (options.profile) {
+          await edge.transceivers[0]!.service.stop('SIGTERM');
+          profile = summarizeProfileDir(profileDir, repoRoot, 25);
+          components = breakdownDir(profileDir);
+        }
+      }
+      await edges.pop()!.stop();
     }
-    if (!options['skip-capacity']) {
-      log('capacity: doubling the number of calls until a step fails, then bisecting');
-      capacity = await measureCapacity(edge, pids, ourPids);
-    }
-    if (options.profile) {
-      await edge.transceivers[0]!.service.stop('SIGTERM');
-      profile = summarizeProfileDir(profileDir, repoRoot, 25);
-      components = breakdownDir(profileDir);
+    if (conversationCapacity && voices !== undefined) {
+      const started = await startAgent(voices);
+      agent = started.service;
+      agentStatsUrl = `http://127.0.0.1:${started.port}/stats`;
+      const edge = await startEdge(`ws://127.0.0.1:${started.port}`, profileArgs);
+      edges.push(edge);
+      const { pids, ourPids } = edgePids(edge, agent.child.pid!);
+      log('capacity (conversation): doubling the number of calls until a step fails, then bisecting');
+      capacity = await measureCapacity(edge, pids, ourPids, voices);
+      if (options.profile) {
+        await edge.transceivers[0]!.service.stop('SIGTERM');
+        profile = summarizeProfileDir(profileDir, repoRoot, 25);
+        components = breakdownDir(profileDir);
+      }
     }
   } finally {
     await direct?.stop();
-    await edge.stop();
+    for (const edge of edges) await edge.stop();
+    await agent?.stop('SIGKILL');
     if (!options.keep) rmSync(dir, { recursive: true, force: true });
     else log(`kept ${dir}`);
   }
 
-  printReport(capacity, setup, profile, components);
+  printReport(capacity, setup, echo, profile, components);
   const at = capacity?.atCapacity;
   const json = {
     benchmark: 'transceiver',
-    version: 1,
+    version: 2,
     date: new Date().toISOString(),
     durationS: (performance.now() - runStarted) / 1000,
     host: { cpus: cpus().length, kernel: release(), node: process.version, pinned },
@@ -981,6 +1364,9 @@ async function main(): Promise<void> {
             cpuPerCall: at?.transceiverCpuPerCall,
             marginalCpuPerCall: capacity.marginalCpuPerCall,
             idleCpu: capacity.idleCpu,
+            memoryPerCallBytes: capacity.memoryPerCallBytes,
+            memoryPerCallAllStepsBytes: capacity.memoryPerCallAllStepsBytes,
+            idleRssBytes: capacity.idleRssBytes,
             atCapacity: at,
             firstFailure: capacity.firstFailure,
             durationS: capacity.durationS,
@@ -991,7 +1377,10 @@ async function main(): Promise<void> {
               pacingMs: [s.pacingDelayMs.p50, s.pacingDelayMs.p99],
               rtcpRttMs: [s.rtcpRttMs.p50, s.rtcpRttMs.p99],
               echoMs: [s.echoLatencyMs.p50, s.echoLatencyMs.p99],
+              toBackendMs: s.latencyToBackendMs && [s.latencyToBackendMs.p50, s.latencyToBackendMs.p99],
+              toClientMs: s.latencyToClientMs && [s.latencyToClientMs.p50, s.latencyToClientMs.p99],
               cpu: s.transceiverCpu,
+              rssBytes: s.transceiverRssBytes,
               loadCore: s.loadCoreCpu,
               waitMsPerS: s.transceiverMainThreadWaitMsPerS,
               lagMaxMs: [s.transceiverEventLoopLagMaxMs, s.loadgenLatenessMs.max],
@@ -1016,6 +1405,30 @@ async function main(): Promise<void> {
             busyMs: components[0]!.busyMs,
             components: components[0]!.components,
             top: profile[0]?.top.slice(0, 15),
+          },
+    workload: describeWorkload(voices),
+    latency:
+      capacity === undefined
+        ? undefined
+        : {
+            atCalls: at?.calls,
+            toBackendMs: at?.latencyToBackendMs ?? null,
+            toClientMs: at?.latencyToClientMs ?? null,
+            ...(at !== undefined && at.latencyToBackendMs === null && at.latencyToClientMs === null
+              ? { note: `the transceiver exports no ${LATENCY_METRIC} histogram: not measured` }
+              : {}),
+          },
+    echoLatencyMs:
+      echo === undefined
+        ? undefined
+        : {
+            p50: echo.echoLatencyMs.p50,
+            p99: echo.echoLatencyMs.p99,
+            calls: echo.calls,
+            bursts: echo.echoLatencyMs.count,
+            missedBursts: echo.missedBursts,
+            echoDelayMs: settings.echoDelayMs,
+            toneHz: echo.toneHz,
           },
     toneHz: TONE_HZ,
     disturbedSteps,

@@ -108,3 +108,13 @@ export class ForeignSampler {
     return this.peakCores;
   }
 }
+
+/** A process's resident set (bytes), from VmRSS in /proc/<pid>/status; NaN when unreadable. */
+export function readRssBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? Number.NaN : Number(match[1]) * 1024;
+  } catch {
+    return Number.NaN;
+  }
+}

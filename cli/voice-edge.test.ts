@@ -83,9 +83,9 @@ describe('voice-edge <component>', () => {
       relay:
         /^voice-edge relay: invalid relay config \(no --config file: VOICE_EDGE_RELAY_\* variables only\): clusterId: [^;]*\(VOICE_EDGE_RELAY_CLUSTER_ID\); listen: [^;]*\(VOICE_EDGE_RELAY_LISTEN\); routingTable: [^;]*\(VOICE_EDGE_RELAY_ROUTING_TABLE__…\)\n$/,
       signaling:
-        /^voice-edge signaling: invalid signaling config \(no --config file: VOICE_EDGE_SIGNALING_\* variables only\): routingTable: [^;]*\(VOICE_EDGE_SIGNALING_ROUTING_TABLE__…\)\n$/,
+        /^voice-edge signaling: invalid signaling config \(no --config file: VOICE_EDGE_SIGNALING_\* variables only\): routingTable: [^;]*\(VOICE_EDGE_SIGNALING_ROUTING_TABLE__…\); transceivers\.apiTokens: [^;]*\(VOICE_EDGE_SIGNALING_TRANSCEIVERS__API_TOKENS\)\n$/,
       transceiver:
-        /^voice-edge transceiver: invalid transceiver config \(no --config file: VOICE_EDGE_TRANSCEIVER_\* variables only\): clusterId: [^;]*\(VOICE_EDGE_TRANSCEIVER_CLUSTER_ID\); transceiverId: .*\(VOICE_EDGE_TRANSCEIVER_BACKEND__…\)\n$/,
+        /^voice-edge transceiver: invalid transceiver config \(no --config file: VOICE_EDGE_TRANSCEIVER_\* variables only\): clusterId: [^;]*\(VOICE_EDGE_TRANSCEIVER_CLUSTER_ID\); transceiverId: .*\(VOICE_EDGE_TRANSCEIVER_BACKEND__…\); api\.tokens: required: [^;]*\(VOICE_EDGE_TRANSCEIVER_API__TOKENS\)\n$/,
     };
     for (const [name, pattern] of Object.entries(expected)) {
       const result = cli([name]);

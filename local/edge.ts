@@ -47,6 +47,9 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
     chmodSync(keysFile, 0o600);
     const host = options.host;
     const relay = `${host}:${options.relayPort}`;
+    // The transceiver's internal API takes a bearer token; this process is its only caller, so a
+    // fresh one per start, known to no one else and never printed, is all it needs.
+    const apiToken = randomBytes(32).toString('base64url');
 
     const echo = await startEchoAgent({
       host,
@@ -65,7 +68,7 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
         relays: [relay],
         routingKeys: { file: keysFile },
         backend: { url: `ws://${host}:${echo.port}`, sampleRate: options.sampleRate },
-        api: { host, port: 0 },
+        api: { host, port: 0, tokens: [apiToken] },
         shutdown: { graceMs: 0 },
       }),
       logger.child({ part: 'transceiver' }),
@@ -100,6 +103,7 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
         ops: { host, port: 0 },
         routingTable: { file: routingFile },
         relays: [relay],
+        transceivers: { apiTokens: [apiToken] },
         shutdown: { drainMs: 0 },
       }),
       logger.child({ part: 'signaling' }),

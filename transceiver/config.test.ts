@@ -11,6 +11,8 @@ const podEnv = {
   VOICE_EDGE_TRANSCEIVER_TUNNEL__LISTEN: '10.88.0.7:7000',
   VOICE_EDGE_TRANSCEIVER_API__HOST: '0.0.0.0',
   VOICE_EDGE_TRANSCEIVER_API__PORT: '8090',
+  // The Secret's `tokens` key: the new token first while a rotation runs.
+  VOICE_EDGE_TRANSCEIVER_API__TOKENS: 'new-token, old-token',
   VOICE_EDGE_TRANSCEIVER_RELAYS: '["203.0.113.5:3478"]',
   VOICE_EDGE_TRANSCEIVER_BACKEND__URL: 'ws://agent.voice:8081',
   VOICE_EDGE_TRANSCEIVER_BACKEND__SAMPLE_RATE: '16000',
@@ -34,7 +36,7 @@ describe('loadTransceiverConfig with no file: the environment alone', () => {
     assert.equal(config.clusterId, 3);
     assert.equal(config.transceiverId, 41);
     assert.deepEqual(config.tunnel.listen, { family: 4, address: '10.88.0.7', port: 7000 });
-    assert.deepEqual(config.api, { host: '0.0.0.0', port: 8090 });
+    assert.deepEqual(config.api, { host: '0.0.0.0', port: 8090, tokens: ['new-token', 'old-token'] });
     assert.equal(config.backend.sampleRate, 16000);
     assert.equal(config.sessions.max, 50);
     assert.equal(config.sessions.connectTimeoutMs, 15_000);
@@ -73,5 +75,20 @@ describe('loadTransceiverConfig with no file: the environment alone', () => {
       configError(() => loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_ROUTING_KEYS: undefined })),
       /routingKeys\.file is required \(or set VOICE_EDGE_ROUTING_KEYS\)/,
     );
+  });
+
+  test('api.tokens is required, named with its variable; tokens are token68', () => {
+    for (const tokens of [undefined, '', '[]']) {
+      const message = configError(() =>
+        loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_TRANSCEIVER_API__TOKENS: tokens }),
+      );
+      assert.match(message, /api\.tokens: required: at least one bearer token/, String(tokens));
+      assert.match(message, /VOICE_EDGE_TRANSCEIVER_API__TOKENS/);
+    }
+    const bad = configError(() =>
+      loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_TRANSCEIVER_API__TOKENS: 'ok-token,not ok' }),
+    );
+    assert.match(bad, /api\.tokens\.1: a bearer token is token68/);
+    assert.doesNotMatch(bad, /not ok/, 'a token is never echoed');
   });
 });

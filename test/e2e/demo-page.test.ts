@@ -289,6 +289,8 @@ describe('the demo page served by signaling', () => {
             ops: { port: 0 },
             routingTable: { file: routingFile },
             placement: { retryAfterSeconds: RETRY_AFTER_SECONDS },
+            // Nothing answers at `api`: the token is never checked, but signaling requires one.
+            transceivers: { apiTokens: ['unused-token'] },
             shutdown: { drainMs: 0 },
           }),
           logger.child({ part: 'signaling-503' }),

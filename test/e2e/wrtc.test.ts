@@ -66,7 +66,7 @@ describe('calls through the edge (echo agent)', () => {
       const busy = first.location.split('/').at(-1)!.split('.')[0];
       const index = edge.transceivers.findIndex((t) => String(t.id) === busy);
       assert.ok(index >= 0);
-      const drained = await fetch(`${edge.transceivers[index]!.apiUrl}/drain`, { method: 'POST' });
+      const drained = await edge.transceiverApi(index, '/drain', { method: 'POST' });
       assert.equal(drained.status, 200);
       edge.writeRouting(edge.transceivers.map((_, i) => (i === index ? 'draining' : 'active')));
       await waitUntil(async () => (await edge.status(index)).state === 'draining', 3_000, 'draining');
@@ -101,7 +101,7 @@ describe('calls through the edge (echo agent)', () => {
     const target = edge.transceivers[targetIndex]!;
     const { caller: offerer, sdp } = await host.offer();
     try {
-      const created = await fetch(`${target.apiUrl}/sessions`, {
+      const created = await edge.transceiverApi(targetIndex, '/sessions', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ offer: sdp }),
@@ -148,7 +148,7 @@ describe('calls through the edge (echo agent)', () => {
       );
       assert.ok(await attacker.silentFor(200));
       await attacker.close();
-      await fetch(`${target.apiUrl}/sessions/${sessionId}`, { method: 'DELETE' });
+      await edge.transceiverApi(targetIndex, `/sessions/${sessionId}`, { method: 'DELETE' });
     } finally {
       await offerer.close();
     }

@@ -1,6 +1,7 @@
 // The whole edge as real processes on loopback, for end-to-end tests and benchmarks:
 // echo agent ← transceivers ← relay ← signaling, sharing one keyring and one routing table.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +101,8 @@ export interface EdgeTransceiver {
 export class Edge {
   readonly dir = mkdtempSync(join(tmpdir(), 'voice-edge-e2e-'));
   readonly keyring = makeKeyring();
+  /** The transceivers' internal API token (api.tokens), which signaling sends too. */
+  readonly apiToken = randomBytes(32).toString('base64url');
   relayPort = 0;
   whipUrl = '';
   backendUrl = '';
@@ -163,7 +166,7 @@ export class Edge {
         routingKeys: { file: keys },
         backend: { url: this.backendUrl, sampleRate: options.sampleRate ?? 16000 },
         sessions: { max: options.capacity ?? 100, mediaTimeoutMs: options.mediaTimeoutMs ?? 15_000 },
-        api: { host: '127.0.0.1', port: apiPort },
+        api: { host: '127.0.0.1', port: apiPort, tokens: [this.apiToken] },
         log: { level: 'warn' },
         shutdown: { graceMs: 1_000 },
         ...options.transceiver,
@@ -199,6 +202,7 @@ export class Edge {
     );
     const whipPort = await freeTcpPort();
     const opsPort = await freeTcpPort();
+    const { transceivers: transceiverOptions, ...signalingOptions } = options.signaling ?? {};
     const signalingConfig = this.#write('signaling.yaml', {
       http: { host: '127.0.0.1', port: whipPort },
       ops: { host: '127.0.0.1', port: opsPort },
@@ -206,8 +210,14 @@ export class Edge {
       relays: [relayAddress],
       log: { level: 'warn' },
       shutdown: { drainMs: 0 },
-      transceivers: { statusIntervalMs: 300, statusTimeoutMs: 250, statusStaleMs: 2_000 },
-      ...options.signaling,
+      transceivers: {
+        statusIntervalMs: 300,
+        statusTimeoutMs: 250,
+        statusStaleMs: 2_000,
+        apiTokens: [this.apiToken],
+        ...(transceiverOptions as Record<string, unknown> | undefined),
+      },
+      ...signalingOptions,
     });
     this.services.push(
       await Service.start(
@@ -238,8 +248,15 @@ export class Edge {
     return parsePrometheus(await (await fetch(`${this.transceivers[index]!.apiUrl}/metrics`)).text());
   }
 
+  /** A call to a transceiver's internal API with the token, as signaling and the operator make it. */
+  transceiverApi(index: number, path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${this.apiToken}`);
+    return fetch(`${this.transceivers[index]!.apiUrl}${path}`, { ...init, headers });
+  }
+
   async status(index = 0): Promise<{ sessions: number; capacity: number; state: string }> {
-    return (await fetch(`${this.transceivers[index]!.apiUrl}/status`)).json() as Promise<{
+    return (await this.transceiverApi(index, '/status')).json() as Promise<{
       sessions: number;
       capacity: number;
       state: string;

@@ -9,6 +9,7 @@
 // NAT's public range): a call from the user goes through the edge; a call that says
 // `X-Voice-Edge-Region: us-east` goes straight to cluster 1's relay.
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,11 @@ export class GlobalEdge {
   readonly net: GlobalNet;
   readonly dir = mkdtempSync(join(tmpdir(), 'voice-edge-global-'));
   readonly keyring = makeKeyring();
+  /** Each cluster's transceiver API token: signaling sends c1's as the shared one, c2's as its own. */
+  readonly apiTokens: Record<ClusterName, string> = {
+    c1: randomBytes(32).toString('base64url'),
+    c2: randomBytes(32).toString('base64url'),
+  };
   readonly services = new Map<string, Service>();
   redis: RedisServer | undefined;
   readonly whipUrl = `http://${ADDRESS.edge}:8080/whip`;
@@ -100,6 +106,7 @@ export class GlobalEdge {
         region: CLUSTERS[name].region,
         routingTable: { file: `routing-${name}.yaml` },
         relays: [`${CLUSTERS[name].address}:${RELAY_PORT}`],
+        ...(name === 'c1' ? {} : { apiTokens: [this.apiTokens[name]] }),
       })),
       edgeRelays: [
         { region: 'eu', relays: [`${ADDRESS.edge}:${RELAY_PORT}`], clientCidrs: ['198.18.1.0/24'] },
@@ -111,6 +118,7 @@ export class GlobalEdge {
         statusTimeoutMs: 250,
         statusStaleMs: 2_000,
         requestTimeoutMs: 5_000,
+        apiTokens: [this.apiTokens.c1],
       },
       log: { level: 'warn' },
       shutdown: { drainMs: 0 },
@@ -148,7 +156,7 @@ export class GlobalEdge {
       routingKeys: { file: 'keys.yaml' },
       backend: { url: `ws://${address}:8765`, sampleRate: 16000 },
       sessions: { max: options.capacity?.[name] ?? 20, mediaTimeoutMs: 15_000 },
-      api: { host: address, port: 8090 },
+      api: { host: address, port: 8090, tokens: [this.apiTokens[name]] },
       log: { level: 'warn' },
       shutdown: { graceMs: 500 },
     });
@@ -231,7 +239,9 @@ export class GlobalEdge {
   }
 
   async status(cluster: ClusterName): Promise<{ sessions: number; capacity: number; state: string }> {
-    const response = await fetch(`http://${CLUSTERS[cluster].address}:8090/status`);
+    const response = await fetch(`http://${CLUSTERS[cluster].address}:8090/status`, {
+      headers: { authorization: `Bearer ${this.apiTokens[cluster]}` },
+    });
     return response.json() as Promise<{ sessions: number; capacity: number; state: string }>;
   }
 

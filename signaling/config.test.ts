@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DEFAULT_OFFER_SHAPE_LIMITS } from '../protocol/sdp-check.ts';
 import { ConfigError as RelayConfigError } from '../relay/config.ts';
-import { ConfigError, loadSignalingConfig } from './config.ts';
+import { ConfigError, DEFAULT_PER_CLIENT_LIMITS, HTTP_DEFAULTS, loadSignalingConfig } from './config.ts';
 
 let dir: string;
 before(() => {
@@ -41,7 +42,7 @@ describe('loadSignalingConfig', () => {
   test('a minimal file gets every default; the routing file is resolved against the config folder', () => {
     const config = loadSignalingConfig(configFile(MINIMAL), {});
     assert.deepEqual(config, {
-      http: { host: '127.0.0.1', port: 8080 },
+      http: { host: '127.0.0.1', port: 8080, trustProxy: false, ...HTTP_DEFAULTS },
       ops: { host: '127.0.0.1', port: 9091 },
       routingTable: { file: join(dir, 'routing.yaml') },
       relays: [],
@@ -57,7 +58,11 @@ describe('loadSignalingConfig', () => {
         apiTokens: ['api-token'],
       },
       placement: { maxAttempts: 3, retryAfterSeconds: 5 },
-      limits: { maxOfferBytes: 65536 },
+      limits: {
+        maxOfferBytes: 65536,
+        offer: DEFAULT_OFFER_SHAPE_LIMITS,
+        perClient: DEFAULT_PER_CLIENT_LIMITS,
+      },
       demo: { enabled: true },
       log: { level: 'info' },
       shutdown: { drainMs: 5000 },
@@ -158,6 +163,18 @@ shutdown: { drainMs: 0 }
       () =>
         loadSignalingConfig(configFile(`${MINIMAL}cors: { allowOrigins: ["*", "https://a.example"] }\n`), {}),
       /cors\.allowOrigins: "\*" allows every origin/,
+    );
+    assertConfigError(
+      () =>
+        loadSignalingConfig(
+          configFile(`${MINIMAL}http: { headersTimeoutMs: 20000, requestTimeoutMs: 10000 }\n`),
+          {},
+        ),
+      /http\.headersTimeoutMs: must not be longer than requestTimeoutMs/,
+    );
+    assertConfigError(
+      () => loadSignalingConfig(configFile(`${MINIMAL}limits: { offer: { maxMediaSections: 0 } }\n`), {}),
+      /limits\.offer\.maxMediaSections/,
     );
     assertConfigError(
       () =>

@@ -8,7 +8,7 @@ import { listOf } from '../config/list-of.ts';
 import { BearerTokenSchema } from '../protocol/bearer-auth.ts';
 import { CidrSchema } from '../protocol/cidr.ts';
 import { TransportAddressSchema } from '../protocol/routing-table.ts';
-import { DEFAULT_MAX_OFFER_BYTES } from '../protocol/sdp-check.ts';
+import { DEFAULT_MAX_OFFER_BYTES, DEFAULT_OFFER_SHAPE_LIMITS } from '../protocol/sdp-check.ts';
 import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
 import { REGION_PATTERN } from './region.ts';
 
@@ -59,6 +59,47 @@ const EdgeRelaySchema = z.strictObject({
 
 export const DEFAULT_REGION_HEADER = 'x-voice-edge-region';
 
+/** The public server's connection limits: Node's own defaults, but with a header timeout that works. */
+export const HTTP_DEFAULTS = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 72_000,
+  maxConnections: 10_000,
+} as const;
+
+const count = (max: number) => z.number().int().min(1).max(max);
+
+const OfferShapeSchema = z.strictObject({
+  maxMediaSections: count(64).default(DEFAULT_OFFER_SHAPE_LIMITS.maxMediaSections),
+  maxLines: count(10_000).default(DEFAULT_OFFER_SHAPE_LIMITS.maxLines),
+  maxLineLength: count(65_536).default(DEFAULT_OFFER_SHAPE_LIMITS.maxLineLength),
+  maxAttributesPerSection: count(10_000).default(DEFAULT_OFFER_SHAPE_LIMITS.maxAttributesPerSection),
+  maxFormatsPerSection: count(128).default(DEFAULT_OFFER_SHAPE_LIMITS.maxFormatsPerSection),
+  maxSsrcLinesPerSection: count(10_000).default(DEFAULT_OFFER_SHAPE_LIMITS.maxSsrcLinesPerSection),
+  maxCandidatesPerSection: count(10_000).default(DEFAULT_OFFER_SHAPE_LIMITS.maxCandidatesPerSection),
+});
+
+/**
+ * Per-client limits: a person calling, even reloading a page, stays far below them; one address
+ * cannot take a transceiver's sessions. Raise them for gateways and large NATs (docs/whip.md#limits).
+ */
+export const DEFAULT_PER_CLIENT_LIMITS = {
+  offersPerMinute: 60,
+  offerBurst: 20,
+  maxSessions: 10,
+  maxClients: 100_000,
+  retryAfterSeconds: 5,
+} as const;
+
+const PerClientSchema = z.strictObject({
+  offersPerMinute: count(1_000_000).default(DEFAULT_PER_CLIENT_LIMITS.offersPerMinute),
+  offerBurst: count(1_000_000).default(DEFAULT_PER_CLIENT_LIMITS.offerBurst),
+  maxSessions: count(1_000_000).default(DEFAULT_PER_CLIENT_LIMITS.maxSessions),
+  maxClients: count(10_000_000).default(DEFAULT_PER_CLIENT_LIMITS.maxClients),
+  /** Retry-After of a 429 too-many-sessions answer. */
+  retryAfterSeconds: count(3600).default(DEFAULT_PER_CLIENT_LIMITS.retryAfterSeconds),
+});
+
 const RegionSchema = z.strictObject({
   /** The request header naming the caller's region (set by a CDN or load balancer, or the client). */
   header: z
@@ -76,8 +117,24 @@ export const SignalingConfigSchema = z
   .strictObject({
     /** The public WHIP server. */
     http: z
-      .strictObject({ host: ipLiteral.default('127.0.0.1'), port: port.default(8080) })
-      .default({ host: '127.0.0.1', port: 8080 }),
+      .strictObject({
+        host: ipLiteral.default('127.0.0.1'),
+        port: port.default(8080),
+        /**
+         * Take the client's address from X-Forwarded-For (per-client limits, region by address).
+         * Only behind a proxy that sets it: otherwise any client picks its own address.
+         */
+        trustProxy: z.boolean().default(false),
+        /** A request's headers must have arrived within this (slow-header connections are closed). */
+        headersTimeoutMs: z.number().int().min(100).max(300_000).default(HTTP_DEFAULTS.headersTimeoutMs),
+        /** The whole request (headers and offer) must have arrived within this. */
+        requestTimeoutMs: z.number().int().min(100).max(600_000).default(HTTP_DEFAULTS.requestTimeoutMs),
+        /** An idle keep-alive connection is closed after this (longer than a load balancer's 60 s). */
+        keepAliveTimeoutMs: z.number().int().min(0).max(600_000).default(HTTP_DEFAULTS.keepAliveTimeoutMs),
+        /** Open connections at once; more are closed as they arrive. */
+        maxConnections: z.number().int().min(1).default(HTTP_DEFAULTS.maxConnections),
+      })
+      .default({ host: '127.0.0.1', port: 8080, trustProxy: false, ...HTTP_DEFAULTS }),
     /** Health, readiness and metrics: for the kubelet and Prometheus, not for callers. */
     ops: z
       .strictObject({ host: ipLiteral.default('127.0.0.1'), port: port.default(9091) })
@@ -130,6 +187,7 @@ export const SignalingConfigSchema = z
         retryAfterSeconds: z.number().int().min(1).max(3600).default(5),
       })
       .default({ maxAttempts: 3, retryAfterSeconds: 5 }),
+    /** What one offer and one client may cost (docs/whip.md#limits). */
     limits: z
       .strictObject({
         maxOfferBytes: z
@@ -138,8 +196,16 @@ export const SignalingConfigSchema = z
           .min(1024)
           .max(1024 * 1024)
           .default(DEFAULT_MAX_OFFER_BYTES),
+        /** The offer's shape: m= sections, lines, attributes (protocol/sdp-check.ts). */
+        offer: OfferShapeSchema.default(DEFAULT_OFFER_SHAPE_LIMITS),
+        /** Per client (address, and token with auth on), per replica. */
+        perClient: PerClientSchema.default(DEFAULT_PER_CLIENT_LIMITS),
       })
-      .default({ maxOfferBytes: DEFAULT_MAX_OFFER_BYTES }),
+      .default({
+        maxOfferBytes: DEFAULT_MAX_OFFER_BYTES,
+        offer: DEFAULT_OFFER_SHAPE_LIMITS,
+        perClient: DEFAULT_PER_CLIENT_LIMITS,
+      }),
     /**
      * The demo page at `GET /` (assets under `/demo/`): a browser WHIP client with live call
      * figures. Static files only; it calls the same WHIP endpoint as any client.
@@ -170,6 +236,13 @@ export const SignalingConfigSchema = z
         code: 'custom',
         path: ['transceivers', 'statusStaleMs'],
         message: `must be longer than statusIntervalMs (${statusIntervalMs})`,
+      });
+    }
+    if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['http', 'headersTimeoutMs'],
+        message: `must not be longer than requestTimeoutMs (${config.http.requestTimeoutMs})`,
       });
     }
     if (config.cors.allowOrigins.includes('*') && config.cors.allowOrigins.length > 1) {

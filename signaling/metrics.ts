@@ -12,6 +12,12 @@ export interface SignalingMetrics {
   /** Sessions placed, by cluster, by the relay the answer advertised and by first choice or overflow. */
   readonly placements: Counter<'cluster' | 'relay' | 'choice'>;
   readonly noCapacity: Counter;
+  /** Offers refused before placement, by reason (rate-limited, too-many-sessions, offer-too-complex, bad-sdp). */
+  readonly offersRefused: Counter<'reason'>;
+  /** Clients this replica tracks for its per-client limits, and the sessions it remembers for them. */
+  readonly limitedClients: Gauge<'kind'>;
+  /** Session records re-checked with their transceiver while a client was at its cap, by outcome. */
+  readonly sessionRechecks: Counter<'outcome'>;
   /** Calls to transceivers that failed or were refused, by operation and outcome. */
   readonly transceiverErrors: Counter<'operation' | 'outcome'>;
   readonly routingTableErrors: Counter;
@@ -69,6 +75,24 @@ export function createSignalingMetrics(availability: () => Record<Availability, 
     noCapacity: new Counter({
       name: 'voice_edge_signaling_no_capacity_total',
       help: 'Offers refused with 503 no-capacity (no active transceiver with room)',
+      registers: [registry],
+    }),
+    offersRefused: new Counter({
+      name: 'voice_edge_signaling_offers_refused_total',
+      help: 'Offers refused before any transceiver saw them, by reason: rate-limited, too-many-sessions (429), offer-too-complex, bad-sdp (400)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    limitedClients: new Gauge({
+      name: 'voice_edge_signaling_client_limits',
+      help: 'Per-client limit state of this replica: clients tracked, sessions remembered, clients evicted since start (past limits.perClient.maxClients)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    sessionRechecks: new Counter({
+      name: 'voice_edge_signaling_session_rechecks_total',
+      help: "A client's sessions asked about (GET /sessions/:id) while it was at its session cap, by outcome: alive, gone, unknown (no answer: counted as alive)",
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     transceiverErrors: new Counter({

@@ -14,6 +14,9 @@ export type CreatedSession = z.infer<typeof CreatedSchema>;
 const UpdatedSchema = z.object({ answer: z.string().min(1), ufrag: z.string().min(1) });
 export type UpdatedSession = z.infer<typeof UpdatedSchema>;
 
+const SessionStateSchema = z.object({ sessionId: z.string().min(1), connected: z.boolean() });
+export type SessionState = z.infer<typeof SessionStateSchema>;
+
 const ProblemSchema = z.object({
   code: z.string().optional(),
   detail: z.string().optional(),
@@ -103,6 +106,17 @@ export class TransceiverClient {
       this.#options.requestTimeoutMs,
       204,
       () => ({ success: true, data: undefined }),
+    );
+  }
+
+  /** Whether the session still lives (404 problem when not); short like a status poll. */
+  getSession(api: string, sessionId: string): Promise<TransceiverReply<SessionState>> {
+    return this.#call(
+      apiUrl(api, `sessions/${encodeURIComponent(sessionId)}`),
+      { method: 'GET' },
+      this.#options.statusTimeoutMs,
+      200,
+      (body) => SessionStateSchema.safeParse(body),
     );
   }
 

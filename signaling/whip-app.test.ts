@@ -395,7 +395,7 @@ describe('PATCH /whip/sessions/:id', () => {
     return { location: created.headers.location as string, etag: created.headers.etag as string };
   }
 
-  test('trickled candidates: 204, no ETag, nothing forwarded', async () => {
+  test('trickled candidates: 204, no ETag, nothing forwarded (the transceiver is only asked the session exists)', async () => {
     const { app } = await setup([entryFor(1)]);
     const { location, etag } = await placed(app);
     const before = double(1).requests.length;
@@ -407,7 +407,12 @@ describe('PATCH /whip/sessions/:id', () => {
     });
     assert.equal(response.statusCode, 204);
     assert.equal(response.headers.etag, undefined);
-    assert.equal(double(1).requests.length, before);
+    assert.deepEqual(
+      double(1)
+        .requests.slice(before)
+        .map((request) => request.method),
+      ['GET'],
+    );
     // Without If-Match too (lenient: nothing is applied).
     const bare = await app.inject({
       method: 'PATCH',
@@ -416,6 +421,21 @@ describe('PATCH /whip/sessions/:id', () => {
       payload: TRICKLE,
     });
     assert.equal(bare.statusCode, 204);
+  });
+
+  test('trickled candidates for a session that does not exist: 404 problem', async () => {
+    const { app } = await setup([entryFor(1)]);
+    const { location } = await placed(app);
+    const gone = location.replace(/\.[^.]+$/, '.no-such-session');
+    const response = await app.inject({
+      method: 'PATCH',
+      url: gone,
+      headers: { 'content-type': 'application/trickle-ice-sdpfrag' },
+      payload: TRICKLE,
+    });
+    assert.equal(response.statusCode, 404);
+    assert.equal(response.headers['content-type'], 'application/problem+json');
+    assert.equal(response.json().code, 'not-found');
   });
 
   test('ICE restart by sdpfrag (If-Match: *) is 422 ice-restart-unsupported', async () => {

@@ -9,14 +9,16 @@ import type { Logger } from 'pino';
 import { formatTransportAddress } from '../protocol/address.ts';
 import { createAuthenticator } from '../protocol/bearer-auth.ts';
 import type { RoutingTable, TransceiverEntry } from '../protocol/routing-table.ts';
-import { checkOffer, parseTrickleFragment } from '../protocol/sdp-check.ts';
+import { checkOffer, DEFAULT_OFFER_SHAPE_LIMITS, parseTrickleFragment } from '../protocol/sdp-check.ts';
+import { ClientLimits, clientKey } from './client-limits.ts';
 import type { SignalingConfig } from './config.ts';
-import { DEFAULT_REGION_HEADER } from './config.ts';
+import { DEFAULT_PER_CLIENT_LIMITS, DEFAULT_REGION_HEADER, HTTP_DEFAULTS } from './config.ts';
+import { publicServerOptions } from './http-server.ts';
 import type { SignalingMetrics } from './metrics.ts';
 import { describeSkipped, rankTransceivers, type StatusView } from './pick.ts';
 import { type ProblemCode, sendProblem } from './problem.ts';
 import { advertisedRelays, callerRegion, clusterOrder, type EdgeRelaySite } from './region.ts';
-import { parseResourceId, type ResourceId, sessionLocation } from './resource-id.ts';
+import { formatResourceId, parseResourceId, type ResourceId, sessionLocation } from './resource-id.ts';
 import type { TransceiverClient, TransceiverReply } from './transceiver-client.ts';
 
 export const SDP = 'application/sdp';
@@ -82,11 +84,14 @@ export interface PlacementCluster {
   readonly client?: TransceiverApi;
 }
 
-type TransceiverApi = Pick<TransceiverClient, 'createSession' | 'updateSession' | 'deleteSession'>;
+type TransceiverApi = Pick<
+  TransceiverClient,
+  'createSession' | 'updateSession' | 'deleteSession' | 'getSession'
+>;
 
 export interface WhipAppOptions {
   readonly config: Pick<SignalingConfig, 'auth' | 'cors' | 'relays' | 'placement' | 'limits' | 'demo'> &
-    Partial<Pick<SignalingConfig, 'edgeRelays' | 'region'>>;
+    Partial<Pick<SignalingConfig, 'edgeRelays' | 'region' | 'http'>>;
   /** One cluster: the routing table in force and its transceivers' status (with `config.relays`). */
   readonly routingTable?: () => RoutingTable;
   readonly statuses?: StatusBook;
@@ -136,6 +141,15 @@ function etagOf(ufrag: string): string | undefined {
   return /^[\x21\x23-\x7e]{1,256}$/.test(ufrag) ? `"${ufrag}"` : undefined;
 }
 
+const isOfferProblem = (code: string | undefined): code is 'bad-sdp' | 'offer-too-complex' =>
+  code === 'bad-sdp' || code === 'offer-too-complex';
+
+/** The bearer token of an Authorization header (already checked), for the per-client key. */
+function bearerToken(header: string | undefined): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return match?.[1];
+}
+
 function transceiverProblem(reply: TransceiverReply<unknown>): string {
   switch (reply.kind) {
     case 'ok':
@@ -167,9 +181,16 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
   const policy = { defaultRegion: config.region?.default };
   const nearest = config.region?.nearest ?? {};
   const receivedAt = new WeakMap<FastifyRequest, number>();
+  const shape = config.limits.offer ?? DEFAULT_OFFER_SHAPE_LIMITS;
+  const perClient = config.limits.perClient ?? DEFAULT_PER_CLIENT_LIMITS;
+  const clientLimits = new ClientLimits(perClient);
+  const http = config.http ?? { trustProxy: false, ...HTTP_DEFAULTS };
 
   const app = Fastify({
     logger: false,
+    ...publicServerOptions(http),
+    // Off by default: X-Forwarded-For is whatever the client wrote unless a proxy of ours set it.
+    trustProxy: http.trustProxy,
     // A body over the limit is refused while it streams in (413), before any SDP is looked at.
     bodyLimit: maxBytes,
     // Keep serving requests that arrive on open connections while closing: they finish normally.
@@ -317,13 +338,13 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
   };
   const noSession = (reply: FastifyReply) => sendProblem(reply, 'not-found', 'no such session');
 
-  app.post('/whip', { onRequest: requireToken }, async (request, reply) => {
-    const type = mediaTypeOf(request);
-    if (type !== SDP) return unsupportedMediaType(reply, 'POST', type);
-    const offer = typeof request.body === 'string' ? request.body : '';
-    const check = checkOffer(offer, { maxBytes });
-    if (!check.ok) return sendProblem(reply, 'bad-sdp', check.detail);
-
+  /** Places a checked offer; `onPlaced` is told the session resource it made. */
+  const placeOffer = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    offer: string,
+    onPlaced: (resource: string) => void,
+  ): Promise<FastifyReply> => {
     const { region, source } = callerRegion(request.headers[regionHeader], request.ip, edges, policy);
     const metadata: Record<string, unknown> = { requestId: request.id };
     const userAgent = request.headers['user-agent'];
@@ -378,6 +399,7 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
             },
             'session placed',
           );
+          onPlaced(formatResourceId(candidate.id, sessionId, named ? cluster.clusterId : undefined));
           const etag = etagOf(ufrag);
           if (etag !== undefined) reply.header('etag', etag);
           return reply
@@ -397,8 +419,9 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
         } else if (result.kind === 'problem' && result.status === 503) {
           if (result.code === 'draining') cluster.statuses.markDraining(candidate.id);
           else cluster.statuses.markFull(candidate.id);
-        } else if (result.kind === 'problem' && result.status === 400 && result.code === 'bad-sdp') {
-          return sendProblem(reply, 'bad-sdp', result.detail ?? 'the media server refused the offer');
+        } else if (result.kind === 'problem' && result.status === 400 && isOfferProblem(result.code)) {
+          // The transceiver checks with the default shape limits: a signaling allowing more hears it here.
+          return sendProblem(reply, result.code, result.detail ?? 'the media server refused the offer');
         } else {
           logger.warn(
             {
@@ -438,6 +461,88 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
     logger.warn({ requestId: request.id, failures, skipped, region }, 'no capacity');
     reply.header('retry-after', String(config.placement.retryAfterSeconds));
     return sendProblem(reply, 'no-capacity', detail);
+  };
+
+  const refuse = (reply: FastifyReply, code: ProblemCode, detail: string, retryAfterS?: number) => {
+    metrics.offersRefused.inc({ reason: code });
+    if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS));
+    return sendProblem(reply, code, detail);
+  };
+  const reportLimits = () => {
+    metrics.limitedClients.set({ kind: 'clients' }, clientLimits.clients);
+    metrics.limitedClients.set({ kind: 'sessions' }, clientLimits.trackedSessions);
+    metrics.limitedClients.set({ kind: 'evicted' }, clientLimits.evicted);
+  };
+
+  /**
+   * Asks the transceivers whether the client's remembered sessions still live (in parallel, each
+   * within the status timeout) and forgets the ones that are gone. No answer counts as alive.
+   */
+  const recheck = async (resources: readonly string[]) => {
+    await Promise.all(
+      resources.map(async (resource) => {
+        const found = locate(decodeURIComponent(resource));
+        if (found === undefined) {
+          // Its transceiver left the routing table: the session went with it.
+          clientLimits.forget(resource);
+          metrics.sessionRechecks.inc({ outcome: 'gone' });
+          return;
+        }
+        const result = await found.client.getSession(found.entry.api, found.resource.sessionId);
+        const gone = result.kind === 'problem' && result.status === 404;
+        if (gone) clientLimits.forget(resource);
+        metrics.sessionRechecks.inc({ outcome: gone ? 'gone' : result.kind === 'ok' ? 'alive' : 'unknown' });
+      }),
+    );
+  };
+
+  // Order: the cheapest refusals first. The rate applies to every offer (valid or not), the shape
+  // limits before anything parses the SDP, the session cap last (it may ask the transceivers).
+  app.post('/whip', { onRequest: requireToken }, async (request, reply) => {
+    const type = mediaTypeOf(request);
+    if (type !== SDP) return unsupportedMediaType(reply, 'POST', type);
+    const key = clientKey(
+      request.ip,
+      authenticate === undefined ? undefined : bearerToken(request.headers.authorization),
+    );
+    const admitted = clientLimits.takeOffer(key, Date.now());
+    reportLimits();
+    if (admitted.kind === 'rate-limited') {
+      return refuse(
+        reply,
+        'rate-limited',
+        `more than ${perClient.offerBurst} offers at once or ${perClient.offersPerMinute} a minute from this client`,
+        admitted.retryAfterS,
+      );
+    }
+    const offer = typeof request.body === 'string' ? request.body : '';
+    const check = checkOffer(offer, { maxBytes, shape });
+    if (!check.ok) return refuse(reply, check.problem, check.detail);
+
+    let slot = clientLimits.reserve(key, Date.now());
+    if (slot.kind === 'full' && slot.recheck.length > 0) {
+      await recheck(slot.recheck);
+      slot = clientLimits.reserve(key, Date.now());
+    }
+    if (slot.kind === 'full') {
+      logger.info({ requestId: request.id, maxSessions: perClient.maxSessions }, 'client at its session cap');
+      return refuse(
+        reply,
+        'too-many-sessions',
+        `this client has ${perClient.maxSessions} live sessions (the limit); end one (DELETE its session URL) first`,
+        perClient.retryAfterSeconds,
+      );
+    }
+    let placed = false;
+    try {
+      return await placeOffer(request, reply, offer, (resource) => {
+        placed = true;
+        clientLimits.commit(key, resource, Date.now());
+      });
+    } finally {
+      if (!placed) clientLimits.release(key);
+      reportLimits();
+    }
   });
 
   app.delete<{ Params: { id: string } }>(
@@ -447,6 +552,11 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
       const found = locate(request.params.id);
       if (found === undefined) return noSession(reply);
       const result = await found.client.deleteSession(found.entry.api, found.resource.sessionId);
+      if (result.kind === 'ok' || (result.kind === 'problem' && result.status === 404)) {
+        // The client's slot is free at once, whoever ends the session.
+        const { transceiverId, sessionId, clusterId } = found.resource;
+        clientLimits.forget(formatResourceId(transceiverId, sessionId, clusterId));
+      }
       if (result.kind === 'ok') {
         logger.info({ transceiver: found.entry.id, sessionId: found.resource.sessionId }, 'session ended');
         return reply.code(200).send();
@@ -493,12 +603,26 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
           );
         }
         // Trickled candidates are discarded (RFC 9725 §4.3.2 allows it): the server is ICE-lite
-        // behind the relay and learns the client's addresses from its connectivity checks.
+        // behind the relay and learns the client's addresses from its connectivity checks. The
+        // session must exist, though: a PATCH to nothing is a 404, as for any other resource.
+        const session = await found.client.getSession(found.entry.api, found.resource.sessionId);
+        if (session.kind === 'problem' && session.status === 404) return noSession(reply);
+        if (session.kind !== 'ok') {
+          metrics.transceiverErrors.inc({
+            operation: 'get',
+            outcome: session.kind === 'problem' ? String(session.status) : session.kind,
+          });
+          return sendProblem(
+            reply,
+            'transceiver-error',
+            'the media server could not be asked about the session',
+          );
+        }
         return reply.code(204).send();
       }
 
-      const check = checkOffer(text, { maxBytes });
-      if (!check.ok) return sendProblem(reply, 'bad-sdp', check.detail);
+      const check = checkOffer(text, { maxBytes, shape });
+      if (!check.ok) return refuse(reply, check.problem, check.detail);
       const result = await found.client.updateSession(found.entry.api, found.resource.sessionId, text);
       if (result.kind === 'ok') {
         const etag = etagOf(result.value.ufrag);
@@ -506,8 +630,8 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
         return reply.code(200).header('content-type', SDP).send(result.value.answer);
       }
       if (result.kind === 'problem' && result.status === 404) return noSession(reply);
-      if (result.kind === 'problem' && result.status === 400 && result.code === 'bad-sdp') {
-        return sendProblem(reply, 'bad-sdp', result.detail ?? 'the media server refused the offer');
+      if (result.kind === 'problem' && result.status === 400 && isOfferProblem(result.code)) {
+        return sendProblem(reply, result.code, result.detail ?? 'the media server refused the offer');
       }
       metrics.transceiverErrors.inc({
         operation: 'update',

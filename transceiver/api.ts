@@ -50,7 +50,7 @@ export function createTransceiverApi(
     const body = CreateSessionBody.safeParse(request.body);
     if (!body.success) return badRequest(reply, body.error);
     const check = checkOffer(body.data.offer);
-    if (!check.ok) return problem(reply, 400, 'bad-sdp', check.detail);
+    if (!check.ok) return problem(reply, 400, check.problem, check.detail);
     const created = await transceiver.createCall(body.data);
     return reply.code(201).send(created);
   });
@@ -59,8 +59,15 @@ export function createTransceiverApi(
     const body = ReofferBody.safeParse(request.body);
     if (!body.success) return badRequest(reply, body.error);
     const check = checkOffer(body.data.offer);
-    if (!check.ok) return problem(reply, 400, 'bad-sdp', check.detail);
+    if (!check.ok) return problem(reply, 400, check.problem, check.detail);
     return transceiver.reoffer(request.params.id, body.data.offer);
+  });
+
+  // Whether a session is still here: signaling asks before it refuses a client at its session cap.
+  api.get<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
+    const call = transceiver.calls.get(request.params.id);
+    if (call === undefined) return problem(reply, 404, 'not-found', `no session ${request.params.id}`);
+    return { sessionId: call.id, connected: call.connected };
   });
 
   api.delete<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {

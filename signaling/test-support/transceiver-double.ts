@@ -212,6 +212,10 @@ export class TransceiverDouble {
       session.ufrag = fakeUfrag();
       return { answer: fakeAnswer(session.ufrag, session.relays), ufrag: session.ufrag };
     });
+    app.get<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
+      if (!this.sessions.has(request.params.id)) return problem(reply, 404, 'not-found', 'no such session');
+      return { sessionId: request.params.id, connected: false };
+    });
     app.delete<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
       if (!this.sessions.delete(request.params.id))
         return problem(reply, 404, 'not-found', 'no such session');

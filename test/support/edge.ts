@@ -217,6 +217,10 @@ export class Edge {
         apiTokens: [this.apiToken],
         ...(transceiverOptions as Record<string, unknown> | undefined),
       },
+      // Every caller of these tests is 127.0.0.1, one client to the per-client limits: wrtc.test.ts
+      // alone holds 50 calls at once. The production defaults are what the local edge runs with
+      // (test/e2e/security-offers.test.ts) and what signaling/whip-limits.test.ts checks.
+      limits: { perClient: { offersPerMinute: 60_000, offerBurst: 1_000, maxSessions: 1_000 } },
       ...signalingOptions,
     });
     this.services.push(

@@ -68,6 +68,33 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
     'Client paths validated by an answered challenge since start (first paths and moves)',
     () => gauges.pathsValidated(),
   );
+  // Memory per session, estimated: the process's resident memory above what it held with no session
+  // (the lowest figure seen while idle), shared out over the live sessions. What bounds it: the
+  // offer shape limits (a few m= sections, docs/whip.md#limits), the playout queue per call and the
+  // STUN limits per session (docs/transceiver.md#memory).
+  let idleRss = process.memoryUsage.rss();
+  new Gauge({
+    name: 'voice_edge_transceiver_memory_bytes',
+    help: 'Process memory: rss (resident), heap_used (V8), external (buffers outside the heap), idle_rss (lowest rss seen with no session)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const usage = process.memoryUsage();
+      if (gauges.sessions() === 0) idleRss = Math.min(idleRss, usage.rss);
+      this.set({ kind: 'rss' }, usage.rss);
+      this.set({ kind: 'heap_used' }, usage.heapUsed);
+      this.set({ kind: 'external' }, usage.external);
+      this.set({ kind: 'idle_rss' }, idleRss);
+    },
+  });
+  gauge(
+    'voice_edge_transceiver_memory_per_session_bytes',
+    'Estimated memory per live session: (rss - idle rss) / sessions; 0 with no session',
+    () => {
+      const sessions = gauges.sessions();
+      return sessions === 0 ? 0 : Math.max(0, process.memoryUsage.rss() - idleRss) / sessions;
+    },
+  );
   const rtt = new Histogram({
     name: 'voice_edge_transceiver_rtt_seconds',
     help: 'Round-trip time to clients from RTCP receiver reports, sampled per call',

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createTransceiverMetrics, type TransceiverGauges } from './metrics.ts';
+
+function gaugesWith(sessions: () => number): TransceiverGauges {
+  return {
+    sessions,
+    capacity: () => 200,
+    draining: () => false,
+    queuedMs: () => [],
+    tunnelSendDrops: () => new Map(),
+    pathsValidated: () => 0,
+  };
+}
+
+const value = (text: string, pattern: RegExp) => Number(pattern.exec(text)?.[1]);
+
+test('memory: rss, heap and the idle baseline reported; per session = growth over idle / sessions', async () => {
+  let sessions = 0;
+  const metrics = createTransceiverMetrics(gaugesWith(() => sessions));
+  const idle = await metrics.registry.metrics();
+  const idleRss = value(idle, /voice_edge_transceiver_memory_bytes\{kind="idle_rss"\} (\d+)/);
+  assert.ok(value(idle, /voice_edge_transceiver_memory_bytes\{kind="rss"\} (\d+)/) >= idleRss);
+  assert.ok(value(idle, /voice_edge_transceiver_memory_bytes\{kind="heap_used"\} (\d+)/) > 0);
+  assert.equal(value(idle, /^voice_edge_transceiver_memory_per_session_bytes (\S+)$/m), 0);
+  // 64 MiB held while 4 "sessions" are live: each is charged about a quarter of the growth.
+  const held = Buffer.alloc(64 * 1024 * 1024, 1);
+  sessions = 4;
+  const busy = await metrics.registry.metrics();
+  const perSession = value(busy, /^voice_edge_transceiver_memory_per_session_bytes (\S+)$/m);
+  const rss = value(busy, /voice_edge_transceiver_memory_bytes\{kind="rss"\} (\d+)/);
+  assert.equal(value(busy, /voice_edge_transceiver_memory_bytes\{kind="idle_rss"\} (\d+)/), idleRss);
+  assert.ok(perSession >= 16 * 1024 * 1024 * 0.9, `per session ${perSession}`);
+  assert.ok(Math.abs(perSession - (rss - idleRss) / 4) < 4 * 1024 * 1024);
+  assert.equal(held[held.length - 1], 1);
+});

@@ -92,6 +92,8 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
       routingTable: { file: routingFile },
       routingKeys: { file: keysFile },
       http: { host, port: 0 },
+      // The tunnel sockets on `host` too: the default 0.0.0.0 would open them on every interface.
+      tunnel: relayTunnelBind(host),
       shutdown: { drainMs: 0 },
     });
     const relayHandle = await startRelay({ ...relayConfig, workerCount: 1 }, logger.child({ part: 'relay' }));
@@ -116,4 +118,14 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
     await shutdown();
     throw error;
   }
+}
+
+/**
+ * The relay's tunnel socket address for a local edge on `host`: that address itself, not the
+ * default 0.0.0.0. The relay always binds an IPv4 tunnel socket: loopback for an IPv6 host,
+ * every interface only when `host` is the IPv6 wildcard.
+ */
+export function relayTunnelBind(host: string): { bindV4: string } {
+  if (!host.includes(':')) return { bindV4: host };
+  return { bindV4: host === '::' ? '0.0.0.0' : '127.0.0.1' };
 }

@@ -64,7 +64,8 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
       TransceiverConfigSchema.parse({
         clusterId: 1,
         transceiverId: 1,
-        tunnel: { listen: `${host}:${tunnelPort}` },
+        // The relay runs in this process and sends from `host` (or loopback when `host` is a wildcard).
+        tunnel: { listen: `${host}:${tunnelPort}`, allowedRelays: relaySourcesFor(host) },
         relays: [relay],
         routingKeys: { file: keysFile },
         backend: { url: `ws://${host}:${echo.port}`, sampleRate: options.sampleRate },
@@ -118,6 +119,13 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
     await shutdown();
     throw error;
   }
+}
+
+/** Where the local relay's tunnel datagrams come from: `host`, or loopback for a wildcard host. */
+function relaySourcesFor(host: string): string[] {
+  if (host === '0.0.0.0') return ['127.0.0.0/8'];
+  if (host === '::') return ['::1', '127.0.0.0/8'];
+  return [host];
 }
 
 /**

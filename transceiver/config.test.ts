@@ -17,6 +17,9 @@ const podEnv = {
   VOICE_EDGE_TRANSCEIVER_BACKEND__URL: 'ws://agent.voice:8081',
   VOICE_EDGE_TRANSCEIVER_BACKEND__SAMPLE_RATE: '16000',
   VOICE_EDGE_TRANSCEIVER_SESSIONS__MAX: '50',
+  // The routing table it follows for the relays' addresses (relaySources).
+  POD_NAMESPACE: 'voice',
+  VOICE_EDGE_TRANSCEIVER_ROUTING_TABLE__CONFIG_MAP__NAME: 'edge-routing',
   VOICE_EDGE_ROUTING_KEYS: 'keys: [{ id: 1, secret: AAAAAAAAAAAAAAAAAAAAAA== }]',
 };
 
@@ -41,6 +44,51 @@ describe('loadTransceiverConfig with no file: the environment alone', () => {
     assert.equal(config.sessions.max, 50);
     assert.equal(config.sessions.connectTimeoutMs, 15_000);
     assert.equal(config.routingKeys, undefined);
+    assert.deepEqual(config.routingTable, { configMap: { name: 'edge-routing', namespace: 'voice' } });
+    assert.deepEqual(config.tunnel.allowedRelays, []);
+    assert.equal(config.audio.opusComplexity, 5);
+  });
+
+  test('tunnel datagrams need a known source: allowedRelays or a routing table', () => {
+    const message = configError(() =>
+      loadTransceiverConfig(undefined, {
+        ...podEnv,
+        VOICE_EDGE_TRANSCEIVER_ROUTING_TABLE__CONFIG_MAP__NAME: undefined,
+      }),
+    );
+    assert.match(message, /tunnel\.allowedRelays or routingTable is required/);
+    const config = loadTransceiverConfig(undefined, {
+      ...podEnv,
+      VOICE_EDGE_TRANSCEIVER_ROUTING_TABLE__CONFIG_MAP__NAME: undefined,
+      VOICE_EDGE_TRANSCEIVER_TUNNEL__ALLOWED_RELAYS: '["10.88.0.0/16", "fd00::1"]',
+    });
+    assert.deepEqual(
+      config.tunnel.allowedRelays.map((cidr) => cidr.prefixLength),
+      [16, 128],
+    );
+    assert.match(
+      configError(() =>
+        loadTransceiverConfig(undefined, {
+          ...podEnv,
+          VOICE_EDGE_TRANSCEIVER_TUNNEL__ALLOWED_RELAYS: '["nope"]',
+        }),
+      ),
+      /tunnel\.allowedRelays\.0/,
+    );
+  });
+
+  test('audio.opusComplexity is 0–10', () => {
+    assert.equal(
+      loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_TRANSCEIVER_AUDIO__OPUS_COMPLEXITY: '9' })
+        .audio.opusComplexity,
+      9,
+    );
+    assert.match(
+      configError(() =>
+        loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_TRANSCEIVER_AUDIO__OPUS_COMPLEXITY: '11' }),
+      ),
+      /audio\.opusComplexity/,
+    );
   });
 
   test('a keys file named in the environment resolves against the working folder', () => {

@@ -7,8 +7,11 @@ import { applyEnvOverrides, ConfigError, configOrigin, invalidConfigError } from
 import { listOf } from '../config/list-of.ts';
 import { isSampleRate, SAMPLE_RATES, type SampleRate } from '../protocol/backend.ts';
 import { BearerTokenSchema } from '../protocol/bearer-auth.ts';
+import { CidrSchema } from '../protocol/cidr.ts';
 import { TransportAddressSchema } from '../protocol/routing-table.ts';
 import { ROUTING_KEYS_ENV } from '../routing/keyring-source.ts';
+import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
+import { DEFAULT_OPUS_COMPLEXITY } from './audio/opus-codec.ts';
 
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
 
@@ -19,8 +22,20 @@ export const TransceiverConfigSchema = z.strictObject({
   clusterId: z.number().int().min(0).max(0xffff),
   /** Unique in the cluster; allocated by the operator and carried in every ufrag. */
   transceiverId: z.number().int().min(0).max(0xffffffff),
-  /** The tunnel socket: the address the routing table names for this transceiver. */
-  tunnel: z.strictObject({ listen: TransportAddressSchema }),
+  /**
+   * The tunnel socket: the address the routing table names for this transceiver. Tunnel datagrams
+   * are accepted only from `allowedRelays` (addresses or CIDRs) and the routing table's
+   * `relaySources`; anything else is dropped and counted (docs/security.md).
+   */
+  tunnel: z.strictObject({
+    listen: TransportAddressSchema,
+    allowedRelays: z.array(CidrSchema).default([]),
+  }),
+  /**
+   * The cluster's routing table (`{ file }` or `{ configMap: { name, namespace } }`), followed for
+   * its `relaySources`: the operator publishes its relay pods' addresses there.
+   */
+  routingTable: RoutingTableSourceSchema.optional(),
   /** Public relay addresses advertised when a request names none. */
   relays: z.array(TransportAddressSchema).min(1),
   routingKeys: z.strictObject({ file: z.string().min(1) }).optional(),
@@ -57,6 +72,15 @@ export const TransceiverConfigSchema = z.strictObject({
       }),
     }),
   ),
+  audio: z
+    .strictObject({
+      /**
+       * libopus complexity of the stream to callers (0–10): CPU against quality. 5 by default
+       * (docs/benchmarks.md measures what each level costs).
+       */
+      opusComplexity: z.number().int().min(0).max(10).default(DEFAULT_OPUS_COMPLEXITY),
+    })
+    .default({ opusComplexity: DEFAULT_OPUS_COMPLEXITY }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -76,9 +100,16 @@ export function parseTransceiverConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv,
 ): TransceiverConfig {
-  const result = TransceiverConfigSchema.safeParse(applyEnvOverrides(raw, env, TRANSCEIVER_ENV_PREFIX));
+  const result = TransceiverConfigSchema.safeParse(
+    withPodNamespace(applyEnvOverrides(raw, env, TRANSCEIVER_ENV_PREFIX), env),
+  );
   if (!result.success) throw invalidConfigError('transceiver', file, TRANSCEIVER_ENV_PREFIX, result.error);
   const config = result.data;
+  if (config.tunnel.allowedRelays.length === 0 && config.routingTable === undefined) {
+    throw new ConfigError(
+      `invalid transceiver config ${configOrigin(file, TRANSCEIVER_ENV_PREFIX)}: tunnel.allowedRelays or routingTable is required: the transceiver accepts tunnel datagrams from known relays only`,
+    );
+  }
   if (!config.routingKeys && !env[ROUTING_KEYS_ENV]) {
     throw new ConfigError(
       `invalid transceiver config ${configOrigin(file, TRANSCEIVER_ENV_PREFIX)}: routingKeys.file is required (or set ${ROUTING_KEYS_ENV})`,
@@ -95,5 +126,7 @@ export function loadTransceiverConfig(
   const config = parseTransceiverConfig(file === undefined ? {} : readConfigMapping(file), file, env);
   const base = file === undefined ? process.cwd() : dirname(resolve(file));
   if (config.routingKeys) config.routingKeys.file = resolve(base, config.routingKeys.file);
+  if (config.routingTable?.file !== undefined)
+    config.routingTable = { file: resolve(base, config.routingTable.file) };
   return config;
 }

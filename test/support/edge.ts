@@ -161,7 +161,8 @@ export class Edge {
       const config = this.#write(`transceiver-${id}.yaml`, {
         clusterId: 1,
         transceiverId: id,
-        tunnel: { listen: `127.0.0.1:${tunnelPort}` },
+        // The relay sends tunnel datagrams from 127.0.0.1: the only source the transceiver accepts.
+        tunnel: { listen: `127.0.0.1:${tunnelPort}`, allowedRelays: ['127.0.0.1'] },
         relays: [relayAddress],
         routingKeys: { file: keys },
         backend: { url: this.backendUrl, sampleRate: options.sampleRate ?? 16000 },

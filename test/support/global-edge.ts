@@ -151,7 +151,8 @@ export class GlobalEdge {
     const transceiver = this.#write(`transceiver-${name}.yaml`, {
       clusterId: id,
       transceiverId: TRANSCEIVER_ID,
-      tunnel: { listen: `${address}:7000` },
+      // The cluster's relay runs in the same namespace: its tunnel datagrams come from `address`.
+      tunnel: { listen: `${address}:7000`, allowedRelays: [address] },
       relays: [`${address}:${RELAY_PORT}`],
       routingKeys: { file: 'keys.yaml' },
       backend: { url: `ws://${address}:8765`, sampleRate: 16000 },

@@ -8,7 +8,10 @@
 //   request keyed with the client's ICE password) and the path is *validated* only by a response
 //   that carries the challenge's transaction ID — something only a receiver at that address sees;
 // - until validated, a path gets at most `amplificationFactor` × the bytes received from it;
-// - media goes to the validated path in use; a newer path takes over only once validated;
+// - media goes to one validated path: the one the client's own media (DTLS, SRTP) arrived on last,
+//   else the one it nominated (USE-CANDIDATE), else the first validated; a client with several
+//   local addresses checks from all of them but sends media on its selected pair only, and a client
+//   whose NAT rebinds sends its media from the new address, which takes over once validated;
 // - a check whose transaction ID was already seen from another address is a replay and moves nothing;
 // - verified checks per session are rate limited, and the set of remembered transaction IDs and of
 //   paths is bounded, so a flood cannot grow a session's memory.
@@ -46,6 +49,10 @@ export interface Path {
   validated: boolean;
   bytesIn: number;
   bytesOut: number;
+  /** The client nominated this path (a check with USE-CANDIDATE came from it). */
+  nominated: boolean;
+  /** When DTLS/SRTP/SRTCP last came from it (−∞: never). */
+  lastDataAt: number;
   /** The outstanding challenge's transaction ID (binary string) and when it was sent. */
   challenge: { readonly transactionId: string; readonly sentAt: number } | undefined;
   lastSeen: number;
@@ -122,7 +129,17 @@ export class SessionPaths {
         evicted = this.#evictOne();
         if (evicted === undefined) return { kind: 'too-many-paths' };
       }
-      path = { client, key, validated: false, bytesIn: 0, bytesOut: 0, challenge: undefined, lastSeen: now };
+      path = {
+        client,
+        key,
+        validated: false,
+        bytesIn: 0,
+        bytesOut: 0,
+        nominated: false,
+        lastDataAt: Number.NEGATIVE_INFINITY,
+        challenge: undefined,
+        lastSeen: now,
+      };
       this.#paths.set(key, path);
     }
     if (seenFrom === undefined) {
@@ -132,6 +149,10 @@ export class SessionPaths {
     }
     path.bytesIn += bytes;
     path.lastSeen = now;
+    if (useCandidate && !path.nominated) {
+      path.nominated = true;
+      if (path.validated) this.#elect(path);
+    }
     if (this.#current === undefined && (useCandidate || this.#preferred === undefined))
       this.#preferred = path;
     const challenge =
@@ -146,6 +167,8 @@ export class SessionPaths {
     if (path === undefined) return undefined;
     path.bytesIn += bytes;
     path.lastSeen = now;
+    path.lastDataAt = now;
+    if (path.validated && path !== this.#current) this.#elect(path);
     return path;
   }
 
@@ -169,7 +192,7 @@ export class SessionPaths {
     if (path?.challenge === undefined || path.challenge.transactionId !== transactionId) return undefined;
     path.challenge = undefined;
     path.validated = true;
-    this.#current = path;
+    this.#elect(path);
     this.#preferred = undefined;
     const release = this.#held;
     this.#held = [];
@@ -204,6 +227,17 @@ export class SessionPaths {
     this.#paths.delete(key);
     if (this.#current === path) this.#current = undefined;
     if (this.#preferred === path) this.#preferred = undefined;
+  }
+
+  /** Whether `candidate` (validated) should carry the media instead of the current path. */
+  #elect(candidate: Path): void {
+    const current = this.#current;
+    if (
+      current === undefined ||
+      candidate.lastDataAt > current.lastDataAt ||
+      (candidate.lastDataAt === current.lastDataAt && candidate.nominated && !current.nominated)
+    )
+      this.#current = candidate;
   }
 
   #withinBudget(path: Path, bytes: number): boolean {

@@ -228,18 +228,31 @@ describe('TunnelRouter', () => {
     assert.equal(r.router.onDatagram(tunnel(client, captured), relayA, 100), undefined);
   });
 
-  test('a client that moves keeps its media on the old path until the new one answers', () => {
+  test('a client that moves keeps its media on the old path until the new one answers and carries its media', () => {
     const r = rig();
     connect(r);
+    r.router.onDatagram(tunnel(client, Buffer.from([0x80, 1])), relayA, 5);
     r.router.onDatagram(tunnel(moved, check('ufrag-a', SERVER_PWD)), relayB, 10);
+    r.router.onDatagram(tunnel(moved, Buffer.from([0x80, 2])), relayB, 11);
     r.router.sendData(r.session, Buffer.from([0x80, 7]));
-    assert.deepEqual(r.sent.at(-1)!.client, client);
+    assert.deepEqual(r.sent.at(-1)!.client, client, 'not before the new path answered');
     const challenge = challengesTo(r.sent, moved).at(-1)!;
-    r.router.onDatagram(tunnel(moved, answer(challenge.payload)), relayB, 11);
+    r.router.onDatagram(tunnel(moved, answer(challenge.payload)), relayB, 12);
     r.router.sendData(r.session, Buffer.from([0x80, 8]));
     assert.deepEqual(r.sent.at(-1)!.client, moved);
     assert.deepEqual(r.sent.at(-1)!.relay, relayB);
     assert.equal(r.router.pathsValidated, 2);
+  });
+
+  test("a client's second address that answers but carries no media does not take the media", () => {
+    const r = rig();
+    connect(r);
+    r.router.onDatagram(tunnel(client, Buffer.from([0x80, 1])), relayA, 5);
+    const second = { ...client, port: 40002 };
+    r.router.onDatagram(tunnel(second, check('ufrag-a', SERVER_PWD)), relayA, 10);
+    r.router.onDatagram(tunnel(second, answer(challengesTo(r.sent, second).at(-1)!.payload)), relayA, 11);
+    assert.equal(r.router.pathsValidated, 2);
+    assert.deepEqual(r.router.currentPath(r.session), client);
   });
 
   test('checks are rate limited per session and paths are bounded', () => {

@@ -114,9 +114,10 @@ describe('AudioBridge: backend → caller', () => {
     const audio = packets.filter((p) => p.arrivedAt !== undefined);
     assert.equal(audio.length, 50);
     // The first frames go the moment they arrive (a burst of two), then one every 20 ms.
-    audio.forEach((packet, i) => assert.equal(packet.at, i === 0 ? 100 : 80 + 20 * i));
+    for (const [i, packet] of audio.entries()) assert.equal(packet.at, i === 0 ? 100 : 80 + 20 * i);
     assert.equal(packets.at(-1)!.rtp.payload.length, 1, 'a DTX frame when the audio stops');
-    packets.forEach((packet, i) => assert.equal(packet.rtp.sequenceNumber, (65530 + i) & 0xffff));
+    for (const [i, packet] of packets.entries())
+      assert.equal(packet.rtp.sequenceNumber, (65530 + i) & 0xffff);
     // Within the talkspurt timestamps follow the audio; across a silence, real time.
     const first = packets.indexOf(packets.find((packet) => packet.arrivedAt !== undefined)!);
     for (let i = 1; i < packets.length; i++) {

@@ -34,7 +34,7 @@ describe('parseRoutingTable: valid tables', () => {
   it('fills defaults for a minimal table', () => {
     assert.deepEqual(parseRoutingTable({ clusterId: 1 }), {
       ok: true,
-      table: { clusterId: 1, generation: 0, transceivers: [], peers: [], edgeRelays: [] },
+      table: { clusterId: 1, generation: 0, transceivers: [], peers: [], edgeRelays: [], relaySources: [] },
     });
   });
 
@@ -71,6 +71,7 @@ describe('parseRoutingTable: valid tables', () => {
         { clusterId: 0, relays: [{ family: 4, address: '203.0.113.9', port: 3478 }] },
       ],
       edgeRelays: [],
+      relaySources: [],
     });
   });
 
@@ -409,6 +410,17 @@ describe('parseRoutingTable: edge relays', () => {
     const none = parseRoutingTable({ clusterId: 1 });
     assert.ok(none.ok);
     assert.equal('edgeRelays' in (serializeRoutingTable(none.table) as object), false);
+  });
+
+  it('relaySources: addresses or CIDRs of the relays, written back in canonical form, omitted when empty', () => {
+    const result = parseRoutingTable({ clusterId: 1, relaySources: ['10.88.0.7', 'fd00::7/128'] });
+    assert.ok(result.ok, result.ok ? '' : result.error);
+    const written = serializeRoutingTable(result.table) as { relaySources?: string[] };
+    assert.deepEqual(written.relaySources, ['10.88.0.7/32', 'fd00::7/128']);
+    assert.match(errorOf({ clusterId: 1, relaySources: ['relay-1'] }), /relaySources\.0/);
+    const none = parseRoutingTable({ clusterId: 1 });
+    assert.ok(none.ok);
+    assert.equal('relaySources' in (serializeRoutingTable(none.table) as object), false);
   });
 });
 

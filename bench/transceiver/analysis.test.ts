@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   fitLine,
-  gridPhase,
   histogramBuckets,
   pacingDelays,
   quantile,
@@ -28,32 +27,13 @@ describe('analysis', () => {
     assert.equal(summarize([3, 1, 2]).max, 3);
   });
 
-  test('gridPhase finds the start of the cluster, also across 0 / 20 ms and with a stall', () => {
-    for (const phase of [3.2, 19.6]) {
-      // 10 calls, 0.25 ms apart in the tick's loop, 400 ticks with up to 1 ms of timer lateness.
-      const calls = Array.from({ length: 10 }, (_, call) =>
-        offsetsOf(
-          phase,
-          call * 13,
-          Array.from({ length: 400 }, (_, k) => {
-            const stall = k >= 200 && k < 210 ? (210 - k) * 10 : 0; // 100 ms, caught up
-            return 0.3 + call * 0.25 + ((k * 7919) % 100) / 100 + stall;
-          }),
-        ),
-      );
-      const found = gridPhase(calls);
-      const difference = ((((found - phase - 0.3 + 10) % 20) + 20) % 20) - 10;
-      assert.ok(Math.abs(difference) < 0.1, `phase ${phase}: found ${found}`);
-    }
-  });
-
-  test('pacingDelays measures each packet from its grid point', () => {
-    const delays = [0.4, 3, 17, 25, 1];
-    const measured = pacingDelays(offsetsOf(5, 42, delays), 5);
-    assert.deepEqual(
-      Array.from(measured, (d) => Math.round(d * 1000) / 1000),
-      delays,
-    );
+  test("pacingDelays measures each packet from the call's on-time level", () => {
+    const delays: number[] = Array.from({ length: 100 }, (_, i) => (i % 10 === 3 ? 12 : 0.5));
+    delays[50] = -20; // a talkspurt's second frame, sent with the first
+    const measured = pacingDelays(offsetsOf(5, 42, delays));
+    assert.equal(measured[0], 0);
+    assert.equal(measured[3], 11.5);
+    assert.equal(measured[50], 0, 'an early packet is not a negative delay');
   });
 
   test('skippedTicks sees offsets step by 20 ms', () => {

@@ -1,16 +1,13 @@
-// Pure arithmetic of the transceiver benchmark: percentiles, and the pacing delay of returned
-// packets behind the transceiver's 20 ms grid.
+// Pure arithmetic of the transceiver benchmark: percentiles, the pacing delay of returned packets,
+// the quantiles of a window of a Prometheus histogram.
 //
-// The transceiver sends a call's packets on a 20 ms grid, and each packet's RTP timestamp goes up
-// by 20 ms (960 at 48 kHz) per tick, whether or not the ticks between sent anything. So for one
-// call, arrival − RTP timestamp in ms ("offset") is a constant plus the delay of that packet
-// behind its tick: the tick's own lateness, the call's place in the tick's loop over all calls,
-// SRTP and the socket, the relay, and the caller's wake-up. The constant is unknown per call, but
-// modulo 20 ms it is the same for every call (one grid): `gridPhase` learns it from a lightly
-// loaded window, where the fastest packets are only the loopback path behind their tick.
-// `pacingDelays` then places each call on the grid at the latest grid point not after its fastest
-// packet of the window, and measures every packet from there.
-
+// Each packet's RTP timestamp goes up by 20 ms (960 at 48 kHz) per frame of audio, and across a
+// silence by the real time that passed. So for one call, arrival − RTP timestamp in ms ("offset")
+// is a constant plus how late that packet left behind real time: the transceiver's timers, its
+// event loop, SRTP and the socket, the relay, the caller's wake-up. The constant is unknown per
+// call: `pacingDelays` takes the call's 5th-percentile offset of the window as its on-time level
+// (a low quantile rather than the minimum: a talkspurt may start with two frames at once, one of
+// them 20 ms "early") and measures every packet from there.
 export const TICK_MS = 20;
 
 /** The q-quantile (0…1) of sorted values (nearest rank), NaN for none. */
@@ -43,63 +40,12 @@ export function summarize(values: Iterable<number>): Summary {
   };
 }
 
-function mod(value: number, modulus: number): number {
-  return ((value % modulus) + modulus) % modulus;
-}
-
-/**
- * The grid's phase (ms, in [0, 20)) as seen by the callers: where, modulo 20 ms, the earliest
- * returned packets arrive. With the transceiver lightly loaded, the residues (offset mod 20 ms) of
- * all packets cluster within a few ms after the phase: a tick's packets all leave within a few ms
- * of it. A stall scatters some packets around the whole circle, so the cluster is found as the
- * densest `windowMs` arc, and the phase is a low quantile (0.5 %) of the residues from a little
- * before that arc to its end: the fastest packets, without the rare one that is late by a whole
- * tick and lands just before the cluster.
- */
-export function gridPhase(offsetsPerCall: readonly ArrayLike<number>[], windowMs = 2): number {
-  const residues: number[] = [];
-  for (const offsets of offsetsPerCall) {
-    for (let i = 0; i < offsets.length; i++) residues.push(mod(offsets[i]!, TICK_MS));
-  }
-  if (residues.length === 0) throw new Error('no packets to find the grid phase from');
-  residues.sort((a, b) => a - b);
-  // Densest arc [x, x + windowMs): two pointers over the residues, the list repeated once + 20 ms.
-  const n = residues.length;
-  const at = (i: number) => (i < n ? residues[i]! : residues[i - n]! + TICK_MS);
-  let best = 0;
-  let bestCount = 0;
-  for (let start = 0, end = 0; start < n; start++) {
-    if (end < start) end = start;
-    while (end < start + n && at(end) < at(start) + windowMs) end++;
-    if (end - start > bestCount) {
-      bestCount = end - start;
-      best = residues[start]!;
-    }
-  }
-  // The cluster's start: from 2 windows before the densest arc to its end.
-  const from = best - 2 * windowMs;
-  const inCluster = residues
-    .map((r) => mod(r - from, TICK_MS))
-    .filter((r) => r < 3 * windowMs)
-    .sort((a, b) => a - b);
-  const fastest = inCluster[Math.floor(inCluster.length * 0.005)]!;
-  return mod(from + fastest, TICK_MS);
-}
-
-/**
- * Delays (ms) of one call's packets behind their ticks, given the grid phase. The call's fastest
- * packet of the window fixes which grid point its sequence numbers hang from: the latest one not
- * after it (minus 1 ms of slack for timer noise). A call whose every packet of the window was more
- * than 19 ms late would be misplaced one tick early; by then the transceiver is far past its
- * capacity (its ticks take longer than a tick).
- */
-export function pacingDelays(offsets: ArrayLike<number>, phase: number): Float64Array {
+/** Delays (ms) of one call's packets behind its on-time level (the window's 5th-percentile offset). */
+export function pacingDelays(offsets: ArrayLike<number>): Float64Array {
   const out = new Float64Array(offsets.length);
   if (offsets.length === 0) return out;
-  let fastest = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < offsets.length; i++) fastest = Math.min(fastest, offsets[i]!);
-  const base = phase + TICK_MS * Math.floor((fastest - phase + 1) / TICK_MS);
-  for (let i = 0; i < offsets.length; i++) out[i] = offsets[i]! - base;
+  const base = quantile(sortedCopy(Array.from(offsets)), 0.05);
+  for (let i = 0; i < offsets.length; i++) out[i] = Math.max(0, offsets[i]! - base);
   return out;
 }
 

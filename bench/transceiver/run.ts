@@ -35,7 +35,6 @@ import { type ProfileSummary, summarizeProfileDir } from '../relay/profile.ts';
 import type { AgentStats } from './agent-session.ts';
 import {
   fitLine,
-  gridPhase,
   histogramBuckets,
   pacingDelays,
   type Summary,
@@ -68,7 +67,7 @@ const usage = `usage: npm run bench:transceiver -- [options]
   --setup-calls N        measured calls per path for setup time (default 30; quick 10)
   --window-ms MS         measurement window of a capacity step (default 8000; quick 3000)
   --settle-ms MS         wait between the last call set up and the window (default 3000; quick 1500)
-  --start-calls N        first step (default 10; the grid is calibrated on 4 calls before it)
+  --start-calls N        first step (default 10)
   --max-calls N          most calls tried (default 400)
   --precision N          stop bisecting when the bracket is this narrow (default 5; quick 10)
   --max-loss R           a step passes with loss <= R each way (default 0.001 = 0.1 %)
@@ -363,7 +362,7 @@ interface StepRecord {
   readonly packetsNotSent: number;
   /** Caller → transceiver: lost per the transceiver's RTCP receiver reports / sent. */
   readonly lossFromCaller: number;
-  /** Delay of returned packets behind the transceiver's 20 ms grid (ms): the bound. */
+  /** Delay of returned packets behind the call's RTP timeline (ms), from its on-time level (analysis.ts). */
   readonly pacingDelayMs: Summary;
   /** RTCP round trip caller → transceiver → caller, its processing delay removed by DLSR (ms). */
   readonly rtcpRttMs: Summary;
@@ -435,8 +434,6 @@ const FOREIGN_LIMIT_CORES = 0.1;
 const FOREIGN_PEAK_LIMIT_CORES = 0.3;
 /** The load core counts as saturated from here (its figures are then a lower bound). */
 const LOAD_SATURATED = 0.9;
-/** Calls that calibrate the grid phase: few, so the transceiver is nearly idle. */
-const CALIBRATION_CALLS = 4;
 /** A transceiver this busy (share of its core) fails the step whatever it measured. */
 const SATURATED = 0.9;
 let disturbedSteps = 0;
@@ -580,8 +577,6 @@ function cpuOf(pid: number | undefined): number {
   return pid === undefined ? 0 : (readProcessCpuSeconds(pid) ?? 0);
 }
 
-let gridPhaseMs: number | undefined;
-
 async function measureStep(
   edge: Edge,
   pool: CallPool,
@@ -686,9 +681,7 @@ async function measureWindow(
   const foreignCores = foreignSeconds(processesBefore, readProcessesOwnCpu(), ourPids) / elapsed;
   const stealCores = (readStealSeconds() - stealBefore) / elapsed;
 
-  if (gridPhaseMs === undefined) throw new Error('the grid phase is not calibrated');
-  const phase = gridPhaseMs;
-  const delays: Float64Array[] = counts.map((c) => pacingDelays(c.offsetsMs, phase));
+  const delays: Float64Array[] = counts.map((c) => pacingDelays(c.offsetsMs));
   const total = (pick: (c: WindowCounts) => number) => counts.reduce((sum, c) => sum + pick(c), 0);
   // Ticks the transceiver never ran for a call send nothing: lost to the caller, without a gap.
   const notSent = total((c) => skippedTicks(c.offsetsMs));
@@ -756,10 +749,9 @@ async function measureWindow(
   let verdict: StepRecord['verdict'] = 'ok';
   if (setupFailures > 0) verdict = 'setup';
   else if (loss > settings.maxLoss) verdict = 'loss';
-  // Its tick loop then takes nearly the whole tick: not sustainable, and a call late in the loop
-  // could have every packet more than 19 ms late, which the grid anchoring cannot tell apart.
+  // A core that busy leaves no room for a burst of work: not sustainable.
   else if (transceiverCpu >= SATURATED) verdict = 'saturated';
-  else if (!(record.pacingDelayMs.p99 <= settings.maxDelayMs)) verdict = 'latency';
+  else if (!(addedLatencyP99(record) <= settings.maxDelayMs)) verdict = 'latency';
   if (verdict !== 'ok' && loadCoreCpu >= LOAD_SATURATED && transceiverCpu < LOAD_SATURATED)
     verdict = 'load side';
   const step: StepRecord = { ...record, verdict };
@@ -777,20 +769,22 @@ async function measureWindow(
 }
 
 /**
- * The phase of the transceiver's 20 ms grid, learnt from a few calls on an otherwise idle
- * transceiver, where every packet leaves within a few ms of its tick (analysis.ts).
+ * The step's added latency, p99 (ms): what the transceiver adds to audio either way. Its own
+ * histograms time a frame from the moment its JavaScript sees it, so the event loop's lag (a packet
+ * waiting in the socket before the loop gets to it) is added to the backend-bound figure; the
+ * client-bound one already includes it (a frame waits for a timer). The callers' pacing delay
+ * (arrival against the RTP timeline) stands in when the histograms are missing.
  */
-async function calibrateGrid(edge: Edge, pool: CallPool): Promise<number> {
-  const calls = CALIBRATION_CALLS;
-  const errors = await pool.add(calls, whipSignal(edge.whipUrl));
-  if (errors.length > 0) throw new Error(`calibration calls failed: ${errors[0]}`);
-  await sleep(1000);
-  for (const caller of pool.callers) caller.beginWindow(200);
-  await sleep(3000);
-  const phase = gridPhase(pool.callers.map((caller) => caller.endWindow().offsetsMs));
-  await pool.clear();
-  log(`the transceiver's 20 ms grid: phase ${phase.toFixed(2)} ms (from ${calls} calls, 3 s)`);
-  return phase;
+function addedLatencyP99(record: {
+  latencyToBackendMs: Quantiles | null;
+  latencyToClientMs: Quantiles | null;
+  transceiverEventLoopLagP99Ms: number;
+  pacingDelayMs: Summary;
+}): number {
+  const { latencyToBackendMs: toBackend, latencyToClientMs: toClient } = record;
+  if (toBackend === null || toClient === null) return record.pacingDelayMs.p99;
+  const lag = Number.isFinite(record.transceiverEventLoopLagP99Ms) ? record.transceiverEventLoopLagP99Ms : 0;
+  return Math.max(toClient.p99, toBackend.p99 + lag);
 }
 
 function quantiles(value: Quantiles | null): string {
@@ -860,7 +854,6 @@ async function measureCapacity(
   log(`idle transceiver: ${(idleCpu * 100).toFixed(1)} % of a core, RSS ${mib(idleRssBytes)}`);
 
   const pool = new CallPool(voices);
-  gridPhaseMs = await calibrateGrid(edge, pool);
   const steps: StepRecord[] = [];
   const tried = new Map<number, StepRecord>();
   const run = async (calls: number): Promise<StepRecord> => {

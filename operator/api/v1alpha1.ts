@@ -234,6 +234,7 @@ export const TransceiverPoolSpecSchema = z
         })
         .default(48000),
     }),
+    audio: z.object({ opusComplexity: z.number().int().min(0).max(10).default(5) }).prefault({}),
     autoscaling: z
       .object({
         enabled: z.boolean().default(false),

@@ -75,6 +75,7 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     env(`${PREFIX}RELAYS`, JSON.stringify(input.relayAddresses)),
     env(`${PREFIX}BACKEND__URL`, yamlString(spec.backend.url)),
     env(`${PREFIX}BACKEND__SAMPLE_RATE`, String(spec.backend.sampleRate)),
+    env(`${PREFIX}AUDIO__OPUS_COMPLEXITY`, String(spec.audio.opusComplexity)),
     env(`${PREFIX}SESSIONS__MAX`, String(spec.capacityPerPod)),
     secretEnv('VOICE_EDGE_ROUTING_KEYS', cluster.spec.routingKeys.secretName, cluster.spec.routingKeys.key),
     secretEnv(`${PREFIX}API__TOKENS`, transceiverApiSecretName(cluster), API_TOKENS_KEY),

@@ -728,6 +728,11 @@ describe('the CRDs on the API server', () => {
       /44100/,
     ],
     [
+      'an Opus complexity libopus does not have',
+      poolYaml({ backend: { url: 'ws://a/' }, audio: { opusComplexity: 11 } }),
+      /opusComplexity/,
+    ],
+    [
       'an env variable the operator sets',
       poolYaml({ template: { env: [{ name: 'VOICE_EDGE_TRANSCEIVER_CLUSTER_ID', value: '3' }] } }),
       /template.env must not set a variable the operator sets/,

@@ -3,11 +3,17 @@
 // transceiver is stopped for 300 ms (SIGSTOP) mid-call: the echo latency must come back to within
 // 20 ms of its level before the stall within 2 s (docs/transceiver.md#audio: a standing backlog is
 // shed), where a fixed playout queue used to keep the stall's delay for the rest of the call.
+// And the audio survives the trip: speech (espeak-ng) sent through the edge comes back with the same
+// loudness contour, frame for frame, as what was sent.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RTCPeerConnection, RtpHeader, RtpPacket, useOPUS } from 'werift';
+import { CALLER_TEXT, speak } from '../../bench/transceiver/speech.ts';
 import { OpusFrameDecoder, OpusFrameEncoder } from '../../transceiver/audio/opus-codec.ts';
 import { Pacer } from '../../transceiver/audio/pacer.ts';
 import { OpusRtpPacketizer } from '../../transceiver/audio/rtp-packetizer.ts';
@@ -34,17 +40,25 @@ class BeepCaller {
   readonly #beep = sine(1000, RATE, 20, 0.5);
   readonly #quiet = Buffer.alloc(1920);
   #frame = 0;
+  /** Instead of beeps: these 20 ms frames, in a loop. */
+  readonly #source: Buffer | undefined;
+  /** Every frame heard, decoded (with `record`). */
+  readonly heard: Buffer[] = [];
+  record = false;
   /** When each beep was sent (ms, performance.now()). */
   readonly beepsSent: number[] = [];
   /** Echo latency of each beep heard: [heard at, latency ms]. */
   readonly echoes: [number, number][] = [];
   #loud = false;
 
-  constructor() {
+  constructor(source?: Buffer) {
+    this.#source = source;
     this.#audio.onTrack.subscribe((track) =>
       track.onReceiveRtp.subscribe((rtp) => {
         const now = performance.now();
-        const loud = rms(this.#decoder.decode(rtp.payload)) > 0.05;
+        const pcm = this.#decoder.decode(rtp.payload);
+        if (this.record) this.heard.push(pcm);
+        const loud = rms(pcm) > 0.05;
         if (loud && !this.#loud) {
           const sent = this.beepsSent.findLast((at) => at <= now);
           if (sent !== undefined) this.echoes.push([now, now - sent]);
@@ -72,10 +86,19 @@ class BeepCaller {
     this.#pacer.start();
   }
 
+  /** The frame sent at index `k` (speech: the source in a loop). */
+  sourceFrame(k: number): Buffer {
+    const source = this.#source!;
+    const frames = source.length / 1920;
+    return source.subarray((k % frames) * 1920, (k % frames) * 1920 + 1920);
+  }
+
   #send(): void {
-    const beep = this.#frame++ % BEEP_EVERY_FRAMES === 0;
+    const index = this.#frame++;
+    const beep = this.#source === undefined && index % BEEP_EVERY_FRAMES === 0;
     if (beep) this.beepsSent.push(performance.now());
-    const fields = this.#packetizer.packetize(this.#encoder.encode(beep ? this.#beep : this.#quiet));
+    const pcm = this.#source !== undefined ? this.sourceFrame(index) : beep ? this.#beep : this.#quiet;
+    const fields = this.#packetizer.packetize(this.#encoder.encode(pcm));
     this.#audio.sender
       .sendRtp(
         new RtpPacket(
@@ -147,4 +170,53 @@ describe('audio latency through the edge', { timeout: 120_000 }, () => {
     assert.ok(recoveredAt - resumedAt <= 2_000, `recovered ${(recoveredAt - resumedAt).toFixed(0)} ms after`);
     assert.ok(afterStall.length >= 15, 'the echo went on after the stall');
   });
+
+  test('speech comes back with the loudness contour it was sent with', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voice-edge-speech-'));
+    const speech = speak(CALLER_TEXT, 'en-us', RATE, dir);
+    rmSync(dir, { recursive: true, force: true });
+    const talker = new BeepCaller(speech);
+    try {
+      await talker.connect(edge.whipUrl);
+      await sleep(500);
+      talker.record = true;
+      await sleep(6_000);
+      talker.record = false;
+    } finally {
+      await talker.close();
+    }
+    // Loudness (dB) per 20 ms frame of what was sent and what came back, aligned by the lag that
+    // matches them best: a working path keeps the contour of speech (syllables, pauses).
+    const level = (pcm: Buffer) => 20 * Math.log10(Math.max(rms(pcm), 1e-4));
+    const heard = talker.heard.map(level);
+    const sentFrames = speech.length / 1920;
+    const sentLevels = Array.from({ length: sentFrames }, (_, i) => level(talker.sourceFrame(i)));
+    let best = { correlation: -1, lag: 0 };
+    for (let offset = 0; offset < sentFrames; offset++) {
+      const sent = heard.map((_, k) => sentLevels[(k + offset) % sentFrames]!);
+      const correlation = pearson(sent, heard);
+      if (correlation > best.correlation) best = { correlation, lag: offset };
+    }
+    console.log(
+      `# speech through the edge: loudness contour correlation ${best.correlation.toFixed(3)} over ${heard.length} frames`,
+    );
+    assert.ok(heard.length >= 250, `${heard.length} frames heard`);
+    assert.ok(best.correlation >= 0.9, `correlation ${best.correlation.toFixed(3)}`);
+  });
 });
+
+function pearson(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  const mean = (v: readonly number[]) => v.slice(0, n).reduce((sum, x) => sum + x, 0) / n;
+  const ma = mean(a);
+  const mb = mean(b);
+  let num = 0;
+  let da = 0;
+  let db = 0;
+  for (let i = 0; i < n; i++) {
+    num += (a[i]! - ma) * (b[i]! - mb);
+    da += (a[i]! - ma) ** 2;
+    db += (b[i]! - mb) ** 2;
+  }
+  return num / Math.sqrt(da * db);
+}

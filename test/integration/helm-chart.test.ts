@@ -872,6 +872,7 @@ describe('the CRDs on the API server', () => {
       replicas: 1,
       capacityPerPod: 50,
       backend: { url: 'ws://agent:8081/', sampleRate: 48000 },
+      audio: { opusComplexity: 5 },
       autoscaling: {
         enabled: false,
         minReplicas: 1,

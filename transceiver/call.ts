@@ -126,7 +126,13 @@ export class Call {
     call.#setRemoteCredentials(options.offer);
     call.#timers.push(
       setTimeout(() => {
-        if (!call.#connected) call.end('connect-timeout');
+        if (call.#connected) return;
+        // Why: no check ever came, no path answered its challenge, or DTLS did not finish.
+        call.#logger.warn(
+          { paths: options.router.describeSession(call.#peer), ice: call.#peer.pc.iceConnectionState },
+          'no media connection within the connect timeout',
+        );
+        call.end('connect-timeout');
       }, options.timeouts.connectMs),
       setInterval(() => call.#checkSilence(), Math.min(1_000, options.timeouts.mediaMs / 2)),
       setInterval(() => void call.#reportQuality(), options.timeouts.qualityMs),

@@ -106,6 +106,23 @@ export class SessionPaths {
     return this.#held.length;
   }
 
+  /** What the session's paths look like (for logs when a call fails to connect). */
+  describe(): { paths: number; validated: number; challenged: number; held: number; current: boolean } {
+    let validated = 0;
+    let challenged = 0;
+    for (const path of this.#paths.values()) {
+      if (path.validated) validated++;
+      if (path.challenge !== undefined) challenged++;
+    }
+    return {
+      paths: this.#paths.size,
+      validated,
+      challenged,
+      held: this.#held.length,
+      current: this.#current !== undefined,
+    };
+  }
+
   path(key: string): Path | undefined {
     return this.#paths.get(key);
   }

@@ -305,6 +305,11 @@ export class TunnelRouter {
     return true;
   }
 
+  /** The session's paths, for logs (undefined for an unknown session). */
+  describeSession(port: TunnelSessionPort): ReturnType<SessionPaths['describe']> | undefined {
+    return this.#sessions.get(port)?.paths.describe();
+  }
+
   /** Where the session's media goes now (for tests and logs). */
   currentPath(port: TunnelSessionPort): TransportAddress | undefined {
     return this.#sessions.get(port)?.paths.current?.client;

@@ -166,7 +166,10 @@ describe('calls through one transceiver', () => {
         } catch (error) {
           // Seen once on a machine saturated by another benchmark: keep what the edge said.
           const metrics = await edge.transceiverMetrics(0).catch(() => new Map());
-          const ended = [...metrics].filter(([name]) => name.includes('sessions_ended_total'));
+          const ended = [...metrics].filter(
+            ([name]) =>
+              name.includes('sessions_ended_total') || name.includes('tunnel_') || name.includes('paths_'),
+          );
           t.diagnostic(
             `call ${i} failed; sessions ended: ${JSON.stringify(ended)}\n${edge.output.slice(-4000)}`,
           );

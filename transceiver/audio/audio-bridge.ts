@@ -11,13 +11,14 @@
 //   order; a lost one is concealed as soon as it is certainly lost (arrival-order.ts). Once the
 //   caller's audio has started the backend gets exactly 50 frames a second, gapless.
 // - To the caller, audio goes out as soon as it is ready, never faster than real time: a token
-//   bucket of 50 frames a second holding at most `burstFrames`. A backend that streams in real
+//   bucket of 50 frames a second holding at most `burstFrames` (5). A backend that streams in real
 //   time has every frame sent the moment it arrives, whatever its phase; a faster one (a TTS burst)
 //   is paced at 20 ms. Calls are not aligned to a shared tick, so their packets spread over the
 //   20 ms instead of leaving in one burst. RTP timestamps run on with the audio within a talkspurt
 //   and jump by the real time elapsed across a silence.
 // - While the backend is silent nothing is encoded: a one-byte Opus DTX frame (RFC 7587 §3.1.3, what
-//   libopus itself sends in DTX) goes out when the audio stops and every 400 ms after, so the
+//   libopus itself sends in DTX) goes out when the audio stops (no frame for 40 ms after the last
+//   one) and every 400 ms after, so the
 //   caller's decoder plays comfort noise and RTCP keeps flowing.
 // - A standing backlog is shed: when the backend streams in real time (about a second of audio per
 //   second) but the queue never drops below `maxStandingMs` for half a second (after a stall of
@@ -37,11 +38,15 @@ export interface AudioBridgeOptions {
   maxQueueMs?: number;
   encoder?: OpusEncoderOptions;
   packetizer?: OpusRtpPacketizerOptions;
-  /** Frames that may leave back to back after a pause (default 2): absorbs the backend's jitter. */
+  /**
+   * Frames that may leave back to back after a pause (default 5, 100 ms): whatever a hiccup held
+   * back (the backend's, the network's, this process's) goes out at once when it arrives, instead of
+   * staying behind as delay for the rest of the talkspurt.
+   */
   burstFrames?: number;
   /** DTX frames while the backend is silent, this far apart (default 400 ms, as libopus). */
   dtxIntervalMs?: number;
-  /** A queue that stays above this for half a second while audio arrives in real time is shed (default 60 ms). */
+  /** A queue that stays above this for half a second while audio arrives in real time is shed (default 40 ms). */
   maxStandingMs?: number;
 }
 
@@ -91,9 +96,9 @@ export interface AudioBridgeStats {
 
 /** One-byte Opus packets (TOC only, no frame): "no audio" to every decoder (RFC 6716 §3.2.1). */
 const DTX_SILK_WB_20MS = Buffer.from([0x48]);
-/** Frames sent in one poll at most: a stalled transceiver must not burst its backlog. */
-const MAX_FRAMES_PER_POLL = 3;
 const STANDING_WINDOW_MS = 500;
+/** No backend audio for this long after the last frame sent ends a talkspurt (a DTX frame goes). */
+const TALKSPURT_END_MS = 2 * FRAME_MS;
 
 export class AudioBridge {
   readonly sampleRate: SampleRate;
@@ -137,10 +142,10 @@ export class AudioBridge {
     this.#queue = new PlayoutQueue(options.sampleRate, { maxDurationMs: options.maxQueueMs ?? 60_000 });
     this.#encoder = new OpusFrameEncoder(options.sampleRate, options.encoder);
     this.#packetizer = new OpusRtpPacketizer(options.packetizer);
-    this.#burstFrames = options.burstFrames ?? 2;
+    this.#burstFrames = options.burstFrames ?? 5;
     this.#tokens = this.#burstFrames;
     this.#dtxIntervalMs = options.dtxIntervalMs ?? 400;
-    this.#maxStandingMs = options.maxStandingMs ?? 60;
+    this.#maxStandingMs = options.maxStandingMs ?? 40;
   }
 
   /** An RTP packet from the caller (its payload: one Opus packet): frames for the backend now. */
@@ -177,6 +182,8 @@ export class AudioBridge {
     this.#stats.clearedMs += this.#queue.queuedMs;
     this.#arrivals.length = 0;
     this.#shedDebtMs = 0;
+    // What comes next starts a talkspurt: the receiver re-adapts to it (marker bit).
+    this.#talking = false;
     return this.#queue.clear();
   }
 
@@ -186,7 +193,7 @@ export class AudioBridge {
     const toClient: ClientPacket[] = [];
     const marksReached: string[] = [];
     this.#watchBacklog(now);
-    for (let sent = 0; sent < MAX_FRAMES_PER_POLL; sent++) {
+    for (let sent = 0; sent < this.#burstFrames; sent++) {
       if (!this.#frameReady(now) || !this.#hasToken(now)) break;
       const arrivedAt = this.#arrivals.shift();
       const { frame, marksReached: reached } = this.#queue.next();
@@ -207,8 +214,10 @@ export class AudioBridge {
     if (!this.#frameReady(now)) {
       marksReached.push(...this.#queue.takeReachedMarks());
       // Silent: a DTX frame when the audio stops, then every dtxIntervalMs.
-      const dtxDue =
-        this.#talking || this.#lastSentAt === undefined || now - this.#lastSentAt >= this.#dtxIntervalMs;
+      // The talkspurt is over only once the next frame is overdue: a backend streaming in real
+      // time leaves the queue empty between its frames.
+      const sinceLast = this.#lastSentAt === undefined ? Number.POSITIVE_INFINITY : now - this.#lastSentAt;
+      const dtxDue = this.#talking ? sinceLast >= TALKSPURT_END_MS : sinceLast >= this.#dtxIntervalMs;
       if (dtxDue && this.#hasToken(now)) {
         toClient.push({ rtp: this.#packet(DTX_SILK_WB_20MS, now, true), arrivedAt: undefined });
         this.#stats.dtxFramesToClient++;
@@ -225,7 +234,8 @@ export class AudioBridge {
     if (this.#queue.wholeFrames > 0) at = Math.min(at, this.#tokenAt);
     else if (this.#queue.queuedMs > 0)
       at = Math.min(at, Math.max(this.#tokenAt, this.#lastEnqueuedAt + FRAME_MS));
-    else if (this.#talking) at = Math.min(at, this.#tokenAt);
+    else if (this.#talking)
+      at = Math.min(at, Math.max(this.#tokenAt, (this.#lastSentAt ?? 0) + TALKSPURT_END_MS));
     else at = Math.min(at, (this.#lastSentAt ?? Number.NEGATIVE_INFINITY) + this.#dtxIntervalMs);
     return at;
   }

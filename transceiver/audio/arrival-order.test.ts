@@ -50,6 +50,17 @@ describe('ArrivalOrder', () => {
     assert.ok(order.wakeAt! > 1_000 && order.wakeAt! <= 1_040);
   });
 
+  test('when concealment ran ahead of the client (a long outage), the order restarts at its packets', () => {
+    const order = new ArrivalOrder({ resyncAfterLate: 3 });
+    order.push(0, payload(0), 0);
+    // The path goes silent for 2 s: the order conceals in real time, ending a few slots ahead.
+    for (let t = 40; t <= 2_100; t += 20) order.poll(t);
+    // The client's packets come back for slots already concealed (its sequence runs behind).
+    const back = [95, 96, 97, 98].map((seq, i) => seqsOf(order.push(seq, payload(seq), 2_110 + i * 20)));
+    assert.deepEqual(back, [[], [], [97], [98]], 'two counted late, then it follows them');
+    assert.equal(order.counters.resyncs, 1);
+  });
+
   test('duplicates and big jumps', () => {
     const order = new ArrivalOrder();
     order.push(100, payload(100), 0);
@@ -82,13 +93,16 @@ describe('ArrivalOrder', () => {
           };
           let last = 0;
           // Positions count from the first packet to arrive: the order starts there.
-          const base = arrivals[0]!.seq;
+          // (A restart re-anchors them: the packet it restarts at is its new base.)
+          let base = arrivals[0]!.seq;
           for (const arrival of arrivals) {
             for (let t = last; t < arrival.at; t++) if ((order.wakeAt ?? Infinity) <= t) take(order.poll(t));
             last = arrival.at;
             const before = positions;
+            const resyncs = order.counters.resyncs;
             const got = order.push(arrival.seq, payload(arrival.seq), arrival.at);
             take(got);
+            if (order.counters.resyncs !== resyncs) base = arrival.seq - before;
             for (const [index, delivery] of got.entries())
               if (delivery.kind === 'packet')
                 assert.equal(delivery.payload[0], (base + before + index) & 0xff, 'in sequence order');

@@ -12,6 +12,9 @@
 //   the backend gets a frame every 20 ms whatever the network does.
 // - A packet behind the delivered sequence (too late, or a duplicate) is dropped and counted.
 // - A jump of more than `maxGap` packets (the client restarted its stream) starts over from it.
+// - After a long silence of the path (a relay restarted, a NAT rebound) the concealment, which
+//   follows real time, may have run ahead of the client's sequence: packets then arrive for slots
+//   already concealed. `resyncAfterLate` of those in a row restart the order at them.
 import { FRAME_MS } from '../../protocol/backend.ts';
 
 export interface ArrivalOrderOptions {
@@ -25,6 +28,8 @@ export interface ArrivalOrderOptions {
   maxGap?: number;
   /** Losses concealed in one poll at most (default 5): after a stall, older ones are skipped. */
   maxConcealPerPoll?: number;
+  /** Packets in a row for slots already concealed that restart the order (default 3). */
+  resyncAfterLate?: number;
 }
 
 export type Delivery =
@@ -39,6 +44,9 @@ export interface ArrivalOrderCounters {
   resyncs: number;
 }
 
+/** Real packets remembered to tell a duplicate from a late packet. */
+const RECENT = 64;
+
 /** Signed distance from `b` to `a` in 16-bit sequence space. */
 function seqDiff(a: number, b: number): number {
   return ((a - b + 0x8000) & 0xffff) - 0x8000;
@@ -50,6 +58,13 @@ export class ArrivalOrder {
   readonly #maxHeld: number;
   readonly #maxGap: number;
   readonly #maxConcealPerPoll: number;
+  readonly #resyncAfterLate: number;
+  /** The last sequence number delivered from a real packet (not concealed). */
+  #lastReal = 0;
+  /** Sequence numbers recently delivered from real packets (a duplicate is one of these). */
+  readonly #recent = new Set<number>();
+  /** Packets in a row that came for slots already concealed. */
+  #lateRun = 0;
   /** The sequence number to deliver next; undefined before the first packet. */
   #next: number | undefined;
   /** When `#next` is due: the arrival of the packet before it plus 20 ms per packet. */
@@ -63,6 +78,7 @@ export class ArrivalOrder {
     this.#maxHeld = options.maxHeld ?? 16;
     this.#maxGap = options.maxGap ?? 50;
     this.#maxConcealPerPoll = options.maxConcealPerPoll ?? 5;
+    this.#resyncAfterLate = options.resyncAfterLate ?? 3;
   }
 
   /** Whether the caller's audio has started (from then on the backend gets 50 frames/s). */
@@ -80,11 +96,21 @@ export class ArrivalOrder {
     }
     const ahead = seqDiff(sequenceNumber, this.#next);
     if (ahead < 0) {
-      if (this.#held.has(sequenceNumber)) this.counters.duplicate++;
-      else this.counters.late++;
-      return out;
+      if (this.#recent.has(sequenceNumber)) {
+        this.counters.duplicate++;
+        return out;
+      }
+      if (seqDiff(sequenceNumber, this.#lastReal) < 0) {
+        this.counters.late++;
+        return out;
+      }
+      // A slot already concealed: late, or the concealment ran ahead of the client.
+      if (++this.#lateRun < this.#resyncAfterLate) {
+        this.counters.late++;
+        return out;
+      }
     }
-    if (ahead > this.#maxGap) {
+    if (ahead < 0 || ahead > this.#maxGap) {
       this.counters.resyncs++;
       this.#held.clear();
       this.#next = sequenceNumber;
@@ -141,6 +167,10 @@ export class ArrivalOrder {
   #deliver(out: Delivery[], payload: Buffer, arrivedAt: number): void {
     out.push({ kind: 'packet', payload, arrivedAt });
     this.counters.delivered++;
+    this.#lastReal = this.#next!;
+    this.#lateRun = 0;
+    this.#recent.add(this.#next!);
+    if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.values().next().value!);
     this.#next = (this.#next! + 1) & 0xffff;
     this.#nextDueAt = arrivedAt + FRAME_MS;
   }

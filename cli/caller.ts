@@ -51,6 +51,22 @@ export interface ToneCallerOptions {
   readonly region?: string | undefined;
 }
 
+/**
+ * A werift peer connection set up as a caller of the edge. No STUN or TURN: the edge is ICE-lite
+ * behind its relay and learns our address from our checks. Host candidates on every IPv4
+ * interface, plus loopback for an edge on this machine.
+ */
+export function newCallerPeerConnection(): RTCPeerConnection {
+  return new RTCPeerConnection({
+    iceServers: [],
+    iceUseIpv4: true,
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    bundlePolicy: 'max-bundle',
+    codecs: { audio: [useOPUS()], video: [] },
+  });
+}
+
 export class ToneCaller {
   readonly #options: ToneCallerOptions;
   readonly pc: RTCPeerConnection;
@@ -78,16 +94,7 @@ export class ToneCaller {
   constructor(options: ToneCallerOptions) {
     this.#options = options;
     this.#echo = new EchoDetector({ toneHz: options.toneHz, sampleRate: SAMPLE_RATE });
-    this.pc = new RTCPeerConnection({
-      // No STUN or TURN: the edge is ICE-lite behind its relay and learns our address from our
-      // checks. Host candidates on every IPv4 interface, plus loopback for an edge on this machine.
-      iceServers: [],
-      iceUseIpv4: true,
-      iceUseIpv6: false,
-      iceAdditionalHostAddresses: ['127.0.0.1'],
-      bundlePolicy: 'max-bundle',
-      codecs: { audio: [useOPUS()], video: [] },
-    });
+    this.pc = newCallerPeerConnection();
     this.#audio = this.pc.addTransceiver('audio', { direction: 'sendrecv' });
     this.#audio.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {

@@ -12,6 +12,7 @@
 // planned turn, and the agent stops and sends `clear` `BARGE_IN_DETECT_MS` after that, as an agent
 // does once its voice-activity detector has heard the user. The first turn's owner is drawn, and it
 // starts somewhere inside its length, so calls set up together do not talk in step.
+import { mulberry32 } from '../../test/support/wan/link-scheduler.ts';
 
 /** 20 ms: one frame of audio each way. */
 export const FRAME_MS = 20;
@@ -56,17 +57,8 @@ export function checkConversationOptions(options: ConversationOptions): void {
     );
 }
 
-/** mulberry32: a small, fast, seeded PRNG; floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG, floats in [0, 1): the test support's mulberry32. */
+export const rng = mulberry32;
 
 /** The seed of one call: FNV-1a of the session ID, mixed with the run's seed. */
 export function callSeed(sessionId: string, runSeed: number): number {

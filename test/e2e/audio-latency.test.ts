@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RTCPeerConnection, RtpHeader, RtpPacket, useOPUS } from 'werift';
+import { RtpHeader, RtpPacket } from 'werift';
 import { CALLER_TEXT, speak } from '../../bench/transceiver/speech.ts';
+import { newCallerPeerConnection } from '../../cli/caller.ts';
 import { OpusFrameDecoder, OpusFrameEncoder } from '../../transceiver/audio/opus-codec.ts';
 import { Pacer } from '../../transceiver/audio/pacer.ts';
 import { OpusRtpPacketizer } from '../../transceiver/audio/rtp-packetizer.ts';
@@ -24,14 +25,7 @@ const RATE = 48_000;
 const BEEP_EVERY_FRAMES = 10;
 
 class BeepCaller {
-  readonly pc = new RTCPeerConnection({
-    iceServers: [],
-    iceUseIpv4: true,
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: ['127.0.0.1'],
-    bundlePolicy: 'max-bundle',
-    codecs: { audio: [useOPUS()], video: [] },
-  });
+  readonly pc = newCallerPeerConnection();
   readonly #audio = this.pc.addTransceiver('audio', { direction: 'sendrecv' });
   readonly #encoder = new OpusFrameEncoder(RATE);
   readonly #decoder = new OpusFrameDecoder(RATE);

@@ -15,10 +15,11 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RTCPeerConnection, useOPUS } from 'werift';
-import { encodeStun, StunAttr, StunType } from '../../protocol/stun.ts';
+import type { RTCPeerConnection } from 'werift';
+import { newCallerPeerConnection } from '../../cli/caller.ts';
 import { encodeTunnelPacket } from '../../protocol/tunnel.ts';
 import { Edge } from '../support/edge.ts';
+import { bindingRequest } from '../support/ice.ts';
 import { type ScriptedBackend, startScriptedBackend } from '../support/scripted-backend.ts';
 import { lossBetween, type ProxiedClient, UdpProxy } from '../support/udp-proxy.ts';
 
@@ -41,19 +42,7 @@ function sdpValue(sdp: string, name: string): string {
 
 /** A valid check of the caller's session (what the caller itself can always make). */
 function checkOf(caller: Caller): Buffer {
-  const priority = Buffer.alloc(4);
-  priority.writeUInt32BE(0x6e7f1eff);
-  return encodeStun({
-    type: StunType.BindingRequest,
-    transactionId: randomBytes(12),
-    attributes: [
-      { type: StunAttr.Username, value: Buffer.from(`${caller.serverUfrag}:${caller.clientUfrag}`) },
-      { type: StunAttr.Priority, value: priority },
-      { type: StunAttr.IceControlling, value: randomBytes(8) },
-    ],
-    integrityKey: caller.serverPassword,
-    fingerprint: true,
-  });
+  return bindingRequest(caller.serverUfrag, caller.serverPassword, caller.clientUfrag);
 }
 
 async function openSocket(host = '127.0.0.1'): Promise<{ socket: Socket; received: Buffer[] }> {
@@ -82,14 +71,7 @@ describe('media goes only where it is wanted', { timeout: 180_000 }, () => {
 
   /** Places a werift call whose packets go through the proxy; resolves once audio arrives. */
   async function call(): Promise<Caller> {
-    const pc = new RTCPeerConnection({
-      iceServers: [],
-      iceUseIpv4: true,
-      iceUseIpv6: false,
-      iceAdditionalHostAddresses: ['127.0.0.1'],
-      bundlePolicy: 'max-bundle',
-      codecs: { audio: [useOPUS()], video: [] },
-    });
+    const pc = newCallerPeerConnection();
     pc.addTransceiver('audio', { direction: 'sendrecv' });
     pc.createDataChannel('events');
     await pc.setLocalDescription(await pc.createOffer());

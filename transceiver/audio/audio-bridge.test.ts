@@ -145,7 +145,7 @@ describe('AudioBridge: backend → caller', () => {
         const jitter = (at * 7919) % 15;
         setTimeoutLike.push([at + jitter, () => bridge.enqueueBackendAudio(frame, at + jitter)]);
       }
-      for (const [due, run] of setTimeoutLike.filter(([due]) => due === at)) run();
+      for (const [, run] of setTimeoutLike.filter(([due]) => due === at)) run();
       if (bridge.wakeAt <= at) packets.push(...bridge.poll(at).toClient);
     }
     setTimeoutLike.length = 0;

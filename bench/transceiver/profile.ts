@@ -20,28 +20,28 @@ interface CpuProfile {
 /** The media path's parts: a function (name, file) whose whole subtree is that part. */
 export const COMPONENTS: readonly { readonly name: string; readonly fn: string; readonly file: RegExp }[] = [
   {
-    name: 'pacer tick: every call, every 20 ms (all of the below marked ⊂)',
-    fn: 'tick',
-    file: /transceiver\/call\.ts$/,
-  },
-  {
-    name: '⊂ Opus encode (backend audio → caller)',
-    fn: 'encode',
-    file: /transceiver\/audio\/opus-codec\.ts$/,
-  },
-  { name: '⊂ Opus decode (caller → backend)', fn: 'decode', file: /transceiver\/audio\/opus-codec\.ts$/ },
-  { name: '⊂ RTP out: werift sendRtp, SRTP, socket', fn: 'sendRtp', file: /transceiver\/peer\.ts$/ },
-  {
-    name: '⊂ PCM to the backend: WebSocket send',
-    fn: 'sendAudio',
-    file: /transceiver\/backend-connection\.ts$/,
-  },
-  {
-    name: 'tunnel datagrams in: router, werift, SRTP',
+    name: 'tunnel datagrams in: router, werift, SRTP, decode on arrival (⊃ Opus decode)',
     fn: 'onDatagram',
     file: /transceiver\/tunnel-router\.ts$/,
   },
-  { name: 'backend messages in: WebSocket receive', fn: 'socketOnData', file: /ws\/lib\/websocket\.js$/ },
+  {
+    name: 'backend messages in: WebSocket receive (⊃ encode and RTP out on arrival)',
+    fn: 'socketOnData',
+    file: /ws\/lib\/websocket\.js$/,
+  },
+  {
+    name: "a call's audio timer: concealment, paced frames, DTX",
+    fn: '#serviceAudio',
+    file: /transceiver\/call\.ts$/,
+  },
+  { name: 'Opus encode (backend audio → caller)', fn: 'encode', file: /transceiver\/audio\/opus-codec\.ts$/ },
+  { name: 'Opus decode (caller → backend)', fn: 'decode', file: /transceiver\/audio\/opus-codec\.ts$/ },
+  { name: 'RTP out: werift sendRtp, SRTP, socket', fn: 'sendRtp', file: /transceiver\/peer\.ts$/ },
+  {
+    name: 'PCM to the backend: WebSocket send',
+    fn: 'sendAudio',
+    file: /transceiver\/backend-connection\.ts$/,
+  },
   { name: 'garbage collector', fn: '(garbage collector)', file: /^$/ },
 ];
 

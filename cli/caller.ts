@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { RTCPeerConnection, type RTCRtpTransceiver, RtpHeader, RtpPacket, useOPUS } from 'werift';
 import { OpusFrameDecoder, OpusFrameEncoder } from '../transceiver/audio/opus-codec.ts';
-import { Pacer } from '../transceiver/audio/pacer.ts';
+import { Pacer } from './pacer.ts';
 import { OpusRtpPacketizer } from '../transceiver/audio/rtp-packetizer.ts';
 import { sine } from '../transceiver/audio/tone.ts';
 import { EchoDetector, RtpReceiveStats } from './measure.ts';

@@ -4,7 +4,7 @@
 // generator sends in small batches instead of one big one. Built on the transceiver's Pacer: ticks
 // sit on a fixed grid (no drift), and a late wake runs the missed ticks back to back.
 import { performance } from 'node:perf_hooks';
-import { Pacer } from '../../transceiver/audio/pacer.ts';
+import { Pacer } from '../../cli/pacer.ts';
 
 export const PHASE_GROUPS = 4;
 const INTERVAL_MS = 20 / PHASE_GROUPS;

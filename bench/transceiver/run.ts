@@ -23,7 +23,7 @@ import type { SampleRate } from '../../protocol/backend.ts';
 import { Edge, Service } from '../../test/support/edge.ts';
 import { freeTcpPort } from '../../test/support/net.ts';
 import { parsePrometheus, type Samples } from '../../test/support/prometheus.ts';
-import { Pacer } from '../../transceiver/audio/pacer.ts';
+import { Pacer } from '../../cli/pacer.ts';
 import {
   dropsBetween,
   ksoftirqdPids,

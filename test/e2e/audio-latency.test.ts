@@ -16,7 +16,7 @@ import { RtpHeader, RtpPacket } from 'werift';
 import { CALLER_TEXT, speak } from '../../bench/transceiver/speech.ts';
 import { newCallerPeerConnection } from '../../cli/caller.ts';
 import { OpusFrameDecoder, OpusFrameEncoder } from '../../transceiver/audio/opus-codec.ts';
-import { Pacer } from '../../transceiver/audio/pacer.ts';
+import { Pacer } from '../../cli/pacer.ts';
 import { OpusRtpPacketizer } from '../../transceiver/audio/rtp-packetizer.ts';
 import { rms, sine } from '../../transceiver/audio/tone.ts';
 import { Edge } from '../support/edge.ts';

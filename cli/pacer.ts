@@ -1,4 +1,6 @@
-// Real-time pacing for a call's audio: a tick every 20 ms that pulls one frame each way.
+// A caller's real-time pacing: a tick every 20 ms that sends one frame (the command-line caller, the
+// benchmark's metronome, the tests' callers). The transceiver paces each call on its own
+// (transceiver/audio/audio-bridge.ts).
 //
 // `PaceSchedule` is the pure part: ticks sit on a fixed grid (start + k × interval), so timer
 // lateness never accumulates into drift. After a stall (a long GC pause, a blocked event loop) the
@@ -6,8 +8,8 @@
 // the schedule carries on from the grid point after now. Catching up a little keeps the audio
 // continuous after a short hiccup; never catching up more bounds the burst sent to the network.
 //
-// `Pacer` is the only timer-driven piece of the audio path: one timer at a time, re-armed for the
-// next grid point after each wake, cleared by `stop()`.
+// `Pacer` is the timer-driven part: one timer at a time, re-armed for the next grid point after
+// each wake, cleared by `stop()`.
 
 export interface PaceScheduleOptions {
   /** Tick period (default 20 ms). */

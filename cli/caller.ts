@@ -6,10 +6,10 @@
 import { performance } from 'node:perf_hooks';
 import { RTCPeerConnection, type RTCRtpTransceiver, RtpHeader, RtpPacket, useOPUS } from 'werift';
 import { OpusFrameDecoder, OpusFrameEncoder } from '../transceiver/audio/opus-codec.ts';
-import { Pacer } from './pacer.ts';
 import { OpusRtpPacketizer } from '../transceiver/audio/rtp-packetizer.ts';
 import { sine } from '../transceiver/audio/tone.ts';
 import { EchoDetector, RtpReceiveStats } from './measure.ts';
+import { Pacer } from './pacer.ts';
 import { WhipError, whipDelete, whipOffer } from './whip.ts';
 
 /** The caller's figures; `null` where nothing could be measured. This is the JSON line. */

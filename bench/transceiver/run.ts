@@ -19,11 +19,11 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { Pacer } from '../../cli/pacer.ts';
 import type { SampleRate } from '../../protocol/backend.ts';
 import { Edge, Service } from '../../test/support/edge.ts';
 import { freeTcpPort } from '../../test/support/net.ts';
 import { parsePrometheus, type Samples } from '../../test/support/prometheus.ts';
-import { Pacer } from '../../cli/pacer.ts';
 import {
   dropsBetween,
   ksoftirqdPids,

@@ -144,7 +144,9 @@ export class WhipCaller {
     return this.#toneHz;
   }
 
-  sendMessage(text: string): void {
+  /** Sends on the data channel, once it is open (it opens a little after the connection). */
+  async sendMessage(text: string): Promise<void> {
+    await this.waitFor(() => this.#channel.readyState === 'open', 5_000, 'the data channel to open');
     this.#channel.send(text);
   }
 

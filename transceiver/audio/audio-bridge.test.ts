@@ -117,14 +117,18 @@ describe('AudioBridge: backend → caller', () => {
     assert.equal(audio.length, 50);
     // The first frames go the moment they arrive (a burst of five), then one every 20 ms.
     for (const [i, packet] of audio.entries()) assert.equal(packet.at, i < 5 ? 100 : 20 + 20 * i);
-    assert.equal(packets.at(-1)!.rtp.payload.length, 1, 'a DTX frame when the audio stops');
+    const after = packets.filter((packet) => packet.arrivedAt === undefined && packet.at > 100);
+    assert.equal(after.length, 5, 'when the audio stops: 100 ms of encoded silence');
+    assert.ok(after.every((packet) => packet.rtp.payload.length > 1 && !packet.rtp.marker));
+    assert.equal(bridge.stats.silenceFramesToClient, 5);
     for (const [i, packet] of packets.entries())
       assert.equal(packet.rtp.sequenceNumber, (65530 + i) & 0xffff);
     // Within the talkspurt timestamps follow the audio; across a silence, real time.
     const first = packets.indexOf(packets.find((packet) => packet.arrivedAt !== undefined)!);
     for (let i = 1; i < packets.length; i++) {
       const step = (packets[i]!.rtp.timestamp - packets[i - 1]!.rtp.timestamp) >>> 0;
-      const audioToAudio = i > first && packets[i]!.arrivedAt !== undefined;
+      // Audio and the encoded silence that winds it down are one talkspurt; DTX frames jump.
+      const audioToAudio = i > first && packets[i]!.rtp.payload.length > 1;
       const elapsed = Math.max(1, Math.round((packets[i]!.at - packets[i - 1]!.at) / 20)) * TIMESTAMP_STEP;
       assert.equal(step, audioToAudio ? TIMESTAMP_STEP : elapsed, `packet ${i}`);
     }

@@ -16,10 +16,10 @@
 //   is paced at 20 ms. Calls are not aligned to a shared tick, so their packets spread over the
 //   20 ms instead of leaving in one burst. RTP timestamps run on with the audio within a talkspurt
 //   and jump by the real time elapsed across a silence.
-// - While the backend is silent nothing is encoded: a one-byte Opus DTX frame (RFC 7587 §3.1.3, what
-//   libopus itself sends in DTX) goes out when the audio stops (no frame for 40 ms after the last
-//   one) and every 400 ms after, so the
-//   caller's decoder plays comfort noise and RTCP keeps flowing.
+// - While the backend is silent nothing is encoded: when its audio stops (no frame for 40 ms after
+//   the last one) or is cleared, 100 ms of encoded silence wind it down, then a one-byte Opus DTX
+//   frame (RFC 7587 §3.1.3, what libopus itself sends in DTX) goes every 400 ms, so the caller's
+//   decoder plays comfort noise and RTCP keeps flowing.
 // - A standing backlog is shed: when the backend streams in real time (about a second of audio per
 //   second) but the queue never drops below `maxStandingMs` for half a second (after a stall of
 //   the transceiver, or a burst of caller audio echoed back), frames are dropped until it does.
@@ -85,6 +85,8 @@ export interface AudioBridgeStats {
   audioFramesToClient: number;
   /** One-byte DTX packets sent while the backend was silent. */
   dtxFramesToClient: number;
+  /** Encoded silence that wound a talkspurt down (after it ended, or a clear). */
+  silenceFramesToClient: number;
   queuedMs: number;
   /** Backend audio dropped because the queue was full (ms, total). */
   overflowMs: number;
@@ -97,8 +99,10 @@ export interface AudioBridgeStats {
 /** One-byte Opus packets (TOC only, no frame): "no audio" to every decoder (RFC 6716 §3.2.1). */
 const DTX_SILK_WB_20MS = Buffer.from([0x48]);
 const STANDING_WINDOW_MS = 500;
-/** No backend audio for this long after the last frame sent ends a talkspurt (a DTX frame goes). */
+/** No backend audio for this long after the last frame sent ends a talkspurt. */
 const TALKSPURT_END_MS = 2 * FRAME_MS;
+/** Frames of encoded silence that end a talkspurt before DTX (100 ms). */
+const WIND_DOWN_FRAMES = 5;
 
 export class AudioBridge {
   readonly sampleRate: SampleRate;
@@ -116,6 +120,9 @@ export class AudioBridge {
   /** When the last packet (audio or DTX) went to the caller, and whether it was audio. */
   #lastSentAt: number | undefined;
   #talking = false;
+  /** Frames of encoded silence still to send after a talkspurt ended or was cleared. */
+  #windDown = 0;
+  readonly #silence: Buffer;
   /** When each queued frame's audio arrived (parallel to the queue's whole frames). */
   readonly #arrivals: number[] = [];
   /** When the backend's last audio arrived (a partial frame goes out padded only after a pause). */
@@ -130,6 +137,7 @@ export class AudioBridge {
     framesToBackend: 0,
     audioFramesToClient: 0,
     dtxFramesToClient: 0,
+    silenceFramesToClient: 0,
     overflowMs: 0,
     clearedMs: 0,
     shedMs: 0,
@@ -146,6 +154,7 @@ export class AudioBridge {
     this.#tokens = this.#burstFrames;
     this.#dtxIntervalMs = options.dtxIntervalMs ?? 400;
     this.#maxStandingMs = options.maxStandingMs ?? 40;
+    this.#silence = Buffer.alloc(frameBytes(options.sampleRate));
   }
 
   /** An RTP packet from the caller (its payload: one Opus packet): frames for the backend now. */
@@ -182,7 +191,9 @@ export class AudioBridge {
     this.#stats.clearedMs += this.#queue.queuedMs;
     this.#arrivals.length = 0;
     this.#shedDebtMs = 0;
-    // What comes next starts a talkspurt: the receiver re-adapts to it (marker bit).
+    // The cut is wound down with encoded silence at once (the caller must not hear the cleared
+    // audio's tail concealed); what comes next starts a talkspurt.
+    if (this.#talking) this.#windDown = WIND_DOWN_FRAMES;
     this.#talking = false;
     return this.#queue.clear();
   }
@@ -213,15 +224,27 @@ export class AudioBridge {
     }
     if (!this.#frameReady(now)) {
       marksReached.push(...this.#queue.takeReachedMarks());
-      // Silent: a DTX frame when the audio stops, then every dtxIntervalMs.
       // The talkspurt is over only once the next frame is overdue: a backend streaming in real
       // time leaves the queue empty between its frames.
       const sinceLast = this.#lastSentAt === undefined ? Number.POSITIVE_INFINITY : now - this.#lastSentAt;
-      const dtxDue = this.#talking ? sinceLast >= TALKSPURT_END_MS : sinceLast >= this.#dtxIntervalMs;
-      if (dtxDue && this.#hasToken(now)) {
+      if (this.#talking && sinceLast >= TALKSPURT_END_MS) {
+        this.#talking = false;
+        this.#windDown = WIND_DOWN_FRAMES;
+      }
+      if (this.#windDown > 0 && sinceLast >= FRAME_MS && this.#hasToken(now)) {
+        // Encoded silence through the live encoder first, as libopus does before it goes DTX: it
+        // winds the audio down instead of leaving the caller's decoder to conceal its tail.
+        toClient.push({
+          rtp: this.#packet(this.#encoder.encode(this.#silence), now, false),
+          arrivedAt: undefined,
+        });
+        this.#stats.silenceFramesToClient++;
+        this.#windDown--;
+        this.#tokens -= 1;
+      } else if (this.#windDown === 0 && sinceLast >= this.#dtxIntervalMs && this.#hasToken(now)) {
+        // Then a DTX frame every dtxIntervalMs.
         toClient.push({ rtp: this.#packet(DTX_SILK_WB_20MS, now, true), arrivedAt: undefined });
         this.#stats.dtxFramesToClient++;
-        this.#talking = false;
         this.#tokens -= 1;
       }
     }
@@ -236,6 +259,8 @@ export class AudioBridge {
       at = Math.min(at, Math.max(this.#tokenAt, this.#lastEnqueuedAt + FRAME_MS));
     else if (this.#talking)
       at = Math.min(at, Math.max(this.#tokenAt, (this.#lastSentAt ?? 0) + TALKSPURT_END_MS));
+    else if (this.#windDown > 0)
+      at = Math.min(at, Math.max(this.#tokenAt, (this.#lastSentAt ?? 0) + FRAME_MS));
     else at = Math.min(at, (this.#lastSentAt ?? Number.NEGATIVE_INFINITY) + this.#dtxIntervalMs);
     return at;
   }

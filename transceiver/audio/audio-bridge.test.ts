@@ -159,6 +159,22 @@ describe('AudioBridge: backend → caller', () => {
     assert.equal(packets.filter((packet) => packet.rtp.marker).length, 1, 'one talkspurt');
   });
 
+  test('after a stall of the transceiver, what it held back goes out at once: no delay stays behind', () => {
+    const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
+    const frame = sine(440, BACKEND_RATE, 20);
+    const sentAt: number[] = [];
+    for (let at = 0; at < 3_000; at++) {
+      if (at % 20 === 0) bridge.enqueueBackendAudio(frame, at);
+      const stalled = at >= 1_000 && at < 1_300; // the process does nothing for 300 ms
+      if (!stalled && bridge.wakeAt <= at)
+        for (const packet of bridge.poll(at).toClient)
+          if (packet.arrivedAt !== undefined) sentAt.push(at - packet.arrivedAt);
+    }
+    const afterStall = sentAt.slice(-50);
+    assert.ok(Math.max(...afterStall) <= 1, `still ${Math.max(...afterStall)} ms behind`);
+    assert.equal(bridge.stats.shedMs, 0, 'nothing had to be dropped');
+  });
+
   test('nothing is encoded while the backend is silent: a DTX frame every 400 ms', () => {
     const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
     const packets = run(bridge, 0, 2_001).flatMap((output) => output.toClient);

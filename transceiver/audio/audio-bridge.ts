@@ -10,8 +10,9 @@
 // - To the backend, nothing is held: a packet is decoded and handed on the moment it arrives, in
 //   order; a lost one is concealed as soon as it is certainly lost (arrival-order.ts). Once the
 //   caller's audio has started the backend gets exactly 50 frames a second, gapless.
-// - To the caller, audio goes out as soon as it is ready, never faster than real time: a token
-//   bucket of 50 frames a second holding at most `burstFrames` (5). A backend that streams in real
+// - To the caller, audio goes out as soon as it is ready, never ahead of real time: a token
+//   bucket of 50 frames a second holding `burstFrames` (5) at a talkspurt's start and up to 25
+//   within one, so a stall's backlog goes out as soon as it is there. A backend that streams in real
 //   time has every frame sent the moment it arrives, whatever its phase; a faster one (a TTS burst)
 //   is paced at 20 ms. Calls are not aligned to a shared tick, so their packets spread over the
 //   20 ms instead of leaving in one burst. RTP timestamps run on with the audio within a talkspurt
@@ -101,6 +102,8 @@ const DTX_SILK_WB_20MS = Buffer.from([0x48]);
 const STANDING_WINDOW_MS = 500;
 /** No backend audio for this long after the last frame sent ends a talkspurt. */
 const TALKSPURT_END_MS = 2 * FRAME_MS;
+/** Frames the token bucket may hold within a talkspurt (500 ms): how far sending catches up. */
+const CATCH_UP_FRAMES = 25;
 /** Frames of encoded silence that end a talkspurt before DTX (100 ms). */
 const WIND_DOWN_FRAMES = 5;
 
@@ -204,7 +207,7 @@ export class AudioBridge {
     const toClient: ClientPacket[] = [];
     const marksReached: string[] = [];
     this.#watchBacklog(now);
-    for (let sent = 0; sent < this.#burstFrames; sent++) {
+    for (let sent = 0; sent < CATCH_UP_FRAMES; sent++) {
       if (!this.#frameReady(now) || !this.#hasToken(now)) break;
       const arrivedAt = this.#arrivals.shift();
       const { frame, marksReached: reached } = this.#queue.next();
@@ -300,9 +303,16 @@ export class AudioBridge {
     );
   }
 
+  /**
+   * Whether a frame may go now. The bucket holds `burstFrames` at a talkspurt's start (a TTS burst
+   * is paced after its first 100 ms), but up to CATCH_UP_FRAMES within a talkspurt: what a stall
+   * held back goes out as soon as it is there, instead of the queue staying one stall behind.
+   */
   #hasToken(now: number): boolean {
+    const cap = this.#talking ? CATCH_UP_FRAMES : this.#burstFrames;
     if (this.#tokensAt !== undefined)
-      this.#tokens = Math.min(this.#burstFrames, this.#tokens + (now - this.#tokensAt) / FRAME_MS);
+      this.#tokens = Math.min(Math.max(cap, this.#tokens), this.#tokens + (now - this.#tokensAt) / FRAME_MS);
+    if (this.#tokens > cap && !this.#talking) this.#tokens = cap;
     this.#tokensAt = now;
     return this.#tokens >= 1;
   }

@@ -102,6 +102,8 @@ const DTX_SILK_WB_20MS = Buffer.from([0x48]);
 const STANDING_WINDOW_MS = 500;
 /** No backend audio for this long after the last frame sent ends a talkspurt. */
 const TALKSPURT_END_MS = 2 * FRAME_MS;
+/** A gap between polls longer than this is a stall of the process. */
+const STALL_MS = 3 * FRAME_MS;
 /** Frames the token bucket may hold within a talkspurt (500 ms): how far sending catches up. */
 const CATCH_UP_FRAMES = 25;
 /** Frames of encoded silence that end a talkspurt before DTX (100 ms). */
@@ -123,6 +125,9 @@ export class AudioBridge {
   /** When the last packet (audio or DTX) went to the caller, and whether it was audio. */
   #lastSentAt: number | undefined;
   #talking = false;
+  #lastPollAt: number | undefined;
+  /** After a stall, a talkspurt is not ended before this (its audio may still be on its way). */
+  #endNotBefore = Number.NEGATIVE_INFINITY;
   /** Frames of encoded silence still to send after a talkspurt ended or was cleared. */
   #windDown = 0;
   readonly #silence: Buffer;
@@ -203,6 +208,11 @@ export class AudioBridge {
 
   /** What is due at `now`: concealment for certain losses, packets for the caller, marks. */
   poll(now: number): AudioBridgeOutput {
+    // A gap in polling is a stall of this process (a talkspurt is polled at least every 40 ms): the
+    // backend's audio of the stall is still in the socket, so the talkspurt has not ended yet.
+    if (this.#lastPollAt !== undefined && now - this.#lastPollAt > STALL_MS)
+      this.#endNotBefore = now + TALKSPURT_END_MS;
+    this.#lastPollAt = now;
     const toBackend = this.#toBackend(this.#arrival.poll(now));
     const toClient: ClientPacket[] = [];
     const marksReached: string[] = [];
@@ -230,7 +240,7 @@ export class AudioBridge {
       // The talkspurt is over only once the next frame is overdue: a backend streaming in real
       // time leaves the queue empty between its frames.
       const sinceLast = this.#lastSentAt === undefined ? Number.POSITIVE_INFINITY : now - this.#lastSentAt;
-      if (this.#talking && sinceLast >= TALKSPURT_END_MS) {
+      if (this.#talking && sinceLast >= TALKSPURT_END_MS && now >= this.#endNotBefore) {
         this.#talking = false;
         this.#windDown = WIND_DOWN_FRAMES;
       }
@@ -261,7 +271,10 @@ export class AudioBridge {
     else if (this.#queue.queuedMs > 0)
       at = Math.min(at, Math.max(this.#tokenAt, this.#lastEnqueuedAt + FRAME_MS));
     else if (this.#talking)
-      at = Math.min(at, Math.max(this.#tokenAt, (this.#lastSentAt ?? 0) + TALKSPURT_END_MS));
+      at = Math.min(
+        at,
+        Math.max(this.#tokenAt, (this.#lastSentAt ?? 0) + TALKSPURT_END_MS, this.#endNotBefore),
+      );
     else if (this.#windDown > 0)
       at = Math.min(at, Math.max(this.#tokenAt, (this.#lastSentAt ?? 0) + FRAME_MS));
     else at = Math.min(at, (this.#lastSentAt ?? Number.NEGATIVE_INFINITY) + this.#dtxIntervalMs);

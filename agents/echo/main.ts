@@ -49,7 +49,23 @@ try {
 }
 
 const logger = pino({ name: 'echo-agent', level: args['log-level'] });
-let agent: Awaited<ReturnType<typeof startEchoAgent>>;
+let agent: Awaited<ReturnType<typeof startEchoAgent>> | undefined;
+
+// Installed before the agent starts: it says it is listening before start-up returns, and a
+// SIGTERM right after that line must still close it cleanly (exit 0).
+let signals = 0;
+const onSignal = (signal: NodeJS.Signals) => {
+  signals++;
+  if (signals > 1) fail(`second ${signal}: exiting without closing calls`, 1);
+  if (agent === undefined) process.exit(0);
+  logger.info({ signal, connections: agent.connections }, 'shutting down');
+  agent.close().then(
+    () => process.exit(0),
+    (error: unknown) => fail(`shutdown failed: ${(error as Error).message}`, 1),
+  );
+};
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
 try {
   agent = await startEchoAgent({
     host: args.host,
@@ -61,16 +77,3 @@ try {
 } catch (error) {
   fail(`cannot listen on ${args.host}:${args.port}: ${(error as Error).message}`, 1);
 }
-
-let signals = 0;
-const onSignal = (signal: NodeJS.Signals) => {
-  signals++;
-  if (signals > 1) fail(`second ${signal}: exiting without closing calls`, 1);
-  logger.info({ signal, connections: agent.connections }, 'shutting down');
-  agent.close().then(
-    () => process.exit(0),
-    (error: unknown) => fail(`shutdown failed: ${(error as Error).message}`, 1),
-  );
-};
-process.on('SIGTERM', onSignal);
-process.on('SIGINT', onSignal);

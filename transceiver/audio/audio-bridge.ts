@@ -122,8 +122,9 @@ export class AudioBridge {
   /** Frames that may be sent now (a token bucket refilled at one per 20 ms), as of `#tokensAt`. */
   #tokens: number;
   #tokensAt: number | undefined;
-  /** When the last packet (audio or DTX) went to the caller, and whether it was audio. */
+  /** When the last packet (audio, silence or DTX) went to the caller. */
   #lastSentAt: number | undefined;
+  /** Within a talkspurt: backend audio is flowing (its end is wound down with silence). */
   #talking = false;
   #lastPollAt: number | undefined;
   /** After a stall, a talkspurt is not ended before this (its audio may still be on its way). */

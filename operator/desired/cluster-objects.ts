@@ -83,33 +83,21 @@ function names(input: ClusterObjectsInput) {
 }
 
 export function routingReaderServiceAccount(input: ClusterObjectsInput): DesiredObject & V1ServiceAccount {
-  const { cluster, namespace } = names(input);
+  const { cluster } = names(input);
   return {
     apiVersion: 'v1',
     kind: 'ServiceAccount',
-    metadata: ownedMeta(
-      routingReaderName(cluster),
-      namespace,
-      cluster,
-      COMPONENT.routingTable,
-      input.cluster,
-    ),
+    metadata: ownedMeta(routingReaderName(cluster), COMPONENT.routingTable, input.cluster),
   };
 }
 
 /** Read access to this cluster's routing table and nothing else (list/watch by metadata.name). */
 export function routingReaderRole(input: ClusterObjectsInput): DesiredObject & V1Role {
-  const { cluster, namespace } = names(input);
+  const { cluster } = names(input);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
-    metadata: ownedMeta(
-      routingReaderName(cluster),
-      namespace,
-      cluster,
-      COMPONENT.routingTable,
-      input.cluster,
-    ),
+    metadata: ownedMeta(routingReaderName(cluster), COMPONENT.routingTable, input.cluster),
     rules: [
       {
         apiGroups: [''],
@@ -126,13 +114,7 @@ export function routingReaderRoleBinding(input: ClusterObjectsInput): DesiredObj
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
-    metadata: ownedMeta(
-      routingReaderName(cluster),
-      namespace,
-      cluster,
-      COMPONENT.routingTable,
-      input.cluster,
-    ),
+    metadata: ownedMeta(routingReaderName(cluster), COMPONENT.routingTable, input.cluster),
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: routingReaderName(cluster) },
     subjects: [{ kind: 'ServiceAccount', name: routingReaderName(cluster), namespace }],
   };
@@ -157,7 +139,7 @@ export function relayDeployment(input: ClusterObjectsInput): DesiredObject & V1D
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: ownedMeta(relayName(cluster), namespace, cluster, COMPONENT.relay, input.cluster),
+    metadata: ownedMeta(relayName(cluster), COMPONENT.relay, input.cluster),
     spec: {
       replicas: spec.relay.replicas,
       selector: { matchLabels: labels },
@@ -217,12 +199,12 @@ export function relayDeployment(input: ClusterObjectsInput): DesiredObject & V1D
 }
 
 export function relayService(input: ClusterObjectsInput): DesiredObject & V1Service {
-  const { cluster, namespace } = names(input);
+  const { cluster } = names(input);
   const relay = input.cluster.spec.relay;
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: ownedMeta(relayName(cluster), namespace, cluster, COMPONENT.relay, input.cluster),
+    metadata: ownedMeta(relayName(cluster), COMPONENT.relay, input.cluster),
     spec: {
       type: relay.serviceType,
       // Keeps the client's address (the relay needs it) and sends packets only to relays on the
@@ -243,11 +225,11 @@ export function relayService(input: ClusterObjectsInput): DesiredObject & V1Serv
 }
 
 export function relayDisruptionBudget(input: ClusterObjectsInput): DesiredObject & V1PodDisruptionBudget {
-  const { cluster, namespace } = names(input);
+  const { cluster } = names(input);
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
-    metadata: ownedMeta(relayName(cluster), namespace, cluster, COMPONENT.relay, input.cluster),
+    metadata: ownedMeta(relayName(cluster), COMPONENT.relay, input.cluster),
     spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(cluster, COMPONENT.relay) } },
   };
 }
@@ -260,7 +242,7 @@ export function signalingDeployment(input: ClusterObjectsInput): DesiredObject &
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: ownedMeta(signalingName(cluster), namespace, cluster, COMPONENT.signaling, input.cluster),
+    metadata: ownedMeta(signalingName(cluster), COMPONENT.signaling, input.cluster),
     spec: {
       replicas: signaling.replicas,
       selector: { matchLabels: labels },
@@ -319,12 +301,12 @@ export function signalingDeployment(input: ClusterObjectsInput): DesiredObject &
 }
 
 export function signalingService(input: ClusterObjectsInput): DesiredObject & V1Service {
-  const { cluster, namespace } = names(input);
+  const { cluster } = names(input);
   const signaling = input.cluster.spec.signaling;
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: ownedMeta(signalingName(cluster), namespace, cluster, COMPONENT.signaling, input.cluster),
+    metadata: ownedMeta(signalingName(cluster), COMPONENT.signaling, input.cluster),
     spec: {
       type: signaling.serviceType,
       selector: selectorLabels(cluster, COMPONENT.signaling),

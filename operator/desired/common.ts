@@ -8,19 +8,20 @@ export interface Owner {
   readonly metadata: ObjectMeta;
 }
 
-/** Metadata of an object owned (as controller) by `owner`, labelled for one VoiceEdgeCluster. */
+/**
+ * Metadata of an object the VoiceEdgeCluster `cluster` owns (as controller): in its namespace,
+ * labelled for it and for `component`.
+ */
 export function ownedMeta(
   name: string,
-  namespace: string,
-  cluster: string,
   component: string,
-  owner: Owner,
+  cluster: Owner,
 ): V1ObjectMeta & { name: string; namespace: string } {
   return {
     name,
-    namespace,
-    labels: clusterLabels(cluster, component),
-    ownerReferences: [controllerReference(owner) as V1OwnerReference],
+    namespace: cluster.metadata.namespace ?? 'default',
+    labels: clusterLabels(cluster.metadata.name, component),
+    ownerReferences: [controllerReference(cluster) as V1OwnerReference],
   };
 }
 

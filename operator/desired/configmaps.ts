@@ -21,13 +21,7 @@ export function routingConfigMap(
   resourceVersion: string | undefined,
 ): V1ConfigMap & { metadata: { name: string; namespace: string } } {
   const name = cluster.metadata.name;
-  const metadata = ownedMeta(
-    routingConfigMapName(name),
-    cluster.metadata.namespace ?? 'default',
-    name,
-    COMPONENT.routingTable,
-    cluster,
-  );
+  const metadata = ownedMeta(routingConfigMapName(name), COMPONENT.routingTable, cluster);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -44,13 +38,7 @@ export function ledgerConfigMap(
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: ownedMeta(
-      ledgerConfigMapName(name),
-      cluster.metadata.namespace ?? 'default',
-      name,
-      COMPONENT.transceiverIds,
-      cluster,
-    ),
+    metadata: ownedMeta(ledgerConfigMapName(name), COMPONENT.transceiverIds, cluster),
     data: { [LEDGER_KEY]: String(next) },
   };
 }

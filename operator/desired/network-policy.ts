@@ -57,13 +57,7 @@ export function transceiverNetworkPolicy(
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: ownedMeta(
-      transceiverPolicyName(name),
-      cluster.metadata.namespace ?? 'default',
-      name,
-      COMPONENT.transceiver,
-      cluster,
-    ),
+    metadata: ownedMeta(transceiverPolicyName(name), COMPONENT.transceiver, cluster),
     spec: {
       podSelector: { matchLabels: selectorLabels(name, COMPONENT.transceiver) },
       policyTypes: ['Ingress'],

@@ -26,17 +26,10 @@ export function transceiverApiSecret(
   cluster: VoiceEdgeCluster,
   token: string,
 ): V1Secret & { apiVersion: string; kind: string; metadata: { name: string; namespace: string } } {
-  const name = cluster.metadata.name;
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: ownedMeta(
-      transceiverApiSecretName(cluster),
-      cluster.metadata.namespace ?? 'default',
-      name,
-      COMPONENT.transceiverApi,
-      cluster,
-    ),
+    metadata: ownedMeta(transceiverApiSecretName(cluster), COMPONENT.transceiverApi, cluster),
     type: 'Opaque',
     data: { [API_TOKENS_KEY]: Buffer.from(token, 'utf8').toString('base64') },
   };

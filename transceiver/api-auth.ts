@@ -6,9 +6,10 @@
 // Authorization header without a CORS preflight, and this API answers no preflight (no
 // Access-Control-* header is ever sent). Bodies must be JSON, so a form or text/plain body is
 // refused too even if a token were somehow attached.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { createAuthenticator } from '../protocol/bearer-auth.ts';
+import { sendProblem } from './api-problem.ts';
 
 /** Read-only routes for probes and scrapes: no token (kubelet and Prometheus carry none). */
 const OPEN_ROUTES = new Set(['GET /healthz', 'GET /metrics', 'HEAD /healthz', 'HEAD /metrics']);
@@ -35,13 +36,6 @@ function hasBody(request: FastifyRequest): boolean {
 /** The media type without parameters, lower-cased; undefined when absent. */
 function mediaType(request: FastifyRequest): string | undefined {
   return request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
-}
-
-function refuse(reply: FastifyReply, status: number, code: string, detail: string) {
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: `urn:voice-edge:problem:${code}`, title: code, status, detail, code });
 }
 
 /** Adds the gate as the first onRequest hook: call before any route is registered. */
@@ -72,7 +66,7 @@ export function guardApi(api: FastifyInstance, options: ApiAuthOptions): void {
           ? 'Bearer realm="voice-edge-transceiver"'
           : 'Bearer realm="voice-edge-transceiver", error="invalid_token"',
       );
-      return refuse(
+      return sendProblem(
         reply,
         401,
         'unauthorized',
@@ -84,7 +78,7 @@ export function guardApi(api: FastifyInstance, options: ApiAuthOptions): void {
     const needsBody = JSON_BODY_ROUTES.has(route);
     if ((needsBody || hasBody(request) || type !== undefined) && type !== 'application/json') {
       refused.inc({ reason: 'media-type' });
-      return refuse(
+      return sendProblem(
         reply,
         415,
         'unsupported-media-type',

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
 import { checkOffer } from '../protocol/sdp-check.ts';
 import { type ApiAuthOptions, guardApi } from './api-auth.ts';
+import { sendProblem } from './api-problem.ts';
 import type { TransceiverMetrics } from './metrics.ts';
 import { type Transceiver, TransceiverError } from './transceiver.ts';
 
@@ -18,16 +19,8 @@ const CreateSessionBody = z.strictObject({
 
 const ReofferBody = z.strictObject({ offer: z.string().min(1) });
 
-function problem(reply: FastifyReply, status: number, code: string, detail: string, retryAfterS?: number) {
-  if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS));
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({ type: `urn:voice-edge:problem:${code}`, title: code, status, detail, code });
-}
-
 function badRequest(reply: FastifyReply, error: z.ZodError) {
-  return problem(reply, 400, 'bad-request', formatIssues(error));
+  return sendProblem(reply, 400, 'bad-request', formatIssues(error));
 }
 
 export function createTransceiverApi(
@@ -41,16 +34,16 @@ export function createTransceiverApi(
 
   api.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
     if (error instanceof TransceiverError)
-      return problem(reply, error.status, error.code, error.message, error.retryAfterS);
+      return sendProblem(reply, error.status, error.code, error.message, error.retryAfterS);
     const status = error.statusCode ?? 500;
-    return problem(reply, status, status < 500 ? 'bad-request' : 'internal', error.message);
+    return sendProblem(reply, status, status < 500 ? 'bad-request' : 'internal', error.message);
   });
 
   api.post('/sessions', async (request, reply) => {
     const body = CreateSessionBody.safeParse(request.body);
     if (!body.success) return badRequest(reply, body.error);
     const check = checkOffer(body.data.offer);
-    if (!check.ok) return problem(reply, 400, check.problem, check.detail);
+    if (!check.ok) return sendProblem(reply, 400, check.problem, check.detail);
     const created = await transceiver.createCall(body.data);
     return reply.code(201).send(created);
   });
@@ -59,20 +52,20 @@ export function createTransceiverApi(
     const body = ReofferBody.safeParse(request.body);
     if (!body.success) return badRequest(reply, body.error);
     const check = checkOffer(body.data.offer);
-    if (!check.ok) return problem(reply, 400, check.problem, check.detail);
+    if (!check.ok) return sendProblem(reply, 400, check.problem, check.detail);
     return transceiver.reoffer(request.params.id, body.data.offer);
   });
 
   // Whether a session is still here: signaling asks before it refuses a client at its session cap.
   api.get<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
     const call = transceiver.calls.get(request.params.id);
-    if (call === undefined) return problem(reply, 404, 'not-found', `no session ${request.params.id}`);
+    if (call === undefined) return sendProblem(reply, 404, 'not-found', `no session ${request.params.id}`);
     return { sessionId: call.id, connected: call.connected };
   });
 
   api.delete<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
     if (!transceiver.endCall(request.params.id))
-      return problem(reply, 404, 'not-found', `no session ${request.params.id}`);
+      return sendProblem(reply, 404, 'not-found', `no session ${request.params.id}`);
     return reply.code(204).send();
   });
 

@@ -195,8 +195,9 @@ export class Call {
   #onRtp(sequenceNumber: number, payload: Buffer): void {
     if (this.#ended || !this.#connected) return;
     const frames = this.#bridge.onRtp(sequenceNumber, payload, this.#options.datagramArrivedAt());
-    this.#sendToBackend(frames, performance.now());
-    this.#armAudioTimer(performance.now());
+    const now = performance.now();
+    this.#sendToBackend(frames, now);
+    this.#armAudioTimer(now);
   }
 
   /** Runs what the audio bridge has due at `now` and sleeps until its next wake. */

@@ -147,10 +147,6 @@ export class TunnelRouter {
     this.#session(port).remote = remote;
   }
 
-  removeCredentials(ufrag: string): void {
-    this.#ufrags.delete(ufrag);
-  }
-
   /** Forgets every ufrag, path and client address of a session (it ended). */
   removeSession(port: TunnelSessionPort): void {
     const session = this.#sessions.get(port);

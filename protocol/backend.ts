@@ -57,7 +57,7 @@ export type EndReason = (typeof END_REASONS)[number];
 
 // Buffer.from(…, 'base64') never fails: it skips what it cannot use. Binary data-channel payloads
 // must be canonical base64 (padding optional) so a corrupted payload is an error, not other bytes.
-function isBase64(text: string): boolean {
+export function isBase64(text: string): boolean {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return false;
   const canonical = Buffer.from(text, 'base64').toString('base64');
   return canonical === text || canonical.replace(/=+$/, '') === text;

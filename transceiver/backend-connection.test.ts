@@ -10,11 +10,14 @@ import pino from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type EchoAgent, startEchoAgent } from '../agents/echo/echo-agent.ts';
 import { encodeControl, frameBytes, SUBPROTOCOL, type ToBackendMessage } from '../protocol/backend.ts';
+import { DEFAULT_ACCOUNT_SID } from '../protocol/twilio-media-streams.ts';
+import { encodeMulawSample } from './audio/mulaw.ts';
 import {
   BackendConnection,
   type BackendConnectionOptions,
   type BackendUnavailableError,
 } from './backend-connection.ts';
+import { createBackendWire } from './backend-wire.ts';
 
 const logger = pino({ level: 'silent' });
 const FRAME = frameBytes(16000);
@@ -23,8 +26,13 @@ function options(url: string, extra: Partial<BackendConnectionOptions> = {}): Ba
   return {
     url,
     sessionId: 'sess-1',
-    sampleRate: 16000,
-    metadata: { user: 'alice' },
+    wire: createBackendWire({
+      protocol: 'voice-edge',
+      sessionId: 'sess-1',
+      sampleRate: 16000,
+      metadata: { user: 'alice' },
+      accountSid: DEFAULT_ACCOUNT_SID,
+    }),
     connectTimeoutMs: 1000,
     logger,
     ...extra,
@@ -607,5 +615,135 @@ describe('BackendConnection: a backend that stops reading', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('BackendConnection speaking Twilio Media Streams', () => {
+  let backend: ScriptedBackend;
+
+  before(async () => {
+    // A Twilio agent asks for no subprotocol and selects none.
+    backend = await ScriptedBackend.start(() => false);
+  });
+  after(() => backend.close());
+
+  function twilioOptions(url: string): BackendConnectionOptions {
+    return {
+      ...options(url),
+      wire: createBackendWire({
+        protocol: 'twilio-media-streams',
+        sessionId: 'sess-1',
+        sampleRate: 8000,
+        metadata: { requestId: 'req-7', region: 'eu' },
+        accountSid: DEFAULT_ACCOUNT_SID,
+      }),
+    };
+  }
+
+  async function open() {
+    backend.received.length = 0;
+    backend.socket = undefined;
+    const connection = await BackendConnection.open(twilioOptions(backend.url));
+    await until(() => backend.socket !== undefined && backend.received.length >= 2);
+    return { connection, events: record(connection), server: backend.socket! };
+  }
+
+  test('connected, start, media with μ-law and counters, mark, stop: as Twilio sends them', async () => {
+    const { connection, server } = await open();
+    assert.equal(server.protocol, '');
+    const pcm = Buffer.alloc(320);
+    for (let i = 0; i < 160; i++) pcm.writeInt16LE(i * 100 - 8000, i * 2);
+    assert.equal(connection.sendAudio(pcm), true);
+    assert.equal(connection.sendAudio(pcm), true);
+    assert.equal(connection.sendEvent('connected'), false, 'Twilio has no events');
+    assert.equal(connection.sendDataChannel('chat', 'hi'), false, 'nor data channels');
+    assert.equal(connection.sendMark('greeting'), true);
+    await connection.end('client-hangup');
+    await until(() => backend.received.length === 6);
+    // biome-ignore lint/suspicious/noExplicitAny: JSON as received, compared field by field
+    const [connected, start, media1, media2, mark, stop] = backend.received as unknown as any[];
+    assert.deepEqual(connected, { event: 'connected', protocol: 'Call', version: '1.0.0' });
+    const streamSid = start!.streamSid as string;
+    const callSid = start!.start.callSid as string;
+    assert.match(streamSid, /^MZ[0-9a-f]{32}$/);
+    assert.match(callSid, /^CA[0-9a-f]{32}$/);
+    assert.deepEqual(start, {
+      event: 'start',
+      sequenceNumber: '1',
+      start: {
+        accountSid: DEFAULT_ACCOUNT_SID,
+        streamSid,
+        callSid,
+        tracks: ['inbound'],
+        customParameters: { requestId: 'req-7', region: 'eu', sessionId: 'sess-1' },
+        mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+      },
+      streamSid,
+    });
+    assert.equal(media1!.sequenceNumber, '2');
+    assert.deepEqual(media1!.media.track, 'inbound');
+    assert.deepEqual([media1!.media.chunk, media1!.media.timestamp], ['1', '0']);
+    assert.deepEqual(
+      [media2!.sequenceNumber, media2!.media.chunk, media2!.media.timestamp],
+      ['3', '2', '20'],
+    );
+    const mulaw = Buffer.from(media1!.media.payload as string, 'base64');
+    assert.equal(mulaw.length, 160);
+    for (let i = 0; i < 160; i++) assert.equal(mulaw[i], encodeMulawSample(i * 100 - 8000));
+    assert.deepEqual(mark, { event: 'mark', sequenceNumber: '4', streamSid, mark: { name: 'greeting' } });
+    assert.deepEqual(stop, {
+      event: 'stop',
+      sequenceNumber: '5',
+      streamSid,
+      stop: { accountSid: DEFAULT_ACCOUNT_SID, callSid },
+    });
+  });
+
+  test('media, mark and clear from the agent become audio, mark and clear; the rest is counted and dropped', async () => {
+    const { connection, events, server } = await open();
+    const codes = Buffer.from([0xff, 0x80, 0x00, 0x7f]);
+    server.send(
+      JSON.stringify({ event: 'media', streamSid: 'MZx', media: { payload: codes.toString('base64') } }),
+    );
+    server.send(JSON.stringify({ event: 'mark', streamSid: 'MZx', mark: { name: 'm1' } }));
+    server.send(JSON.stringify({ event: 'clear', streamSid: 'MZx' }));
+    server.send(JSON.stringify({ event: 'media', media: { payload: '' } })); // nothing to play
+    server.send('{"event":"media","media":{"payload":"not base64!"}}');
+    server.send('{"event":"mark","mark":{}}');
+    server.send('{"event":"hologram"}');
+    server.send('not json');
+    server.send(Buffer.from([1, 2, 3, 4]));
+    await until(() => events.length >= 7);
+    await sleep(20);
+    const audio = Buffer.alloc(8);
+    for (const [i, sample] of [0, 32124, -32124, 0].entries()) audio.writeInt16LE(sample, i * 2);
+    const messageOf = (event: unknown[] | undefined) =>
+      (event?.[1] as { message: string } | undefined)?.message ?? '';
+    assert.deepEqual(events, [
+      ['audio', audio],
+      ['mark', 'm1'],
+      ['clear'],
+      ['protocolError', { code: 'bad-audio', message: 'media.payload: must be base64' }],
+      ['protocolError', { code: 'bad-message', message: messageOf(events[4]) }],
+      ['protocolError', { code: 'bad-message', message: messageOf(events[5]) }],
+      [
+        'protocolError',
+        { code: 'bad-message', message: 'binary message: Media Streams messages are JSON text' },
+      ],
+    ]);
+    assert.match(messageOf(events[4]), /^mark: /);
+    assert.match(messageOf(events[5]), /^not JSON/);
+    assert.deepEqual(
+      {
+        badAudio: connection.counters.badAudio,
+        badMessages: connection.counters.badMessages,
+        unknownMessages: connection.counters.unknownMessages,
+        audioMessagesReceived: connection.counters.audioMessagesReceived,
+      },
+      { badAudio: 1, badMessages: 3, unknownMessages: 1, audioMessagesReceived: 1 },
+    );
+    // Twilio has no error message: the agent was told nothing (only connected and start arrived).
+    assert.equal(backend.received.length, 2);
+    await connection.end('client-hangup');
   });
 });

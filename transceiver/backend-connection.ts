@@ -1,21 +1,21 @@
-// The transceiver's side of one call's backend WebSocket (docs/backend-protocol.md): opens it with the
-// voice-edge.v1 subprotocol, sends `start`, then carries the caller's audio and events to the backend
-// and the backend's audio and commands back as typed events. It never throws from socket callbacks,
-// and once `closed` has been emitted it holds no socket and no timer.
+// The transceiver's side of one call's backend WebSocket (docs/backend-protocol.md): opens it (with
+// the protocol's subprotocol, if it has one), sends the protocol's opening messages, then carries the
+// caller's audio and events to the backend and the backend's audio and commands back as typed events.
+// What the messages look like is the BackendWire's (backend-wire.ts); the socket's life is the same
+// for every protocol. It never throws from socket callbacks, and once `closed` has been emitted it
+// holds no socket and no timer.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket, { type ClientOptions, type RawData } from 'ws';
 import {
   dataChannelMessage,
   dataChannelPayload,
-  decodeControl,
   type EndReason,
-  encodeControl,
+  type ErrorCode,
   type FromBackendMessage,
-  type SampleRate,
-  SUBPROTOCOL,
   type ToBackendMessage,
 } from '../protocol/backend.ts';
+import type { BackendWire } from './backend-wire.ts';
 
 /** Thrown by `BackendConnection.open` when no usable connection could be made. */
 export class BackendUnavailableError extends Error {
@@ -27,9 +27,8 @@ export interface BackendConnectionOptions {
   /** `ws://` or `wss://` URL of the pool's backend. */
   readonly url: string;
   readonly sessionId: string;
-  readonly sampleRate: SampleRate;
-  /** Sent in `start` (from the WHIP request); default `{}`. */
-  readonly metadata?: Record<string, unknown>;
+  /** The backend protocol's messages (createBackendWire). */
+  readonly wire: BackendWire;
   /** Covers DNS, TCP, TLS and the WebSocket handshake; default 5000. */
   readonly connectTimeoutMs?: number;
   readonly logger: Logger;
@@ -95,9 +94,9 @@ export interface BackendConnectionCounters {
   audioMessagesReceived: number;
   audioBytesReceived: number;
   controlMessagesReceived: number;
-  /** Odd-length audio from the backend (answered with `bad-audio`, dropped). */
+  /** Invalid audio from the backend (answered with `bad-audio` where the protocol can, dropped). */
   badAudio: number;
-  /** Invalid control messages from the backend (answered with `bad-message`, dropped). */
+  /** Invalid control messages from the backend (answered with `bad-message` where the protocol can, dropped). */
   badMessages: number;
   /** Control messages of a type this side does not know (ignored). */
   unknownMessages: number;
@@ -126,6 +125,7 @@ function toBuffer(data: RawData): Buffer {
 export class BackendConnection extends EventEmitter<BackendConnectionEvents> {
   readonly sessionId: string;
   readonly #ws: WebSocket;
+  readonly #wire: BackendWire;
   readonly #logger: Logger;
   readonly #maxBufferedBytes: number;
   readonly #counters: BackendConnectionCounters = {
@@ -172,7 +172,7 @@ export class BackendConnection extends EventEmitter<BackendConnectionEvents> {
     };
     let ws: WebSocket;
     try {
-      ws = new WebSocket(options.url, SUBPROTOCOL, socketOptions);
+      ws = new WebSocket(options.url, options.wire.subprotocol ?? [], socketOptions);
     } catch (cause) {
       throw new BackendUnavailableError(`cannot connect to ${where}: ${(cause as Error).message}`, { cause });
     }
@@ -196,19 +196,14 @@ export class BackendConnection extends EventEmitter<BackendConnectionEvents> {
     super();
     this.sessionId = options.sessionId;
     this.#ws = ws;
+    this.#wire = options.wire;
     this.#logger = logger;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
     if (options.paused === true) this.#held = [];
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    const start: ToBackendMessage = {
-      type: 'start',
-      sessionId: options.sessionId,
-      audio: { encoding: 'pcm16le', sampleRate: options.sampleRate, channels: 1, frameMs: 20 },
-      metadata: options.metadata ?? {},
-    };
-    ws.on('open', () => this.#onOpen(start, options.pingIntervalMs ?? 10_000));
+    ws.on('open', () => this.#onOpen(options.pingIntervalMs ?? 10_000));
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('pong', () => {
       this.#pongPending = false;
@@ -271,13 +266,17 @@ export class BackendConnection extends EventEmitter<BackendConnectionEvents> {
       this.#dropping = false;
       this.#logger.info({ dropped: this.#counters.audioFramesDropped }, 'backend caught up');
     }
-    this.#ws.send(pcm, { binary: true });
+    this.#ws.send(this.#wire.audio(pcm));
     this.#counters.audioFramesSent++;
     this.#counters.audioBytesSent += pcm.length;
     return true;
   }
 
-  /** An `event` (`connected`, `ice-restart`, `quality`…). `data` must be JSON-serializable. */
+  /**
+   * An `event` (`connected`, `ice-restart`, `quality`…). `data` must be JSON-serializable. This and
+   * the other senders return false when the message was not sent: the connection is not open, or the
+   * protocol has no such message (Twilio's has no events, data channels or errors).
+   */
   sendEvent(name: string, data?: unknown): boolean {
     return this.#send(data === undefined ? { type: 'event', name } : { type: 'event', name, data });
   }
@@ -285,6 +284,11 @@ export class BackendConnection extends EventEmitter<BackendConnectionEvents> {
   /** A message from the caller's data channel (binary data goes as base64). */
   sendDataChannel(label: string, data: string | Buffer): boolean {
     return this.#send(dataChannelMessage(label, data));
+  }
+
+  /** An `error` about what the backend sent (e.g. `queue-overflow`). */
+  sendError(code: ErrorCode, message: string): boolean {
+    return this.#send({ type: 'error', code, message });
   }
 
   /** Tells the backend that the audio before its mark `name` has been played. */
@@ -316,7 +320,9 @@ export class BackendConnection extends EventEmitter<BackendConnectionEvents> {
 
   #send(message: ToBackendMessage): boolean {
     if (this.#state !== 'open') return false;
-    this.#ws.send(encodeControl(message));
+    const data = this.#wire.control(message);
+    if (data === undefined) return false;
+    this.#ws.send(data);
     return true;
   }
 
@@ -327,17 +333,18 @@ export class BackendConnection extends EventEmitter<BackendConnectionEvents> {
     this.#ws.close(code, reason);
   }
 
-  #onOpen(start: ToBackendMessage, pingIntervalMs: number): void {
+  #onOpen(pingIntervalMs: number): void {
     clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
-    if (this.#ws.protocol !== SUBPROTOCOL) {
+    const subprotocol = this.#wire.subprotocol;
+    if (subprotocol !== undefined && this.#ws.protocol !== subprotocol) {
       // ws already refuses this; kept so the contract does not rest on a library detail.
       this.#lastError = new Error(`backend chose subprotocol "${this.#ws.protocol}"`);
       this.#ws.terminate();
       return;
     }
     this.#state = 'open';
-    this.#send(start);
+    for (const message of this.#wire.opening()) this.#ws.send(message);
     if (pingIntervalMs > 0) {
       this.#pingTimer = setInterval(() => this.#ping(), pingIntervalMs);
     }
@@ -380,37 +387,35 @@ export class BackendConnection extends EventEmitter<BackendConnectionEvents> {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#state !== 'open') return;
-    const bytes = toBuffer(data);
-    if (isBinary) this.#onAudio(bytes);
-    else this.#onControl(bytes.toString('utf8'));
-  }
-
-  #onAudio(pcm: Buffer): void {
-    if (pcm.length % 2 !== 0) {
-      this.#counters.badAudio++;
-      this.#protocolError('bad-audio', `audio message of ${pcm.length} bytes: PCM16 needs an even length`);
-      return;
-    }
-    if (pcm.length === 0) return;
-    this.#counters.audioMessagesReceived++;
-    this.#counters.audioBytesReceived += pcm.length;
-    this.#emit('audio', pcm);
-  }
-
-  #onControl(text: string): void {
-    this.#counters.controlMessagesReceived++;
-    const result = decodeControl(text, 'from-backend');
-    if (!result.ok) {
-      this.#counters.badMessages++;
-      this.#protocolError('bad-message', result.error);
-      return;
-    }
-    const message: FromBackendMessage | { type: 'unknown'; receivedType: string } = result.message;
-    switch (message.type) {
-      case 'unknown':
-        this.#counters.unknownMessages++;
-        this.#logger.debug({ type: message.receivedType }, 'ignoring unknown backend message');
+    const input = this.#wire.decode(toBuffer(data), isBinary);
+    switch (input.kind) {
+      case 'audio':
+        this.#counters.audioMessagesReceived++;
+        this.#counters.audioBytesReceived += input.pcm.length;
+        this.#emit('audio', input.pcm);
         return;
+      case 'none':
+        return;
+      case 'invalid':
+        if (!isBinary) this.#counters.controlMessagesReceived++;
+        if (input.code === 'bad-audio') this.#counters.badAudio++;
+        else this.#counters.badMessages++;
+        this.#protocolError(input.code, input.error);
+        return;
+      case 'unknown':
+        this.#counters.controlMessagesReceived++;
+        this.#counters.unknownMessages++;
+        this.#logger.debug({ type: input.type }, 'ignoring unknown backend message');
+        return;
+      case 'message':
+        this.#counters.controlMessagesReceived++;
+        this.#onControl(input.message);
+        return;
+    }
+  }
+
+  #onControl(message: FromBackendMessage): void {
+    switch (message.type) {
       case 'clear':
         this.#emit('clear');
         return;

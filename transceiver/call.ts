@@ -8,6 +8,7 @@ import type { TransportAddress } from '../protocol/address.ts';
 import type { SampleRate } from '../protocol/backend.ts';
 import { AudioBridge, type AudioBridgeOutput, type BackendFrame } from './audio/audio-bridge.ts';
 import { BackendConnection, BackendUnavailableError } from './backend-connection.ts';
+import { type BackendProtocol, createBackendWire } from './backend-wire.ts';
 import { type IceCredentials, Peer } from './peer.ts';
 import { iceCredentialsOf } from './sdp.ts';
 import type { TunnelRouter } from './tunnel-router.ts';
@@ -34,7 +35,14 @@ export interface CallOptions {
   readonly metadata: Record<string, unknown>;
   readonly credentials: IceCredentials;
   readonly router: TunnelRouter;
-  readonly backend: { url: string; sampleRate: SampleRate; connectTimeoutMs: number };
+  readonly backend: {
+    url: string;
+    protocol: BackendProtocol;
+    sampleRate: SampleRate;
+    connectTimeoutMs: number;
+    /** Twilio's accountSid (twilio-media-streams). */
+    accountSid: string;
+  };
   readonly timeouts: { connectMs: number; mediaMs: number; qualityMs: number };
   readonly logger: Logger;
   /** Called once when the call has ended and released everything. */
@@ -48,6 +56,8 @@ export interface CallOptions {
   readonly datagramArrivedAt: () => number;
   /** Time a frame spent inside the edge (ms): client packet → backend, backend audio → client RTP. */
   readonly onLatency: (direction: 'to_backend' | 'to_client', ms: number) => void;
+  /** Something the backend sent was dropped (invalid, or beyond the playout queue). */
+  readonly onBackendDrop: (reason: 'bad-message' | 'bad-audio' | 'queue-overflow') => void;
   /** Opus encoder complexity for the caller's stream (0–10). */
   readonly opusComplexity: number;
 }
@@ -69,6 +79,9 @@ export class Call {
   /** The audio bridge's own timer (its next wakeAt), and when it fires. */
   #audioTimer: NodeJS.Timeout | undefined;
   #audioTimerAt = Number.POSITIVE_INFINITY;
+  /** Queue overflow not yet told to the backend, and when it was last told. */
+  #overflowDroppedMs = 0;
+  #overflowToldAt = Number.NEGATIVE_INFINITY;
 
   private constructor(options: CallOptions) {
     this.id = options.id;
@@ -85,8 +98,13 @@ export class Call {
     call.#backend = await BackendConnection.open({
       url: options.backend.url,
       sessionId: options.id,
-      sampleRate: options.backend.sampleRate,
-      metadata: options.metadata,
+      wire: createBackendWire({
+        protocol: options.backend.protocol,
+        sessionId: options.id,
+        sampleRate: options.backend.sampleRate,
+        metadata: options.metadata,
+        accountSid: options.backend.accountSid,
+      }),
       connectTimeoutMs: options.backend.connectTimeoutMs,
       logger: call.#logger,
     });
@@ -159,7 +177,8 @@ export class Call {
     const backend = this.#backend;
     backend.on('audio', (pcm) => {
       const now = performance.now();
-      this.#bridge.enqueueBackendAudio(pcm, now);
+      const droppedMs = this.#bridge.enqueueBackendAudio(pcm, now);
+      if (droppedMs > 0) this.#onQueueOverflow(droppedMs, now);
       this.#serviceAudio(now);
     });
     backend.on('clear', () => {
@@ -174,8 +193,25 @@ export class Call {
     backend.on('event', (event) =>
       this.#peer.sendDataChannel(undefined, JSON.stringify({ type: 'event', ...event })),
     );
+    backend.on('protocolError', ({ code }) => this.#options.onBackendDrop(code));
     backend.on('end', () => this.end('backend-ended'));
     backend.on('closed', () => this.end('backend-closed'));
+  }
+
+  /**
+   * The backend sent more than the queue holds (docs/backend-protocol.md#audio): the oldest audio was
+   * dropped. Told once a second at most (an `error` where the protocol has one), so a flood does not
+   * become a flood back.
+   */
+  #onQueueOverflow(droppedMs: number, now: number): void {
+    if (this.#overflowDroppedMs === 0) this.#options.onBackendDrop('queue-overflow');
+    this.#overflowDroppedMs += droppedMs;
+    if (now - this.#overflowToldAt < 1_000) return;
+    this.#overflowToldAt = now;
+    const message = `the playout queue is full: ${Math.round(this.#overflowDroppedMs)} ms of the oldest audio dropped`;
+    this.#overflowDroppedMs = 0;
+    this.#logger.warn(message);
+    this.#backend.sendError('queue-overflow', message);
   }
 
   #onConnected(): void {

@@ -9,9 +9,11 @@ import { isSampleRate, SAMPLE_RATES, type SampleRate } from '../protocol/backend
 import { BearerTokenSchema } from '../protocol/bearer-auth.ts';
 import { CidrSchema } from '../protocol/cidr.ts';
 import { TransportAddressSchema } from '../protocol/routing-table.ts';
+import { ACCOUNT_SID, DEFAULT_ACCOUNT_SID } from '../protocol/twilio-media-streams.ts';
 import { ROUTING_KEYS_ENV } from '../routing/keyring-source.ts';
 import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
 import { DEFAULT_OPUS_COMPLEXITY } from './audio/opus-codec.ts';
+import { BACKEND_PROTOCOLS } from './backend-wire.ts';
 
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
 
@@ -39,11 +41,41 @@ export const TransceiverConfigSchema = z.strictObject({
   /** Public relay addresses advertised when a request names none. */
   relays: z.array(TransportAddressSchema).min(1),
   routingKeys: z.strictObject({ file: z.string().min(1) }).optional(),
-  backend: z.strictObject({
-    url: z.string().regex(/^wss?:\/\//, 'must start with ws:// or wss://'),
-    sampleRate: z.custom<SampleRate>(isSampleRate, `must be one of ${SAMPLE_RATES.join(', ')}`),
-    connectTimeoutMs: z.number().int().min(100).default(5_000),
-  }),
+  backend: z
+    .strictObject({
+      url: z.string().regex(/^wss?:\/\//, 'must start with ws:// or wss://'),
+      /** What the WebSocket speaks (docs/backend-protocol.md): voice-edge's own, or Twilio Media Streams. */
+      protocol: z.enum(BACKEND_PROTOCOLS).default('voice-edge'),
+      /** PCM16 rate of the voice-edge protocol (required there); Twilio's is 8000 Hz μ-law, always. */
+      sampleRate: z.custom<SampleRate>(isSampleRate, `must be one of ${SAMPLE_RATES.join(', ')}`).optional(),
+      connectTimeoutMs: z.number().int().min(100).default(5_000),
+      /** Twilio's accountSid, sent in `start` and `stop` (twilio-media-streams). */
+      accountSid: z
+        .string()
+        .regex(ACCOUNT_SID, 'must be AC followed by 32 lowercase hex digits')
+        .default(DEFAULT_ACCOUNT_SID),
+    })
+    .superRefine((backend, context) => {
+      if (backend.protocol === 'voice-edge' && backend.sampleRate === undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: ['sampleRate'],
+          message: 'required with the voice-edge protocol',
+        });
+      }
+      if (
+        backend.protocol === 'twilio-media-streams' &&
+        backend.sampleRate !== undefined &&
+        backend.sampleRate !== 8000
+      ) {
+        context.addIssue({
+          code: 'custom',
+          path: ['sampleRate'],
+          message: 'twilio-media-streams carries 8000 Hz μ-law: leave sampleRate out or set 8000',
+        });
+      }
+    })
+    .transform((backend) => ({ ...backend, sampleRate: backend.sampleRate ?? (8000 as SampleRate) })),
   sessions: z
     .strictObject({
       /** Per process: ~0.25 % of a core each (DESIGN §7), so a few hundred per core. */

@@ -9,6 +9,7 @@ export interface TransceiverMetrics {
   readonly sessionsFailed: Counter<'code'>;
   readonly setupSeconds: Histogram;
   readonly tunnelDrops: Counter<'reason'>;
+  readonly backendDrops: Counter<'reason'>;
   /** Time a frame spends inside the transceiver, by direction (to_backend, to_client). */
   readonly audioLatency: Histogram<'direction'>;
   observeQuality(quality: CallQuality): void;
@@ -151,6 +152,12 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
     tunnelDrops: new Counter({
       name: 'voice_edge_transceiver_tunnel_drops_total',
       help: 'Tunnel datagrams not delivered to a call, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    backendDrops: new Counter({
+      name: 'voice_edge_transceiver_backend_drops_total',
+      help: 'What a backend sent that was not played or acted on, by reason: bad-message, bad-audio (invalid, dropped), queue-overflow (audio beyond the playout queue, oldest dropped; counted once per overflow)',
       labelNames: ['reason'],
       registers: [registry],
     }),

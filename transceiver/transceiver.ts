@@ -169,6 +169,7 @@ export class Transceiver {
         datagramArrivedAt: () => this.#datagramAt,
         onLatency: (direction, ms) => this.#metrics.audioLatency.observe({ direction }, ms / 1000),
         opusComplexity: this.config.audio.opusComplexity,
+        onBackendDrop: (reason) => this.#metrics.backendDrops.inc({ reason }),
         onEnded: (ended, reason) => this.#onEnded(ended, reason),
       });
       this.#calls.set(id, call);

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TransceiverPoolSpecSchema, VoiceEdgeClusterSpecSchema } from '../operator/api/v1alpha1.ts';
+import { transceiverPod } from '../operator/desired/transceiver-pod.ts';
+import { cluster as clusterFixture, pool as poolFixture } from '../operator/test-support/fixtures.ts';
 
 const CRDS_DIR = fileURLToPath(new URL('.', import.meta.url));
 const CHART_CRDS_DIR = fileURLToPath(new URL('../charts/voice-edge/crds', import.meta.url));
@@ -248,6 +250,44 @@ describe('CRD schemas', () => {
     ]) {
       assert.ok(node['x-kubernetes-validations']?.some((v) => v.rule === 'self == oldSelf'));
     }
+  });
+});
+
+describe('TransceiverPool backend', () => {
+  const backend = rootSchema(pool).properties!.spec!.properties!.backend!;
+
+  it('protocol voice-edge (default) or twilio-media-streams; sampleRate 8000 or unset with Twilio', () => {
+    assert.deepEqual(backend.properties!.protocol!.enum, ['voice-edge', 'twilio-media-streams']);
+    assert.equal(backend.properties!.protocol!.default, 'voice-edge');
+    // No default rate: it would be set on Twilio pools too, where the rule below refuses it.
+    assert.equal(backend.properties!.sampleRate!.default, undefined);
+    const rules = backend['x-kubernetes-validations']!.map((v) => v.rule.replace(/\s+/g, ' '));
+    assert.ok(rules.some((rule) => rule.includes("'twilio-media-streams'") && rule.includes('== 8000')));
+  });
+
+  it('template.env may not set any variable the operator sets on a transceiver pod', () => {
+    const item = rootSchema(pool).properties!.spec!.properties!.template!.properties!.env!.items!;
+    const rule = item['x-kubernetes-validations']![0]!.rule;
+    const reserved = new Set([...rule.matchAll(/'([A-Z_]+)'/g)].map((match) => match[1]));
+    // A pool with every optional backend field, so that every variable the operator may set appears.
+    const twilio = poolFixture({
+      backend: { url: 'ws://bot/', protocol: 'twilio-media-streams', accountSid: `AC${'1'.repeat(32)}` },
+    });
+    const pod = transceiverPod(
+      {
+        pool: twilio,
+        cluster: clusterFixture(),
+        defaultImage: 'img',
+        relayAddresses: [],
+        apiTokensHash: 'h',
+      },
+      1,
+    );
+    const names = pod.spec!.containers[0]!.env!.map((variable) => variable.name);
+    assert.deepEqual(
+      names.filter((name) => !reserved.has(name)),
+      [],
+    );
   });
 });
 

@@ -47,7 +47,7 @@ describe('readTransceiverPool', () => {
     const spec = result.object.spec;
     assert.equal(spec.replicas, 1);
     assert.equal(spec.capacityPerPod, 50);
-    assert.equal(spec.backend.sampleRate, 48000);
+    assert.deepEqual(spec.backend, { url: 'wss://b/x', protocol: 'voice-edge', sampleRate: 48000 });
     assert.deepEqual(spec.audio, { opusComplexity: 5 });
     assert.equal(spec.drainTimeoutSeconds, 3600);
     assert.deepEqual(spec.autoscaling, {
@@ -67,6 +67,44 @@ describe('readTransceiverPool', () => {
     assert.ok(!result.ok);
     assert.match(result.error, /backend\.url/);
     assert.match(result.error, /backend\.sampleRate/);
+  });
+
+  it('reads a twilio-media-streams pool: 8000 Hz whether written or left out, its accountSid', () => {
+    const accountSid = `AC${'0123456789abcdef'.repeat(2)}`;
+    for (const backend of [
+      { url: 'wss://bot/ws', protocol: 'twilio-media-streams', accountSid },
+      { url: 'wss://bot/ws', protocol: 'twilio-media-streams', accountSid, sampleRate: 8000 },
+    ]) {
+      const result = readTransceiverPool({ metadata: { name: 'p' }, spec: { clusterName: 'edge', backend } });
+      assert.ok(result.ok, result.ok ? '' : result.error);
+      assert.deepEqual(result.object.spec.backend, {
+        url: 'wss://bot/ws',
+        protocol: 'twilio-media-streams',
+        sampleRate: 8000,
+        accountSid,
+      });
+    }
+  });
+
+  it('refuses another sample rate with twilio-media-streams, a bad accountSid and an unknown protocol', () => {
+    const read = (backend: object) =>
+      readTransceiverPool({ metadata: { name: 'p' }, spec: { clusterName: 'edge', backend } });
+    const rate = read({ url: 'ws://b', protocol: 'twilio-media-streams', sampleRate: 16000 });
+    assert.ok(!rate.ok);
+    assert.match(
+      rate.error,
+      /backend\.sampleRate: must be 8000 or left out with protocol twilio-media-streams/,
+    );
+    // The default 48000 is voice-edge's: a voice-edge pool may say 16000.
+    assert.ok(read({ url: 'ws://b', protocol: 'voice-edge', sampleRate: 16000 }).ok);
+    for (const accountSid of ['AC123', `AC${'A'.repeat(32)}`, `XX${'0'.repeat(32)}`, `AC${'0'.repeat(33)}`]) {
+      const sid = read({ url: 'ws://b', protocol: 'twilio-media-streams', accountSid });
+      assert.ok(!sid.ok, accountSid);
+      assert.match(sid.error, /backend\.accountSid: must be AC followed by 32 lowercase hex digits/);
+    }
+    const protocol = read({ url: 'ws://b', protocol: 'twilio' });
+    assert.ok(!protocol.ok);
+    assert.match(protocol.error, /backend\.protocol/);
   });
 
   it('refuses minReplicas above maxReplicas', () => {

@@ -4,6 +4,8 @@
 // the names, labels, annotations and finalizers every part of the operator shares.
 import { z } from 'zod';
 import { TransportAddressSchema } from '../../protocol/routing-table.ts';
+import { ACCOUNT_SID, TWILIO_MEDIA_FORMAT } from '../../protocol/twilio-media-streams.ts';
+import { BACKEND_PROTOCOLS } from '../../transceiver/backend-wire.ts';
 
 export const GROUP = 'voice-edge.io';
 export const VERSION = 'v1alpha1';
@@ -219,21 +221,52 @@ export interface VoiceEdgeCluster {
 // --- TransceiverPool ---
 
 export const SAMPLE_RATES = [8000, 12000, 16000, 24000, 48000] as const;
+/** backend.sampleRate when left out with the voice-edge protocol. */
+export const DEFAULT_SAMPLE_RATE = 48000;
+/** The only rate of the twilio-media-streams protocol (μ-law). */
+const TWILIO_SAMPLE_RATE = TWILIO_MEDIA_FORMAT.sampleRate;
 
 export const TransceiverPoolSpecSchema = z
   .object({
     clusterName: z.string().min(1),
     replicas: z.number().int().min(0).default(1),
     capacityPerPod: z.number().int().min(1).max(10000).default(50),
-    backend: z.object({
-      url: z.string().regex(/^wss?:\/\//, 'must start with ws:// or wss://'),
-      sampleRate: z
-        .number()
-        .refine((rate) => (SAMPLE_RATES as readonly number[]).includes(rate), {
-          message: `must be one of ${SAMPLE_RATES.join(', ')}`,
-        })
-        .default(48000),
-    }),
+    backend: z
+      .object({
+        url: z.string().regex(/^wss?:\/\//, 'must start with ws:// or wss://'),
+        protocol: z.enum(BACKEND_PROTOCOLS).default('voice-edge'),
+        // No default in the CRD: it depends on the protocol (see the transform below).
+        sampleRate: z
+          .number()
+          .refine((rate) => (SAMPLE_RATES as readonly number[]).includes(rate), {
+            message: `must be one of ${SAMPLE_RATES.join(', ')}`,
+          })
+          .optional(),
+        accountSid: z
+          .string()
+          .regex(ACCOUNT_SID, 'must be AC followed by 32 lowercase hex digits')
+          .optional(),
+      })
+      .superRefine((backend, context) => {
+        if (
+          backend.protocol === 'twilio-media-streams' &&
+          backend.sampleRate !== undefined &&
+          backend.sampleRate !== TWILIO_SAMPLE_RATE
+        ) {
+          context.addIssue({
+            code: 'custom',
+            path: ['sampleRate'],
+            message: 'must be 8000 or left out with protocol twilio-media-streams (8000 Hz μ-law)',
+          });
+        }
+      })
+      // What the transceiver is told: 48000 by default with voice-edge, always 8000 with Twilio.
+      .transform((backend) => ({
+        ...backend,
+        sampleRate:
+          backend.sampleRate ??
+          (backend.protocol === 'twilio-media-streams' ? TWILIO_SAMPLE_RATE : DEFAULT_SAMPLE_RATE),
+      })),
     audio: z.object({ opusComplexity: z.number().int().min(0).max(10).default(5) }).prefault({}),
     autoscaling: z
       .object({

@@ -25,6 +25,18 @@ const operator = {
 const envOf = (list: V1EnvVar[] | undefined) =>
   Object.fromEntries((list ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 
+/** A transceiver pod's configuration: what the kubelet resolves, read the way the transceiver does. */
+function transceiverConfigOf(pod: V1Pod) {
+  const resolved: Record<string, string> = {};
+  for (const variable of pod.spec!.containers[0]!.env!) {
+    if (variable.value !== undefined)
+      resolved[variable.name] = variable.value.replace('$(POD_IP)', '10.88.0.9');
+    else if (variable.valueFrom?.secretKeyRef?.name === 'edge-transceiver-api')
+      resolved[variable.name] = 'new-token,old-token';
+  }
+  return TransceiverConfigSchema.parse(applyEnvOverrides({}, resolved, 'VOICE_EDGE_TRANSCEIVER_'));
+}
+
 describe('cluster objects', () => {
   const edge = cluster({
     relay: { publicAddresses: ['203.0.113.7:3478'] },
@@ -345,16 +357,13 @@ describe('transceiver pod', () => {
     );
     assert.equal(variables.EXTRA, 'yes');
     assert.deepEqual(variables.VOICE_EDGE_ROUTING_KEYS, { secretKeyRef: { name: 'keys', key: 'keys.yaml' } });
-    // Resolve what the kubelet resolves, then read it the way the transceiver does.
-    const resolved: Record<string, string> = {};
-    for (const variable of container.env!) {
-      if (variable.value !== undefined)
-        resolved[variable.name] = variable.value.replace('$(POD_IP)', '10.88.0.9');
-      else if (variable.valueFrom?.secretKeyRef?.name === 'edge-transceiver-api')
-        resolved[variable.name] = 'new-token,old-token';
-    }
-    const raw = applyEnvOverrides({}, resolved, 'VOICE_EDGE_TRANSCEIVER_');
-    const config = TransceiverConfigSchema.parse(raw);
+    assert.equal(variables.VOICE_EDGE_TRANSCEIVER_BACKEND__PROTOCOL, 'voice-edge');
+    assert.equal(
+      variables.VOICE_EDGE_TRANSCEIVER_BACKEND__ACCOUNT_SID,
+      undefined,
+      'only when the pool sets one',
+    );
+    const config = transceiverConfigOf(transceiverPod(input, 42) as V1Pod);
     assert.equal(config.clusterId, 7);
     assert.equal(config.transceiverId, 42);
     assert.equal(config.tunnel.listen.address, '10.88.0.9');
@@ -362,12 +371,43 @@ describe('transceiver pod', () => {
     assert.equal(config.api.host, '0.0.0.0');
     assert.equal(config.api.port, 8090);
     assert.equal(config.backend.url, 'ws://echo.voice:9000/s?x=1#f');
+    assert.equal(config.backend.protocol, 'voice-edge');
     assert.equal(config.backend.sampleRate, 16000);
     assert.equal(config.sessions.max, 40);
     assert.equal(config.audio.opusComplexity, 3);
     assert.equal(config.relays.length, 1);
     assert.deepEqual(config.routingTable, { configMap: { name: 'edge-routing', namespace: 'voice' } });
     assert.deepEqual(config.api.tokens, ['new-token', 'old-token']);
+  });
+
+  it('tells a twilio-media-streams transceiver its protocol, 8000 Hz and the accountSid', () => {
+    const accountSid = `AC${'0123456789abcdef'.repeat(2)}`;
+    for (const [backend, expectedSid] of [
+      [{ url: 'wss://bot.voice/ws', protocol: 'twilio-media-streams', accountSid }, accountSid],
+      // sampleRate 8000 may be written; the default accountSid is the transceiver's.
+      [
+        { url: 'wss://bot.voice/ws', protocol: 'twilio-media-streams', sampleRate: 8000 },
+        `AC${'0'.repeat(32)}`,
+      ],
+    ] as const) {
+      const pod = transceiverPod({ ...input, pool: pool({ backend }) }, 5) as V1Pod;
+      const variables = envOf(pod.spec!.containers[0]!.env);
+      assert.equal(variables.VOICE_EDGE_TRANSCEIVER_BACKEND__PROTOCOL, 'twilio-media-streams');
+      assert.equal(variables.VOICE_EDGE_TRANSCEIVER_BACKEND__SAMPLE_RATE, '8000');
+      const config = transceiverConfigOf(pod);
+      assert.equal(config.backend.protocol, 'twilio-media-streams');
+      assert.equal(config.backend.sampleRate, 8000);
+      assert.equal(config.backend.accountSid, expectedSid);
+      assert.equal(config.backend.url, 'wss://bot.voice/ws');
+    }
+    assert.notEqual(
+      templateHash(input),
+      templateHash({
+        ...input,
+        pool: pool({ backend: { url: 'ws://echo.voice:9000/s?x=1#f', protocol: 'twilio-media-streams' } }),
+      }),
+      'a changed protocol replaces the pods',
+    );
   });
 
   it('changes its template hash with the template and not with the ID', () => {

@@ -74,7 +74,10 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     env(`${PREFIX}API__PORT`, String(TRANSCEIVER_API_PORT)),
     env(`${PREFIX}RELAYS`, JSON.stringify(input.relayAddresses)),
     env(`${PREFIX}BACKEND__URL`, yamlString(spec.backend.url)),
+    env(`${PREFIX}BACKEND__PROTOCOL`, spec.backend.protocol),
+    // 8000 with twilio-media-streams (the API refuses another rate there), the pool's rate otherwise.
     env(`${PREFIX}BACKEND__SAMPLE_RATE`, String(spec.backend.sampleRate)),
+    ...(spec.backend.accountSid ? [env(`${PREFIX}BACKEND__ACCOUNT_SID`, spec.backend.accountSid)] : []),
     env(`${PREFIX}AUDIO__OPUS_COMPLEXITY`, String(spec.audio.opusComplexity)),
     env(`${PREFIX}SESSIONS__MAX`, String(spec.capacityPerPod)),
     secretEnv('VOICE_EDGE_ROUTING_KEYS', cluster.spec.routingKeys.secretName, cluster.spec.routingKeys.key),

@@ -728,6 +728,23 @@ describe('the CRDs on the API server', () => {
       /44100/,
     ],
     [
+      'a sample rate other than 8000 with twilio-media-streams',
+      poolYaml({ backend: { url: 'ws://a/', protocol: 'twilio-media-streams', sampleRate: 16000 } }),
+      /backend.sampleRate must be 8000 or left out with protocol twilio-media-streams/,
+    ],
+    [
+      'a backend protocol voice-edge does not speak',
+      poolYaml({ backend: { url: 'ws://a/', protocol: 'twilio' } }),
+      /Unsupported value: "twilio"/,
+    ],
+    [
+      'an accountSid that is not AC and 32 hex digits',
+      poolYaml({
+        backend: { url: 'ws://a/', protocol: 'twilio-media-streams', accountSid: `AC${'A'.repeat(32)}` },
+      }),
+      /backend.accountSid/,
+    ],
+    [
       'an Opus complexity libopus does not have',
       poolYaml({ backend: { url: 'ws://a/' }, audio: { opusComplexity: 11 } }),
       /opusComplexity/,
@@ -851,6 +868,17 @@ describe('the CRDs on the API server', () => {
     assert.equal(result.code, 0, result.stderr);
   });
 
+  test('accepts a twilio-media-streams pool with sampleRate 8000 or none, and an accountSid', async () => {
+    for (const backend of [
+      { url: 'wss://bot.example/ws', protocol: 'twilio-media-streams' },
+      { url: 'wss://bot.example/ws', protocol: 'twilio-media-streams', sampleRate: 8000 },
+      { url: 'wss://bot.example/ws', protocol: 'twilio-media-streams', accountSid: `AC${'0a'.repeat(16)}` },
+    ]) {
+      const result = await dryRun(poolYaml({ backend }, 'twilio'));
+      assert.equal(result.code, 0, `${JSON.stringify(backend)}: ${result.stderr}`);
+    }
+  });
+
   test('defaults are filled in on create', async () => {
     const created = await kubectl(
       ['apply', '--server-side', '-n', 'edge', '-f', '-'],
@@ -871,7 +899,8 @@ describe('the CRDs on the API server', () => {
       clusterName: 'defaults',
       replicas: 1,
       capacityPerPod: 50,
-      backend: { url: 'ws://agent:8081/', sampleRate: 48000 },
+      // No sampleRate: its default depends on the protocol, so the operator fills it in (48000).
+      backend: { url: 'ws://agent:8081/', protocol: 'voice-edge' },
       audio: { opusComplexity: 5 },
       autoscaling: {
         enabled: false,
@@ -882,6 +911,9 @@ describe('the CRDs on the API server', () => {
       },
       drainTimeoutSeconds: 3600,
     });
+    const read = readTransceiverPool(pool);
+    assert.ok(read.ok);
+    assert.equal(read.object.spec.backend.sampleRate, 48000);
   });
 
   test('clusterId and clusterName cannot change', async () => {
@@ -991,6 +1023,7 @@ describe('the CRDs on the API server', () => {
     assert.deepEqual(header!.split(/\s+/), [
       'NAME',
       'CLUSTER',
+      'PROTOCOL',
       'DESIRED',
       'REPLICAS',
       'READY',
@@ -1000,7 +1033,7 @@ describe('the CRDs on the API server', () => {
       'STATUS',
       'AGE',
     ]);
-    assert.match(row!, /^scaled\s+edge\s+3\s+2\s+1\s+1\s+40\s+100\s+False\s+\S+$/);
+    assert.match(row!, /^scaled\s+edge\s+voice-edge\s+3\s+2\s+1\s+1\s+40\s+100\s+False\s+\S+$/);
     const clusters = await kubectl(['get', 'vec', '-n', 'edge', 'fixed']);
     assert.equal(clusters.code, 0, clusters.stderr);
     assert.deepEqual(clusters.stdout.split('\n')[0]!.split(/\s+/), [

@@ -13,9 +13,13 @@ import { RelayConfigSchema } from '../relay/config.ts';
 import { startRelay } from '../relay/relay.ts';
 import { SignalingConfigSchema } from '../signaling/config.ts';
 import { startSignaling } from '../signaling/signaling.ts';
+import type { BackendProtocol } from '../transceiver/backend-wire.ts';
 import { TransceiverConfigSchema } from '../transceiver/config.ts';
 import { startTransceiver } from '../transceiver/service.ts';
 import { freeUdpPort } from './free-port.ts';
+
+/** The voice-edge protocol's PCM16 rate when none is given. */
+const DEFAULT_SAMPLE_RATE = 16000;
 
 export interface LocalEdgeOptions {
   /** Where everything listens; 127.0.0.1 keeps the edge on this machine. */
@@ -25,7 +29,15 @@ export interface LocalEdgeOptions {
   /** The relay's public UDP port: the only address clients send media to. */
   readonly relayPort: number;
   readonly echoDelayMs: number;
-  readonly sampleRate: 8000 | 12000 | 16000 | 24000 | 48000;
+  /** PCM16 rate of the voice-edge protocol; with twilio-media-streams 8000 or left out. */
+  readonly sampleRate?: 8000 | 12000 | 16000 | 24000 | 48000;
+  /** What the backend speaks (docs/backend-protocol.md); default voice-edge. */
+  readonly backendProtocol?: BackendProtocol;
+  /**
+   * The backend (ws:// or wss://) instead of the bundled echo agent, which speaks voice-edge only:
+   * required with twilio-media-streams.
+   */
+  readonly backendUrl?: string;
 }
 
 export interface LocalEdge {
@@ -35,6 +47,10 @@ export interface LocalEdge {
 }
 
 export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger): Promise<LocalEdge> {
+  const protocol = options.backendProtocol ?? 'voice-edge';
+  if (protocol !== 'voice-edge' && options.backendUrl === undefined) {
+    throw new Error(`${protocol} needs a backend URL: the bundled echo agent speaks voice-edge only`);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'voice-edge-local-'));
   const stops: (() => Promise<unknown>)[] = [async () => rmSync(dir, { recursive: true, force: true })];
   const shutdown = async () => {
@@ -51,13 +67,17 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
     // fresh one per start, known to no one else and never printed, is all it needs.
     const apiToken = randomBytes(32).toString('base64url');
 
-    const echo = await startEchoAgent({
-      host,
-      port: 0,
-      delayMs: options.echoDelayMs,
-      logger: logger.child({ part: 'echo' }),
-    });
-    stops.push(() => echo.close());
+    let backendUrl = options.backendUrl;
+    if (backendUrl === undefined) {
+      const echo = await startEchoAgent({
+        host,
+        port: 0,
+        delayMs: options.echoDelayMs,
+        logger: logger.child({ part: 'echo' }),
+      });
+      stops.push(() => echo.close());
+      backendUrl = `ws://${host.includes(':') ? `[${host}]` : host}:${echo.port}`;
+    }
 
     const tunnelPort = await freeUdpPort(host);
     const transceiver = await startTransceiver(
@@ -68,7 +88,11 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
         tunnel: { listen: `${host}:${tunnelPort}`, allowedRelays: relaySourcesFor(host) },
         relays: [relay],
         routingKeys: { file: keysFile },
-        backend: { url: `ws://${host}:${echo.port}`, sampleRate: options.sampleRate },
+        backend: {
+          url: backendUrl,
+          protocol,
+          sampleRate: options.sampleRate ?? (protocol === 'voice-edge' ? DEFAULT_SAMPLE_RATE : undefined),
+        },
         api: { host, port: 0, tokens: [apiToken] },
         shutdown: { graceMs: 0 },
       }),

@@ -1,61 +1,20 @@
 // `npm start`: the whole edge on this machine, no Kubernetes, no Redis, no configuration file.
-import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { z } from 'zod';
-import { formatIssues } from '../protocol/routing-table.ts';
 import { startLocalEdge } from './edge.ts';
-
-const usage = `usage: npm start -- [--host 127.0.0.1] [--http-port 8080] [--relay-port 3478]
-                      [--echo-delay-ms 500] [--sample-rate 16000] [--log-level warn]`;
-
-/** A whole number in [min, max], with one message for every way of missing it. */
-const whole = (min: number, max: number, what = 'a whole number') => {
-  const error = `must be ${what} from ${min} to ${max}`;
-  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
-};
-
-const Flags = z.object({
-  host: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' }),
-  'http-port': whole(0, 65535, 'a port number'),
-  'relay-port': whole(1, 65535, 'a port number'),
-  'echo-delay-ms': whole(0, 10_000),
-  'sample-rate': z.coerce.number().pipe(
-    z.union([z.literal(8000), z.literal(12000), z.literal(16000), z.literal(24000), z.literal(48000)], {
-      error: 'must be one of 8000, 12000, 16000, 24000, 48000',
-    }),
-  ),
-  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-});
+import { type LocalFlags, parseLocalFlags, USAGE } from './flags.ts';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`voice-edge: ${message}\n`);
   process.exit(code);
 }
 
-let flags: z.output<typeof Flags>;
-try {
-  const { values } = parseArgs({
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      'http-port': { type: 'string', default: '8080' },
-      'relay-port': { type: 'string', default: '3478' },
-      'echo-delay-ms': { type: 'string', default: '500' },
-      'sample-rate': { type: 'string', default: '16000' },
-      'log-level': { type: 'string', default: 'warn' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(`${usage}\n`);
-    process.exit(0);
-  }
-  const parsed = Flags.safeParse(values);
-  if (!parsed.success)
-    fail(`invalid option ${formatIssues(parsed.error).replace(/(^|; )([a-z-]+):/g, '$1--$2:')}\n${usage}`, 2);
-  flags = parsed.data;
-} catch (error) {
-  fail(`${(error as Error).message}\n${usage}`, 2);
+const parsed = parseLocalFlags(process.argv.slice(2));
+if (parsed.kind === 'help') {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
 }
+if (parsed.kind === 'error') fail(`${parsed.message}\n${USAGE}`, 2);
+const flags: LocalFlags = parsed.flags;
 
 const logger = pino({ name: 'voice-edge', level: flags['log-level'] });
 let edge: Awaited<ReturnType<typeof startLocalEdge>>;
@@ -67,6 +26,8 @@ try {
       relayPort: flags['relay-port'],
       echoDelayMs: flags['echo-delay-ms'],
       sampleRate: flags['sample-rate'],
+      backendProtocol: flags['backend-protocol'],
+      backendUrl: flags['backend-url'],
     },
     logger,
   );
@@ -82,7 +43,12 @@ try {
 
 process.stdout.write(
   [
-    'voice-edge is running on this machine: echo agent, transceiver, relay, signaling.',
+    flags['backend-url'] === undefined
+      ? 'voice-edge is running on this machine: echo agent, transceiver, relay, signaling.'
+      : 'voice-edge is running on this machine: transceiver, relay, signaling.',
+    ...(flags['backend-url'] === undefined
+      ? []
+      : [`  backend     ${flags['backend-url']} (${flags['backend-protocol']})`]),
     `  open        ${edge.url}`,
     `  WHIP        ${edge.whipUrl}`,
     `  media (UDP) ${flags.host}:${flags['relay-port']}`,

@@ -1,7 +1,7 @@
 // How long audio spends in the edge, seen from a caller: a werift caller beeps every 200 ms through
 // the whole edge (relay, transceiver, a zero-delay echo agent) and times each beep's echo. Then the
 // transceiver is stopped for 300 ms (SIGSTOP) mid-call: the echo latency must come back to within
-// 20 ms of its level before the stall within 2 s (docs/transceiver.md#audio: a standing backlog is
+// 10 ms of its level before the stall within 2 s (docs/transceiver.md#audio: a standing backlog is
 // shed), where a fixed playout queue used to keep the stall's delay for the rest of the call.
 // And the audio survives the trip: speech (espeak-ng) sent through the edge comes back with the same
 // loudness contour, frame for frame, as what was sent.
@@ -147,10 +147,11 @@ describe('audio latency through the edge', { timeout: 120_000 }, () => {
     const resumedAt = performance.now();
     await sleep(4_000);
     const afterStall = caller.echoes.filter(([at]) => at > resumedAt);
-    // Recovered: from this echo on, every one is within 20 ms of the baseline.
+    // Recovered: from this echo on, every one is within 10 ms of the baseline (a frame of standing
+    // delay, or a wait for the next token of every frame, is 13-20 ms).
     let recoveredAt: number | undefined;
     for (let i = afterStall.length - 1; i >= 0; i--) {
-      if (Math.abs(afterStall[i]![1] - baseline) > 20) break;
+      if (Math.abs(afterStall[i]![1] - baseline) > 10) break;
       recoveredAt = afterStall[i]![0];
     }
     const worst = Math.max(...afterStall.map(([, ms]) => ms));
@@ -158,7 +159,7 @@ describe('audio latency through the edge', { timeout: 120_000 }, () => {
       `# after the stall: ${afterStall.map(([at, ms]) => `${(at - resumedAt).toFixed(0)}:${ms.toFixed(0)}`).join(' ')}`,
     );
     console.log(
-      `# echo latency (zero-delay agent, 1 call): ${baseline.toFixed(1)} ms p50 before the stall; worst after it ${worst.toFixed(0)} ms; back within 20 ms ${recoveredAt === undefined ? 'never' : `${(recoveredAt - resumedAt).toFixed(0)} ms after the stall`}`,
+      `# echo latency (zero-delay agent, 1 call): ${baseline.toFixed(1)} ms p50 before the stall; worst after it ${worst.toFixed(0)} ms; back within 10 ms ${recoveredAt === undefined ? 'never' : `${(recoveredAt - resumedAt).toFixed(0)} ms after the stall`}`,
     );
     assert.ok(recoveredAt !== undefined, 'the latency never came back');
     assert.ok(recoveredAt - resumedAt <= 2_000, `recovered ${(recoveredAt - resumedAt).toFixed(0)} ms after`);

@@ -21,9 +21,12 @@
 //   the last one) or is cleared, 100 ms of encoded silence wind it down, then a one-byte Opus DTX
 //   frame (RFC 7587 §3.1.3, what libopus itself sends in DTX) goes every 400 ms, so the caller's
 //   decoder plays comfort noise and RTCP keeps flowing.
-// - A standing backlog is shed: when the backend streams in real time (about a second of audio per
-//   second) but the queue never drops below `maxStandingMs` for half a second (after a stall of
-//   the transceiver, or a burst of caller audio echoed back), frames are dropped until it does.
+// - A standing delay is shed. When the backend streams in real time (about a second of audio per
+//   second) but over a quarter of the frames sent in half a second waited in the queue,
+//   the bucket gets a token more: a burst that emptied it (after a stall of the transceiver, or a
+//   burst of caller audio echoed back) leaves it in step with the backend's frames, each waiting up
+//   to 20 ms for the next token, for good. When every frame waited a whole frame or more, those
+//   whole frames are dropped as well.
 //   Backends that send faster than real time (a TTS burst) are queued as they ask.
 import { FRAME_MS, frameBytes, type SampleRate } from '../../protocol/backend.ts';
 import { ArrivalOrder, type ArrivalOrderOptions } from './arrival-order.ts';
@@ -47,7 +50,11 @@ export interface AudioBridgeOptions {
   burstFrames?: number;
   /** DTX frames while the backend is silent, this far apart (default 400 ms, as libopus). */
   dtxIntervalMs?: number;
-  /** A queue that stays above this for half a second while audio arrives in real time is shed (default 40 ms). */
+  /**
+   * A frame that waited longer than this in the queue waited (default 1 ms: a frame that finds a
+   * token goes in the poll that queued it). Over a quarter of the frames of half a second waiting,
+   * while the backend streams in real time, is a standing delay, and is shed.
+   */
   maxStandingMs?: number;
 }
 
@@ -136,9 +143,14 @@ export class AudioBridge {
   readonly #arrivals: number[] = [];
   /** When the backend's last audio arrived (a partial frame goes out padded only after a pause). */
   #lastEnqueuedAt = Number.NEGATIVE_INFINITY;
-  /** Standing-backlog window: its start, the smallest queue seen, the audio that arrived in it. */
+  /**
+   * Standing-delay window: its start, the frames sent in it (with an arrival time), how many of
+   * them waited, the shortest wait, and the audio that arrived in it.
+   */
   #windowStart: number | undefined;
-  #windowMinMs = Number.POSITIVE_INFINITY;
+  #windowSent = 0;
+  #windowWaited = 0;
+  #windowMinWaitMs = Number.POSITIVE_INFINITY;
   #windowArrivedMs = 0;
   #shedDebtMs = 0;
   #stats = {
@@ -162,7 +174,7 @@ export class AudioBridge {
     this.#burstFrames = options.burstFrames ?? 5;
     this.#tokens = this.#burstFrames;
     this.#dtxIntervalMs = options.dtxIntervalMs ?? 400;
-    this.#maxStandingMs = options.maxStandingMs ?? 40;
+    this.#maxStandingMs = options.maxStandingMs ?? 1;
     this.#silence = Buffer.alloc(frameBytes(options.sampleRate));
   }
 
@@ -217,7 +229,6 @@ export class AudioBridge {
     const toBackend = this.#toBackend(this.#arrival.poll(now));
     const toClient: ClientPacket[] = [];
     const marksReached: string[] = [];
-    this.#watchBacklog(now);
     for (let sent = 0; sent < CATCH_UP_FRAMES; sent++) {
       if (!this.#frameReady(now) || !this.#hasToken(now)) break;
       const arrivedAt = this.#arrivals.shift();
@@ -231,11 +242,13 @@ export class AudioBridge {
         sent--;
         continue;
       }
+      if (arrivedAt !== undefined) this.#countWait(now - arrivedAt);
       toClient.push({ rtp: this.#packet(this.#encoder.encode(frame), now, !this.#talking), arrivedAt });
       this.#talking = true;
       this.#stats.audioFramesToClient++;
       this.#tokens -= 1;
     }
+    this.#watchBacklog(now);
     if (!this.#frameReady(now)) {
       marksReached.push(...this.#queue.takeReachedMarks());
       // The talkspurt is over only once the next frame is overdue: a backend streaming in real
@@ -351,20 +364,32 @@ export class AudioBridge {
     return this.#packetizer.packetize(payload, afterSilence && payload.length > 1);
   }
 
+  #countWait(waitMs: number): void {
+    this.#windowSent++;
+    if (waitMs > this.#maxStandingMs) this.#windowWaited++;
+    this.#windowMinWaitMs = Math.min(this.#windowMinWaitMs, waitMs);
+  }
+
   /**
-   * Watches for a standing backlog: over each half second, the smallest queue and the audio that
-   * arrived. Real-time arrival with a queue that never emptied below maxStandingMs means the
-   * delay is stuck (nothing the backend asked for): shed it down to one frame.
+   * Watches for a standing delay over each half second. Real-time arrival with over a quarter of
+   * the frames waiting means the bucket is in step with the backend (nothing the backend asked
+   * for): it gets a token, so frames go as they arrive again (the backend's jitter lets some through
+   * in any case, hence not "all"); when every frame waited a whole frame or more, those whole frames
+   * are dropped too. A token at most every half second sends at most 4 % ahead of real time.
    */
   #watchBacklog(now: number): void {
     if (this.#windowStart === undefined) this.#windowStart = now;
-    this.#windowMinMs = Math.min(this.#windowMinMs, this.#queue.queuedMs);
     if (now - this.#windowStart < STANDING_WINDOW_MS) return;
     const elapsed = now - this.#windowStart;
     const realTime = this.#windowArrivedMs >= 0.8 * elapsed && this.#windowArrivedMs <= 1.25 * elapsed;
-    if (realTime && this.#windowMinMs > this.#maxStandingMs) this.#shedDebtMs = this.#windowMinMs - FRAME_MS;
+    if (realTime && this.#windowWaited > this.#windowSent / 4) {
+      this.#tokens += 1;
+      this.#shedDebtMs = Math.floor(this.#windowMinWaitMs / FRAME_MS) * FRAME_MS;
+    }
     this.#windowStart = now;
-    this.#windowMinMs = this.#queue.queuedMs;
+    this.#windowSent = 0;
+    this.#windowWaited = 0;
+    this.#windowMinWaitMs = Number.POSITIVE_INFINITY;
     this.#windowArrivedMs = 0;
   }
 }

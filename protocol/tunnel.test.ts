@@ -24,7 +24,7 @@ describe('tunnel constants', () => {
     assert.equal(TunnelMessageType.Data, 1);
     assert.equal(TUNNEL_HEADER_LENGTH_V4, 10);
     assert.equal(TUNNEL_HEADER_LENGTH_V6, 22);
-    assert.ok(TUNNEL_HEADER_LENGTH_V6 <= 24, 'DESIGN §6: at most 24 bytes for IPv6');
+    assert.ok(TUNNEL_HEADER_LENGTH_V6 <= 24, 'docs/tunnel.md: at most 24 bytes for IPv6');
   });
 
   it('the magic byte is outside every RFC 7983 range, so a tunnel packet is never a client packet', () => {

@@ -1,4 +1,4 @@
-// The relay↔transceiver tunnel (DESIGN §6, docs/tunnel.md): one UDP datagram = a small header naming
+// The relay↔transceiver tunnel (docs/tunnel.md): one UDP datagram = a small header naming
 // the client's public transport address, then the client's packet untouched.
 //
 //   0       magic 0xE7 (outside every RFC 7983 range, so never mistaken for a client packet)

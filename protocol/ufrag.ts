@@ -1,4 +1,4 @@
-// The server-side ICE ufrag is the routing key (DESIGN §4): it names the cluster and transceiver
+// The server-side ICE ufrag is the routing key (docs/architecture.md#the-ufrag-is-the-routing-key): it names the cluster and transceiver
 // that own a session and carries a MAC, so any relay can reject a forged one with no lookup and no
 // state. The ICE password is derived from the ufrag with the same key, so a relay can also verify a
 // Binding request's MESSAGE-INTEGRITY without knowing anything about the session.

@@ -52,7 +52,7 @@ export const RelayConfigSchema = z
      * for an edge relay, whose peers may all come from `peers`.
      */
     routingTable: RoutingTableSourceSchema.optional(),
-    /** The keyring file (DESIGN §4); the env var VOICE_EDGE_ROUTING_KEYS may carry it instead. */
+    /** The keyring file (docs/architecture.md#the-ufrag-is-the-routing-key); the env var VOICE_EDGE_ROUTING_KEYS may carry it instead. */
     routingKeys: z.strictObject({ file: z.string().min(1) }).optional(),
     flows: z
       .strictObject({

@@ -1,4 +1,4 @@
-// The global relay tier's routing decisions, pure (DESIGN §11, docs/global-tier.md): which peer
+// The global relay tier's routing decisions, pure (docs/global-tier.md): which peer
 // cluster a session of another cluster goes to, through which of that cluster's relays, and which
 // sources may send edge-tunnel datagrams to this relay.
 import type { AddressFamily, TransportAddress } from '../protocol/address.ts';

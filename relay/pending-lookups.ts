@@ -1,4 +1,4 @@
-// Packets from unknown addresses wait here while the flow cache is asked who owns them (DESIGN §5).
+// Packets from unknown addresses wait here while the flow cache is asked who owns them (docs/relay.md).
 // Everything is bounded so garbage cannot turn into Redis load or memory: lookups in flight, lookups
 // per source IP per second, packets and bytes held per address, and a negative cache of misses.
 import type { AddressFamily } from '../protocol/address.ts';

@@ -1,5 +1,5 @@
 // One call: the client's peer, the backend's WebSocket and the audio bridge between them, with the
-// lifecycle of DESIGN §7 (connect timeout, media timeout, explicit end, backend end). Everything a
+// lifecycle of docs/transceiver.md (connect timeout, media timeout, explicit end, backend end). Everything a
 // call holds is released in end(), which runs once whatever ends the call.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';

@@ -78,7 +78,7 @@ export const TransceiverConfigSchema = z.strictObject({
     .transform((backend) => ({ ...backend, sampleRate: backend.sampleRate ?? (8000 as SampleRate) })),
   sessions: z
     .strictObject({
-      /** Per process: ~0.25 % of a core each (DESIGN §7), so a few hundred per core. */
+      /** Per process: a bound on memory and work; what one core carries is measured in docs/benchmarks.md. */
       max: z.number().int().min(1).default(200),
       /** Offer answered → DTLS connected. */
       connectTimeoutMs: z.number().int().min(1_000).default(15_000),

@@ -1,4 +1,4 @@
-// SDP edits around werift (DESIGN §7), line-based and pure.
+// SDP edits around werift (docs/transceiver.md), line-based and pure.
 import type { TransportAddress } from '../protocol/address.ts';
 
 function lines(sdp: string): string[] {

@@ -1,4 +1,4 @@
-// The one place that reaches into werift (DESIGN §7). werift binds a UDP socket per peer connection
+// The one place that reaches into werift (docs/transceiver.md). werift binds a UDP socket per peer connection
 // and has no mux; with `iceUseIpv4: false, iceUseIpv6: false` it binds nothing, and an ICE
 // `Protocol` of ours, registered on the connection, carries the session over the shared tunnel
 // socket instead. This relies on two private members of werift's ice `Connection` (`protocols`,

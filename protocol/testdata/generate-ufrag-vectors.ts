@@ -1,5 +1,5 @@
 // Generates protocol/testdata/ufrag-vectors.json, the published known-answer vectors of the ufrag
-// codec (protocol/ufrag.ts, DESIGN §4). Every input is deterministic, so running this again must
+// codec (protocol/ufrag.ts, docs/architecture.md). Every input is deterministic, so running this again must
 // reproduce the committed file byte for byte; protocol/ufrag.test.ts reads the file and never runs
 // this script. Regenerate (only when the layout changes) with:
 //

@@ -1,5 +1,5 @@
-// Builds the test cluster's binaries from the Go module proxy (DESIGN §10: no Kubernetes release binary
-// can be downloaded here) into a cache outside the work tree, once: `testcluster` (etcd, kube-apiserver,
+// Builds the test cluster's binaries from the Go module proxy (no Kubernetes release binary can be
+// downloaded here: docs/testing-kubernetes.md) into a cache outside the work tree, once: `testcluster` (etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler and kubectl in one binary, from test/kube/cluster) and `helm`.
 // The testcluster binary's name carries a hash of its Go module files, so editing them rebuilds it.
 // Run it directly (`npm run kube:build`) to see a cold build's progress; tests call ensureKubeBinaries().

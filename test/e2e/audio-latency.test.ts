@@ -1,7 +1,7 @@
 // How long audio spends in the edge, seen from a caller: a werift caller beeps every 200 ms through
 // the whole edge (relay, transceiver, a zero-delay echo agent) and times each beep's echo. Then the
 // transceiver is stopped for 300 ms (SIGSTOP) mid-call: the echo latency must come back to within
-// 10 ms of its level before the stall within 2 s (docs/transceiver.md#audio: a standing backlog is
+// 10 ms of its level before the stall within 2 s (docs/transceiver.md#audio: a standing delay is
 // shed), where a fixed playout queue used to keep the stall's delay for the rest of the call.
 // And the audio survives the trip: speech (espeak-ng) sent through the edge comes back with the same
 // loudness contour, frame for frame, as what was sent.

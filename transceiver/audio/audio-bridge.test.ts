@@ -45,6 +45,27 @@ function run(bridge: AudioBridge, from: number, to: number): (AudioBridgeOutput 
   return outputs;
 }
 
+/**
+ * 300 ms of backend audio at once (echoed after a stall), then a frame at each of `arrivals` (ms)
+ * until 3 s: how long each frame sent in the last second waited in the queue (ms).
+ */
+function waitsAfterBurst(bridge: AudioBridge, arrivals: ReadonlySet<number>): number[] {
+  const frame = sine(440, BACKEND_RATE, 20);
+  for (let i = 0; i < 15; i++) bridge.enqueueBackendAudio(frame, 0);
+  const waits: number[] = [];
+  for (let at = 0; at < 3_000; at++) {
+    if (arrivals.has(at)) bridge.enqueueBackendAudio(frame, at);
+    if (bridge.wakeAt > at) continue;
+    for (const packet of bridge.poll(at).toClient) if (at >= 2_000) waits.push(at - packet.arrivedAt!);
+  }
+  return waits;
+}
+
+/** One frame every 20 ms for 3 s, `offset(slot)` ms into each slot. */
+function everyFrame(offset: (slot: number) => number): Set<number> {
+  return new Set(Array.from({ length: 150 }, (_, slot) => slot * 20 + offset(slot)));
+}
+
 describe('AudioBridge: caller → backend', () => {
   test('packets are decoded the moment they arrive, in order, through jitter and reordering', () => {
     const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
@@ -215,18 +236,14 @@ describe('AudioBridge: backend → caller', () => {
   });
 
   test('a standing backlog with real-time arrivals is shed within two seconds, to nothing; a burst is not', () => {
-    const frame = sine(440, BACKEND_RATE, 20);
     for (const phase of [0, 7, 13]) {
       const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
-      // 300 ms arrive at once (audio echoed after a stall), then real time, one frame every 20 ms
-      // (`phase` ms into each slot): five go at once, the rest would stand as delay for good.
-      for (let i = 0; i < 15; i++) bridge.enqueueBackendAudio(frame, 0);
-      const delays: number[] = [];
-      for (let at = 0; at < 3_000; at++) {
-        if (at % 20 === phase) bridge.enqueueBackendAudio(frame, at);
-        if (bridge.wakeAt > at) continue;
-        for (const packet of bridge.poll(at).toClient) if (at >= 2_000) delays.push(at - packet.arrivedAt!);
-      }
+      // After the burst, real time (`phase` ms into each slot): five go at once, the rest would
+      // stand as delay for good.
+      const delays = waitsAfterBurst(
+        bridge,
+        everyFrame(() => phase),
+      );
       assert.ok(delays.length >= 49, `phase ${phase}: ${delays.length} frames in the last second`);
       assert.ok(
         delays.every((ms) => ms === 0),
@@ -244,18 +261,12 @@ describe('AudioBridge: backend → caller', () => {
 
   test('a backend in step with an emptied bucket, with jitter: its frames soon go as they arrive', () => {
     const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
-    const frame = sine(440, BACKEND_RATE, 20);
-    const due: [number, number][] = [];
-    // A burst drains the bucket, then a frame every 20 ms, 7 ms into the slot plus up to 9 ms of
+    // The burst drains the bucket, then a frame every 20 ms, 7 ms into the slot plus up to 9 ms of
     // jitter: some frames find a token, most wait for one.
-    for (let i = 0; i < 15; i++) bridge.enqueueBackendAudio(frame, 0);
-    for (let slot = 0; slot < 150; slot++) due.push([slot * 20 + 7 + ((slot * 7919) % 10), slot]);
-    const delays: number[] = [];
-    for (let at = 0; at < 3_000; at++) {
-      for (const [when] of due.filter(([when]) => when === at)) bridge.enqueueBackendAudio(frame, when);
-      if (bridge.wakeAt > at) continue;
-      for (const packet of bridge.poll(at).toClient) if (at >= 2_000) delays.push(at - packet.arrivedAt!);
-    }
+    const delays = waitsAfterBurst(
+      bridge,
+      everyFrame((slot) => 7 + ((slot * 7919) % 10)),
+    );
     const waited = delays.filter((ms) => ms > 0);
     assert.ok(delays.length >= 45, `${delays.length} frames in the last second`);
     assert.ok(waited.length <= delays.length / 10, `${waited.length} of ${delays.length} waited: ${waited}`);

@@ -58,6 +58,8 @@ export interface CallOptions {
   readonly onLatency: (direction: 'to_backend' | 'to_client', ms: number) => void;
   /** Something the backend sent was dropped (invalid, or beyond the playout queue). */
   readonly onBackendDrop: (reason: 'bad-message' | 'bad-audio' | 'queue-overflow') => void;
+  /** The backend's `clear` (barge-in) dropped this much of its queued audio (ms; 0 if none was). */
+  readonly onBackendClear: (clearedMs: number) => void;
   /** Opus encoder complexity for the caller's stream (0–10). */
   readonly opusComplexity: number;
 }
@@ -182,7 +184,9 @@ export class Call {
       this.#serviceAudio(now);
     });
     backend.on('clear', () => {
+      const before = this.#bridge.stats.clearedMs;
       for (const name of this.#bridge.clear()) backend.sendMark(name);
+      this.#options.onBackendClear(this.#bridge.stats.clearedMs - before);
       this.#serviceAudio(performance.now());
     });
     backend.on('mark', (name) => {

@@ -10,6 +10,8 @@ export interface TransceiverMetrics {
   readonly setupSeconds: Histogram;
   readonly tunnelDrops: Counter<'reason'>;
   readonly backendDrops: Counter<'reason'>;
+  readonly backendClears: Counter;
+  readonly backendClearedSeconds: Counter;
   /** Time a frame spends inside the transceiver, by direction (to_backend, to_client). */
   readonly audioLatency: Histogram<'direction'>;
   observeQuality(quality: CallQuality): void;
@@ -159,6 +161,16 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
       name: 'voice_edge_transceiver_backend_drops_total',
       help: 'What a backend sent that was not played or acted on, by reason: bad-message, bad-audio (invalid, dropped), queue-overflow (audio beyond the playout queue, oldest dropped; counted once per overflow)',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    backendClears: new Counter({
+      name: 'voice_edge_transceiver_backend_clears_total',
+      help: "Backend clear messages (barge-in): each drops the backend's audio queued for the caller",
+      registers: [registry],
+    }),
+    backendClearedSeconds: new Counter({
+      name: 'voice_edge_transceiver_backend_cleared_seconds_total',
+      help: 'Backend audio dropped by clear before the caller heard it (seconds)',
       registers: [registry],
     }),
     observeQuality(quality) {

@@ -170,6 +170,10 @@ export class Transceiver {
         onLatency: (direction, ms) => this.#metrics.audioLatency.observe({ direction }, ms / 1000),
         opusComplexity: this.config.audio.opusComplexity,
         onBackendDrop: (reason) => this.#metrics.backendDrops.inc({ reason }),
+        onBackendClear: (clearedMs) => {
+          this.#metrics.backendClears.inc();
+          this.#metrics.backendClearedSeconds.inc(clearedMs / 1000);
+        },
         onEnded: (ended, reason) => this.#onEnded(ended, reason),
       });
       this.#calls.set(id, call);

@@ -3,21 +3,19 @@
 // The page (pages/whip-call.html) does the call and the measuring; this file starts everything,
 // checks the figures the page reports, and keeps a screenshot in test-artifacts/ for people.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.ts';
 import { Edge } from '../support/edge.ts';
+import { serveTestPages, type TestPages } from '../support/test-pages.ts';
 
 const ECHO_DELAY_MS = 300;
 /** How long the page listens while muted: longer than the echo delay, so an echo would show. */
 const SILENT_MS = 1_500;
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-const page = readFileSync(new URL('./pages/whip-call.html', import.meta.url));
 
 /** What the page puts on `window.result` (see pages/whip-call.html). */
 interface CallResult {
@@ -49,23 +47,6 @@ interface CallResult {
   hangUpStatus: number | null;
 }
 
-/** Serves the test page on 127.0.0.1 (a secure context for getUserMedia, like https). */
-async function servePage(): Promise<{ server: Server; url: string }> {
-  const server = createServer((request, response) => {
-    if (request.method === 'GET' && new URL(request.url ?? '/', 'http://x').pathname === '/whip-call.html') {
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      response.end(page);
-    } else if (request.url === '/favicon.ico') {
-      response.writeHead(204).end();
-    } else {
-      response.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}/whip-call.html` };
-}
-
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -78,13 +59,12 @@ const finite = (value: number | null): value is number => typeof value === 'numb
 
 describe('a Chromium caller through the whole edge', () => {
   let edge: Edge | undefined;
-  let server: Server | undefined;
-  let pageUrl = '';
+  let pages: TestPages | undefined;
   let browser: Browser | undefined;
 
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
-    ({ server, url: pageUrl } = await servePage());
+    pages = await serveTestPages();
     edge = await Edge.start({
       echoDelayMs: ECHO_DELAY_MS,
       // The harness polls transceiver status with a 150 ms timeout; Chromium starting on a small
@@ -96,8 +76,7 @@ describe('a Chromium caller through the whole edge', () => {
 
   after(async () => {
     await browser?.close().catch(() => {});
-    server?.close();
-    server?.closeAllConnections();
+    pages?.close();
     await edge?.stop();
   });
 
@@ -112,7 +91,7 @@ describe('a Chromium caller through the whole edge', () => {
       tab.on('console', (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
       tab.on('pageerror', (error) => consoleLines.push(`pageerror: ${error.message}`));
       const query = new URLSearchParams({ whip: edge!.whipUrl, silentMs: String(SILENT_MS) });
-      await tab.goto(`${pageUrl}?${query}`);
+      await tab.goto(`${pages!.url('whip-call.html')}?${query}`);
       await tab.waitForFunction(
         () => {
           const phase = (window as unknown as { result?: CallResult }).result?.phase;

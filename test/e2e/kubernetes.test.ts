@@ -6,9 +6,7 @@
 // on live sessions and drains; the operator is SIGKILLed mid-reconcile; the time from a pool change to
 // every relay holding the new routing table is measured. Needs root (docs/testing-kubernetes.md).
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -23,11 +21,11 @@ import { startTestKubelet, type TestKubelet } from '../kube/kubelet.ts';
 import { testInformer } from '../kube/test-informer.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { makeKeyring } from '../support/relay-process.ts';
+import { serveTestPages } from '../support/test-pages.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const chart = fileURLToPath(new URL('../../charts/voice-edge', import.meta.url));
-const page = readFileSync(new URL('./pages/whip-call.html', import.meta.url));
 
 const ns = 'calls';
 const operatorNs = 'voice-edge-system';
@@ -75,18 +73,6 @@ const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 };
-
-/** The page of test/e2e/chromium.test.ts, served on 127.0.0.1 (a secure context for getUserMedia). */
-async function servePage(): Promise<{ server: Server; url: string }> {
-  const server = createServer((request, response) => {
-    if (new URL(request.url ?? '/', 'http://x').pathname === '/whip-call.html') {
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      response.end(page);
-    } else response.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/whip-call.html` };
-}
 
 describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
   skip: process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false,
@@ -360,7 +346,8 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
   });
 
   test('Chromium calls through signaling and the relays and hears the echo', async (t) => {
-    const { server, url } = await servePage();
+    const pages = await serveTestPages();
+    const url = pages.url('whip-call.html');
     let browser: Browser | undefined;
     try {
       browser = await launchChromium();
@@ -404,7 +391,7 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
       assert.equal(status, 200);
     } finally {
       await browser?.close().catch(() => {});
-      server.close();
+      pages.close();
     }
   });
 

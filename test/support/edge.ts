@@ -20,29 +20,47 @@ export class Service {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
   #output = '';
+  #stdout = '';
 
-  /** `launcher`: a command prefix, e.g. `ip netns exec <ns>` to run the service in a network namespace. */
-  private constructor(name: string, args: string[], launcher: readonly string[] = []) {
+  private constructor(name: string, command: string, args: readonly string[]) {
     this.name = name;
-    const [command, ...prefix] = [...launcher, process.execPath];
-    this.child = spawn(command!, [...prefix, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer) => {
       this.#output = (this.#output + chunk.toString()).slice(-64 * 1024);
     };
-    this.child.stdout!.on('data', keep);
+    this.child.stdout!.on('data', (chunk: Buffer) => {
+      this.#stdout = (this.#stdout + chunk.toString()).slice(-64 * 1024);
+      keep(chunk);
+    });
     this.child.stderr!.on('data', keep);
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
   }
 
-  /** `readyStatus`: the HTTP status that means ready (the echo agent answers plain HTTP with 426). */
-  static async start(
+  /**
+   * A Node script of the project. `readyStatus`: the HTTP status that means ready (the echo agent
+   * answers plain HTTP with 426). `launcher`: a command prefix, e.g. `ip netns exec <ns>` to run the
+   * service in a network namespace.
+   */
+  static start(
     name: string,
     args: string[],
     readyUrl: string,
     readyStatus = 200,
     launcher: readonly string[] = [],
   ): Promise<Service> {
-    const service = new Service(name, args, launcher);
+    const [command, ...prefix] = [...launcher, process.execPath];
+    return Service.startCommand(name, command!, [...prefix, ...args], readyUrl, readyStatus);
+  }
+
+  /** Any program (e.g. the Pipecat bot's python), ready once `readyUrl` answers `readyStatus`. */
+  static async startCommand(
+    name: string,
+    command: string,
+    args: readonly string[],
+    readyUrl: string,
+    readyStatus = 200,
+  ): Promise<Service> {
+    const service = new Service(name, command, args);
     let exitCode: number | null | undefined;
     void service.exited.then((code) => {
       exitCode = code;
@@ -61,8 +79,14 @@ export class Service {
     throw new Error(`${name} not ready within 20 s:\n${service.output}`);
   }
 
+  /** The last 64 KiB of what it printed on stdout and stderr, interleaved. */
   get output(): string {
     return this.#output;
+  }
+
+  /** The last 64 KiB of its stdout alone. */
+  get stdout(): string {
+    return this.#stdout;
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
@@ -78,6 +102,8 @@ export interface EdgeOptions {
   readonly echoDelayMs?: number;
   /** A backend of the test's own instead of the echo agent. */
   readonly backendUrl?: string;
+  /** What that backend speaks (docs/backend-protocol.md); twilio-media-streams implies 8000 Hz. */
+  readonly backendProtocol?: 'voice-edge' | 'twilio-media-streams';
   readonly sampleRate?: number;
   readonly mediaTimeoutMs?: number;
   /** Extra transceiver config fields. */
@@ -165,7 +191,10 @@ export class Edge {
         tunnel: { listen: `127.0.0.1:${tunnelPort}`, allowedRelays: ['127.0.0.1'] },
         relays: [relayAddress],
         routingKeys: { file: keys },
-        backend: { url: this.backendUrl, sampleRate: options.sampleRate ?? 16000 },
+        backend:
+          options.backendProtocol === 'twilio-media-streams'
+            ? { url: this.backendUrl, protocol: 'twilio-media-streams', sampleRate: 8000 }
+            : { url: this.backendUrl, sampleRate: options.sampleRate ?? 16000 },
         sessions: { max: options.capacity ?? 100, mediaTimeoutMs: options.mediaTimeoutMs ?? 15_000 },
         api: { host: '127.0.0.1', port: apiPort, tokens: [this.apiToken] },
         log: { level: 'warn' },

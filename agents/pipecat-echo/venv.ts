@@ -1,0 +1,67 @@
+// The Pipecat bot's Python: a virtual environment with requirements.txt installed, made once per
+// requirements file in a cache outside the work tree ($VOICE_EDGE_CACHE_DIR or ~/.cache/voice-edge,
+// `pipecat-venv-<hash of requirements.txt>`), so a changed pin makes a new one. Used by
+// `npm run agent:pipecat`, by .ci/run (`npm run agent:pipecat -- --setup`) and by the e2e test.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BOT_SCRIPT = fileURLToPath(new URL('./bot.py', import.meta.url));
+const REQUIREMENTS = fileURLToPath(new URL('./requirements.txt', import.meta.url));
+/** Written last: a venv without it is a broken or interrupted install, made again. */
+const READY = '.voice-edge-ready';
+
+function run(command: string, args: string[], quiet: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', quiet ? 'pipe' : 'inherit', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-8192);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-8192);
+      if (!quiet) process.stderr.write(chunk);
+    });
+    child.once('error', (error) =>
+      reject(new Error(`could not run ${command}: ${error.message} (is Python 3 with venv installed?)`)),
+    );
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${output}`));
+    });
+  });
+}
+
+export async function pipecatVenvDir(): Promise<string> {
+  const hash = createHash('sha256')
+    .update(await readFile(REQUIREMENTS))
+    .digest('hex')
+    .slice(0, 12);
+  const cache = process.env.VOICE_EDGE_CACHE_DIR || join(homedir(), '.cache', 'voice-edge');
+  return join(cache, `pipecat-venv-${hash}`);
+}
+
+/**
+ * The venv's python, installing the venv first if needed (a minute or two, once). `quiet`: pip's
+ * progress is kept back and only shown if it fails (tests); otherwise it goes to the terminal.
+ * `$PYTHON` names the interpreter that makes the venv (default `python3`).
+ */
+export async function pipecatPython({ quiet = false } = {}): Promise<string> {
+  const dir = await pipecatVenvDir();
+  const python = join(dir, 'bin', 'python');
+  if (existsSync(join(dir, READY))) return python;
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await run(process.env.PYTHON || 'python3', ['-m', 'venv', dir], quiet);
+  await run(
+    python,
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', REQUIREMENTS],
+    quiet,
+  );
+  await writeFile(join(dir, READY), `${new Date().toISOString()}\n`);
+  return python;
+}

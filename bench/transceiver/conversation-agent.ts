@@ -1,14 +1,16 @@
 // The benchmark agent of the conversation workload (docs/benchmarks.md): a real backend speaking
-// docs/backend-protocol.md (WebSocket, subprotocol voice-edge.v1), started by
+// docs/backend-protocol.md (WebSocket, subprotocol voice-edge.v1; or, with --protocol
+// twilio-media-streams, Twilio's messages through twilio-agent-wire.ts, 8000 Hz), started by
 // `npm run bench:transceiver` instead of the echo agent. One AgentSession per call
 // (agent-session.ts); one timer for all of them (the benchmark's Metronome: 4 groups 5 ms apart,
 // so the calls' audio reaches the transceiver spread over its 20 ms tick, as independent backends'
 // would). It shares the load core with the callers, the relay and signaling: it never encodes,
-// decodes or copies audio, beyond a level per received frame.
+// decodes or copies audio, beyond a level per received frame (and, speaking Twilio's protocol,
+// the μ-law and base64 every Twilio agent does).
 //
 //   node bench/transceiver/conversation-agent.ts --port P --pcm FILE --sample-rate 16000 \
 //     [--seed 1] [--talk-share 0.5] [--barge-in-share 0.3] [--min-turn-ms 2000] \
-//     [--max-turn-ms 6000] [--lead-ms 0]
+//     [--max-turn-ms 6000] [--lead-ms 0] [--protocol voice-edge|twilio-media-streams]
 //
 // Plain HTTP: GET /healthz (200), GET /stats (the counters of every call so far, JSON).
 import { readFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { SUBPROTOCOL } from '../../protocol/backend.ts';
 import { AgentSession, type AgentStats, emptyStats } from './agent-session.ts';
 import { type ConversationOptions, checkConversationOptions, DEFAULT_CONVERSATION } from './conversation.ts';
 import { Metronome } from './metronome.ts';
+import { TWILIO_RATE, TwilioAgentWire } from './twilio-agent-wire.ts';
 
 const { values } = parseArgs({
   options: {
@@ -34,8 +37,22 @@ const { values } = parseArgs({
     'min-turn-ms': { type: 'string', default: String(DEFAULT_CONVERSATION.minTurnMs) },
     'max-turn-ms': { type: 'string', default: String(DEFAULT_CONVERSATION.maxTurnMs) },
     'lead-ms': { type: 'string', default: '0' },
+    protocol: { type: 'string', default: 'voice-edge' },
   },
 });
+const twilio = values.protocol === 'twilio-media-streams';
+if (!twilio && values.protocol !== 'voice-edge') {
+  process.stderr.write(
+    `conversation agent: --protocol voice-edge or twilio-media-streams, not ${values.protocol}\n`,
+  );
+  process.exit(2);
+}
+if (twilio && Number(values['sample-rate']) !== TWILIO_RATE) {
+  process.stderr.write(
+    `conversation agent: twilio-media-streams is ${TWILIO_RATE} Hz: --sample-rate ${TWILIO_RATE}\n`,
+  );
+  process.exit(2);
+}
 if (values.pcm === undefined) {
   process.stderr.write('conversation agent: --pcm FILE (PCM16LE mono at --sample-rate) is required\n');
   process.exit(2);
@@ -95,14 +112,20 @@ const server = createServer((request, response) => {
 
 server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
   const offered = request.headers['sec-websocket-protocol']?.split(',').map((p) => p.trim()) ?? [];
-  if (!offered.includes(SUBPROTOCOL)) {
+  // Twilio asks for no subprotocol.
+  if (!twilio && !offered.includes(SUBPROTOCOL)) {
     socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     return;
   }
   wss.handleUpgrade(request, socket, head, (ws) => {
-    const session = new AgentSession({ conversation, runSeed, pcm, sampleRate, leadMs }, (data) => {
+    const send = (data: string | Buffer) => {
       if (ws.readyState === ws.OPEN) ws.send(data, { binary: typeof data !== 'string' });
-    });
+    };
+    let wire: TwilioAgentWire | undefined;
+    const session = new AgentSession({ conversation, runSeed, pcm, sampleRate, leadMs }, (data) =>
+      wire === undefined ? send(data) : wire.fromSession(data),
+    );
+    if (twilio) wire = new TwilioAgentWire(session, send, () => ws.close(1000));
     sessions.add(session);
     const ticker = {
       tick() {
@@ -113,7 +136,9 @@ server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
     metronome.add(ticker);
     ws.on('message', (data, isBinary) => {
       const now = performance.now();
-      if (isBinary) session.onBinary(toBuffer(data), now);
+      if (wire !== undefined) {
+        if (!isBinary) wire.onMessage(toBuffer(data).toString('utf8'), now);
+      } else if (isBinary) session.onBinary(toBuffer(data), now);
       else session.onText(toBuffer(data).toString('utf8'), now);
     });
     ws.on('error', () => {});

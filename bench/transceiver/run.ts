@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Pacer } from '../../cli/pacer.ts';
-import type { SampleRate } from '../../protocol/backend.ts';
+import { isSampleRate, SAMPLE_RATES } from '../../protocol/backend.ts';
 import { Edge, Service } from '../../test/support/edge.ts';
 import { freeTcpPort } from '../../test/support/net.ts';
 import { parsePrometheus, type Samples } from '../../test/support/prometheus.ts';
@@ -55,6 +55,7 @@ import { ForeignSampler, foreignSeconds, readProcessesOwnCpu, readRssBytes, samp
 import { directSignal, whipSignal } from './signal.ts';
 import { makeVoices, NOISE_DBFS, type Voices } from './speech.ts';
 import { encodeStream, TONE_HZ } from './stream.ts';
+import { TWILIO_RATE } from './twilio-agent-wire.ts';
 
 const repoRoot = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 
@@ -73,6 +74,11 @@ const usage = `usage: npm run bench:transceiver -- [options]
   --max-loss R           a step passes with loss <= R each way (default 0.001 = 0.1 %)
   --max-delay-ms MS      ... and p99 pacing delay (added latency) <= MS (default 20)
   --echo-delay-ms MS     the echo agent's delay (default 0)
+  --backend-protocol P   what the benchmark agent speaks: voice-edge (default, PCM16 at --sample-rate)
+                         or twilio-media-streams (8000 Hz μ-law in JSON, as Twilio agents); the
+                         latter measures the conversation workload only (the echo agent of the
+                         setup and echo phases speaks voice-edge)
+  --sample-rate HZ       the voice-edge protocol's PCM16 rate: 8000, 16000 (default), 24000, 48000
   --workload W           conversation (default): callers and the benchmark agent take turns;
                          tone: a 440 Hz burst a second, echoed by the echo agent
   --speech S             conversation voices: speech (default, espeak-ng) or tone (440 Hz)
@@ -106,6 +112,8 @@ function parseOptions() {
       'max-loss': { type: 'string' },
       'max-delay-ms': { type: 'string' },
       'echo-delay-ms': { type: 'string' },
+      'backend-protocol': { type: 'string', default: 'voice-edge' },
+      'sample-rate': { type: 'string' },
       workload: { type: 'string', default: 'conversation' },
       speech: { type: 'string', default: 'speech' },
       'talk-share': { type: 'string' },
@@ -149,7 +157,10 @@ function numberOption(name: keyof typeof options, fallback: number): number {
   return value;
 }
 
-function choice<T extends string>(name: 'workload' | 'speech', allowed: readonly T[]): T {
+function choice<T extends string>(
+  name: 'workload' | 'speech' | 'backend-protocol',
+  allowed: readonly T[],
+): T {
   const value = options[name] as string;
   if (!(allowed as readonly string[]).includes(value)) {
     process.stderr.write(`--${name}: one of ${allowed.join(', ')}, not ${value}\n`);
@@ -160,6 +171,21 @@ function choice<T extends string>(name: 'workload' | 'speech', allowed: readonly
 
 const quick = options.quick || process.env.VOICE_EDGE_BENCH_QUICK === '1';
 const workload = choice('workload', ['conversation', 'tone'] as const);
+const backendProtocol = choice('backend-protocol', ['voice-edge', 'twilio-media-streams'] as const);
+const twilio = backendProtocol === 'twilio-media-streams';
+if (twilio && workload === 'tone') {
+  process.stderr.write(
+    '--backend-protocol twilio-media-streams: the conversation workload only (the echo agent speaks voice-edge)\n',
+  );
+  process.exit(2);
+}
+const sampleRate = numberOption('sample-rate', twilio ? TWILIO_RATE : 16_000);
+if (!isSampleRate(sampleRate) || (twilio && sampleRate !== TWILIO_RATE)) {
+  process.stderr.write(
+    `--sample-rate: one of ${SAMPLE_RATES.join(', ')}${twilio ? `, and ${TWILIO_RATE} with twilio-media-streams` : ''}, not ${sampleRate}\n`,
+  );
+  process.exit(2);
+}
 const conversation: ConversationOptions = {
   talkShare: numberOption('talk-share', DEFAULT_CONVERSATION.talkShare),
   bargeInShare: numberOption('barge-in-share', DEFAULT_CONVERSATION.bargeInShare),
@@ -189,13 +215,15 @@ const settings = {
   conversation,
   agentLeadMs: numberOption('agent-lead-ms', 0),
   seed: numberOption('seed', 1),
-  echoCalls: numberOption('echo-calls', 10),
+  // The echo phase needs the echo agent, which speaks voice-edge only.
+  echoCalls: twilio ? 0 : numberOption('echo-calls', 10),
+  backendProtocol,
   concurrency: Math.max(1, numberOption('concurrency', 4)),
   transceiverCpu: numberOption('transceiver-cpu', 0),
   loadCpu: numberOption('load-cpu', 1),
   /** Repeat a failing step once: one stall must not decide the search. */
   retryFailures: true,
-  sampleRate: 16_000 as SampleRate,
+  sampleRate,
   /** The capacity search stops bisecting after this long (s), whatever its precision. */
   budgetS: quick ? 45 : 240,
   /** Setting up one step's calls may take this long (ms) before the step fails. */
@@ -971,7 +999,7 @@ function printReport(
   const out: string[] = [];
   if (capacity !== undefined) {
     out.push(
-      `Capacity steps, ${settings.workload} workload (loss: to caller / from caller; delays in ms; edge latency: the transceiver's histogram)`,
+      `Capacity steps, ${settings.workload} workload, backend ${settings.backendProtocol} at ${settings.sampleRate} Hz (loss: to caller / from caller; delays in ms; edge latency: the transceiver's histogram)`,
     );
     const tone = settings.workload === 'tone';
     const rows = [
@@ -1166,7 +1194,8 @@ async function startEdge(backendUrl: string | undefined, nodeArgs: readonly stri
     transceivers: 1,
     capacity: settings.maxCalls + 50,
     echoDelayMs: settings.echoDelayMs,
-    ...(backendUrl === undefined ? {} : { backendUrl }),
+    // The benchmark agent speaks --backend-protocol; the echo agent, voice-edge.
+    ...(backendUrl === undefined ? {} : { backendUrl, backendProtocol: settings.backendProtocol }),
     sampleRate: settings.sampleRate,
     transceiverNodeArgs: [...settings.transceiverNodeArgs, ...nodeArgs],
     // Generous status polling: a busy transceiver must not look unreachable to signaling.
@@ -1211,6 +1240,7 @@ async function startAgent(voices: Voices): Promise<{ service: Service; port: num
       ...['--seed', String(settings.seed), '--talk-share', String(c.talkShare)],
       ...['--barge-in-share', String(c.bargeInShare), '--min-turn-ms', String(c.minTurnMs)],
       ...['--max-turn-ms', String(c.maxTurnMs), '--lead-ms', String(settings.agentLeadMs)],
+      ...['--protocol', settings.backendProtocol],
     ],
     `http://127.0.0.1:${port}/healthz`,
   );
@@ -1241,7 +1271,8 @@ function describeWorkload(voices: Voices | undefined) {
     agentSeconds: voices?.agentSeconds,
     caller:
       'pre-encoded Opus 48 kHz, 50 packets/s always: speech in its turns, its noise floor between them (never digital silence)',
-    backend: `benchmark agent: PCM16 at ${settings.sampleRate} Hz in its turns, ${settings.agentLeadMs > 0 ? `${settings.agentLeadMs} ms at once, then ` : ''}one 20 ms frame per 20 ms; nothing between turns; clear ${BARGE_IN_DETECT_MS} ms into the caller's barge-in`,
+    backendProtocol: settings.backendProtocol,
+    backend: `benchmark agent: ${twilio ? 'Twilio Media Streams, μ-law in JSON, one message per 20 ms,' : 'PCM16'} at ${settings.sampleRate} Hz in its turns, ${settings.agentLeadMs > 0 ? `${settings.agentLeadMs} ms at once, then ` : ''}one 20 ms frame per 20 ms; nothing between turns; clear ${BARGE_IN_DETECT_MS} ms into the caller's barge-in`,
   };
 }
 
@@ -1270,12 +1301,15 @@ async function main(): Promise<void> {
   try {
     // The echo agent's edge: setup time, echo latency at 10 calls, and the tone workload's capacity.
     const toneCapacity = settings.workload === 'tone' && !options['skip-capacity'];
-    if (!options['skip-setup'] || settings.echoCalls > 0 || toneCapacity) {
+    const setupPhase = !options['skip-setup'] && !twilio;
+    if (twilio && !options['skip-setup'])
+      log('setup time: not measured with twilio-media-streams (the echo agent speaks voice-edge)');
+    if (setupPhase || settings.echoCalls > 0 || toneCapacity) {
       const edge = await startEdge(undefined, toneCapacity ? profileArgs : []);
       edges.push(edge);
       const echoPid = edge.services.find((s) => s.name === 'echo agent')!.child.pid!;
       const { pids, ourPids } = edgePids(edge, echoPid);
-      if (!options['skip-setup']) {
+      if (setupPhase) {
         direct = await startDirectEndpoint();
         pin(direct.pid, settings.transceiverCpu);
         ourPids.add(direct.pid);

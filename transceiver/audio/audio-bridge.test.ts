@@ -208,6 +208,34 @@ describe('AudioBridge: backend → caller', () => {
     assert.equal(bridge.stats.shedMs, 0, 'nothing had to be dropped');
   });
 
+  test('timestamps keep real time over talkspurts: what one fell behind does not carry into the next', () => {
+    const bridge = new AudioBridge({
+      sampleRate: BACKEND_RATE,
+      packetizer: { firstTimestamp: 2 ** 32 - 960 },
+    });
+    const frame = sine(440, BACKEND_RATE, 20);
+    // Five talkspurts of a backend streaming in real time (a frame every 20 ms for 1 s), 600 ms apart.
+    const arrivals = new Set<number>();
+    for (let spurt = 0; spurt < 5; spurt++)
+      for (let i = 0; i < 50; i++) arrivals.add(100 + spurt * 1_600 + i * 20);
+    const sent: { at: number; rtp: ClientPacket['rtp'] }[] = [];
+    for (let at = 0; at < 8_200; at++) {
+      if (arrivals.has(at)) bridge.enqueueBackendAudio(frame, at);
+      if (bridge.wakeAt > at) continue;
+      for (const packet of bridge.poll(at).toClient) sent.push({ at, rtp: packet.rtp });
+    }
+    // How far each packet's send time is ahead of its timestamp (ms), from the first packet's.
+    const first = sent[0]!;
+    const lag = ({ at, rtp }: (typeof sent)[number]) =>
+      at - first.at - ((rtp.timestamp - first.rtp.timestamp) >>> 0) / 48;
+    const starts = sent.filter((packet) => packet.rtp.marker && packet.rtp.payload.length > 1);
+    assert.equal(starts.length, 5);
+    const lags = starts.map(lag);
+    assert.ok(Math.max(...lags) - Math.min(...lags) <= 1, `talkspurts start ${lags.join(', ')} ms behind`);
+    for (const packet of sent)
+      assert.ok(Math.abs(lag(packet)) <= 41, `a packet ${lag(packet)} ms off real time`);
+  });
+
   test('nothing is encoded while the backend is silent: a DTX frame every 400 ms', () => {
     const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
     const packets = run(bridge, 0, 2_001).flatMap((output) => output.toClient);

@@ -16,7 +16,7 @@
 //   time has every frame sent the moment it arrives, whatever its phase; a faster one (a TTS burst)
 //   is paced at 20 ms. Calls are not aligned to a shared tick, so their packets spread over the
 //   20 ms instead of leaving in one burst. RTP timestamps run on with the audio within a talkspurt
-//   and jump by the real time elapsed across a silence.
+//   and catch up with real time across a silence.
 // - While the backend is silent nothing is encoded: when its audio stops (no frame for 40 ms after
 //   the last one) or is cleared, 100 ms of encoded silence wind it down, then a one-byte Opus DTX
 //   frame (RFC 7587 §3.1.3, what libopus itself sends in DTX) goes every 400 ms, so the caller's
@@ -32,7 +32,15 @@ import { FRAME_MS, frameBytes, type SampleRate } from '../../protocol/backend.ts
 import { ArrivalOrder, type ArrivalOrderOptions } from './arrival-order.ts';
 import { type OpusEncoderOptions, OpusFrameDecoder, OpusFrameEncoder } from './opus-codec.ts';
 import { PlayoutQueue } from './playout-queue.ts';
-import { OpusRtpPacketizer, type OpusRtpPacketizerOptions, type RtpPacketFields } from './rtp-packetizer.ts';
+import {
+  OpusRtpPacketizer,
+  type OpusRtpPacketizerOptions,
+  type RtpPacketFields,
+  TIMESTAMP_STEP,
+} from './rtp-packetizer.ts';
+
+/** Opus's RTP clock is 48 kHz whatever the audio's rate (RFC 7587). */
+const RTP_SAMPLES_PER_MS = 48;
 
 export interface AudioBridgeOptions {
   /** The backend's sample rate: what the decoder produces and the encoder takes. */
@@ -131,6 +139,9 @@ export class AudioBridge {
   #tokensAt: number | undefined;
   /** When the last packet (audio, silence or DTX) went to the caller. */
   #lastSentAt: number | undefined;
+  /** When the first packet went (ms), and the RTP time stamped since (48 kHz samples). */
+  #clockAt: number | undefined;
+  #stampedSamples = 0;
   /** Within a talkspurt: backend audio is flowing (its end is wound down with silence). */
   #talking = false;
   #lastPollAt: number | undefined;
@@ -243,7 +254,8 @@ export class AudioBridge {
         continue;
       }
       if (arrivedAt !== undefined) this.#countWait(now - arrivedAt);
-      toClient.push({ rtp: this.#packet(this.#encoder.encode(frame), now, !this.#talking), arrivedAt });
+      const kind = this.#talking ? 'audio' : 'talkspurt';
+      toClient.push({ rtp: this.#packet(this.#encoder.encode(frame), now, kind), arrivedAt });
       this.#talking = true;
       this.#stats.audioFramesToClient++;
       this.#tokens -= 1;
@@ -262,7 +274,7 @@ export class AudioBridge {
         // Encoded silence through the live encoder first, as libopus does before it goes DTX: it
         // winds the audio down instead of leaving the caller's decoder to conceal its tail.
         toClient.push({
-          rtp: this.#packet(this.#encoder.encode(this.#silence), now, false),
+          rtp: this.#packet(this.#encoder.encode(this.#silence), now, 'silence'),
           arrivedAt: undefined,
         });
         this.#stats.silenceFramesToClient++;
@@ -270,7 +282,7 @@ export class AudioBridge {
         this.#tokens -= 1;
       } else if (this.#windDown === 0 && sinceLast >= this.#dtxIntervalMs && this.#hasToken(now)) {
         // Then a DTX frame every dtxIntervalMs.
-        toClient.push({ rtp: this.#packet(DTX_SILK_WB_20MS, now, true), arrivedAt: undefined });
+        toClient.push({ rtp: this.#packet(DTX_SILK_WB_20MS, now, 'silence'), arrivedAt: undefined });
         this.#stats.dtxFramesToClient++;
         this.#tokens -= 1;
       }
@@ -351,17 +363,26 @@ export class AudioBridge {
   }
 
   /**
-   * The RTP packet for `payload` sent at `now`. Within a talkspurt timestamps follow the audio, one
-   * frame each; across a silence (`afterSilence`: a talkspurt start, or a DTX frame) they jump by
-   * the real time elapsed, so the caller's jitter buffer keeps its clock.
+   * The RTP packet for `payload` sent at `now`. Within a talkspurt (`audio`) timestamps follow the
+   * audio, one frame each, whenever the frames leave. Any other packet (the first audio of a
+   * talkspurt, the encoded silence that winds one down, a DTX frame) is stamped with the real time
+   * since the call's first packet, never behind the last stamp: RTP timestamps are when the audio
+   * was sampled, and what a talkspurt fell behind (frames late from the backend, the 40 ms before its
+   * end is certain) must not carry into the next one. Each talkspurt used to leave the timeline
+   * 20 ms further behind real time, which a receiver reads as its packets arriving later and later.
    */
-  #packet(payload: Buffer, now: number, afterSilence: boolean): RtpPacketFields {
-    if (afterSilence && this.#lastSentAt !== undefined) {
-      const elapsedFrames = Math.round((now - this.#lastSentAt) / FRAME_MS);
-      for (let skipped = 1; skipped < elapsedFrames; skipped++) this.#packetizer.skip();
+  #packet(payload: Buffer, now: number, kind: 'audio' | 'talkspurt' | 'silence'): RtpPacketFields {
+    this.#clockAt ??= now;
+    if (kind !== 'audio') {
+      const behind = Math.round((now - this.#clockAt) * RTP_SAMPLES_PER_MS) - this.#stampedSamples;
+      if (behind > 0) {
+        this.#packetizer.advance(behind, false);
+        this.#stampedSamples += behind;
+      }
     }
     this.#lastSentAt = now;
-    return this.#packetizer.packetize(payload, afterSilence && payload.length > 1);
+    this.#stampedSamples += TIMESTAMP_STEP;
+    return this.#packetizer.packetize(payload, kind === 'talkspurt');
   }
 
   #countWait(waitMs: number): void {

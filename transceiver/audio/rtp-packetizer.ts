@@ -75,7 +75,15 @@ export class OpusRtpPacketizer {
    * starts a talkspurt.
    */
   skip(): void {
-    this.#timestamp = (this.#timestamp + TIMESTAMP_STEP) >>> 0;
-    this.#talkspurtPending = true;
+    this.advance(TIMESTAMP_STEP, true);
+  }
+
+  /**
+   * Moves the timestamp on by `samples` (48 kHz) without a packet: time that passed with nothing
+   * sent, or less than a frame of it. `startsTalkspurt`: the next packet carries the marker bit.
+   */
+  advance(samples: number, startsTalkspurt: boolean): void {
+    this.#timestamp = (this.#timestamp + samples) >>> 0;
+    if (startsTalkspurt) this.#talkspurtPending = true;
   }
 }

@@ -3,15 +3,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Candidate,
   CandidatePair,
   ProtectionProfileAeadAes128Gcm,
   ProtectionProfileAes128CmHmacSha1_80,
   type Protocol,
+  RTCPeerConnection,
   RtpHeader,
   SrtcpSession,
   SrtpSession,
+  useOPUS,
 } from 'werift';
 
 describe('werift patches', () => {
@@ -58,6 +61,55 @@ describe('werift patches', () => {
       assert.deepEqual(decrypted.subarray(decrypted.length - payload.length), payload, `profile ${profile}`);
       const rtcp = Buffer.concat([Buffer.from([0x81, 201, 0, 7]), randomBytes(28)]);
       assert.deepEqual(receiverRtcp.decrypt(senderRtcp.encrypt(rtcp)), rtcp, `profile ${profile} RTCP`);
+    }
+  });
+
+  test('003 dtls-close-notify: a peer that closes tells the other at once (close_notify)', async () => {
+    const peer = () =>
+      new RTCPeerConnection({
+        iceUseIpv4: true,
+        iceUseIpv6: false,
+        iceAdditionalHostAddresses: ['127.0.0.1'],
+        codecs: { audio: [useOPUS()], video: [] },
+      });
+    const gathered = (pc: RTCPeerConnection) =>
+      new Promise<void>((resolve) => {
+        if (pc.iceGatheringState === 'complete') resolve();
+        else pc.iceGatheringStateChange.subscribe((state) => state === 'complete' && resolve());
+      });
+    const offerer = peer();
+    const answerer = peer();
+    try {
+      offerer.addTransceiver('audio', { direction: 'sendrecv' });
+      await offerer.setLocalDescription(await offerer.createOffer());
+      await gathered(offerer);
+      await answerer.setRemoteDescription(offerer.localDescription!);
+      await answerer.setLocalDescription(await answerer.createAnswer());
+      await gathered(answerer);
+      await offerer.setRemoteDescription(answerer.localDescription!);
+      const deadline = Date.now() + 10_000;
+      while (offerer.connectionState !== 'connected' || answerer.connectionState !== 'connected') {
+        assert.ok(Date.now() < deadline, 'the two peers did not connect');
+        await sleep(10);
+      }
+      // Both sides of the DTLS association: the one that closes is the server on one run and the
+      // client on the other, whatever role the ICE negotiation gave each.
+      const [transport] = answerer.dtlsTransports;
+      const closed = new Promise<number>((resolve) =>
+        transport!.onStateChange.subscribe((state) => state === 'closed' && resolve(performance.now())),
+      );
+      const closing = performance.now();
+      await offerer.close();
+      // Unpatched, nothing tells the answerer: its DTLS stays connected until ICE consent fails.
+      const at = await Promise.race([closed, sleep(3_000).then(() => undefined)]);
+      assert.ok(
+        at !== undefined,
+        "the answerer's DTLS transport is still connected 3 s after the offerer closed",
+      );
+      assert.ok(at - closing < 1_000, `closed ${at - closing} ms after`);
+    } finally {
+      await offerer.close();
+      await answerer.close();
     }
   });
 });

@@ -336,8 +336,9 @@ export class Call {
     void this.#backend.end(backendReason);
     const peer = this.#negotiated();
     if (peer === undefined) return; // still negotiating: start() reports the failure
-    this.#options.router.removeSession(peer);
-    void peer.close();
+    // The tunnel state goes once the peer has closed: closing sends DTLS close_notify through it
+    // (patches/werift+0.25.2+003), then the client's checks are refused (tunnel-router.ts).
+    void peer.close().finally(() => this.#options.router.removeSession(peer, Date.now()));
     this.#logger.info({ reason, durationMs: Date.now() - this.startedAt }, 'call ended');
     this.#options.onEnded(this, reason);
   }

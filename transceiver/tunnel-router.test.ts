@@ -4,12 +4,14 @@ import { describe, test } from 'node:test';
 import type { TransportAddress } from '../protocol/address.ts';
 import { CidrSet, parseCidr } from '../protocol/cidr.ts';
 import {
+  decodeErrorCode,
   encodeStun,
   findAttribute,
   parseStun,
   readUsername,
   StunAttr,
   StunType,
+  verifyFingerprint,
   verifyMessageIntegrity,
 } from '../protocol/stun.ts';
 import { decodeTunnelPacket, encodeTunnelPacket } from '../protocol/tunnel.ts';
@@ -305,11 +307,68 @@ describe('TunnelRouter', () => {
     r.router.expireClients(10_000, 6_000);
     assert.equal(r.router.clientCount, 1, 'the client idle for 10 s expired, the other stays');
     assert.equal(r.router.currentPath(r.session), undefined, 'the expired path was the validated one');
-    r.router.removeSession(r.session);
+    r.router.removeSession(r.session, 10_000);
     assert.equal(r.router.clientCount, 0);
     assert.equal(
       r.router.onDatagram(tunnel(client, check('ufrag-a', SERVER_PWD)), relayA, 0),
       'stun_unknown_ufrag',
     );
+  });
+
+  test("an ended session's client is refused (403) from its media address, for 30 s, a few times", () => {
+    const r = rig();
+    connect(r);
+    r.router.removeSession(r.session, 1_000);
+    const sentBefore = r.sent.length;
+    const probe = check('ufrag-a', SERVER_PWD);
+    assert.equal(r.router.onDatagram(tunnel(client, probe), relayA, 2_000), 'stun_call_ended');
+    const [refusal] = r.sent.slice(sentBefore);
+    assert.deepEqual(refusal?.client, client);
+    assert.deepEqual(refusal?.relay, relayA);
+    const parsed = parseStun(refusal!.payload);
+    assert.ok(parsed.ok);
+    assert.equal(parsed.message.type, StunType.BindingError);
+    assert.deepEqual(parsed.message.transactionId, probe.subarray(8, 20), 'the check it answers');
+    assert.deepEqual(decodeErrorCode(findAttribute(parsed.message, StunAttr.ErrorCode)!.value)?.code, 403);
+    assert.ok(verifyMessageIntegrity(parsed.message, SERVER_PWD), "keyed with the session's password");
+    assert.ok(verifyFingerprint(parsed.message));
+    assert.deepEqual(r.session.stun.length, 1, 'the ended session hears nothing');
+    // Not from another address (no reflection toward a victim), not unverified.
+    const stranger = { ...client, port: 40009 };
+    assert.equal(
+      r.router.onDatagram(tunnel(stranger, check('ufrag-a', SERVER_PWD)), relayA, 2_001),
+      'stun_unknown_ufrag',
+    );
+    assert.equal(
+      r.router.onDatagram(tunnel(client, check('ufrag-a', 'wrong-password-0123456789')), relayA, 2_002),
+      'stun_bad_integrity',
+    );
+    assert.equal(r.sent.length, sentBefore + 1);
+    // At most 8 refusals, then silence; forgotten after 30 s.
+    for (let i = 0; i < 20; i++)
+      r.router.onDatagram(tunnel(client, check('ufrag-a', SERVER_PWD)), relayA, 3_000 + i);
+    assert.equal(r.sent.length, sentBefore + 8);
+    assert.equal(
+      r.router.onDatagram(tunnel(client, check('ufrag-a', SERVER_PWD)), relayA, 31_001),
+      'stun_unknown_ufrag',
+    );
+    r.router.expireClients(31_001, 60_000);
+    assert.equal(
+      r.router.onDatagram(tunnel(client, check('ufrag-a', SERVER_PWD)), relayA, 2_000),
+      'stun_unknown_ufrag',
+      'forgotten',
+    );
+  });
+
+  test('a session that ended before its path was validated leaves nothing to refuse', () => {
+    const r = rig();
+    assert.equal(r.router.onDatagram(tunnel(client, check('ufrag-a', SERVER_PWD)), relayA, 0), undefined);
+    r.router.removeSession(r.session, 10);
+    const sentBefore = r.sent.length;
+    assert.equal(
+      r.router.onDatagram(tunnel(client, check('ufrag-a', SERVER_PWD)), relayA, 20),
+      'stun_unknown_ufrag',
+    );
+    assert.equal(r.sent.length, sentBefore);
   });
 });

@@ -12,10 +12,14 @@
 // - Anything else is routed by client address, and only for addresses a verified request bound.
 // - Replies go to the relay that delivered the client's latest packet (any relay can carry any
 //   flow: restarts, rescaling, a second relay tier).
+// - For 30 s after a session ends, a verified check from the address its media went to is answered
+//   with an integrity-protected 403: a browser then fails the pair at once instead of waiting ~30 s
+//   for ICE consent to expire (RFC 7675), so the caller learns the call is over.
 import { randomBytes } from 'node:crypto';
 import { addressKey, type TransportAddress } from '../protocol/address.ts';
 import type { CidrSet } from '../protocol/cidr.ts';
 import {
+  encodeErrorCode,
   encodeStun,
   findAttribute,
   parseStun,
@@ -41,6 +45,7 @@ export type TunnelDropReason =
   | 'stun_rate_limited'
   | 'stun_too_many_paths'
   | 'stun_unexpected_response'
+  | 'stun_call_ended'
   | 'unknown_client';
 
 /** Packets the router did not send for a session: budget of an unvalidated path, full hold queue. */
@@ -92,6 +97,22 @@ export interface TunnelRouterOptions {
 /** A fixed tie-breaker: an ICE-lite agent is always controlled, so it never wins a role conflict. */
 const TIE_BREAKER = Buffer.alloc(8);
 
+/** How long an ended session's ufrags are remembered, to refuse its client's checks (ms). */
+export const ENDED_SESSION_MS = 30_000;
+/** Refusals per ended ufrag at most: a browser gives up the pair on the first. */
+const ENDED_REFUSALS = 8;
+/** Ended ufrags remembered at most; the oldest are forgotten first. */
+const MAX_ENDED = 10_000;
+
+/** What is kept of an ended session's ufrag: enough to verify its client's checks and refuse them. */
+interface EndedUfrag {
+  readonly password: string;
+  /** The address its media went to (the only one refused: no reflection toward others). */
+  readonly pathKey: string;
+  readonly until: number;
+  refusals: number;
+}
+
 export class TunnelRouter {
   readonly #sink: TunnelSink;
   #relays: CidrSet;
@@ -100,6 +121,8 @@ export class TunnelRouter {
   readonly #ufrags = new Map<string, { session: Session; password: string }>();
   readonly #sessions = new Map<object, Session>();
   readonly #clients = new Map<string, ClientBinding>();
+  /** Ended sessions' ufrags, oldest first. */
+  readonly #ended = new Map<string, EndedUfrag>();
   readonly drops = new Map<TunnelDropReason, number>();
   readonly sendDrops = new Map<TunnelSendDropReason, number>();
   /** Paths validated by an answered challenge (a first path or a client's move). */
@@ -147,12 +170,31 @@ export class TunnelRouter {
     this.#session(port).remote = remote;
   }
 
-  /** Forgets every ufrag, path and client address of a session (it ended). */
-  removeSession(port: TunnelSessionPort): void {
+  /**
+   * Forgets every path and client address of a session (it ended at `now`). Its ufrags are kept
+   * for ENDED_SESSION_MS, with the address its media went to, so that its client's checks are
+   * refused rather than ignored.
+   */
+  removeSession(port: TunnelSessionPort, now: number): void {
     const session = this.#sessions.get(port);
     if (session === undefined) return;
     this.#sessions.delete(port);
-    for (const ufrag of session.ufrags) this.#ufrags.delete(ufrag);
+    const pathKey = session.paths.current?.key;
+    for (const ufrag of session.ufrags) {
+      const entry = this.#ufrags.get(ufrag);
+      this.#ufrags.delete(ufrag);
+      if (entry === undefined || pathKey === undefined) continue;
+      this.#ended.set(ufrag, {
+        password: entry.password,
+        pathKey,
+        until: now + ENDED_SESSION_MS,
+        refusals: 0,
+      });
+    }
+    for (const ufrag of this.#ended.keys()) {
+      if (this.#ended.size <= MAX_ENDED) break;
+      this.#ended.delete(ufrag);
+    }
     for (const [key, binding] of this.#clients) if (binding.session === session) this.#clients.delete(key);
   }
 
@@ -193,7 +235,7 @@ export class TunnelRouter {
     if (message.type !== StunType.BindingRequest) return this.#drop('stun_not_request');
     const ufrag = readReceiverUfrag(message);
     const entry = ufrag === undefined ? undefined : this.#ufrags.get(ufrag);
-    if (entry === undefined) return this.#drop('stun_unknown_ufrag');
+    if (entry === undefined) return this.#refuseIfEnded(message, ufrag, client, key, relay, now);
     if (!verifyMessageIntegrity(message, entry.password)) return this.#drop('stun_bad_integrity');
     if (!verifyFingerprint(message)) return this.#drop('stun_bad_fingerprint');
     const { session } = entry;
@@ -226,6 +268,41 @@ export class TunnelRouter {
     if (verdict.path.validated) session.port.onPathActivity();
     else if (verdict.challenge) this.#challenge(session, verdict.path, binding, now);
     return undefined;
+  }
+
+  /**
+   * A check naming no live session: if it is for a session that ended lately, verified, from the
+   * address its media went to, it gets a 403 error response (integrity-protected with the session's
+   * password, as the client requires of a response). libwebrtc fails the candidate pair on it, so
+   * the browser's connection state leaves `connected` at once. A few per session at most.
+   */
+  #refuseIfEnded(
+    message: StunMessage,
+    ufrag: string | undefined,
+    client: TransportAddress,
+    key: string,
+    relay: { address: string; port: number },
+    now: number,
+  ): TunnelDropReason {
+    const ended = ufrag === undefined ? undefined : this.#ended.get(ufrag);
+    if (ended === undefined || now > ended.until || ended.pathKey !== key)
+      return this.#drop('stun_unknown_ufrag');
+    if (!verifyMessageIntegrity(message, ended.password)) return this.#drop('stun_bad_integrity');
+    if (!verifyFingerprint(message)) return this.#drop('stun_bad_fingerprint');
+    if (ended.refusals < ENDED_REFUSALS) {
+      ended.refusals++;
+      const refusal = encodeStun({
+        type: StunType.BindingError,
+        transactionId: message.transactionId,
+        attributes: [
+          { type: StunAttr.ErrorCode, value: encodeErrorCode(403, 'Forbidden: the call has ended') },
+        ],
+        integrityKey: ended.password,
+        fingerprint: true,
+      });
+      this.#sink.send([encodeTunnelHeader(client), refusal], relay);
+    }
+    return this.#drop('stun_call_ended');
   }
 
   /** A Binding request to an unvalidated path, keyed with the client's password (RFC 8445 §7.2.2). */
@@ -316,8 +393,12 @@ export class TunnelRouter {
     return this.#clients.size;
   }
 
-  /** Forgets client addresses of any session that sent nothing for `idleMs` (old NAT mappings). */
+  /**
+   * Forgets client addresses of any session that sent nothing for `idleMs` (old NAT mappings), and
+   * ended sessions' ufrags past their time.
+   */
   expireClients(now: number, idleMs: number): void {
+    for (const [ufrag, ended] of this.#ended) if (now > ended.until) this.#ended.delete(ufrag);
     for (const [key, binding] of this.#clients)
       if (now - binding.lastSeen > idleMs) {
         this.#clients.delete(key);

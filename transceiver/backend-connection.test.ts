@@ -16,6 +16,7 @@ import {
   BackendConnection,
   type BackendConnectionOptions,
   type BackendUnavailableError,
+  DEFAULT_PING_INTERVAL_MS,
 } from './backend-connection.ts';
 import { createBackendWire } from './backend-wire.ts';
 
@@ -594,6 +595,25 @@ describe('BackendConnection: a backend that stops reading', () => {
       const elapsed = performance.now() - began;
       assert.ok(elapsed >= 150 && elapsed < 1000, `closed after ${elapsed.toFixed(0)} ms`);
       assert.deepEqual(events, [['closed', { code: 1006, reason: '', local: true }]]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  test('with the default interval, a backend that stops answering pings is gone within 5 s', async () => {
+    const { server, sockets, port } = await deafServer();
+    try {
+      const connection = await BackendConnection.open(options(`ws://127.0.0.1:${port}/`));
+      const began = performance.now();
+      await once(connection, 'closed');
+      const elapsed = performance.now() - began;
+      assert.ok(
+        elapsed >= DEFAULT_PING_INTERVAL_MS &&
+          elapsed <= 2 * DEFAULT_PING_INTERVAL_MS + 500 &&
+          elapsed < 5_000,
+        `terminated after ${elapsed.toFixed(0)} ms`,
+      );
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));

@@ -17,6 +17,9 @@ import {
 } from '../protocol/backend.ts';
 import type { BackendWire } from './backend-wire.ts';
 
+/** Ping interval of a backend connection (ms); a backend that misses one pong is gone. */
+export const DEFAULT_PING_INTERVAL_MS = 2_000;
+
 /** Thrown by `BackendConnection.open` when no usable connection could be made. */
 export class BackendUnavailableError extends Error {
   override name = 'BackendUnavailableError';
@@ -38,7 +41,10 @@ export interface BackendConnectionOptions {
   readonly maxMessageBytes?: number;
   /** How long a close handshake may take before the socket is destroyed; default 2000. */
   readonly closeTimeoutMs?: number;
-  /** A ping this often; no pong by the next one terminates the connection (0 = never); default 10000. */
+  /**
+   * A ping this often; no pong by the next one terminates the connection (0 = never). Default 2000:
+   * a backend that hangs (or a dead peer whose TCP connection stays up) is found within 4 s.
+   */
   readonly pingIntervalMs?: number;
   /**
    * Hold every event, in order and `closed` included, until resume(): for an owner that attaches its
@@ -203,7 +209,7 @@ export class BackendConnection extends EventEmitter<BackendConnectionEvents> {
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    ws.on('open', () => this.#onOpen(options.pingIntervalMs ?? 10_000));
+    ws.on('open', () => this.#onOpen(options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS));
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('pong', () => {
       this.#pongPending = false;

@@ -27,6 +27,8 @@ const IDLE_HANG_UP_S = 2;
 interface PageEvent {
   what: string;
   t: number;
+  /** Date.now() in the page, to compare with the test's clock. */
+  wall?: number;
 }
 interface BotEvent {
   event: string;
@@ -207,7 +209,28 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
       15_000,
       "the bot's idle hang-up",
     );
+    const hangUpSeen = Date.now();
     await waitUntil(async () => (await edge.status()).sessions === 0, 3_000, 'no session at the edge');
+    // The browser learns the call is over (docs/reliability.md#the-call-ends-at-the-edge): the edge's
+    // DTLS close_notify closes its RTCDtlsTransport at once, and its next ICE check is refused
+    // (403), which fails the connection. Before, it stayed `connected` until ICE consent expired,
+    // 25–30 s later.
+    let left: PageEvent | undefined;
+    await waitUntil(
+      async () => {
+        left = (await events(tab)).find(
+          (e) =>
+            e.what.startsWith('connection-') &&
+            e.what !== 'connection-connected' &&
+            e.what !== 'connection-connecting' &&
+            e.what !== 'connection-new',
+        );
+        return left !== undefined;
+      },
+      5_000,
+      "the browser's connection to leave 'connected'",
+    );
+    const dtlsClosed = (await events(tab)).find((e) => e.what === 'dtls-closed');
     const bot2 = botEvents(bot, seen);
     const packets = () =>
       tab.evaluate(() => (window as unknown as { packetsReceived(): Promise<number> }).packetsReceived());
@@ -220,7 +243,8 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
     const heard = await events(tab);
     await tab.close();
     console.log(
-      `pipecat idle hang-up: ${JSON.stringify(bot2.filter((e) => e.event !== 'start'))}, packets after: ${afterSecond - before}`,
+      `pipecat idle hang-up: ${JSON.stringify(bot2.filter((e) => e.event !== 'start'))}, packets after: ${afterSecond - before}, ` +
+        `browser: DTLS closed ${dtlsClosed === undefined ? '–' : dtlsClosed.wall! - hangUpSeen} ms, ${left!.what} ${left!.wall! - hangUpSeen} ms after the hang-up was seen`,
     );
 
     // The whole greeting played, each mark back when its second had been played.
@@ -245,5 +269,15 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
     assert.ok(bot2.some((e) => e.event === 'ended'));
     assert.ok(afterSecond - before <= 1, `${afterSecond - before} packets arrived after the call ended`);
     assert.equal(deleteStatus, 404);
+    assert.ok(dtlsClosed !== undefined, "the browser's DTLS transport did not close");
+    assert.ok(
+      dtlsClosed.wall! - hangUpSeen < 1_000,
+      `its DTLS transport closed ${dtlsClosed.wall! - hangUpSeen} ms after`,
+    );
+    // Within one of Chromium's ICE check intervals of a quiet connection (2.5 s).
+    assert.ok(
+      left!.wall! - hangUpSeen < 3_000,
+      `the browser left 'connected' ${left!.wall! - hangUpSeen} ms after`,
+    );
   });
 });

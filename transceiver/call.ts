@@ -62,6 +62,8 @@ export interface CallOptions {
   readonly onBackendClear: (clearedMs: number) => void;
   /** Opus encoder complexity for the caller's stream (0–10). */
   readonly opusComplexity: number;
+  /** Most backend audio queued for the caller (ms); beyond it the oldest is dropped. */
+  readonly maxQueueMs: number;
 }
 
 export class Call {
@@ -113,6 +115,7 @@ export class Call {
     call.#bridge = new AudioBridge({
       sampleRate: options.backend.sampleRate,
       encoder: { complexity: options.opusComplexity },
+      maxQueueMs: options.maxQueueMs,
     });
     // Before negotiating: a backend may start sending audio as soon as it has `start`.
     call.#wireBackend();

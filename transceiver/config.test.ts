@@ -91,6 +91,21 @@ describe('loadTransceiverConfig with no file: the environment alone', () => {
     );
   });
 
+  test('audio.maxQueueSeconds is 20 by default, 1–600', () => {
+    assert.equal(loadTransceiverConfig(undefined, podEnv).audio.maxQueueSeconds, 20);
+    assert.equal(
+      loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_TRANSCEIVER_AUDIO__MAX_QUEUE_SECONDS: '2.5' })
+        .audio.maxQueueSeconds,
+      2.5,
+    );
+    assert.match(
+      configError(() =>
+        loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_TRANSCEIVER_AUDIO__MAX_QUEUE_SECONDS: '0' }),
+      ),
+      /audio\.maxQueueSeconds/,
+    );
+  });
+
   test('a keys file named in the environment resolves against the working folder', () => {
     const config = loadTransceiverConfig(undefined, {
       ...podEnv,

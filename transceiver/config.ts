@@ -15,6 +15,9 @@ import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-t
 import { DEFAULT_OPUS_COMPLEXITY } from './audio/opus-codec.ts';
 import { BACKEND_PROTOCOLS } from './backend-wire.ts';
 
+/** Most backend audio queued for a caller by default (s): docs/reliability.md. */
+export const DEFAULT_MAX_QUEUE_SECONDS = 20;
+
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
 
 /** The variable that sets `api.tokens` (the operator fills it from the pool's API Secret). */
@@ -111,8 +114,14 @@ export const TransceiverConfigSchema = z.strictObject({
        * (docs/benchmarks.md measures what each level costs).
        */
       opusComplexity: z.number().int().min(0).max(10).default(DEFAULT_OPUS_COMPLEXITY),
+      /**
+       * Most backend audio queued for a caller (s): what a backend sending ahead of real time can
+       * put between itself and the caller. Beyond it the oldest audio is dropped and the backend
+       * told (`queue-overflow`). 20 by default: a long spoken answer sent at once fits.
+       */
+      maxQueueSeconds: z.number().min(1).max(600).default(DEFAULT_MAX_QUEUE_SECONDS),
     })
-    .default({ opusComplexity: DEFAULT_OPUS_COMPLEXITY }),
+    .default({ opusComplexity: DEFAULT_OPUS_COMPLEXITY, maxQueueSeconds: DEFAULT_MAX_QUEUE_SECONDS }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -169,6 +169,7 @@ export class Transceiver {
         datagramArrivedAt: () => this.#datagramAt,
         onLatency: (direction, ms) => this.#metrics.audioLatency.observe({ direction }, ms / 1000),
         opusComplexity: this.config.audio.opusComplexity,
+        maxQueueMs: this.config.audio.maxQueueSeconds * 1000,
         onBackendDrop: (reason) => this.#metrics.backendDrops.inc({ reason }),
         onBackendClear: (clearedMs) => {
           this.#metrics.backendClears.inc();

@@ -267,7 +267,12 @@ export const TransceiverPoolSpecSchema = z
           backend.sampleRate ??
           (backend.protocol === 'twilio-media-streams' ? TWILIO_SAMPLE_RATE : DEFAULT_SAMPLE_RATE),
       })),
-    audio: z.object({ opusComplexity: z.number().int().min(0).max(10).default(5) }).prefault({}),
+    audio: z
+      .object({
+        opusComplexity: z.number().int().min(0).max(10).default(5),
+        maxQueueSeconds: z.number().min(1).max(600).default(20),
+      })
+      .prefault({}),
     autoscaling: z
       .object({
         enabled: z.boolean().default(false),

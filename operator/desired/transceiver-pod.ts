@@ -79,6 +79,7 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     env(`${PREFIX}BACKEND__SAMPLE_RATE`, String(spec.backend.sampleRate)),
     ...(spec.backend.accountSid ? [env(`${PREFIX}BACKEND__ACCOUNT_SID`, spec.backend.accountSid)] : []),
     env(`${PREFIX}AUDIO__OPUS_COMPLEXITY`, String(spec.audio.opusComplexity)),
+    env(`${PREFIX}AUDIO__MAX_QUEUE_SECONDS`, String(spec.audio.maxQueueSeconds)),
     env(`${PREFIX}SESSIONS__MAX`, String(spec.capacityPerPod)),
     secretEnv('VOICE_EDGE_ROUTING_KEYS', cluster.spec.routingKeys.secretName, cluster.spec.routingKeys.key),
     secretEnv(`${PREFIX}API__TOKENS`, transceiverApiSecretName(cluster), API_TOKENS_KEY),

@@ -179,7 +179,7 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
 
     // Marks: one at most per name, each back when its second of greeting had been played. One sent
     // but not yet played at the clear comes back with it (Pipecat paces its output at real time in
-    // 40 ms chunks, so the edge holds little: test/e2e/twilio-agent.test.ts clears seconds of it).
+    // 40 ms chunks, so the edge holds little: test/e2e/fast-backend.test.ts clears seconds of it).
     const names = marks.map((m) => m.name);
     assert.deepEqual(names, [...new Set(names)]);
     assert.ok(marks.length >= 1, `no mark came back while the greeting played: ${figures.marks}`);

@@ -1,8 +1,11 @@
-// A Twilio Media Streams agent that sends audio far ahead of real time, as many do (a TTS result in
-// one go), against a real call through the edge: what `clear` and marks mean when the edge holds
-// seconds of the agent's audio, what a flood does, and bad input. The agent is the test's own
-// WebSocket server speaking Twilio's JSON (docs/backend-protocol.md#twilio-media-streams); the
-// caller is werift (cli/caller.ts) and listens to what it receives.
+// Backends that send audio far ahead of real time, as many do (a TTS result in one go), against a
+// real call through the edge (docs/reliability.md#the-backend-sends-faster-than-real-time):
+// - a Twilio Media Streams agent (the test's own WebSocket server speaking Twilio's JSON,
+//   docs/backend-protocol.md#twilio-media-streams): what `clear` and marks mean when the edge holds
+//   seconds of its audio, what a flood does, and bad input;
+// - a voice-edge backend against a 2 s queue bound (audio.maxQueueSeconds): the caller's delay stays
+//   within it and the backend is told `queue-overflow`.
+// The caller is werift (cli/caller.ts) and listens to what it receives.
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -10,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ToneCaller } from '../../cli/caller.ts';
+import { encodeControl, SUBPROTOCOL } from '../../protocol/backend.ts';
 import { pcm16ToMulaw } from '../../transceiver/audio/mulaw.ts';
 import { OpusFrameDecoder } from '../../transceiver/audio/opus-codec.ts';
 import { rms, sine } from '../../transceiver/audio/tone.ts';
@@ -194,8 +198,8 @@ describe('a Twilio Media Streams agent that sends ahead of real time', () => {
       JSON.stringify({ event: 'media', streamSid: call.streamSid, media: { payload: '!!not base64!!' } }),
     );
     call.socket.send(JSON.stringify({ event: 'dtmf', streamSid: call.streamSid, dtmf: { digit: '1' } })); // unknown here: ignored
-    // 70 s of audio at once: beyond the 60 s playout queue.
-    sendAhead(call, 70, false);
+    // 30 s of audio at once: beyond the 20 s playout queue (the default audio.maxQueueSeconds).
+    sendAhead(call, 30, false);
     await sleep(1_500);
     const heardAt = performance.now();
     await sleep(1_000);
@@ -221,11 +225,88 @@ describe('a Twilio Media Streams agent that sends ahead of real time', () => {
     assert.ok(overflows >= 1 && overflows <= 3, `queue-overflow counted ${overflows} times`);
     assert.equal(badMessage - badMessageBefore, 2);
     assert.equal(badAudio - badAudioBefore, 1);
-    assert.ok(queueMax <= 60, `the playout queue held ${queueMax} s`);
+    assert.ok(queueMax <= 20, `the playout queue held ${queueMax} s`);
     // The call went on: the agent's audio still plays.
     assert.ok(
       heard.first !== undefined && heard.last! - heard.first > 800,
       'the agent was not heard after the flood',
     );
+  });
+});
+
+describe('a voice-edge backend that sends ahead of real time, against a 2 s queue bound', () => {
+  let edge: Edge;
+  let wss: WebSocketServer;
+  /** What the backend received back: `error` codes and marks, with when (performance.now()). */
+  const received: { type: string; code?: string; name?: string; at: number }[] = [];
+
+  before(async () => {
+    wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => SUBPROTOCOL });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    wss.on('connection', (socket) => {
+      socket.on('message', (data, isBinary) => {
+        if (isBinary) return;
+        const message = JSON.parse(data.toString());
+        if (message.type === 'start') {
+          // 6 s of tone at once, in 20 ms frames, then a mark behind it.
+          const tone = sine(600, 16_000, 6_000, 0.3);
+          for (let offset = 0; offset < tone.length; offset += 640)
+            socket.send(tone.subarray(offset, offset + 640));
+          socket.send(encodeControl({ type: 'mark', name: 'after-6-s' }));
+        } else if (message.type === 'error' || message.type === 'mark') {
+          received.push({
+            type: message.type,
+            code: message.code,
+            name: message.name,
+            at: performance.now(),
+          });
+        }
+      });
+    });
+    const { port } = wss.address() as AddressInfo;
+    edge = await Edge.start({
+      backendUrl: `ws://127.0.0.1:${port}/`,
+      transceiver: { audio: { maxQueueSeconds: 2 } },
+    });
+  });
+
+  after(async () => {
+    await edge?.stop();
+    for (const client of wss?.clients ?? []) client.terminate();
+    wss?.close();
+  });
+
+  test('the caller hears at most 2 s of it; the oldest is dropped and the backend told queue-overflow', async () => {
+    const caller = new ListeningCaller(edge.whipUrl);
+    const dialled = performance.now();
+    await caller.connect();
+    await waitUntil(async () => caller.loud(dialled).first !== undefined, 5_000, 'the backend heard');
+    await sleep(300);
+    const queueMax = sample(
+      await edge.transceiverMetrics(),
+      'voice_edge_transceiver_playout_queue_max_seconds',
+    );
+    await waitUntil(async () => received.some((r) => r.type === 'mark'), 10_000, 'the mark behind the audio');
+    await sleep(500);
+    const heard = caller.loud(dialled);
+    const metrics = await edge.transceiverMetrics();
+    await caller.hangUp();
+    const mark = received.find((r) => r.type === 'mark')!;
+    const heardMs = heard.last! - heard.first!;
+    const markMs = mark.at - heard.first!;
+    const overflows = received.filter((r) => r.type === 'error' && r.code === 'queue-overflow').length;
+    console.log(
+      `fast backend, 2 s bound: heard ${Math.round(heardMs)} ms of 6 s, the mark behind it back ${Math.round(markMs)} ms after the first audio, ` +
+        `${overflows} queue-overflow errors, ${queueMax} s queued 300 ms in`,
+    );
+    // What was dropped is the oldest 4 s: the caller hears the last 2 s, and the mark behind them
+    // comes back when they have played, 2 s after the first audio rather than 6.
+    assert.ok(heardMs > 1_500 && heardMs < 2_600, `the caller heard ${heardMs} ms`);
+    assert.ok(markMs > 1_500 && markMs < 2_600, `the mark came back ${markMs} ms after the first audio`);
+    assert.ok(overflows >= 1 && overflows <= 3, `${overflows} queue-overflow errors`);
+    assert.ok(
+      sample(metrics, 'voice_edge_transceiver_backend_drops_total', { reason: 'queue-overflow' }) >= 1,
+    );
+    assert.ok(queueMax > 1 && queueMax <= 2, `${queueMax} s queued 300 ms into the audio`);
   });
 });

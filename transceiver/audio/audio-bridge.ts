@@ -33,14 +33,14 @@ import { ArrivalOrder, type ArrivalOrderOptions } from './arrival-order.ts';
 import { type OpusEncoderOptions, OpusFrameDecoder, OpusFrameEncoder } from './opus-codec.ts';
 import { PlayoutQueue } from './playout-queue.ts';
 import {
+  OPUS_RTP_CLOCK_RATE,
   OpusRtpPacketizer,
   type OpusRtpPacketizerOptions,
   type RtpPacketFields,
   TIMESTAMP_STEP,
 } from './rtp-packetizer.ts';
 
-/** Opus's RTP clock is 48 kHz whatever the audio's rate (RFC 7587). */
-const RTP_SAMPLES_PER_MS = 48;
+const RTP_SAMPLES_PER_MS = OPUS_RTP_CLOCK_RATE / 1000;
 
 export interface AudioBridgeOptions {
   /** The backend's sample rate: what the decoder produces and the encoder takes. */
@@ -376,7 +376,7 @@ export class AudioBridge {
     if (kind !== 'audio') {
       const behind = Math.round((now - this.#clockAt) * RTP_SAMPLES_PER_MS) - this.#stampedSamples;
       if (behind > 0) {
-        this.#packetizer.advance(behind, false);
+        this.#packetizer.advance(behind);
         this.#stampedSamples += behind;
       }
     }

@@ -44,14 +44,13 @@ describe('OpusRtpPacketizer', () => {
     assert.deepEqual(markers, [true, false, true, false]);
   });
 
-  test('a skipped frame advances the timestamp, not the sequence number, and marks what follows', () => {
-    const packetizer = new OpusRtpPacketizer({ firstSequenceNumber: 7, firstTimestamp: 0 });
+  test('time without a packet advances the timestamp, not the sequence number', () => {
+    const packetizer = new OpusRtpPacketizer({ firstSequenceNumber: 7, firstTimestamp: 2 ** 32 - 960 });
     packetizer.packetize(OPUS);
-    packetizer.skip();
-    packetizer.skip();
-    const after = packetizer.packetize(OPUS);
+    packetizer.advance(2 * TIMESTAMP_STEP + 100);
+    const after = packetizer.packetize(OPUS, true);
     assert.equal(after.sequenceNumber, 8);
-    assert.equal(after.timestamp, 3 * TIMESTAMP_STEP);
+    assert.equal(after.timestamp, 2 * TIMESTAMP_STEP + 100, 'wrapped past 2^32');
     assert.equal(after.marker, true);
     assert.equal(packetizer.packetize(OPUS).marker, false);
   });

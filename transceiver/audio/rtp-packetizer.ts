@@ -36,7 +36,7 @@ export class OpusRtpPacketizer {
   readonly payloadType: number;
   #sequenceNumber: number;
   #timestamp: number;
-  /** Whether the next packet starts a talkspurt: the first packet, and the first after a skip. */
+  /** The stream's first packet starts a talkspurt, whatever the caller says. */
   #talkspurtPending = true;
 
   constructor(options: OpusRtpPacketizerOptions = {}) {
@@ -70,20 +70,11 @@ export class OpusRtpPacketizer {
   }
 
   /**
-   * A 20 ms frame that is not sent (silence not transmitted): the timestamp moves on so the
-   * receiver keeps real time, the sequence number does not (nothing was lost), and the next packet
-   * starts a talkspurt.
-   */
-  skip(): void {
-    this.advance(TIMESTAMP_STEP, true);
-  }
-
-  /**
    * Moves the timestamp on by `samples` (48 kHz) without a packet: time that passed with nothing
-   * sent, or less than a frame of it. `startsTalkspurt`: the next packet carries the marker bit.
+   * sent (silence not transmitted), so the receiver keeps real time; the sequence number does not
+   * move (nothing was lost). Whether the next packet starts a talkspurt is the caller's to say.
    */
-  advance(samples: number, startsTalkspurt: boolean): void {
+  advance(samples: number): void {
     this.#timestamp = (this.#timestamp + samples) >>> 0;
-    if (startsTalkspurt) this.#talkspurtPending = true;
   }
 }

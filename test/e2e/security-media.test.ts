@@ -116,7 +116,13 @@ describe('media goes only where it is wanted', { timeout: 180_000 }, () => {
 
   before(async () => {
     backend = await startScriptedBackend({ toneHz: 440, toneMs: 120_000 });
-    edge = await Edge.start({ backendUrl: backend.url, mediaTimeoutMs: 3_000 });
+    // The backend queues its 120 s of tone at once: the queue must hold it all, or the calls' audio
+    // (what the tests count) would stop when the default 20 s ran out.
+    edge = await Edge.start({
+      backendUrl: backend.url,
+      mediaTimeoutMs: 3_000,
+      transceiver: { audio: { maxQueueSeconds: 120 } },
+    });
     proxy = await UdpProxy.start(relay());
   });
 
@@ -216,36 +222,41 @@ describe('media goes only where it is wanted', { timeout: 180_000 }, () => {
     const attacker = await call();
     const pid = edge.transceivers[0]!.service.child.pid!;
     const flooders = await Promise.all(Array.from({ length: 50 }, () => openSocket()));
-    await sleep(500);
-    const rssBefore = residentBytes(pid);
-    const started = Date.now();
-    let sent = 0;
-    while (Date.now() - started < 5_000) {
-      // 100 checks every 20 ms: 5,000 a second, spread over 50 source addresses.
-      for (let i = 0; i < 100; i++) {
-        flooders[i % 50]!.socket.send(checkOf(attacker), relay().port, relay().address);
-        sent++;
+    try {
+      await sleep(500);
+      const rssBefore = residentBytes(pid);
+      const started = Date.now();
+      let sent = 0;
+      while (Date.now() - started < 5_000) {
+        // 100 checks every 20 ms: 5,000 a second, spread over 50 source addresses.
+        for (let i = 0; i < 100; i++) {
+          flooders[i % 50]!.socket.send(checkOf(attacker), relay().port, relay().address);
+          sent++;
+        }
+        await sleep(20);
       }
-      await sleep(20);
+      const ended = Date.now();
+      await sleep(500);
+      const rssAfter = residentBytes(pid);
+      const loss = lossBetween(victimCall.client, started + 200, ended);
+      const metrics = await edge.transceiverMetrics();
+      const limited =
+        metrics.get('voice_edge_transceiver_tunnel_drops_total{reason="stun_rate_limited"}') ?? 0;
+      console.log(
+        `# check flood: ${sent} valid checks in ${ended - started} ms; transceiver RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB; ${limited} rate-limited at the transceiver; other call ${loss.lost} of ${loss.expected} lost`,
+      );
+      assert.ok(loss.expected >= 200);
+      assert.ok(loss.lost / loss.expected <= 0.001, `${loss.lost} of ${loss.expected} lost`);
+      // Unbounded, the flood would keep ~75 B per check in werift alone (~2 MiB here) and grow without end.
+      assert.ok(
+        rssAfter - rssBefore < 24 * 2 ** 20,
+        `RSS grew ${((rssAfter - rssBefore) / 2 ** 20).toFixed(1)} MiB`,
+      );
+      assert.ok(limited > 0, 'the per-session check limit took effect');
+    } finally {
+      // Even when an assertion fails: open sockets would keep the test process alive.
+      for (const flooder of flooders) flooder.socket.close();
     }
-    const ended = Date.now();
-    await sleep(500);
-    const rssAfter = residentBytes(pid);
-    const loss = lossBetween(victimCall.client, started + 200, ended);
-    const metrics = await edge.transceiverMetrics();
-    const limited = metrics.get('voice_edge_transceiver_tunnel_drops_total{reason="stun_rate_limited"}') ?? 0;
-    console.log(
-      `# check flood: ${sent} valid checks in ${ended - started} ms; transceiver RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB; ${limited} rate-limited at the transceiver; other call ${loss.lost} of ${loss.expected} lost`,
-    );
-    assert.ok(loss.expected >= 200);
-    assert.ok(loss.lost / loss.expected <= 0.001, `${loss.lost} of ${loss.expected} lost`);
-    // Unbounded, the flood would keep ~75 B per check in werift alone (~2 MiB here) and grow without end.
-    assert.ok(
-      rssAfter - rssBefore < 24 * 2 ** 20,
-      `RSS grew ${((rssAfter - rssBefore) / 2 ** 20).toFixed(1)} MiB`,
-    );
-    assert.ok(limited > 0, 'the per-session check limit took effect');
-    for (const flooder of flooders) flooder.socket.close();
   });
 
   test('a caller gone silent ends on time although forged checks keep arriving', async () => {

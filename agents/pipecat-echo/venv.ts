@@ -54,9 +54,15 @@ export async function pipecatPython({ quiet = false } = {}): Promise<string> {
   const dir = await pipecatVenvDir();
   const python = join(dir, 'bin', 'python');
   if (existsSync(join(dir, READY))) return python;
+  const base = process.env.PYTHON || 'python3';
+  // pipecat-ai 1.14 needs 3.11: say so, rather than let pip report that no version matches.
+  await run(base, ['-c', 'import sys; sys.exit(sys.version_info < (3, 11))'], true).catch((error: Error) => {
+    if (error.message.startsWith('could not run')) throw error;
+    throw new Error(`${base} is not Python 3.11 or newer, which pipecat-ai needs: set $PYTHON to one`);
+  });
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  await run(process.env.PYTHON || 'python3', ['-m', 'venv', dir], quiet);
+  await run(base, ['-m', 'venv', dir], quiet);
   await run(
     python,
     ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', REQUIREMENTS],

@@ -46,7 +46,7 @@ export async function pipecatVenvDir(): Promise<string> {
 }
 
 /**
- * The venv's python, installing the venv first if needed (a minute or two, once). `quiet`: pip's
+ * The venv's python, installing the venv first if needed (about half a minute, once). `quiet`: pip's
  * progress is kept back and only shown if it fails (tests); otherwise it goes to the terminal.
  * `$PYTHON` names the interpreter that makes the venv (default `python3`).
  */

@@ -37,7 +37,6 @@ import {
   OpusRtpPacketizer,
   type OpusRtpPacketizerOptions,
   type RtpPacketFields,
-  TIMESTAMP_STEP,
 } from './rtp-packetizer.ts';
 
 const RTP_SAMPLES_PER_MS = OPUS_RTP_CLOCK_RATE / 1000;
@@ -139,9 +138,8 @@ export class AudioBridge {
   #tokensAt: number | undefined;
   /** When the last packet (audio, silence or DTX) went to the caller. */
   #lastSentAt: number | undefined;
-  /** When the first packet went (ms), and the RTP time stamped since (48 kHz samples). */
+  /** When the first packet went (ms): the RTP clock's origin. */
   #clockAt: number | undefined;
-  #stampedSamples = 0;
   /** Within a talkspurt: backend audio is flowing (its end is wound down with silence). */
   #talking = false;
   #lastPollAt: number | undefined;
@@ -373,15 +371,8 @@ export class AudioBridge {
    */
   #packet(payload: Buffer, now: number, kind: 'audio' | 'talkspurt' | 'silence'): RtpPacketFields {
     this.#clockAt ??= now;
-    if (kind !== 'audio') {
-      const behind = Math.round((now - this.#clockAt) * RTP_SAMPLES_PER_MS) - this.#stampedSamples;
-      if (behind > 0) {
-        this.#packetizer.advance(behind);
-        this.#stampedSamples += behind;
-      }
-    }
+    if (kind !== 'audio') this.#packetizer.catchUpTo(Math.round((now - this.#clockAt) * RTP_SAMPLES_PER_MS));
     this.#lastSentAt = now;
-    this.#stampedSamples += TIMESTAMP_STEP;
     return this.#packetizer.packetize(payload, kind === 'talkspurt');
   }
 

@@ -44,10 +44,12 @@ describe('OpusRtpPacketizer', () => {
     assert.deepEqual(markers, [true, false, true, false]);
   });
 
-  test('time without a packet advances the timestamp, not the sequence number', () => {
+  test('time without a packet advances the timestamp, not the sequence number, never back', () => {
     const packetizer = new OpusRtpPacketizer({ firstSequenceNumber: 7, firstTimestamp: 2 ** 32 - 960 });
     packetizer.packetize(OPUS);
-    packetizer.advance(2 * TIMESTAMP_STEP + 100);
+    packetizer.catchUpTo(TIMESTAMP_STEP - 1);
+    assert.equal(packetizer.next.timestamp, 0, 'already past: unchanged');
+    packetizer.catchUpTo(3 * TIMESTAMP_STEP + 100);
     const after = packetizer.packetize(OPUS, true);
     assert.equal(after.sequenceNumber, 8);
     assert.equal(after.timestamp, 2 * TIMESTAMP_STEP + 100, 'wrapped past 2^32');

@@ -36,6 +36,8 @@ export class OpusRtpPacketizer {
   readonly payloadType: number;
   #sequenceNumber: number;
   #timestamp: number;
+  /** RTP time stamped since the first packet (samples; unwrapped, unlike the timestamp). */
+  #elapsed = 0;
   /** The stream's first packet starts a talkspurt, whatever the caller says. */
   #talkspurtPending = true;
 
@@ -53,7 +55,7 @@ export class OpusRtpPacketizer {
   /**
    * The RTP packet for the next 20 ms frame. `talkspurtStart` sets the marker bit, telling the
    * receiver's jitter buffer it may re-adapt here: pass it for the first audio after silence or
-   * after a clear (barge-in). The marker is also set on the first packet, and after `skip`.
+   * after a clear (barge-in). The marker is also set on the first packet.
    */
   packetize(payload: Buffer, talkspurtStart = false): RtpPacketFields {
     const packet: RtpPacketFields = {
@@ -66,15 +68,20 @@ export class OpusRtpPacketizer {
     this.#talkspurtPending = false;
     this.#sequenceNumber = (this.#sequenceNumber + 1) & 0xffff;
     this.#timestamp = (this.#timestamp + TIMESTAMP_STEP) >>> 0;
+    this.#elapsed += TIMESTAMP_STEP;
     return packet;
   }
 
   /**
-   * Moves the timestamp on by `samples` (48 kHz) without a packet: time that passed with nothing
-   * sent (silence not transmitted), so the receiver keeps real time; the sequence number does not
-   * move (nothing was lost). Whether the next packet starts a talkspurt is the caller's to say.
+   * Moves the next timestamp to `elapsed` samples (48 kHz) after the first packet's, unless it is
+   * there or beyond already (timestamps never go back): time that passed with nothing sent (silence
+   * not transmitted), so the receiver keeps real time. The sequence number does not move (nothing
+   * was lost). Whether the next packet starts a talkspurt is the caller's to say.
    */
-  advance(samples: number): void {
-    this.#timestamp = (this.#timestamp + samples) >>> 0;
+  catchUpTo(elapsed: number): void {
+    const behind = elapsed - this.#elapsed;
+    if (behind <= 0) return;
+    this.#timestamp = (this.#timestamp + behind) >>> 0;
+    this.#elapsed = elapsed;
   }
 }

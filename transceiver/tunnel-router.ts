@@ -237,8 +237,8 @@ export class TunnelRouter {
     const ufrag = readReceiverUfrag(message);
     const entry = ufrag === undefined ? undefined : this.#ufrags.get(ufrag);
     if (entry === undefined) return this.#refuseIfEnded(message, ufrag, client, key, relay, now);
-    if (!verifyMessageIntegrity(message, entry.password)) return this.#drop('stun_bad_integrity');
-    if (!verifyFingerprint(message)) return this.#drop('stun_bad_fingerprint');
+    const unverified = this.#verify(message, entry.password);
+    if (unverified !== undefined) return unverified;
     const { session } = entry;
     const useCandidate = findAttribute(message, StunAttr.UseCandidate) !== undefined;
     const verdict = session.paths.onCheck(
@@ -271,6 +271,13 @@ export class TunnelRouter {
     return undefined;
   }
 
+  /** A check's MESSAGE-INTEGRITY (keyed with `password`) and FINGERPRINT; the drop if either fails. */
+  #verify(message: StunMessage, password: string): TunnelDropReason | undefined {
+    if (!verifyMessageIntegrity(message, password)) return this.#drop('stun_bad_integrity');
+    if (!verifyFingerprint(message)) return this.#drop('stun_bad_fingerprint');
+    return undefined;
+  }
+
   /**
    * A check naming no live session: if it is for a session that ended lately, verified, from the
    * address its media went to, it gets a 403 error response (integrity-protected with the session's
@@ -288,8 +295,8 @@ export class TunnelRouter {
     const ended = ufrag === undefined ? undefined : this.#ended.get(ufrag);
     if (ended === undefined || now > ended.until || ended.pathKey !== key)
       return this.#drop('stun_unknown_ufrag');
-    if (!verifyMessageIntegrity(message, ended.password)) return this.#drop('stun_bad_integrity');
-    if (!verifyFingerprint(message)) return this.#drop('stun_bad_fingerprint');
+    const unverified = this.#verify(message, ended.password);
+    if (unverified !== undefined) return unverified;
     if (ended.refusals < ENDED_REFUSALS) {
       ended.refusals++;
       const refusal = encodeStun({

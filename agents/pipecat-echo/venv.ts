@@ -1,14 +1,14 @@
 // The Pipecat bot's Python: a virtual environment with requirements.txt installed, made once per
-// requirements file in a cache outside the work tree ($VOICE_EDGE_CACHE_DIR or ~/.cache/voice-edge,
+// requirements file in the project's cache outside the work tree (config/cache-dir.ts,
 // `pipecat-venv-<hash of requirements.txt>`), so a changed pin makes a new one. Used by
 // `npm run agent:pipecat`, by .ci/run (`npm run agent:pipecat -- --setup`) and by the e2e test.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cacheDir } from '../../config/cache-dir.ts';
 
 export const BOT_SCRIPT = fileURLToPath(new URL('./bot.py', import.meta.url));
 const REQUIREMENTS = fileURLToPath(new URL('./requirements.txt', import.meta.url));
@@ -41,8 +41,7 @@ export async function pipecatVenvDir(): Promise<string> {
     .update(await readFile(REQUIREMENTS))
     .digest('hex')
     .slice(0, 12);
-  const cache = process.env.VOICE_EDGE_CACHE_DIR || join(homedir(), '.cache', 'voice-edge');
-  return join(cache, `pipecat-venv-${hash}`);
+  return join(cacheDir(), `pipecat-venv-${hash}`);
 }
 
 /**

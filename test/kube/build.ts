@@ -7,10 +7,10 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { cacheDir } from '../../config/cache-dir.ts';
 
 export interface KubeBinaries {
   /** testcluster etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kubectl … */
@@ -23,10 +23,6 @@ export const HELM_VERSION = 'v4.3.1';
 
 const clusterModule = fileURLToPath(new URL('./cluster/', import.meta.url));
 const moduleFiles = ['go.mod', 'go.sum', 'main.go'];
-
-export function kubeCacheDir(): string {
-  return process.env.VOICE_EDGE_CACHE_DIR || join(homedir(), '.cache', 'voice-edge');
-}
 
 /** Hash of the Go module files and build flags: the testcluster binary for exactly this source. */
 export async function testclusterSourceHash(buildFlags: string): Promise<string> {
@@ -65,7 +61,7 @@ function kubernetesVersionLdflags(version: string): string {
 
 /** The cached binaries, building whichever is missing (a cold testcluster build takes many minutes). */
 export async function ensureKubeBinaries(): Promise<KubeBinaries> {
-  const cache = kubeCacheDir();
+  const cache = cacheDir();
   await mkdir(cache, { recursive: true });
   const kubernetesVersion = await requiredKubernetesVersion();
   const buildFlags = ['-trimpath', `-ldflags=${kubernetesVersionLdflags(kubernetesVersion)}`];

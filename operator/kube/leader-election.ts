@@ -100,7 +100,6 @@ export class LeaderElector {
   #observation: LeaseObservation | undefined;
   #leading: AbortController | undefined;
   #lastRenew = 0;
-  #lastObject: LeaseObject | undefined;
   #loop: Promise<void> | undefined;
 
   constructor(client: KubeClient, options: LeaderElectionOptions) {
@@ -215,7 +214,6 @@ export class LeaderElector {
           timeoutMs,
         });
       }
-      this.#lastObject = written;
       this.#observation = { record: JSON.stringify(written.spec ?? {}), at: now };
       return true;
     } catch (error) {
@@ -224,13 +222,19 @@ export class LeaderElector {
     }
   }
 
-  /** Gives the Lease up (holder emptied) so a standby takes over at its next try. */
+  /**
+   * Gives the Lease up (holder emptied) so a standby takes over at its next try. The Lease is read
+   * afresh: the last object this elector wrote can be stale, since stopping aborts a renewal the API
+   * server may already have applied, and a PUT of the stale version would be refused as a conflict,
+   * leaving the standby to wait out the whole lease.
+   */
   async #release(): Promise<void> {
     const { namespace, name, identity } = this.#options;
-    const current = this.#lastObject;
-    if (!current || current.spec?.holderIdentity !== identity) return;
+    const path = resourcePath(RESOURCES.lease, namespace, name);
     try {
-      await this.#client.request('PUT', resourcePath(RESOURCES.lease, namespace, name), {
+      const current = await this.#client.get<LeaseObject>(path, { timeoutMs: 2_000 });
+      if (current.spec?.holderIdentity !== identity) return;
+      await this.#client.request('PUT', path, {
         body: {
           ...current,
           spec: {

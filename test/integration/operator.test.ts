@@ -14,6 +14,7 @@ import pino from 'pino';
 import { loadOperatorConfig } from '../../operator/config.ts';
 import { readApiCredential } from '../../operator/desired/transceiver-api-secret.ts';
 import type { KubeClient } from '../../operator/kube/client.ts';
+import { LeaderElector } from '../../operator/kube/leader-election.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import { type RunningOperator, startOperator } from '../../operator/operator.ts';
 import { type ControlPlane, startControlPlane } from '../kube/control-plane.ts';
@@ -842,6 +843,41 @@ describe('operator against a real API server', { timeout: 300_000 }, () => {
     }
     return total;
   }
+
+  test('a leader releases its Lease on stop even when the version it last wrote is stale', async () => {
+    // Stopping aborts a renewal in flight, which the API server may already have applied: the
+    // elector's last written version is then stale. A label written by someone else stands in for
+    // that renewal here; a release that PUT the stale version would be refused (409) and leave the
+    // standby to wait out the lease.
+    const ns = 'lease-release';
+    await namespace(ns);
+    let leading = false;
+    const elector = new LeaderElector(client, {
+      namespace: ns,
+      name: 'voice-edge-operator',
+      identity: 'stale-writer',
+      leaseDurationSeconds: 30,
+      renewDeadlineMs: 20_000,
+      retryPeriodMs: 60_000, // no renewal between the foreign write and the stop
+      logger: pino({ level: 'silent' }),
+      onStartedLeading: () => {
+        leading = true;
+      },
+      onStoppedLeading: () => {
+        leading = false;
+      },
+    });
+    elector.start();
+    try {
+      await waitUntil(async () => leading, 5_000, 'the elector leads');
+      await kubectl(['-n', ns, 'label', 'lease/voice-edge-operator', 'touched=yes']);
+    } finally {
+      await elector.stop();
+    }
+    assert.equal(leading, false);
+    const lease = await get<{ spec: { holderIdentity: string } }>(RESOURCES.lease, ns, 'voice-edge-operator');
+    assert.equal(lease.spec.holderIdentity, '', 'released');
+  });
 
   describe('as processes: crashes and leader election', () => {
     test('a crash between ID allocation and pod creation leaves a gap, never a reused ID', async () => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { stringify } from 'yaml';
 import { startEchoAgent } from '../agents/echo/echo-agent.ts';
+import { formatHostPort, originOf } from '../protocol/host-port.ts';
 import { RelayConfigSchema } from '../relay/config.ts';
 import { startRelay } from '../relay/relay.ts';
 import { SignalingConfigSchema } from '../signaling/config.ts';
@@ -62,7 +63,7 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
     writeFileSync(keysFile, stringify({ keys: [{ id: 1, secret: randomBytes(32).toString('base64') }] }));
     chmodSync(keysFile, 0o600);
     const host = options.host;
-    const relay = `${host}:${options.relayPort}`;
+    const relay = formatHostPort(host, options.relayPort);
     // The transceiver's internal API takes a bearer token; this process is its only caller, so a
     // fresh one per start, known to no one else and never printed, is all it needs.
     const apiToken = randomBytes(32).toString('base64url');
@@ -76,16 +77,17 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
         logger: logger.child({ part: 'echo' }),
       });
       stops.push(() => echo.close());
-      backendUrl = `ws://${host.includes(':') ? `[${host}]` : host}:${echo.port}`;
+      backendUrl = originOf('ws', host, echo.port);
     }
 
     const tunnelPort = await freeUdpPort(host);
+    const tunnel = formatHostPort(host, tunnelPort);
     const transceiver = await startTransceiver(
       TransceiverConfigSchema.parse({
         clusterId: 1,
         transceiverId: 1,
         // The relay runs in this process and sends from `host` (or loopback when `host` is a wildcard).
-        tunnel: { listen: `${host}:${tunnelPort}`, allowedRelays: relaySourcesFor(host) },
+        tunnel: { listen: tunnel, allowedRelays: relaySourcesFor(host) },
         relays: [relay],
         routingKeys: { file: keysFile },
         backend: {
@@ -106,7 +108,7 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
       stringify({
         clusterId: 1,
         generation: 1,
-        transceivers: [{ id: 1, tunnel: `${host}:${tunnelPort}`, state: 'active', api: transceiver.apiUrl }],
+        transceivers: [{ id: 1, tunnel, state: 'active', api: transceiver.apiUrl }],
       }),
     );
 
@@ -137,7 +139,7 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
     );
     stops.push(() => signaling.shutdown());
 
-    const base = `http://${host.includes(':') ? `[${host}]` : host}:${signaling.httpPort}`;
+    const base = originOf('http', host, signaling.httpPort);
     return { url: `${base}/`, whipUrl: `${base}/whip`, shutdown };
   } catch (error) {
     await shutdown();
@@ -146,18 +148,19 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
 }
 
 /** Where the local relay's tunnel datagrams come from: `host`, or loopback for a wildcard host. */
-function relaySourcesFor(host: string): string[] {
+export function relaySourcesFor(host: string): string[] {
   if (host === '0.0.0.0') return ['127.0.0.0/8'];
   if (host === '::') return ['::1', '127.0.0.0/8'];
   return [host];
 }
 
 /**
- * The relay's tunnel socket address for a local edge on `host`: that address itself, not the
- * default 0.0.0.0. The relay always binds an IPv4 tunnel socket: loopback for an IPv6 host,
- * every interface only when `host` is the IPv6 wildcard.
+ * The relay's tunnel sockets for a local edge on `host`: that address itself, not the default
+ * 0.0.0.0. The relay always binds an IPv4 tunnel socket (loopback for an IPv6 host, every interface
+ * only when `host` is the IPv6 wildcard); an IPv6 host adds the IPv6 one, on `host`, through which
+ * the relay reaches the transceiver listening there.
  */
-export function relayTunnelBind(host: string): { bindV4: string } {
+export function relayTunnelBind(host: string): { bindV4: string; bindV6?: string } {
   if (!host.includes(':')) return { bindV4: host };
-  return { bindV4: host === '::' ? '0.0.0.0' : '127.0.0.1' };
+  return { bindV4: host === '::' ? '0.0.0.0' : '127.0.0.1', bindV6: host };
 }

@@ -1,5 +1,6 @@
 // `npm start`: the whole edge on this machine, no Kubernetes, no Redis, no configuration file.
 import pino from 'pino';
+import { formatHostPort } from '../protocol/host-port.ts';
 import { startLocalEdge } from './edge.ts';
 import { type LocalFlags, parseLocalFlags, USAGE } from './flags.ts';
 
@@ -51,7 +52,7 @@ process.stdout.write(
       : [`  backend     ${flags['backend-url']} (${flags['backend-protocol']})`]),
     `  open        ${edge.url}`,
     `  WHIP        ${edge.whipUrl}`,
-    `  media (UDP) ${flags.host}:${flags['relay-port']}`,
+    `  media (UDP) ${formatHostPort(flags.host, flags['relay-port'])}`,
     'Ctrl-C stops everything.',
     '',
   ].join('\n'),

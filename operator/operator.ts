@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { RunningService } from '../config/service-main.ts';
+import { formatHostPort } from '../protocol/host-port.ts';
 import {
   COMPONENT,
   LABEL_COMPONENT,
@@ -142,7 +143,7 @@ export async function startOperator(
     client.close();
     const hint = (error as { code?: string }).code === 'EADDRINUSE' ? ' (is another process using it?)' : '';
     throw new OperatorStartError(
-      `cannot serve HTTP on ${config.http.host}:${config.http.port}: ${(error as Error).message}${hint}`,
+      `cannot serve HTTP on ${formatHostPort(config.http.host, config.http.port)}: ${(error as Error).message}${hint}`,
     );
   }
 

@@ -4,6 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
+import { formatTransportAddress } from '../protocol/address.ts';
+import { formatHostPort } from '../protocol/host-port.ts';
 import { parseRoutingTable, type RoutingTable } from '../protocol/routing-table.ts';
 import { KeyringSource } from '../routing/keyring-source.ts';
 import type { RoutingSource } from '../routing/routing-source.ts';
@@ -49,7 +51,7 @@ function startWorker(init: WorkerInit): Promise<RunningWorker> {
         thread.off('message', onMessage);
         resolve(worker);
       } else if (message.type === 'start-failed') {
-        const listens = init.config.listen.map((l) => `${l.address}:${l.port}`).join(', ');
+        const listens = init.config.listen.map(formatTransportAddress).join(', ');
         const hint = message.code === 'EADDRINUSE' ? ` (is another process using ${listens}?)` : '';
         reject(new RelayStartError(`worker ${init.index} could not start: ${message.message}${hint}`));
       }
@@ -162,7 +164,7 @@ export async function startRelay(
   } catch (error) {
     closeSources();
     throw new RelayStartError(
-      `cannot serve HTTP on ${config.http.host}:${config.http.port}: ${(error as Error).message}`,
+      `cannot serve HTTP on ${formatHostPort(config.http.host, config.http.port)}: ${(error as Error).message}`,
     );
   }
 
@@ -247,9 +249,9 @@ export async function startRelay(
     typeof httpAddress === 'object' && httpAddress !== null ? httpAddress.port : config.http.port;
   logger.info(
     {
-      listen: config.listen.map((l) => `${l.address}:${l.port}`),
+      listen: config.listen.map(formatTransportAddress),
       workers: config.workerCount,
-      http: `${config.http.host}:${httpPort}`,
+      http: formatHostPort(config.http.host, httpPort),
       redis: config.redis !== undefined,
       generation: first.table.generation,
       mode: config.mode,

@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
+import { formatHostPort } from '../protocol/host-port.ts';
 import type { RoutingSource } from '../routing/routing-source.ts';
 import { type ClusterConfig, type FollowedClusters, followClusters } from './clusters.ts';
 import type { SignalingConfig } from './config.ts';
@@ -72,7 +73,7 @@ export async function startSignaling(
     await ops.listen({ host: config.ops.host, port: config.ops.port });
   } catch (error) {
     throw new SignalingStartError(
-      `cannot serve ops HTTP on ${config.ops.host}:${config.ops.port}: ${(error as Error).message}`,
+      `cannot serve ops HTTP on ${formatHostPort(config.ops.host, config.ops.port)}: ${(error as Error).message}`,
     );
   }
 
@@ -108,7 +109,7 @@ export async function startSignaling(
     stopBackground();
     await ops.close();
     throw new SignalingStartError(
-      `cannot serve WHIP on ${config.http.host}:${config.http.port}: ${(error as Error).message}`,
+      `cannot serve WHIP on ${formatHostPort(config.http.host, config.http.port)}: ${(error as Error).message}`,
     );
   }
 
@@ -144,8 +145,8 @@ export async function startSignaling(
   const availability = followed.availability();
   logger.info(
     {
-      whip: `${config.http.host}:${httpPort}`,
-      ops: `${config.ops.host}:${opsPort}`,
+      whip: formatHostPort(config.http.host, httpPort),
+      ops: formatHostPort(config.ops.host, opsPort),
       auth: config.auth.tokens.length > 0 ? `${config.auth.tokens.length} token(s)` : 'off',
       relays: config.relays.length,
       clusters: clusters.map((cluster) => ({

@@ -1,6 +1,8 @@
 // A running transceiver: keys, the call state, the internal API. `main.ts` wraps it in a process;
 // the local edge and the tests start it in-process.
 import type { Logger } from 'pino';
+import { formatTransportAddress } from '../protocol/address.ts';
+import { formatHostPort, originOf } from '../protocol/host-port.ts';
 import type { RoutingTable } from '../protocol/routing-table.ts';
 import { KeyringSource } from '../routing/keyring-source.ts';
 import type { RoutingSource } from '../routing/routing-source.ts';
@@ -65,7 +67,7 @@ export async function startTransceiver(
     routing?.close();
     const { listen } = config.tunnel;
     throw new TransceiverStartError(
-      `cannot bind the tunnel socket ${listen.address}:${listen.port}: ${(error as Error).message}`,
+      `cannot bind the tunnel socket ${formatTransportAddress(listen)}: ${(error as Error).message}`,
     );
   }
   const api = createTransceiverApi(transceiver, metrics, { tokens: config.api.tokens });
@@ -76,17 +78,16 @@ export async function startTransceiver(
     keys.close();
     routing?.close();
     throw new TransceiverStartError(
-      `cannot serve the API on ${config.api.host}:${config.api.port}: ${(error as Error).message}`,
+      `cannot serve the API on ${formatHostPort(config.api.host, config.api.port)}: ${(error as Error).message}`,
     );
   }
   const address = api.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.api.port;
-  const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host;
   logger.info(
     {
       transceiverId: config.transceiverId,
-      tunnel: config.tunnel.listen,
-      api: `${host}:${port}`,
+      tunnel: formatTransportAddress(config.tunnel.listen),
+      api: formatHostPort(config.api.host, port),
       capacity: config.sessions.max,
     },
     'transceiver ready',
@@ -99,7 +100,7 @@ export async function startTransceiver(
   const running = transceiver;
   return {
     transceiver: running,
-    apiUrl: `http://${host}:${port}`,
+    apiUrl: originOf('http', config.api.host, port),
     stopped,
     shutdown(graceMs = config.shutdown.graceMs) {
       stopping ??= (async () => {

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type RawData, type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
 import { encodeControl, SUBPROTOCOL } from '../../protocol/backend.ts';
+import { formatHostPort } from '../../protocol/host-port.ts';
 import { type EchoOutput, EchoSession } from './echo-session.ts';
 
 export interface EchoAgentOptions {
@@ -118,7 +119,7 @@ export async function startEchoAgent(options: EchoAgentOptions): Promise<EchoAge
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+      const remote = formatHostPort(String(request.socket.remoteAddress), Number(request.socket.remotePort));
       const connectionLogger = logger.child({ remote });
       clients.add(ws);
       ws.once('close', () => clients.delete(ws));

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { z } from 'zod';
 import { commandFor } from '../../config/invocation.ts';
+import { formatHostPort } from '../../protocol/host-port.ts';
 import { formatIssues } from '../../protocol/routing-table.ts';
 import { startEchoAgent } from './echo-agent.ts';
 
@@ -75,5 +76,5 @@ try {
     logger,
   });
 } catch (error) {
-  fail(`cannot listen on ${args.host}:${args.port}: ${(error as Error).message}`, 1);
+  fail(`cannot listen on ${formatHostPort(args.host, args.port)}: ${(error as Error).message}`, 1);
 }

@@ -26,6 +26,42 @@ describe('envVariableFor', () => {
   });
 });
 
+describe('applyEnvOverrides: addresses', () => {
+  test('IP addresses with ports, IPv4 and IPv6 (bracketed), unquoted; lists of them quoted', () => {
+    const applied = applyEnvOverrides(
+      {},
+      {
+        P_V4: '10.88.0.7:7000',
+        P_V6: '[fd00::7]:7000',
+        P_LOOPBACK: '[::1]:3478',
+        P_MAPPED: '[::ffff:192.0.2.1]:3478',
+        P_HOST: 'fd00::7',
+        P_LIST: '["0.0.0.0:3478", "[::]:3478"]',
+      },
+      'P_',
+    );
+    assert.deepEqual(applied, {
+      v4: '10.88.0.7:7000',
+      v6: '[fd00::7]:7000',
+      loopback: '[::1]:3478',
+      mapped: '[::ffff:192.0.2.1]:3478',
+      host: 'fd00::7',
+      list: ['0.0.0.0:3478', '[::]:3478'],
+    });
+  });
+
+  test('anything else that is not YAML is still an error naming the variable', () => {
+    assert.throws(
+      () => applyEnvOverrides({}, { P_LIST: '[fd00::7' }, 'P_'),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /^P_LIST: not a valid YAML value/);
+        return true;
+      },
+    );
+  });
+});
+
 describe('invalidConfigError', () => {
   const schema = z.strictObject({ clusterId: z.number(), http: z.strictObject({ port: z.number() }) });
   const error = schema.safeParse({ http: { port: 'x' } }).error!;

@@ -10,9 +10,16 @@ export class ConfigError extends Error {
 }
 
 /**
+ * `[ipv6]:port` (`[fd00::9]:7000`): YAML would read the brackets as a list and fail on `:7000`, so a
+ * value of this form is taken as the address text it is, unquoted like its IPv4 twin.
+ */
+const BRACKETED_ADDRESS = /^\[[0-9A-Za-z:.%-]+\]:\d{1,5}$/;
+
+/**
  * `<prefix><FIELD>[__<FIELD>…]` overrides a field; names are SCREAMING_SNAKE forms of the YAML keys
  * (`FLOWS__MAX_FLOWS` → `flows.maxFlows`) and values are read as YAML scalars or flow collections
- * (`'["0.0.0.0:3478"]'`, `'{ host: "::1" }'`). Variables without the prefix are ignored; the input
+ * (`'["0.0.0.0:3478"]'`, `'{ host: "::1" }'`), but for a bracketed IPv6 address with its port,
+ * which is text as it stands (`[::1]:7000`). Variables without the prefix are ignored; the input
  * is not modified. Descending into a field that is set to a non-object is a ConfigError naming the
  * variable.
  */
@@ -38,7 +45,7 @@ export function applyEnvOverrides(
       target = target[segment] as Record<string, unknown>;
     }
     try {
-      target[path[path.length - 1]!] = parseYaml(value);
+      target[path[path.length - 1]!] = BRACKETED_ADDRESS.test(value) ? value : parseYaml(value);
     } catch (error) {
       throw new ConfigError(`${name}: not a valid YAML value: ${(error as Error).message}`);
     }

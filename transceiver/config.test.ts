@@ -49,6 +49,69 @@ describe('loadTransceiverConfig with no file: the environment alone', () => {
     assert.equal(config.audio.opusComplexity, 5);
   });
 
+  test('the tunnel address as a bare pod IP and a port: IPv4 and IPv6 alike', () => {
+    const { VOICE_EDGE_TRANSCEIVER_TUNNEL__LISTEN: _, ...withoutListen } = podEnv;
+    // What the kubelet makes of TUNNEL__HOST=$(POD_IP), TUNNEL__PORT=7000 (operator/desired/transceiver-pod.ts).
+    for (const [podIP, expected] of [
+      ['10.88.0.7', { family: 4, address: '10.88.0.7', port: 7000 }],
+      ['fd00:10:244::7', { family: 6, address: 'fd00:10:244::7', port: 7000 }],
+      ['FD00:0:0:0:0:0:0:7', { family: 6, address: 'fd00::7', port: 7000 }],
+      ['::1', { family: 6, address: '::1', port: 7000 }],
+    ] as const) {
+      const config = loadTransceiverConfig(undefined, {
+        ...withoutListen,
+        VOICE_EDGE_TRANSCEIVER_TUNNEL__HOST: podIP,
+        VOICE_EDGE_TRANSCEIVER_TUNNEL__PORT: '7000',
+      });
+      assert.deepEqual(config.tunnel.listen, expected, podIP);
+      assert.deepEqual(config.tunnel.allowedRelays, []);
+    }
+    // `listen` takes an IPv6 address in brackets only: bare, `fd00::7:7000` is an address with no port.
+    assert.deepEqual(
+      loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_TRANSCEIVER_TUNNEL__LISTEN: '[fd00::7]:7000' })
+        .tunnel.listen,
+      { family: 6, address: 'fd00::7', port: 7000 },
+    );
+    assert.match(
+      configError(() =>
+        loadTransceiverConfig(undefined, {
+          ...podEnv,
+          VOICE_EDGE_TRANSCEIVER_TUNNEL__LISTEN: 'fd00::7:7000',
+        }),
+      ),
+      /tunnel\.listen: "fd00::7:7000" is not an address of the form ip:port or \[ipv6\]:port/,
+    );
+    assert.match(
+      configError(() =>
+        loadTransceiverConfig(undefined, {
+          ...podEnv,
+          VOICE_EDGE_TRANSCEIVER_TUNNEL__HOST: '10.88.0.7',
+          VOICE_EDGE_TRANSCEIVER_TUNNEL__PORT: '7000',
+        }),
+      ),
+      /tunnel\.listen: give listen or host and port, not both/,
+    );
+    assert.match(
+      configError(() =>
+        loadTransceiverConfig(undefined, {
+          ...withoutListen,
+          VOICE_EDGE_TRANSCEIVER_TUNNEL__HOST: 'fd00::7',
+        }),
+      ),
+      /tunnel\.port: required: listen .* or host and port \(VOICE_EDGE_TRANSCEIVER_TUNNEL__PORT\)/,
+    );
+    assert.match(
+      configError(() =>
+        loadTransceiverConfig(undefined, {
+          ...withoutListen,
+          VOICE_EDGE_TRANSCEIVER_TUNNEL__HOST: 'pod.local',
+          VOICE_EDGE_TRANSCEIVER_TUNNEL__PORT: '7000',
+        }),
+      ),
+      /tunnel\.host: .*\(VOICE_EDGE_TRANSCEIVER_TUNNEL__HOST\)/,
+    );
+  });
+
   test('tunnel datagrams need a known source: allowedRelays or a routing table', () => {
     const message = configError(() =>
       loadTransceiverConfig(undefined, {

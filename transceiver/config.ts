@@ -5,9 +5,11 @@ import { z } from 'zod';
 import { readConfigMapping } from '../config/config-file.ts';
 import { applyEnvOverrides, ConfigError, configOrigin, invalidConfigError } from '../config/env-overrides.ts';
 import { listOf } from '../config/list-of.ts';
+import { parseTransportAddress } from '../protocol/address.ts';
 import { isSampleRate, SAMPLE_RATES, type SampleRate } from '../protocol/backend.ts';
 import { BearerTokenSchema } from '../protocol/bearer-auth.ts';
 import { CidrSchema } from '../protocol/cidr.ts';
+import { formatHostPort } from '../protocol/host-port.ts';
 import { TransportAddressSchema } from '../protocol/routing-table.ts';
 import { ACCOUNT_SID, DEFAULT_ACCOUNT_SID } from '../protocol/twilio-media-streams.ts';
 import { ROUTING_KEYS_ENV } from '../routing/keyring-source.ts';
@@ -32,10 +34,38 @@ export const TransceiverConfigSchema = z.strictObject({
    * are accepted only from `allowedRelays` (addresses or CIDRs) and the routing table's
    * `relaySources`; anything else is dropped and counted (docs/security.md).
    */
-  tunnel: z.strictObject({
-    listen: TransportAddressSchema,
-    allowedRelays: z.array(CidrSchema).default([]),
-  }),
+  tunnel: z
+    .strictObject({
+      /** `ip:port`, an IPv6 address in brackets (`[fd00::9]:7000`); or `host` and `port` instead. */
+      listen: TransportAddressSchema.optional(),
+      /**
+       * The same address as an IP and a port apart, instead of `listen`: the operator sets `host` to
+       * the pod's IP (`$(POD_IP)`), which Kubernetes writes without brackets, IPv4 or IPv6 alike.
+       */
+      host: ipLiteral.optional(),
+      port: z.number().int().min(1).max(65535).optional(),
+      allowedRelays: z.array(CidrSchema).default([]),
+    })
+    .transform(({ listen, host, port, allowedRelays }, context) => {
+      if (listen !== undefined && (host !== undefined || port !== undefined)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['listen'],
+          message: 'give listen or host and port, not both',
+        });
+        return z.NEVER;
+      }
+      if (listen !== undefined) return { listen, allowedRelays };
+      if (host === undefined || port === undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: [host === undefined ? 'host' : 'port'],
+          message: 'required: listen ("ip:port", "[ipv6]:port") or host and port',
+        });
+        return z.NEVER;
+      }
+      return { listen: parseTransportAddress(formatHostPort(host, port)), allowedRelays };
+    }),
   /**
    * The cluster's routing table (`{ file }` or `{ configMap: { name, namespace } }`), followed for
    * its `relaySources`: the operator publishes its relay pods' addresses there.

@@ -27,7 +27,10 @@ export interface LocalEdgeOptions {
   readonly host: string;
   /** WHIP endpoint and demo page. */
   readonly httpPort: number;
-  /** The relay's public UDP port: the only address clients send media to. */
+  /**
+   * The relay's public port: the only address clients send media to, over UDP, or over TCP (ICE-TCP)
+   * where their network blocks UDP; the same number for both.
+   */
   readonly relayPort: number;
   readonly echoDelayMs: number;
   /** PCM16 rate of the voice-edge protocol; with twilio-media-streams 8000 or left out. */
@@ -89,6 +92,7 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
         // The relay runs in this process and sends from `host` (or loopback when `host` is a wildcard).
         tunnel: { listen: tunnel, allowedRelays: relaySourcesFor(host) },
         relays: [relay],
+        tcpRelays: [relay],
         routingKeys: { file: keysFile },
         backend: {
           url: backendUrl,
@@ -115,6 +119,7 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
     const relayConfig = RelayConfigSchema.parse({
       clusterId: 1,
       listen: [relay],
+      tcp: { listen: [relay] },
       workers: 1,
       routingTable: { file: routingFile },
       routingKeys: { file: keysFile },
@@ -132,6 +137,7 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
         ops: { host, port: 0 },
         routingTable: { file: routingFile },
         relays: [relay],
+        tcpRelays: [relay],
         transceivers: { apiTokens: [apiToken] },
         shutdown: { drainMs: 0 },
       }),

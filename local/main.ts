@@ -52,7 +52,7 @@ process.stdout.write(
       : [`  backend     ${flags['backend-url']} (${flags['backend-protocol']})`]),
     `  open        ${edge.url}`,
     `  WHIP        ${edge.whipUrl}`,
-    `  media (UDP) ${formatHostPort(flags.host, flags['relay-port'])}`,
+    `  media       ${formatHostPort(flags.host, flags['relay-port'])} (UDP, and TCP where UDP is blocked)`,
     'Ctrl-C stops everything.',
     '',
   ].join('\n'),

@@ -9,6 +9,11 @@ export interface TransportAddress {
   readonly family: AddressFamily;
   readonly address: string;
   readonly port: number;
+  /**
+   * A client reached over TCP (ICE-TCP through a relay's TCP port, docs/reaching-the-edge.md); absent
+   * for UDP, which is everything else. A TCP client and a UDP client may share address and port.
+   */
+  readonly transport?: 'tcp';
 }
 
 /** IP literal → bytes. Throws on anything that is not an IP literal of the family. */
@@ -133,6 +138,18 @@ export function formatTransportAddress(address: TransportAddress): string {
 /** The same key Node's dgram `rinfo` gives for this address: used to index flows. */
 export function addressKey(address: string, port: number): string {
   return `${address}|${port}`;
+}
+
+/** The key of a TCP client's connection: apart from the UDP key of the same address and port. */
+export function tcpAddressKey(address: string, port: number): string {
+  return `tcp|${address}|${port}`;
+}
+
+/** The flow key of a client, UDP or TCP. */
+export function clientKey(client: TransportAddress): string {
+  return client.transport === 'tcp'
+    ? tcpAddressKey(client.address, client.port)
+    : addressKey(client.address, client.port);
 }
 
 /**

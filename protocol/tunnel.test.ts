@@ -16,12 +16,14 @@ import {
 
 const v4 = (address: string, port: number): TransportAddress => ({ family: 4, address, port });
 const v6 = (address: string, port: number): TransportAddress => ({ family: 6, address, port });
+const tcp = (client: TransportAddress): TransportAddress => ({ ...client, transport: 'tcp' });
 
 describe('tunnel constants', () => {
   it('match the documented header', () => {
     assert.equal(TUNNEL_MAGIC, 0xe7);
     assert.equal(TUNNEL_VERSION, 1);
     assert.equal(TunnelMessageType.Data, 1);
+    assert.equal(TunnelMessageType.TcpData, 2);
     assert.equal(TUNNEL_HEADER_LENGTH_V4, 10);
     assert.equal(TUNNEL_HEADER_LENGTH_V6, 22);
     assert.ok(TUNNEL_HEADER_LENGTH_V6 <= 24, 'docs/tunnel.md: at most 24 bytes for IPv6');
@@ -89,6 +91,24 @@ describe('encodeTunnelPacket and decodeTunnelPacket', () => {
       assert.deepEqual(result.packet.payload, payload);
     });
   }
+
+  for (const client of [tcp(v4('192.0.2.1', 443)), tcp(v6('2001:db8::7', 50000))]) {
+    it(`round-trips a TCP client ${client.address} port ${client.port} as type 2`, () => {
+      const datagram = encodeTunnelPacket(client, Buffer.from('x'));
+      assert.equal(datagram[1], 0x12);
+      const result = decodeTunnelPacket(datagram);
+      assert.ok(result.ok);
+      assert.deepEqual(result.packet.client, client);
+    });
+  }
+
+  it('a TCP client and a UDP client of the same address and port stay apart', () => {
+    const udp = decodeTunnelPacket(encodeTunnelPacket(v4('192.0.2.1', 443), Buffer.alloc(0)));
+    const overTcp = decodeTunnelPacket(encodeTunnelPacket(tcp(v4('192.0.2.1', 443)), Buffer.alloc(0)));
+    assert.ok(udp.ok && overTcp.ok);
+    assert.equal(udp.packet.client.transport, undefined);
+    assert.equal(overTcp.packet.client.transport, 'tcp');
+  });
 
   it('normalizes an IPv6 address to the form Node reports', () => {
     const result = decodeTunnelPacket(encodeTunnelPacket(v6('2001:DB8:0:0:0:0:0:1', 9), Buffer.alloc(0)));
@@ -169,6 +189,16 @@ describe('the examples in docs/tunnel.md', () => {
       packet: { client: v6('2001:db8::1', 443), payload: rtp },
     });
   });
+
+  it('IPv4 TCP client, relay → transceiver: a framed packet from 198.51.100.4:51234 over ICE-TCP', () => {
+    const dtls = Buffer.from('16fefd00000000000000000001ff', 'hex');
+    const datagram = encodeTunnelPacket(tcp(v4('198.51.100.4', 51234)), dtls);
+    assert.equal(datagram.toString('hex'), 'e7120400c822c633640416fefd00000000000000000001ff');
+    assert.deepEqual(decodeTunnelPacket(datagram), {
+      ok: true,
+      packet: { client: tcp(v4('198.51.100.4', 51234)), payload: dtls },
+    });
+  });
 });
 
 describe('decodeTunnelPacket errors', () => {
@@ -191,7 +221,7 @@ describe('decodeTunnelPacket errors', () => {
     ['version 2', withByte(good4, 1, 0x21), 'bad-version'],
     ['version 15', withByte(good4, 1, 0xf1), 'bad-version'],
     ['type 0', withByte(good4, 1, 0x10), 'bad-type'],
-    ['type 2', withByte(good4, 1, 0x12), 'bad-type'],
+    ['type 3', withByte(good4, 1, 0x13), 'bad-type'],
     ['type 15', withByte(good4, 1, 0x1f), 'bad-type'],
     ['family 0', withByte(good4, 2, 0), 'bad-family'],
     ['family 5', withByte(good4, 2, 5), 'bad-family'],

@@ -2,7 +2,8 @@
 // the client's public transport address, then the client's packet untouched.
 //
 //   0       magic 0xE7 (outside every RFC 7983 range, so never mistaken for a client packet)
-//   1       version (high nibble, 1) | message type (low nibble)
+//   1       version (high nibble, 1) | message type (low nibble): 1 a UDP client's packet,
+//           2 a TCP client's packet (one RFC 4571 frame's payload, without its length)
 //   2       address family: 4 or 6
 //   3       reserved: sent as 0, ignored on receipt
 //   4..5    client port
@@ -16,6 +17,11 @@ export const TUNNEL_VERSION = 1;
 export const TunnelMessageType = {
   /** A client's packet: relay → transceiver (from the client) or transceiver → relay (to the client). */
   Data: 1,
+  /**
+   * The same for a client connected over TCP (ICE-TCP): the address names its TCP connection, whose
+   * port space is apart from UDP's. A receiver that predates it drops it as bad-type.
+   */
+  TcpData: 2,
 } as const;
 export const TUNNEL_HEADER_LENGTH_V4 = 10;
 export const TUNNEL_HEADER_LENGTH_V6 = 22;
@@ -33,13 +39,14 @@ export type TunnelDecodeResult =
   | { ok: false; reason: TunnelDecodeError };
 
 export function encodeTunnelHeader(client: TransportAddress): Buffer {
+  const type = client.transport === 'tcp' ? TunnelMessageType.TcpData : TunnelMessageType.Data;
   const address = ipToBytes(client.address, client.family);
   if (!Number.isInteger(client.port) || client.port < 0 || client.port > 0xffff) {
     throw new RangeError(`bad client port ${client.port}`);
   }
   const header = Buffer.alloc(6 + address.length);
   header[0] = TUNNEL_MAGIC;
-  header[1] = (TUNNEL_VERSION << 4) | TunnelMessageType.Data;
+  header[1] = (TUNNEL_VERSION << 4) | type;
   header[2] = client.family;
   header.writeUInt16BE(client.port, 4);
   address.copy(header, 6);
@@ -56,7 +63,9 @@ export function decodeTunnelPacket(datagram: Buffer): TunnelDecodeResult {
   if (datagram[0] !== TUNNEL_MAGIC) return { ok: false, reason: 'bad-magic' };
   const versionAndType = datagram[1]!;
   if (versionAndType >> 4 !== TUNNEL_VERSION) return { ok: false, reason: 'bad-version' };
-  if ((versionAndType & 0x0f) !== TunnelMessageType.Data) return { ok: false, reason: 'bad-type' };
+  const type = versionAndType & 0x0f;
+  if (type !== TunnelMessageType.Data && type !== TunnelMessageType.TcpData)
+    return { ok: false, reason: 'bad-type' };
   const family = datagram[2];
   let headerLength: number;
   if (family === 4) headerLength = TUNNEL_HEADER_LENGTH_V4;
@@ -66,11 +75,19 @@ export function decodeTunnelPacket(datagram: Buffer): TunnelDecodeResult {
   return {
     ok: true,
     packet: {
-      client: {
-        family: family as AddressFamily,
-        port: datagram.readUInt16BE(4),
-        address: bytesToIp(datagram.subarray(6, headerLength)),
-      },
+      client:
+        type === TunnelMessageType.TcpData
+          ? {
+              family: family as AddressFamily,
+              port: datagram.readUInt16BE(4),
+              address: bytesToIp(datagram.subarray(6, headerLength)),
+              transport: 'tcp',
+            }
+          : {
+              family: family as AddressFamily,
+              port: datagram.readUInt16BE(4),
+              address: bytesToIp(datagram.subarray(6, headerLength)),
+            },
       payload: datagram.subarray(headerLength),
     },
   };

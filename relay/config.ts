@@ -38,6 +38,36 @@ export const RelayConfigSchema = z
     edgeRelays: z.array(CidrSchema).default([]),
     /** Public UDP addresses; each worker binds every one of them with SO_REUSEPORT. */
     listen: z.array(TransportAddressSchema).min(1),
+    /**
+     * ICE-TCP (RFC 6544, docs/reaching-the-edge.md): TCP addresses for clients whose networks block
+     * UDP. One worker serves them all. Empty (the default): no TCP port.
+     */
+    tcp: z
+      .strictObject({
+        listen: z.array(TransportAddressSchema).default([]),
+        /** A connection whose first packet is not a valid STUN Binding request by then is closed. */
+        firstPacketTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+        /** Open connections at most, all sources together; more are refused at accept. */
+        maxConnections: z.number().int().min(1).default(10_000),
+        /** Open connections at most from one IP address (a NAT may hide several callers). */
+        maxConnectionsPerSource: z.number().int().min(1).default(32),
+        /** Bytes queued for a client that reads slowly, after which its packets are dropped. */
+        sendBufferBytes: z
+          .number()
+          .int()
+          .min(4_096)
+          .default(256 * 1024),
+        /** Longest packet a client may frame; ICE agents send at most about 1,500 bytes. */
+        maxPacketBytes: z.number().int().min(1_500).max(65_535).default(4_096),
+      })
+      .default({
+        listen: [],
+        firstPacketTimeoutMs: 5_000,
+        maxConnections: 10_000,
+        maxConnectionsPerSource: 32,
+        sendBufferBytes: 256 * 1024,
+        maxPacketBytes: 4_096,
+      }),
     /** Worker threads, each with its own sockets and flow table; "auto" = one per core. */
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
     tunnel: z

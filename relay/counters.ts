@@ -35,6 +35,15 @@ export const DROP_REASONS = [
   // from edge relays, on the public port (global relay tier)
   'edge_unknown_source', // a tunnel datagram from an address that is not a known edge relay
   'edge_malformed',
+  // from clients, on the TCP port (ICE-TCP)
+  'tcp_not_stun', // a connection's first packet is not STUN: it is closed
+  'tcp_other_ufrag', // a check for another session on a connection that carries one already
+  'tcp_flow_gone', // the connection's flow expired or its transceiver left: it is closed
+  'tcp_handshake_timeout', // no valid first packet in time: closed
+  'tcp_connection_limit', // the relay holds as many connections as it may: refused
+  'tcp_source_limit', // the source address holds as many connections as it may: refused
+  'tcp_frame_too_large', // a packet no ICE agent sends: the connection is closed
+  'tcp_send_buffer_full', // a client that does not read fast enough: its packet is dropped
   // either way
   'send_error',
 ] as const;
@@ -61,6 +70,10 @@ const SCALARS = [
   'bytes_to_peer',
   'packets_to_edge', // packets for clients sent back through the edge relay they came through
   'bytes_to_edge',
+  'tcp_connections', // gauge: open TCP connections (with a flow or still in their first packet)
+  'tcp_connections_accepted',
+  'tcp_packets_from_clients', // frames read from TCP clients and forwarded
+  'tcp_packets_to_clients', // frames written to TCP clients
 ] as const;
 export type ScalarCounter = (typeof SCALARS)[number];
 
@@ -104,4 +117,8 @@ export const SLOT = {
   bytesToPeer: slotOf('bytes_to_peer'),
   packetsToEdge: slotOf('packets_to_edge'),
   bytesToEdge: slotOf('bytes_to_edge'),
+  tcpConnections: slotOf('tcp_connections'),
+  tcpConnectionsAccepted: slotOf('tcp_connections_accepted'),
+  tcpPacketsFromClients: slotOf('tcp_packets_from_clients'),
+  tcpPacketsToClients: slotOf('tcp_packets_to_clients'),
 } as const;

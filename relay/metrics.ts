@@ -96,6 +96,28 @@ export function createRelayMetrics(workerCounters: () => readonly Float64Array[]
       this.set(sum(SLOT.flows));
     },
   });
+  summed(
+    'voice_edge_relay_tcp_packets_total',
+    'Packets carried on ICE-TCP connections, by direction',
+    'direction',
+    {
+      from_client: SLOT.tcpPacketsFromClients,
+      to_client: SLOT.tcpPacketsToClients,
+    },
+  );
+  single(
+    'voice_edge_relay_tcp_connections_accepted_total',
+    'TCP connections accepted (before their first packet is checked)',
+    SLOT.tcpConnectionsAccepted,
+  );
+  new Gauge({
+    name: 'voice_edge_relay_tcp_connections',
+    help: 'Open ICE-TCP connections',
+    registers: [registry],
+    collect() {
+      this.set(sum(SLOT.tcpConnections));
+    },
+  });
   new Gauge({
     name: 'voice_edge_relay_redis_connected_workers',
     help: 'Workers whose Redis connection is up',

@@ -293,3 +293,29 @@ describe('RelayCore as a cluster relay behind edge relays', () => {
     assert.equal(core.flows.size, 0);
   });
 });
+
+describe('ICE-TCP through the global tier', () => {
+  test('an edge relay’s TCP client: to the peer relay as type 2, a TCP flow there, replies back through the edge', () => {
+    const edge = edgeRelay();
+    const tcpClient = { ...CLIENT, transport: 'tcp' as const };
+    const request = bindingRequest(ufragOf(1, 5));
+    const atEdge = asFlow(edge.core.onTcpPacket(undefined, request, CLIENT.address, 4, CLIENT.port, NOW_MS));
+    assert.deepEqual(atEdge.route.tunnel, C1_RELAY);
+    assert.equal(atEdge.header[1], 0x12, 'the edge names a TCP client to the cluster relay');
+
+    const cluster = clusterRelay(true);
+    const forwarded = Buffer.concat([atEdge.header, request]);
+    const atCluster = asFlow(cluster.core.onEdgeDatagram(forwarded, EDGE.address, EDGE.port, 0, NOW_MS));
+    assert.deepEqual(atCluster.client, tcpClient);
+    assert.deepEqual(atCluster.via, EDGE);
+    assert.equal(atCluster.header[1], 0x12, 'and the cluster relay to the transceiver');
+    assert.deepEqual(cluster.core.takeUnrecorded(), [], 'no cache record for a TCP client');
+    // The transceiver's reply names the TCP client: it goes back to the edge, then into the connection.
+    const reply = encodeTunnelPacket(tcpClient, RTP);
+    assert.equal(cluster.core.onTunnelPacket(reply, '10.0.0.5', 7000), atCluster);
+    assert.equal(edge.core.onTunnelPacket(reply, C1_RELAY.address, C1_RELAY.port), atEdge);
+    // Media of a TCP client the cluster relay does not know is never a cache lookup.
+    const stranger = encodeTunnelPacket({ ...tcpClient, port: 1 }, RTP);
+    assert.equal(cluster.core.onEdgeDatagram(stranger, EDGE.address, EDGE.port, 0, NOW_MS), 'unknown_flow');
+  });
+});

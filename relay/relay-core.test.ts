@@ -738,7 +738,7 @@ describe('RelayCore: tunnel side', () => {
     const badVersion = Buffer.from(good);
     badVersion[1] = 0x21;
     const badType = Buffer.from(good);
-    badType[1] = 0x12;
+    badType[1] = 0x13;
     const badFamily = Buffer.from(good);
     badFamily[2] = 5;
     const shortV6 = Buffer.from(good.subarray(0, 12));
@@ -1040,5 +1040,82 @@ describe('RelayCore: STUN rate of a known flow', () => {
     // Media of the same flow is never limited, and a quiet second refills the bucket.
     asFlow(send(h, RTP, from, 2_000));
     asFlow(send(h, bindingRequest(ufrag), from, 4_000));
+  });
+});
+
+describe('RelayCore: ICE-TCP connections', () => {
+  const tcp = (
+    h: Harness,
+    flow: Flow | undefined,
+    packet: Buffer,
+    from: ReturnType<typeof client>,
+    now = 1_000,
+  ) => h.core.onTcpPacket(flow, packet, from.address, from.family, from.port, now);
+
+  test('a connection’s first packet makes a TCP flow under the same checks as UDP; its header is type 2', () => {
+    const h = makeCore({ recovery: true });
+    const from = client();
+    const flow = asFlow(tcp(h, undefined, bindingRequest(ufragFor(2)), from));
+    assert.equal(flow.key, `tcp|${from.address}|${from.port}`);
+    assert.deepEqual(flow.client, { ...from, transport: 'tcp' });
+    assert.equal(flow.route.tunnel.port, 4002);
+    assert.equal(flow.header[1], 0x12);
+    assert.deepEqual(
+      h.core.takeUnrecorded(),
+      [],
+      'never written to the flow cache: a connection cannot move',
+    );
+    assert.equal(tcp(h, flow, DTLS, from, 2_000), flow);
+    assert.equal(flow.lastSeen, 2_000);
+  });
+
+  test('a first packet that is not a valid check: counted, no flow (the worker closes the connection)', () => {
+    const h = makeCore();
+    const from = client();
+    expectDrop(h, 'tcp_not_stun', () => tcp(h, undefined, DTLS, from));
+    expectDrop(h, 'tcp_not_stun', () => tcp(h, undefined, Buffer.alloc(0), from));
+    expectDrop(h, 'bad_tag', () => tcp(h, undefined, bindingRequest(withTamperedTag(ufragFor(1))), from));
+    expectDrop(h, 'bad_integrity', () =>
+      tcp(h, undefined, bindingRequest(ufragFor(1), { password: 'x'.repeat(22) }), from),
+    );
+    expectDrop(h, 'unknown_transceiver', () => tcp(h, undefined, bindingRequest(ufragFor(9)), from));
+  });
+
+  test('a TCP flow and a UDP flow of the same address and port are apart, both ways', () => {
+    const h = makeCore();
+    const from = client();
+    const overUdp = asFlow(send(h, bindingRequest(ufragFor(1)), from));
+    const overTcp = asFlow(tcp(h, undefined, bindingRequest(ufragFor(2)), from));
+    assert.notEqual(overUdp, overTcp);
+    assert.equal(h.flows.size, 2);
+    const toTcp = encodeTunnelPacket({ ...from, transport: 'tcp' }, RTP);
+    assert.equal(h.core.onTunnelPacket(toTcp, '10.0.0.1', 4002), overTcp);
+    const toUdp = encodeTunnelPacket(from, RTP);
+    assert.equal(h.core.onTunnelPacket(toUdp, '10.0.0.1', 4001), overUdp);
+    expectDrop(h, 'tunnel_no_flow', () => h.core.onTunnelPacket(toTcp, '10.0.0.1', 4001));
+  });
+
+  test('one connection, one session: a check naming another ufrag is dropped; STUN is rate-limited', () => {
+    const h = makeCore();
+    const from = client();
+    const flow = asFlow(tcp(h, undefined, bindingRequest(ufragFor(1)), from));
+    expectDrop(h, 'tcp_other_ufrag', () => tcp(h, flow, bindingRequest(ufragFor(2)), from));
+    let limited = 0;
+    for (let i = 0; i < FLOW_STUN_BURST + 10; i++)
+      if (tcp(h, flow, bindingRequest(flow.ufrag), from, 1_000) === 'flow_stun_rate_limited') limited++;
+    assert.ok(limited >= 10, `${limited} rate-limited`);
+  });
+
+  test('a flow that left the table is tcp_flow_gone; a closed connection ends its flow', () => {
+    const h = makeCore({ idleTimeoutMs: 1_000 });
+    const from = client();
+    const flow = asFlow(tcp(h, undefined, bindingRequest(ufragFor(1)), from));
+    h.core.tick(5_000);
+    assert.equal(h.flows.size, 0);
+    expectDrop(h, 'tcp_flow_gone', () => tcp(h, flow, DTLS, from, 5_000));
+    const other = asFlow(tcp(h, undefined, bindingRequest(ufragFor(1)), client(), 5_000));
+    h.core.endTcpFlow(other);
+    assert.equal(h.flows.size, 0);
+    assert.equal(h.counters[SLOT.flows], 0);
   });
 });

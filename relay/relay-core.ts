@@ -11,12 +11,16 @@
 // Tunnel side: a datagram is accepted only from a transceiver's tunnel address in the routing table,
 // and only for a client that has a flow to that same transceiver.
 //
+// ICE-TCP (docs/reaching-the-edge.md): a TCP connection is one flow, made by its first packet under
+// the same checks as a UDP flow's first STUN request; it is keyed apart from UDP (tcpAddressKey), never
+// recorded in the flow cache (a connection cannot move to another relay), and ends with the connection.
+//
 // Global relay tier (docs/global-tier.md): a ufrag naming a peer cluster makes a flow to one of that
 // cluster's relays (this relay is then the client's edge relay), after the same tag and integrity
 // checks; the peer's relay checks everything again. A tunnel datagram arriving on the public port
 // from a known edge relay is handled like a client packet of the client its header names, and the
 // flow remembers the edge so that replies go back through it.
-import { type AddressFamily, addressKey } from '../protocol/address.ts';
+import { type AddressFamily, addressKey, clientKey, tcpAddressKey } from '../protocol/address.ts';
 import { parseStun, readReceiverUfrag, StunType, verifyMessageIntegrity } from '../protocol/stun.ts';
 import {
   decodeTunnelPacket,
@@ -143,6 +147,46 @@ export class RelayCore {
   }
 
   /**
+   * A packet (one RFC 4571 frame) on a TCP connection from `address`:`port`. `flow` is the connection's
+   * flow, undefined until its first packet made one: that packet must be a STUN Binding request that
+   * passes every check a UDP flow's does, else the worker closes the connection. A flow that left the
+   * table (idle, its transceiver removed) is `tcp_flow_gone`: the worker closes that connection too.
+   */
+  onTcpPacket(
+    flow: Flow | undefined,
+    packet: Buffer,
+    address: string,
+    family: AddressFamily,
+    port: number,
+    now: number,
+  ): ClientDecision {
+    if (flow === undefined) {
+      const first = packet[0];
+      if (first === undefined || first >= 4) return this.#drop('tcp_not_stun');
+      const key = tcpAddressKey(address, port);
+      return this.#newFlowFromStun(packet, key, address, family, port, -1, undefined, now, 'tcp');
+    }
+    if (this.flows.get(flow.key) !== flow) return this.#drop('tcp_flow_gone');
+    const first = packet[0];
+    if (first !== undefined && first < 4) {
+      if (!takeStunToken(flow, now)) return this.#drop('flow_stun_rate_limited');
+      // One connection, one session: a check for another session opens a connection of its own.
+      if (this.#namesOtherUfrag(packet, flow)) return this.#drop('tcp_other_ufrag');
+    }
+    flow.lastSeen = now;
+    this.counters[flow.route.packetsSlot]!++;
+    this.counters[flow.route.bytesSlot]! += packet.length;
+    return flow;
+  }
+
+  /** The flow's TCP connection closed: the flow ends with it. */
+  endTcpFlow(flow: Flow): void {
+    if (this.flows.get(flow.key) !== flow) return;
+    this.flows.delete(flow.key);
+    this.counters[SLOT.flows] = this.flows.size;
+  }
+
+  /**
    * A tunnel datagram on the public port: an edge relay forwarding a client's packet. Accepted only
    * from a known edge relay; then handled like a packet from the client the header names (same
    * checks for new flows), and the flow remembers the edge so that replies go back through it. The
@@ -159,7 +203,7 @@ export class RelayCore {
     const decoded = decodeTunnelPacket(datagram);
     if (!decoded.ok) return this.#drop('edge_malformed');
     const { client, payload } = decoded.packet;
-    const key = addressKey(client.address, client.port);
+    const key = clientKey(client);
     const flow = this.flows.get(key);
     const first = payload[0];
     const isStun = first !== undefined && first < 4;
@@ -183,11 +227,13 @@ export class RelayCore {
         socketIndex,
         hop,
         now,
+        client.transport,
       );
     }
     const isDtlsOrRtp = (first >= 20 && first <= 63) || (first >= 128 && first <= 191);
     if (!isDtlsOrRtp) return this.#drop('unclassified');
-    if (this.recovery && !this.#draining) return 'lookup';
+    // The cache knows UDP flows only: a TCP client's connection ended with the relay that held it.
+    if (this.recovery && !this.#draining && client.transport !== 'tcp') return 'lookup';
     return this.#drop('unknown_flow');
   }
 
@@ -215,6 +261,7 @@ export class RelayCore {
     socketIndex: number,
     via: EdgeHop | undefined,
     now: number,
+    transport?: 'tcp',
   ): ClientDecision {
     if (this.#draining) return this.#drop('relay_draining');
     const parsed = parseStun(packet);
@@ -252,8 +299,8 @@ export class RelayCore {
     if (!verifyMessageIntegrity(parsed.message, password)) return this.#drop('bad_integrity');
     if (!this.#newFlowLimiter.allow(address, now)) return this.#drop('rate_limited');
     if (!this.flows.hasRoomFor(key)) return this.#drop('flow_table_full');
-    const flow = this.#createFlow(key, address, family, port, socketIndex, ufrag, route, via, now);
-    if (this.recovery) this.#unrecorded.push(flow);
+    const flow = this.#createFlow(key, address, family, port, socketIndex, ufrag, route, via, now, transport);
+    if (this.recovery && transport === undefined) this.#unrecorded.push(flow);
     this.counters[SLOT.flowsCreatedStun]!++;
     this.counters[route.packetsSlot]!++;
     this.counters[route.bytesSlot]! += packet.length;
@@ -270,8 +317,9 @@ export class RelayCore {
     route: Flow['route'],
     via: EdgeHop | undefined,
     now: number,
+    transport?: 'tcp',
   ): Flow {
-    const client = { family, address, port };
+    const client = transport === undefined ? { family, address, port } : { family, address, port, transport };
     const flow: Flow = {
       key,
       client,
@@ -340,7 +388,7 @@ export class RelayCore {
     const decoded = decodeTunnelPacket(datagram);
     if (!decoded.ok) return this.#drop('tunnel_malformed');
     const { client } = decoded.packet;
-    const flow = this.flows.get(addressKey(client.address, client.port));
+    const flow = this.flows.get(clientKey(client));
     if (flow === undefined || flow.route.owner !== route.owner) return this.#drop('tunnel_no_flow');
     if (flow.via === undefined) {
       this.counters[SLOT.packetsToClient]!++;

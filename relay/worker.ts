@@ -16,6 +16,7 @@ import { RedisFlowCache } from './redis-flow-cache.ts';
 import { type ClientDecision, RelayCore, tunnelHeaderLength } from './relay-core.ts';
 import { Routes } from './routes.ts';
 import { SourceRateLimiter } from './source-rate-limiter.ts';
+import { TcpFront } from './tcp-front.ts';
 
 const TICK_MS = 1_000;
 const RECORD_FLUSH_MS = 100;
@@ -30,6 +31,8 @@ export interface RelayWorkerOptions {
   readonly routingTable: unknown;
   readonly keyring: unknown;
   readonly logger: Logger;
+  /** This worker serves the TCP port(s) too (one worker does: Node cannot share a TCP port between threads). */
+  readonly servesTcp?: boolean;
 }
 
 function bindSocket(
@@ -70,6 +73,7 @@ export class RelayWorker {
   #tunnel6: Socket | undefined;
   readonly #cache: RedisFlowCache | undefined;
   readonly #pending: PendingLookups | undefined;
+  readonly #tcp: TcpFront | undefined;
   readonly #timers: NodeJS.Timeout[] = [];
   #writing: Promise<void> | undefined;
   #lastRefresh = 0;
@@ -96,6 +100,15 @@ export class RelayWorker {
       counters: options.counters,
       recovery: config.redis !== undefined,
     });
+    if (options.servesTcp && config.tcp.listen.length > 0) {
+      this.#tcp = new TcpFront({
+        config: config.tcp,
+        core: this.core,
+        counters: options.counters,
+        logger: this.#logger,
+        forward: (flow, packet) => this.#sendToTransceiver(flow, packet),
+      });
+    }
     if (config.redis) {
       // An edge relay's records live apart from any cluster's: the same client address may have a
       // record at its edge relay and at the cluster relay behind it.
@@ -131,6 +144,7 @@ export class RelayWorker {
       if (config.tunnel.bindV6 !== undefined) {
         this.#tunnel6 = await bindSocket('udp6', config.tunnel.bindV6, 0, false, buffer);
       }
+      await this.#tcp?.listen();
     } catch (error) {
       this.#closeSockets();
       throw error;
@@ -225,8 +239,12 @@ export class RelayWorker {
   #onTunnelDatagram(datagram: Buffer, address: string, port: number): void {
     const decision = this.core.onTunnelPacket(datagram, address, port);
     if (typeof decision === 'string') return;
-    const socket = this.#publicSockets[decision.socketIndex]!;
     const via = decision.via;
+    if (via === undefined && decision.client.transport === 'tcp') {
+      this.#tcp?.deliver(decision, datagram.subarray(decision.header.length));
+      return;
+    }
+    const socket = this.#publicSockets[decision.socketIndex]!;
     if (via === undefined) {
       socket.send(datagram.subarray(decision.header.length), decision.client.port, decision.client.address);
     } else {
@@ -299,6 +317,7 @@ export class RelayWorker {
   #tick(): void {
     const now = Date.now();
     this.core.tick(now);
+    this.#tcp?.tick();
     this.#pending?.sweep(now);
     if (this.#cache) this.#counters[SLOT.redisConnected] = this.#cache.connected ? 1 : 0;
   }
@@ -367,6 +386,7 @@ export class RelayWorker {
   }
 
   #closeSockets(): void {
+    this.#tcp?.stop();
     for (const socket of [...this.#publicSockets, this.#tunnel4, this.#tunnel6]) {
       try {
         socket?.close();

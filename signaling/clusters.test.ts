@@ -57,12 +57,13 @@ describe('followClusters', () => {
     const c2 = table('c2.yaml', 2, doubles[1]!.api);
     const followed = await followClusters(
       [
-        { clusterId: 1, region: 'us-east', routingTable: { file: c1 }, relays: [] },
+        { clusterId: 1, region: 'us-east', routingTable: { file: c1 }, relays: [], tcpRelays: [] },
         {
           clusterId: 2,
           region: 'us-west',
           routingTable: { file: c2 },
           relays: [],
+          tcpRelays: [],
           apiTokens: ['cluster-2-token', 'shared-token'],
         },
       ],
@@ -107,8 +108,8 @@ describe('followClusters', () => {
     await assert.rejects(
       followClusters(
         [
-          { clusterId: 1, region: undefined, routingTable: { file: c1 }, relays: [] },
-          { clusterId: 2, region: undefined, routingTable: { file: wrong }, relays: [] },
+          { clusterId: 1, region: undefined, routingTable: { file: c1 }, relays: [], tcpRelays: [] },
+          { clusterId: 2, region: undefined, routingTable: { file: wrong }, relays: [], tcpRelays: [] },
         ],
         options(),
       ),
@@ -119,7 +120,7 @@ describe('followClusters', () => {
   test('one cluster without an ID: whichever the table names', async () => {
     const c1 = table('c1c.yaml', 1, doubles[0]!.api);
     const followed = await followClusters(
-      [{ routingTable: { file: c1 }, relays: [], region: undefined }],
+      [{ routingTable: { file: c1 }, relays: [], tcpRelays: [], region: undefined }],
       options(),
     );
     try {

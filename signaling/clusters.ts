@@ -151,6 +151,7 @@ export async function followClusters(
         },
         region: config.region,
         relays: config.relays.map(formatTransportAddress),
+        tcpRelays: config.tcpRelays.map(formatTransportAddress),
         routingTable: current,
         statuses: cache,
         client,

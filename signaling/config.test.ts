@@ -46,6 +46,7 @@ describe('loadSignalingConfig', () => {
       ops: { host: '127.0.0.1', port: 9091 },
       routingTable: { file: join(dir, 'routing.yaml') },
       relays: [],
+      tcpRelays: [],
       edgeRelays: [],
       region: { header: 'x-voice-edge-region', nearest: {} },
       auth: { tokens: [] },

@@ -43,6 +43,8 @@ const ClusterSchema = z.strictObject({
   routingTable: RoutingTableSourceSchema,
   /** Its relays' public addresses (the answer's candidates when no edge relay fits the caller). */
   relays: z.array(TransportAddressSchema).min(1),
+  /** Its relays' ICE-TCP addresses, advertised beside `relays` (docs/reaching-the-edge.md). */
+  tcpRelays: z.array(TransportAddressSchema).max(8).default([]),
   /** Bearer tokens of this cluster's transceiver API; default: `transceivers.apiTokens`. */
   apiTokens: listOf(token).optional(),
 });
@@ -51,6 +53,8 @@ const EdgeRelaySchema = z.strictObject({
   region: regionName,
   /** The edge relay's public addresses (it forwards to the clusters' relays: relay `mode: edge`). */
   relays: z.array(TransportAddressSchema).min(1),
+  /** The edge relay's ICE-TCP addresses (it forwards TCP callers over the UDP tunnel). */
+  tcpRelays: z.array(TransportAddressSchema).max(8).default([]),
   /** Callers from these ranges are in this region unless the region header says otherwise. */
   clientCidrs: z.array(CidrSchema).default([]),
   /** The clusters this edge relay forwards to (it has them as peers); default: every cluster. */
@@ -146,6 +150,11 @@ export const SignalingConfigSchema = z
     routingTable: RoutingTableSourceSchema.optional(),
     /** The cluster's public relay addresses, passed to the transceiver to advertise in the answer. */
     relays: z.array(TransportAddressSchema).default([]),
+    /**
+     * The cluster's relays' ICE-TCP addresses (relay `tcp.listen`, as clients reach them), advertised
+     * beside `relays` for callers whose network blocks UDP (docs/reaching-the-edge.md).
+     */
+    tcpRelays: z.array(TransportAddressSchema).max(8).default([]),
     /**
      * Several clusters (docs/global-tier.md), tried nearest first for the caller's region; a full
      * one overflows to the next. Instead of `routingTable` and `relays`.

@@ -8,10 +8,17 @@ const EDGES: EdgeRelaySite[] = [
   {
     region: 'eu',
     relays: ['198.18.2.2:3478'],
+    tcpRelays: ['198.18.2.2:443'],
     clientCidrs: [parseCidr('198.18.1.0/24')],
     clusters: undefined,
   },
-  { region: 'ap', relays: ['198.18.5.2:3478'], clientCidrs: [parseCidr('2001:db8::/32')], clusters: [2] },
+  {
+    region: 'ap',
+    relays: ['198.18.5.2:3478'],
+    tcpRelays: [],
+    clientCidrs: [parseCidr('2001:db8::/32')],
+    clusters: [2],
+  },
 ];
 
 describe('callerRegion', () => {
@@ -110,15 +117,20 @@ describe('clusterOrder', () => {
 
 describe('advertisedRelays', () => {
   test('the edge relay of the caller’s region if it reaches the cluster, else the cluster’s relays', () => {
-    const own = ['198.18.3.2:3478'];
-    assert.deepEqual(advertisedRelays('eu', 1, own, EDGES), { relays: ['198.18.2.2:3478'], via: 'edge' });
-    assert.deepEqual(advertisedRelays('ap', 2, own, EDGES), { relays: ['198.18.5.2:3478'], via: 'edge' });
-    assert.deepEqual(
-      advertisedRelays('ap', 1, own, EDGES),
-      { relays: own, via: 'cluster' },
-      'ap’s edge serves 2 only',
-    );
-    assert.deepEqual(advertisedRelays('us-east', 1, own, EDGES), { relays: own, via: 'cluster' });
-    assert.deepEqual(advertisedRelays(undefined, 1, own, EDGES), { relays: own, via: 'cluster' });
+    const own = { relays: ['198.18.3.2:3478'], tcpRelays: ['198.18.3.2:443'] };
+    const cluster = { ...own, via: 'cluster' };
+    assert.deepEqual(advertisedRelays('eu', 1, own, EDGES), {
+      relays: ['198.18.2.2:3478'],
+      tcpRelays: ['198.18.2.2:443'],
+      via: 'edge',
+    });
+    assert.deepEqual(advertisedRelays('ap', 2, own, EDGES), {
+      relays: ['198.18.5.2:3478'],
+      tcpRelays: [],
+      via: 'edge',
+    });
+    assert.deepEqual(advertisedRelays('ap', 1, own, EDGES), cluster, 'ap’s edge serves 2 only');
+    assert.deepEqual(advertisedRelays('us-east', 1, own, EDGES), cluster);
+    assert.deepEqual(advertisedRelays(undefined, 1, own, EDGES), cluster);
   });
 });

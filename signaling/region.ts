@@ -10,6 +10,8 @@ export interface EdgeRelaySite {
   readonly region: string;
   /** The edge relay's public addresses (`ip:port` text), as the answer advertises them. */
   readonly relays: readonly string[];
+  /** Its ICE-TCP addresses (`ip:port` text), advertised beside `relays`. */
+  readonly tcpRelays: readonly string[];
   /** Callers from these addresses are in this edge's region (when no header says otherwise). */
   readonly clientCidrs: readonly Cidr[];
   /** The clusters this edge relay forwards to; undefined: every cluster. */
@@ -80,16 +82,16 @@ export function clusterOrder<C extends { readonly clusterId: number; readonly re
 export function advertisedRelays(
   region: string | undefined,
   clusterId: number,
-  clusterRelays: readonly string[],
+  cluster: { readonly relays: readonly string[]; readonly tcpRelays: readonly string[] },
   edges: readonly EdgeRelaySite[],
-): { relays: readonly string[]; via: 'edge' | 'cluster' } {
+): { relays: readonly string[]; tcpRelays: readonly string[]; via: 'edge' | 'cluster' } {
   if (region !== undefined) {
     const edge = edges.find(
       (candidate) =>
         candidate.region === region &&
         (candidate.clusters === undefined || candidate.clusters.includes(clusterId)),
     );
-    if (edge !== undefined) return { relays: edge.relays, via: 'edge' };
+    if (edge !== undefined) return { relays: edge.relays, tcpRelays: edge.tcpRelays, via: 'edge' };
   }
-  return { relays: clusterRelays, via: 'cluster' };
+  return { relays: cluster.relays, tcpRelays: cluster.tcpRelays, via: 'cluster' };
 }

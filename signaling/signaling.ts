@@ -79,7 +79,12 @@ export async function startSignaling(
 
   // One cluster (`routingTable`, `relays`) or several (`clusters`): each followed the same way.
   const clusterConfigs: ClusterConfig[] = config.clusters ?? [
-    { routingTable: config.routingTable!, relays: config.relays, region: undefined },
+    {
+      routingTable: config.routingTable!,
+      relays: config.relays,
+      tcpRelays: config.tcpRelays,
+      region: undefined,
+    },
   ];
   try {
     followed = await followClusters(clusterConfigs, {

@@ -41,6 +41,8 @@ export type TransceiverReply<T> =
 export interface SessionOffer {
   readonly offer: string;
   readonly relays?: readonly string[];
+  /** ICE-TCP relay addresses advertised beside `relays` (only with them). */
+  readonly tcpRelays?: readonly string[];
   readonly metadata?: Record<string, unknown>;
 }
 

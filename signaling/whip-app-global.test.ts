@@ -41,11 +41,19 @@ const CONFIG = {
       region: 'us-west',
       routingTable: { file: 'c2.yaml' },
       relays: ['198.18.4.2:3478'],
+      tcpRelays: ['198.18.4.2:443'],
       apiTokens: ['west-token'],
     },
   ],
   transceivers: { apiTokens: ['shared-token'] },
-  edgeRelays: [{ region: 'eu', relays: ['198.18.2.2:3478'], clientCidrs: ['198.18.1.0/24'] }],
+  edgeRelays: [
+    {
+      region: 'eu',
+      relays: ['198.18.2.2:3478'],
+      tcpRelays: ['198.18.2.2:443'],
+      clientCidrs: ['198.18.1.0/24'],
+    },
+  ],
   region: { nearest: { eu: ['us-east', 'us-west'] } },
 };
 
@@ -86,6 +94,7 @@ async function setup(config: Record<string, unknown> = CONFIG): Promise<{ app: F
       clusterId: cluster.clusterId,
       region: cluster.region,
       relays: cluster.relays.map((relay) => `${relay.address}:${relay.port}`),
+      tcpRelays: cluster.tcpRelays.map((relay) => `${relay.address}:${relay.port}`),
       routingTable: () => table,
       statuses: cache,
       client: own,
@@ -126,6 +135,7 @@ describe('POST /whip with several clusters', () => {
     assert.equal(cluster, 1);
     assert.equal(transceiver, 100);
     assert.deepEqual(session.relays, ['198.18.2.2:3478']);
+    assert.deepEqual(session.tcpRelays, ['198.18.2.2:443'], 'the edge’s TCP port beside its UDP one');
     assert.equal(session.metadata?.region, 'eu');
   });
 
@@ -152,6 +162,7 @@ describe('POST /whip with several clusters', () => {
     const { cluster, session } = sessionOf(response.headers.location);
     assert.equal(cluster, 2, 'its own region first');
     assert.deepEqual(session.relays, ['198.18.4.2:3478']);
+    assert.deepEqual(session.tcpRelays, ['198.18.4.2:443']);
     assert.equal(session.metadata?.region, 'us-west');
   });
 
@@ -161,6 +172,7 @@ describe('POST /whip with several clusters', () => {
     const { cluster, session } = sessionOf(response.headers.location);
     assert.equal(cluster, 1);
     assert.deepEqual(session.relays, ['198.18.3.2:3478']);
+    assert.equal(session.tcpRelays, undefined, 'cluster 1 has no TCP port: none sent');
     assert.equal(session.metadata?.region, undefined);
   });
 

@@ -356,6 +356,7 @@ describe('DELETE /whip/sessions/:id', () => {
       sessionId: 'a/b c',
       offer: '',
       relays: undefined,
+      tcpRelays: undefined,
       metadata: undefined,
       ufrag: 'u',
     });

@@ -77,6 +77,8 @@ export interface PlacementCluster {
   readonly region: string | undefined;
   /** Its relays' public addresses (`ip:port`), advertised when no edge relay fits the caller. */
   readonly relays: readonly string[];
+  /** Its relays' ICE-TCP addresses (`ip:port`), advertised beside `relays`. */
+  readonly tcpRelays: readonly string[];
   /** The cluster's routing table in force. */
   readonly routingTable: () => RoutingTable;
   readonly statuses: StatusBook;
@@ -91,7 +93,7 @@ type TransceiverApi = Pick<
 
 export interface WhipAppOptions {
   readonly config: Pick<SignalingConfig, 'auth' | 'cors' | 'relays' | 'placement' | 'limits' | 'demo'> &
-    Partial<Pick<SignalingConfig, 'edgeRelays' | 'region' | 'http'>>;
+    Partial<Pick<SignalingConfig, 'tcpRelays' | 'edgeRelays' | 'region' | 'http'>>;
   /** One cluster: the routing table in force and its transceivers' status (with `config.relays`). */
   readonly routingTable?: () => RoutingTable;
   readonly statuses?: StatusBook;
@@ -116,6 +118,7 @@ function placementClusters(options: WhipAppOptions): readonly PlacementCluster[]
   if (routingTable === undefined || statuses === undefined)
     throw new Error('buildWhipApp needs clusters, or routingTable and statuses');
   const relays = options.config.relays.map(formatTransportAddress);
+  const tcpRelays = (options.config.tcpRelays ?? []).map(formatTransportAddress);
   return [
     {
       get clusterId() {
@@ -123,6 +126,7 @@ function placementClusters(options: WhipAppOptions): readonly PlacementCluster[]
       },
       region: undefined,
       relays,
+      tcpRelays,
       routingTable,
       statuses,
     },
@@ -174,6 +178,7 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
   const edges: EdgeRelaySite[] = (config.edgeRelays ?? []).map((edge) => ({
     region: edge.region,
     relays: edge.relays.map(formatTransportAddress),
+    tcpRelays: edge.tcpRelays.map(formatTransportAddress),
     clientCidrs: edge.clientCidrs,
     clusters: edge.clusters,
   }));
@@ -369,9 +374,15 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
         );
         continue;
       }
-      const advertised = advertisedRelays(region, cluster.clusterId, cluster.relays, edges);
+      const advertised = advertisedRelays(region, cluster.clusterId, cluster, edges);
+      const { relays, tcpRelays } = advertised;
+      // No relays named: the transceiver advertises its own (UDP and TCP) from its configuration.
       const body =
-        advertised.relays.length > 0 ? { offer, relays: advertised.relays, metadata } : { offer, metadata };
+        relays.length === 0
+          ? { offer, metadata }
+          : tcpRelays.length === 0
+            ? { offer, relays, metadata }
+            : { offer, relays, tcpRelays, metadata };
       for (const candidate of ranking.candidates.slice(0, config.placement.maxAttempts)) {
         tried++;
         const result = await (cluster.client ?? client).createSession(candidate.api, body);

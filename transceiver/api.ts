@@ -14,6 +14,8 @@ const MAX_BODY_BYTES = 128 * 1024;
 const CreateSessionBody = z.strictObject({
   offer: z.string().min(1),
   relays: z.array(TransportAddressSchema).max(8).optional(),
+  /** ICE-TCP relay addresses advertised beside `relays`; with `relays` only (they replace the configured set together). */
+  tcpRelays: z.array(TransportAddressSchema).max(8).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
 

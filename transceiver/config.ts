@@ -73,6 +73,8 @@ export const TransceiverConfigSchema = z.strictObject({
   routingTable: RoutingTableSourceSchema.optional(),
   /** Public relay addresses advertised when a request names none. */
   relays: z.array(TransportAddressSchema).min(1),
+  /** Public relay ICE-TCP addresses advertised beside `relays` (docs/reaching-the-edge.md). */
+  tcpRelays: z.array(TransportAddressSchema).max(8).default([]),
   routingKeys: z.strictObject({ file: z.string().min(1) }).optional(),
   backend: z
     .strictObject({

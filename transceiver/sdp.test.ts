@@ -45,3 +45,17 @@ test('offer candidates are stripped; the ufrag is read', () => {
   assert.ok(!stripped.includes('end-of-candidates'));
   assert.equal(iceUfragOf(stripped), 'abcd');
 });
+
+test('ICE-TCP relays are passive host candidates, below every UDP candidate (RFC 6544)', () => {
+  const out = rewriteAnswer(answer, [
+    { family: 4, address: '203.0.113.7', port: 3478 },
+    { family: 4, address: '203.0.113.7', port: 443, transport: 'tcp' },
+  ]);
+  const candidates = out.split('\r\n').filter((l) => l.startsWith('a=candidate'));
+  assert.deepEqual(candidates, [
+    'a=candidate:1 1 udp 2130706431 203.0.113.7 3478 typ host',
+    'a=candidate:2 1 tcp 2122317823 203.0.113.7 443 typ host tcptype passive',
+  ]);
+  // 126 << 24 | (4 << 13) − 1 << 8 | 255: host, passive, second in line, component 1.
+  assert.equal(2122317823, 126 * 2 ** 24 + ((4 << 13) - 1) * 2 ** 8 + 255);
+});

@@ -20,11 +20,21 @@ export function stripCandidates(offer: string): string {
   );
 }
 
-/** Candidate lines naming the relays, highest priority first. */
+/**
+ * Candidate lines naming the relays, in order: UDP ones (priority 2130706431 − index: host type
+ * preference 126, local preference 65535 − index), then ICE-TCP ones as passive host candidates
+ * (RFC 6544 §4.5), whose local preference 2^13 × 4 (passive) − index keeps them below every UDP
+ * candidate: a client uses TCP only when UDP fails.
+ */
 export function relayCandidateLines(relays: readonly TransportAddress[]): string[] {
   return relays.map((relay, index) => {
-    const priority = 2130706431 - index; // host type preference 126, local preference 65535 − index
-    return `a=candidate:${index + 1} 1 udp ${priority} ${relay.address} ${relay.port} typ host`;
+    if (relay.transport !== 'tcp') {
+      const priority = 2130706431 - index;
+      return `a=candidate:${index + 1} 1 udp ${priority} ${relay.address} ${relay.port} typ host`;
+    }
+    const localPreference = (1 << 13) * 4 - index;
+    const priority = 126 * 2 ** 24 + localPreference * 2 ** 8 + 255;
+    return `a=candidate:${index + 1} 1 tcp ${priority} ${relay.address} ${relay.port} typ host tcptype passive`;
   });
 }
 

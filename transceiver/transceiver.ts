@@ -135,6 +135,7 @@ export class Transceiver {
   async createCall(request: {
     offer: string;
     relays?: readonly TransportAddress[] | undefined;
+    tcpRelays?: readonly TransportAddress[] | undefined;
     metadata?: Record<string, unknown> | undefined;
   }): Promise<{ sessionId: string; answer: string; ufrag: string }> {
     if (this.#draining) throw new TransceiverError('draining', 503, 'this transceiver is draining', 1);
@@ -153,7 +154,7 @@ export class Transceiver {
       const { call, answer } = await Call.start({
         id,
         offer: request.offer,
-        relays: request.relays && request.relays.length > 0 ? request.relays : this.config.relays,
+        relays: advertisedRelays(request, this.config),
         metadata: request.metadata ?? {},
         credentials,
         router: this.router,
@@ -243,4 +244,21 @@ export class Transceiver {
     await new Promise<void>((resolve) => (this.#socket ? this.#socket.close(() => resolve()) : resolve()));
     this.#socket = undefined;
   }
+}
+
+/**
+ * The relays an answer names: the request's (UDP, then TCP) when it names any, else the configured
+ * ones; TCP addresses carry `transport: 'tcp'` from here on.
+ */
+export function advertisedRelays(
+  request: {
+    relays?: readonly TransportAddress[] | undefined;
+    tcpRelays?: readonly TransportAddress[] | undefined;
+  },
+  config: { relays: readonly TransportAddress[]; tcpRelays: readonly TransportAddress[] },
+): TransportAddress[] {
+  const named = request.relays !== undefined && request.relays.length > 0;
+  const udp = named ? request.relays! : config.relays;
+  const tcp = named ? (request.tcpRelays ?? []) : config.tcpRelays;
+  return [...udp, ...tcp.map((relay): TransportAddress => ({ ...relay, transport: 'tcp' }))];
 }

@@ -372,3 +372,23 @@ describe('TunnelRouter', () => {
     assert.equal(r.sent.length, sentBefore);
   });
 });
+
+describe('TunnelRouter with ICE-TCP clients', () => {
+  test('a TCP client is a path of its own, apart from a UDP client of the same address and port', () => {
+    const r = rig();
+    const overTcp: TransportAddress = { ...client, transport: 'tcp' };
+    connect(r, overTcp);
+    assert.deepEqual(r.router.currentPath(r.session), overTcp);
+    assert.ok(
+      challengesTo(r.sent, client).every((item) => item.client.transport === 'tcp'),
+      'the challenge went back over TCP',
+    );
+    // Media from the same address and port over UDP is not the TCP client's.
+    assert.equal(r.router.onDatagram(tunnel(client, Buffer.from([23, 1])), relayA, 5), 'unknown_client');
+    assert.equal(r.router.onDatagram(tunnel(overTcp, Buffer.from([23, 1])), relayA, 6), undefined);
+    assert.ok(r.router.sendData(r.session, Buffer.from([0x80, 1])));
+    assert.equal(r.sent.at(-1)!.client.transport, 'tcp', 'media goes back over TCP');
+    assert.ok(r.router.sendStun(r.session, overTcp, Buffer.from([1, 1, 0, 0])));
+    assert.equal(r.router.sendStun(r.session, client, Buffer.from([1, 1, 0, 0])), false, 'no UDP path');
+  });
+});

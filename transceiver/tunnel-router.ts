@@ -17,7 +17,7 @@
 //   instead of waiting ~30 s for ICE consent to expire (RFC 7675), so the caller learns the call is
 //   over (docs/reliability.md).
 import { randomBytes } from 'node:crypto';
-import { addressKey, type TransportAddress } from '../protocol/address.ts';
+import { clientKey, type TransportAddress } from '../protocol/address.ts';
 import type { CidrSet } from '../protocol/cidr.ts';
 import {
   encodeErrorCode,
@@ -209,7 +209,7 @@ export class TunnelRouter {
     const decoded = decodeTunnelPacket(datagram);
     if (!decoded.ok) return this.#drop('tunnel_malformed');
     const { client, payload } = decoded.packet;
-    const key = addressKey(client.address, client.port);
+    const key = clientKey(client);
     const first = payload[0];
     if (first !== undefined && first < 4) return this.#onStun(payload, client, key, relay, now);
     const binding = this.#clients.get(key);
@@ -362,7 +362,7 @@ export class TunnelRouter {
 
   /** A STUN reply of the session's (werift's answer to a check) to `client`, within its path's budget. */
   sendStun(port: object, client: TransportAddress, payload: Buffer): boolean {
-    const key = addressKey(client.address, client.port);
+    const key = clientKey(client);
     const binding = this.#clients.get(key);
     const session = this.#sessions.get(port);
     if (binding === undefined || session === undefined || binding.session !== session)

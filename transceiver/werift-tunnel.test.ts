@@ -1,8 +1,17 @@
-// Fails loudly if a werift upgrade changes the internals the tunnel adapter relies on.
+// Fails loudly if a werift upgrade changes the internals the tunnel adapter relies on; and the
+// adapter's own bookkeeping.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { RTCPeerConnection, useOPUS } from 'werift';
-import { assertWeriftInternals, iceConnectionOf, WeriftInternalsChanged } from './werift-tunnel.ts';
+import { type Address, parseMessage, RTCPeerConnection, useOPUS } from 'werift';
+import type { TransportAddress } from '../protocol/address.ts';
+import { encodeStun, StunAttr, StunType } from '../protocol/stun.ts';
+import {
+  assertWeriftInternals,
+  iceConnectionOf,
+  TunnelIceProtocol,
+  WeriftInternalsChanged,
+} from './werift-tunnel.ts';
 
 test("werift's ice Connection still has the members the tunnel adapter uses", async () => {
   const offerer = new RTCPeerConnection({
@@ -39,4 +48,33 @@ test('a connection without them is refused with the missing names', () => {
       return true;
     },
   );
+});
+
+test('werift’s reply to a check goes back over the transport the check came on (ICE-TCP)', async () => {
+  const sent: TransportAddress[] = [];
+  const sender = {
+    sendStun: (_owner: object, client: TransportAddress) => {
+      sent.push(client);
+      return true;
+    },
+    sendData: () => true,
+  };
+  const protocol = new TunnelIceProtocol(sender, {}, { family: 4, address: '203.0.113.1', port: 3478 }, 'u');
+  const requests: Address[] = [];
+  protocol.onRequestReceived.subscribe((_message, from) => {
+    requests.push(from);
+  });
+  const request = encodeStun({
+    type: StunType.BindingRequest,
+    transactionId: randomBytes(12),
+    attributes: [{ type: StunAttr.Username, value: Buffer.from('u:c') }],
+    fingerprint: true,
+  });
+  const overTcp: TransportAddress = { family: 4, address: '198.51.100.7', port: 40000, transport: 'tcp' };
+  assert.ok(protocol.deliverRequest(request, overTcp));
+  assert.deepEqual(requests, [['198.51.100.7', 40000]], 'werift sees an address and a port');
+  const reply = parseMessage(request)!;
+  await protocol.sendStun(reply, ['198.51.100.7', 40000]);
+  await protocol.sendStun(reply, ['198.51.100.8', 1]);
+  assert.deepEqual(sent, [overTcp, { family: 4, address: '198.51.100.8', port: 1 }]);
 });

@@ -60,6 +60,9 @@ function toTransportAddress([address, port]: Address): TransportAddress {
   return { family: isIPv6(address) ? 6 : 4, address, port };
 }
 
+/** Clients whose transport a session remembers for werift's replies (paths are fewer: session-paths.ts). */
+const MAX_REMEMBERED_CLIENTS = 16;
+
 /**
  * A werift ICE Protocol backed by the tunnel. Requests arrive already verified by the router.
  * STUN responses go back to the address the request came from; DTLS/SRTP go wherever the router
@@ -76,6 +79,11 @@ export class TunnelIceProtocol implements Protocol {
   readonly #sender: TunnelSender;
   /** The session the router knows this protocol by. */
   readonly #owner: object;
+  /**
+   * werift knows a client as (address, port) only: the client as the tunnel named it, TCP included,
+   * by `address|port`, so a reply goes back over the transport its request came on.
+   */
+  readonly #clients = new Map<string, TransportAddress>();
 
   /** `advertised`: the relay address werift puts in its candidate (the SDP is rewritten anyway). */
   constructor(sender: TunnelSender, owner: object, advertised: TransportAddress, ufrag: string) {
@@ -102,6 +110,10 @@ export class TunnelIceProtocol implements Protocol {
   deliverRequest(stun: Buffer, client: TransportAddress): boolean {
     const message = parseMessage(stun);
     if (message === undefined) return false;
+    const key = `${client.address}|${client.port}`;
+    this.#clients.delete(key);
+    this.#clients.set(key, client);
+    if (this.#clients.size > MAX_REMEMBERED_CLIENTS) this.#clients.delete(this.#clients.keys().next().value!);
     this.onRequestReceived.execute(message, [client.address, client.port], stun);
     return true;
   }
@@ -111,7 +123,8 @@ export class TunnelIceProtocol implements Protocol {
   }
 
   async sendStun(message: Message, addr: Address): Promise<void> {
-    this.#sender.sendStun(this.#owner, toTransportAddress(addr), message.bytes);
+    const client = this.#clients.get(`${addr[0]}|${addr[1]}`) ?? toTransportAddress(addr);
+    this.#sender.sendStun(this.#owner, client, message.bytes);
   }
 
   async sendData(data: Buffer): Promise<void> {

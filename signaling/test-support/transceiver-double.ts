@@ -15,6 +15,7 @@ export interface DoubleSession {
   readonly sessionId: string;
   offer: string;
   readonly relays: readonly string[] | undefined;
+  readonly tcpRelays: readonly string[] | undefined;
   readonly metadata: Record<string, unknown> | undefined;
   ufrag: string;
 }
@@ -37,6 +38,7 @@ export interface TransceiverDoubleOptions {
 const CreateBody = z.strictObject({
   offer: z.string(),
   relays: z.array(z.string()).optional(),
+  tcpRelays: z.array(z.string()).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
 const UpdateBody = z.strictObject({ offer: z.string() });
@@ -193,6 +195,7 @@ export class TransceiverDouble {
         sessionId: randomBytes(12).toString('base64url'),
         offer: body.data.offer,
         relays: body.data.relays,
+        tcpRelays: body.data.tcpRelays,
         metadata: body.data.metadata,
         ufrag: fakeUfrag(),
       };

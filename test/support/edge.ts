@@ -115,6 +115,10 @@ export interface EdgeOptions {
    */
   readonly transceiverNodeArgs?: readonly string[];
   readonly signaling?: Record<string, unknown>;
+  /** The relay listens for ICE-TCP too (on relayTcpPort), and answers advertise it. */
+  readonly tcp?: boolean;
+  /** Extra relay config fields. */
+  readonly relay?: Record<string, unknown>;
 }
 
 export interface EdgeTransceiver {
@@ -130,6 +134,9 @@ export class Edge {
   /** The transceivers' internal API token (api.tokens), which signaling sends too. */
   readonly apiToken = randomBytes(32).toString('base64url');
   relayPort = 0;
+  /** The relay's ICE-TCP port (with `tcp`), else 0. */
+  relayTcpPort = 0;
+  relayHttpPort = 0;
   whipUrl = '';
   backendUrl = '';
   readonly transceivers: EdgeTransceiver[] = [];
@@ -180,6 +187,8 @@ export class Edge {
     }
     this.relayPort = await freeUdpPort();
     const relayAddress = `127.0.0.1:${this.relayPort}`;
+    if (options.tcp) this.relayTcpPort = await freeTcpPort();
+    const tcpRelays = options.tcp ? [`127.0.0.1:${this.relayTcpPort}`] : [];
     for (let index = 0; index < (options.transceivers ?? 1); index++) {
       const id = 100 + index;
       const tunnelPort = await freeUdpPort();
@@ -190,6 +199,7 @@ export class Edge {
         // The relay sends tunnel datagrams from 127.0.0.1: the only source the transceiver accepts.
         tunnel: { listen: `127.0.0.1:${tunnelPort}`, allowedRelays: ['127.0.0.1'] },
         relays: [relayAddress],
+        tcpRelays,
         routingKeys: { file: keys },
         backend:
           options.backendProtocol === 'twilio-media-streams'
@@ -212,9 +222,11 @@ export class Edge {
     }
     this.writeRouting(this.transceivers.map(() => 'active'));
     const relayHttp = await freeTcpPort();
+    this.relayHttpPort = relayHttp;
     const relayConfig = this.#write('relay.yaml', {
       clusterId: 1,
       listen: [relayAddress],
+      tcp: { listen: tcpRelays },
       workers: 1,
       routingTable: { file: 'routing.yaml' },
       routingKeys: { file: 'keys.yaml' },
@@ -222,6 +234,7 @@ export class Edge {
       log: { level: 'warn' },
       shutdown: { drainMs: 0 },
       flows: { newFlowsPerSourcePerSecond: 1000 },
+      ...options.relay,
     });
     this.services.push(
       await Service.start(
@@ -238,6 +251,7 @@ export class Edge {
       ops: { host: '127.0.0.1', port: opsPort },
       routingTable: { file: join(this.dir, 'routing.yaml') },
       relays: [relayAddress],
+      tcpRelays,
       log: { level: 'warn' },
       shutdown: { drainMs: 0 },
       transceivers: {
@@ -276,6 +290,10 @@ export class Edge {
         ...(states[i] === 'draining' ? { drainingSince: Math.floor(Date.now() / 1000) } : {}),
       })),
     });
+  }
+
+  async relayMetrics(): Promise<Samples> {
+    return parsePrometheus(await (await fetch(`http://127.0.0.1:${this.relayHttpPort}/metrics`)).text());
   }
 
   async transceiverMetrics(index = 0): Promise<Samples> {

@@ -1,0 +1,101 @@
+// ICE-TCP end to end (docs/reaching-the-edge.md): Debian's Chromium calls the edge with UDP to the
+// relay blocked by iptables (as a network that lets only TCP out does) and hears its echo over the
+// relay's TCP port; with UDP open, the same browser picks UDP, which the answer ranks first.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../support/chromium.ts';
+import { Edge } from '../support/edge.ts';
+import { sample } from '../support/prometheus.ts';
+import { serveTestPages, type TestPages } from '../support/test-pages.ts';
+import { blockUdp } from '../support/udp-block.ts';
+import { waitUntil } from '../support/wait.ts';
+import { runWhipCall, type WhipCallResult } from '../support/whip-call.ts';
+
+const ECHO_DELAY_MS = 300;
+
+function checkEchoCall(result: WhipCallResult): void {
+  assert.equal(result.error, null, `the page failed in phase ${result.phase}: ${result.error}`);
+  assert.equal(result.whipStatus, 201);
+  assert.ok(
+    result.connectionStates.some((s) => s.state === 'connected'),
+    JSON.stringify(result.connectionStates),
+  );
+  assert.ok((result.silentPeak ?? 1) < 0.01, `peak level while muted: ${result.silentPeak}`);
+  assert.ok(result.echoesHeard >= 3, `beeps heard back: ${result.echoesHeard}`);
+  assert.ok(
+    (result.echoLoopMs ?? 0) >= ECHO_DELAY_MS * 0.8 &&
+      (result.echoLoopMs ?? Infinity) < ECHO_DELAY_MS + 2_000,
+    `echo loop ${result.echoLoopMs} ms`,
+  );
+}
+
+const tcpPackets = async (edge: Edge, direction: 'from_client' | 'to_client') =>
+  sample(await edge.relayMetrics(), 'voice_edge_relay_tcp_packets_total', { direction });
+
+describe('ICE-TCP: a Chromium caller whose network blocks UDP', () => {
+  let edge: Edge | undefined;
+  let pages: TestPages | undefined;
+  let browser: Browser | undefined;
+
+  before(async () => {
+    pages = await serveTestPages();
+    edge = await Edge.start({
+      echoDelayMs: ECHO_DELAY_MS,
+      tcp: true,
+      signaling: { transceivers: { statusIntervalMs: 500, statusTimeoutMs: 400, statusStaleMs: 3_000 } },
+    });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    pages?.close();
+    await edge?.stop();
+  });
+
+  test('with UDP open, Chromium uses UDP: the TCP candidate ranks below it', async (t) => {
+    const { result, hangUpStatus, console } = await runWhipCall(browser!, pages!, edge!.whipUrl, {
+      hangUp: true,
+    });
+    assert.equal(result.error, null, console.join('\n'));
+    checkEchoCall(result);
+    assert.equal(result.selectedProtocol, 'udp');
+    assert.equal(hangUpStatus, 200);
+    t.diagnostic(`UDP: setup ${Math.round(result.setupMs!)} ms, RTT ${result.candidatePairRttMs} ms`);
+    await waitUntil(async () => (await edge!.status(0)).sessions === 0, 5_000, 'the session to end');
+  });
+
+  test('with UDP to the relay blocked, Chromium connects over TCP and hears its echo', async (t) => {
+    const fromBefore = await tcpPackets(edge!, 'from_client');
+    const unblock = blockUdp(edge!.relayPort);
+    try {
+      const { result, hangUpStatus, console } = await runWhipCall(browser!, pages!, edge!.whipUrl, {
+        hangUp: true,
+      });
+      assert.equal(result.error, null, `${console.join('\n')}\n${edge!.output}`);
+      checkEchoCall(result);
+      assert.equal(result.selectedProtocol, 'tcp');
+      assert.equal(hangUpStatus, 200);
+      const metrics = await edge!.relayMetrics();
+      const from = sample(metrics, 'voice_edge_relay_tcp_packets_total', { direction: 'from_client' });
+      const to = sample(metrics, 'voice_edge_relay_tcp_packets_total', { direction: 'to_client' });
+      // Several seconds of 20 ms packets each way, all over TCP.
+      assert.ok(from - fromBefore > 100, `${from - fromBefore} packets from the client over TCP`);
+      assert.ok(to > 100, `${to} packets to the client over TCP`);
+      t.diagnostic(
+        `TCP (UDP blocked): setup ${Math.round(result.setupMs!)} ms, RTT ${result.candidatePairRttMs} ms, ` +
+          `echo loop ${Math.round(result.echoLoopMs!)} ms, ${result.packetsLost} of ${result.packetsReceived} lost`,
+      );
+      await waitUntil(async () => (await edge!.status(0)).sessions === 0, 5_000, 'the session to end');
+      // The browser closes its TCP connection with the call: the relay holds nothing after.
+      await waitUntil(
+        async () => sample(await edge!.relayMetrics(), 'voice_edge_relay_tcp_connections') === 0,
+        10_000,
+        'the TCP connection to close',
+      );
+    } finally {
+      unblock();
+    }
+  });
+});

@@ -27,7 +27,7 @@ describe('envVariableFor', () => {
 });
 
 describe('applyEnvOverrides: addresses', () => {
-  test('IP addresses with ports, IPv4 and IPv6 (bracketed), unquoted; lists of them quoted', () => {
+  test('IP addresses, bare or with ports (IPv6 bracketed), unquoted; lists of them quoted', () => {
     const applied = applyEnvOverrides(
       {},
       {
@@ -36,6 +36,8 @@ describe('applyEnvOverrides: addresses', () => {
         P_LOOPBACK: '[::1]:3478',
         P_MAPPED: '[::ffff:192.0.2.1]:3478',
         P_HOST: 'fd00::7',
+        P_WILDCARD: '::',
+        P_LOOPBACK_HOST: '::1',
         P_LIST: '["0.0.0.0:3478", "[::]:3478"]',
       },
       'P_',
@@ -46,6 +48,8 @@ describe('applyEnvOverrides: addresses', () => {
       loopback: '[::1]:3478',
       mapped: '[::ffff:192.0.2.1]:3478',
       host: 'fd00::7',
+      wildcard: '::',
+      loopbackHost: '::1',
       list: ['0.0.0.0:3478', '[::]:3478'],
     });
   });

@@ -1,5 +1,6 @@
 // Shared by the relay's and the signaling service's configuration: the error every config problem
 // becomes, and environment overrides of YAML fields (`<PREFIX><FIELD>[__<FIELD>…]`).
+import { isIPv6 } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { formatIssues } from '../protocol/routing-table.ts';
@@ -11,15 +12,17 @@ export class ConfigError extends Error {
 
 /**
  * `[ipv6]:port` (`[fd00::9]:7000`): YAML would read the brackets as a list and fail on `:7000`, so a
- * value of this form is taken as the address text it is, unquoted like its IPv4 twin.
+ * value of this form is taken as the address text it is, unquoted like its IPv4 twin. So is a bare
+ * IPv6 address, which YAML may read as a mapping (`::` is `{ ":": null }`).
  */
 const BRACKETED_ADDRESS = /^\[[0-9A-Za-z:.%-]+\]:\d{1,5}$/;
+const isAddressText = (value: string) => BRACKETED_ADDRESS.test(value) || isIPv6(value);
 
 /**
  * `<prefix><FIELD>[__<FIELD>…]` overrides a field; names are SCREAMING_SNAKE forms of the YAML keys
  * (`FLOWS__MAX_FLOWS` → `flows.maxFlows`) and values are read as YAML scalars or flow collections
- * (`'["0.0.0.0:3478"]'`, `'{ host: "::1" }'`), but for a bracketed IPv6 address with its port,
- * which is text as it stands (`[::1]:7000`). Variables without the prefix are ignored; the input
+ * (`'["0.0.0.0:3478"]'`, `'{ host: "::1" }'`), but for an IPv6 address, bare or bracketed with its
+ * port, which is text as it stands (`::`, `[::1]:7000`). Variables without the prefix are ignored; the input
  * is not modified. Descending into a field that is set to a non-object is a ConfigError naming the
  * variable.
  */
@@ -45,7 +48,7 @@ export function applyEnvOverrides(
       target = target[segment] as Record<string, unknown>;
     }
     try {
-      target[path[path.length - 1]!] = BRACKETED_ADDRESS.test(value) ? value : parseYaml(value);
+      target[path[path.length - 1]!] = isAddressText(value) ? value : parseYaml(value);
     } catch (error) {
       throw new ConfigError(`${name}: not a valid YAML value: ${(error as Error).message}`);
     }

@@ -2,6 +2,7 @@
 // answers. spec.relay.publicAddresses when given; otherwise the relay Service's load-balancer
 // ingress IPs with the relay port (a hostname ingress cannot be an ICE candidate and is skipped).
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatHostPort } from '../protocol/host-port.ts';
 import type { VoiceEdgeCluster } from './api/v1alpha1.ts';
 
 interface ServiceLike {
@@ -15,9 +16,9 @@ export function relayAddresses(cluster: VoiceEdgeCluster, relayService: unknown)
   const addresses: string[] = [];
   for (const entry of ingress) {
     const ip = entry.ip;
-    if (ip === undefined) continue;
-    const address = isIPv4(ip) ? `${ip}:${relay.port}` : isIPv6(ip) ? `[${ip}]:${relay.port}` : undefined;
-    if (address !== undefined && !addresses.includes(address)) addresses.push(address);
+    if (ip === undefined || !(isIPv4(ip) || isIPv6(ip))) continue;
+    const address = formatHostPort(ip, relay.port);
+    if (!addresses.includes(address)) addresses.push(address);
   }
   return addresses;
 }

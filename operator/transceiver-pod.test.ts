@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { relayAddresses } from './relay-addresses.ts';
 import { cluster } from './test-support/fixtures.ts';
-import { readTransceiverPod } from './transceiver-pod.ts';
+import { apiBaseUrl, readTransceiverPod, tunnelAddress } from './transceiver-pod.ts';
 
 const labels = {
   'app.kubernetes.io/instance': 'edge',
@@ -69,6 +69,21 @@ describe('readTransceiverPod', () => {
   });
 });
 
+describe('a pod IP of either family', () => {
+  it('is kept, and the routing table names it bracketed when IPv6', () => {
+    for (const [podIP, tunnel, api] of [
+      ['10.88.0.9', '10.88.0.9:7000', 'http://10.88.0.9:8090'],
+      ['fd00:10:244::9', '[fd00:10:244::9]:7000', 'http://[fd00:10:244::9]:8090'],
+    ] as const) {
+      const pod = readTransceiverPod({ metadata: { name: 'echo-9', labels }, status: { podIP } })!;
+      assert.equal(pod.podIP, podIP);
+      assert.equal(tunnelAddress(podIP), tunnel);
+      assert.equal(apiBaseUrl(podIP), api);
+      assert.equal(new URL(api).port, '8090');
+    }
+  });
+});
+
 describe('relayAddresses', () => {
   it('prefers spec.relay.publicAddresses', () => {
     const edge = cluster({ relay: { publicAddresses: ['198.51.100.1:3478'] } });
@@ -86,5 +101,8 @@ describe('relayAddresses', () => {
     };
     assert.deepEqual(relayAddresses(edge, service), ['192.0.2.1:3479', '[2001:db8::1]:3479']);
     assert.deepEqual(relayAddresses(edge, undefined), []);
+    // An IPv6-only Service; an address listed twice is advertised once.
+    const ipv6 = { status: { loadBalancer: { ingress: [{ ip: '2001:db8::1' }, { ip: '2001:db8::1' }] } } };
+    assert.deepEqual(relayAddresses(edge, ipv6), ['[2001:db8::1]:3479']);
   });
 });

@@ -1,6 +1,7 @@
 // A transceiver pod as the operator's pure logic sees it: read from the API object defensively (a
 // pod whose labels were edited by hand is skipped, not trusted).
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatHostPort, originOf } from '../protocol/host-port.ts';
 import {
   ANNOTATION_DRAINING_SINCE,
   ANNOTATION_TEMPLATE_HASH,
@@ -84,16 +85,14 @@ export function readTransceiverPod(object: unknown): TransceiverPod | undefined 
   };
 }
 
-function hostPort(ip: string, port: number): string {
-  return isIPv6(ip) ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
+/** The routing table's tunnel address of a pod: `10.88.0.9:7000`, `[fd00::9]:7000`. */
 export function tunnelAddress(ip: string): string {
-  return hostPort(ip, TRANSCEIVER_TUNNEL_PORT);
+  return formatHostPort(ip, TRANSCEIVER_TUNNEL_PORT);
 }
 
+/** The routing table's API URL of a pod: `http://10.88.0.9:8090`, `http://[fd00::9]:8090`. */
 export function apiBaseUrl(ip: string): string {
-  return `http://${hostPort(ip, TRANSCEIVER_API_PORT)}`;
+  return originOf('http', ip, TRANSCEIVER_API_PORT);
 }
 
 /** A pod that can hold no sessions any more: its containers have stopped for good. */

@@ -117,6 +117,10 @@ export type Condition = z.infer<typeof ConditionSchema>;
 
 // --- VoiceEdgeCluster ---
 
+/** Service.spec.ipFamilies' values. */
+export const IP_FAMILIES = ['IPv4', 'IPv6'] as const;
+export type IpFamily = (typeof IP_FAMILIES)[number];
+
 const port = z.number().int().min(1).max(65535);
 const nodePort = z.number().int().min(30000).max(32767);
 /** `resources` and similar fields are passed to the pod spec as they are (the CRD preserves them). */
@@ -152,6 +156,16 @@ export const VoiceEdgeClusterSpecSchema = z.object({
   clusterId: z.number().int().min(0).max(0xffff),
   region: z.string().min(1).optional(),
   image: z.string().min(1).optional(),
+  /**
+   * The IP families the cluster's pods and Services use, as Service.spec.ipFamilies: what the relay
+   * listens on and tunnels over, what every component's HTTP server binds. Unset: IPv4, as before.
+   */
+  ipFamilies: z
+    .array(z.enum(IP_FAMILIES))
+    .min(1)
+    .max(2)
+    .refine((families) => new Set(families).size === families.length, { message: 'must not repeat a family' })
+    .optional(),
   routingKeys: z.object({
     secretName: z.string().min(1),
     key: z.string().min(1).default('keys.yaml'),

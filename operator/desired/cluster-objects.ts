@@ -29,6 +29,7 @@ import {
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
 import { env, fieldEnv, ownedMeta, secretEnv, selectorLabels, yamlString } from './common.ts';
+import { hostEnvValue, httpHost, relayListen, relayTunnelBindV6, serviceIpFamilies } from './ip-families.ts';
 import { type OperatorIdentity, transceiverNetworkPolicy } from './network-policy.ts';
 
 export interface ClusterObjectsInput {
@@ -173,8 +174,9 @@ export function relayDeployment(input: ClusterObjectsInput): DesiredObject & V1D
               env: [
                 ...routingTableEnv(prefix, cluster, namespace),
                 env(`${prefix}CLUSTER_ID`, String(spec.clusterId)),
-                env(`${prefix}LISTEN`, JSON.stringify([`0.0.0.0:${spec.relay.port}`])),
-                env(`${prefix}HTTP__HOST`, '0.0.0.0'),
+                env(`${prefix}LISTEN`, JSON.stringify(relayListen(input.cluster))),
+                ...tunnelBindV6Env(prefix, relayTunnelBindV6(input.cluster)),
+                env(`${prefix}HTTP__HOST`, hostEnvValue(httpHost(input.cluster))),
                 env(`${prefix}HTTP__PORT`, String(RELAY_HTTP_PORT)),
                 ...(spec.redis ? [env(`${prefix}REDIS__URL`, yamlString(spec.redis.url))] : []),
                 secretEnv('VOICE_EDGE_ROUTING_KEYS', spec.routingKeys.secretName, spec.routingKeys.key),
@@ -210,6 +212,7 @@ export function relayService(input: ClusterObjectsInput): DesiredObject & V1Serv
       // Keeps the client's address (the relay needs it) and sends packets only to relays on the
       // node that received them, so a flow does not hop between nodes.
       externalTrafficPolicy: 'Local',
+      ...serviceIpFamilies(input.cluster),
       selector: selectorLabels(cluster, COMPONENT.relay),
       ports: [
         {
@@ -269,9 +272,9 @@ export function signalingDeployment(input: ClusterObjectsInput): DesiredObject &
               env: [
                 ...routingTableEnv(prefix, cluster, namespace),
                 env(`${prefix}RELAYS`, JSON.stringify(input.relayAddresses)),
-                env(`${prefix}HTTP__HOST`, '0.0.0.0'),
+                env(`${prefix}HTTP__HOST`, hostEnvValue(httpHost(input.cluster))),
                 env(`${prefix}HTTP__PORT`, String(signaling.port)),
-                env(`${prefix}OPS__HOST`, '0.0.0.0'),
+                env(`${prefix}OPS__HOST`, hostEnvValue(httpHost(input.cluster))),
                 env(`${prefix}OPS__PORT`, String(SIGNALING_OPS_PORT)),
                 ...(signaling.authSecretName
                   ? [secretEnv(`${prefix}AUTH__TOKENS`, signaling.authSecretName, 'tokens')]
@@ -309,6 +312,7 @@ export function signalingService(input: ClusterObjectsInput): DesiredObject & V1
     metadata: ownedMeta(signalingName(cluster), COMPONENT.signaling, input.cluster),
     spec: {
       type: signaling.serviceType,
+      ...serviceIpFamilies(input.cluster),
       selector: selectorLabels(cluster, COMPONENT.signaling),
       ports: [
         {
@@ -323,4 +327,9 @@ export function signalingService(input: ClusterObjectsInput): DesiredObject & V1
       ],
     },
   };
+}
+
+/** `tunnel.bindV6` for an IPv6 cluster; nothing otherwise (the relay then has no IPv6 tunnel socket). */
+function tunnelBindV6Env(prefix: string, bindV6: string | undefined): V1EnvVar[] {
+  return bindV6 === undefined ? [] : [env(`${prefix}TUNNEL__BIND_V6`, hostEnvValue(bindV6))];
 }

@@ -31,6 +31,7 @@ import {
 } from '../api/v1alpha1.ts';
 import { clusterImage, routingTableEnv } from './cluster-objects.ts';
 import { env, fieldEnv, secretEnv, yamlString } from './common.ts';
+import { hostEnvValue, httpHost } from './ip-families.ts';
 
 export interface TransceiverPodInput {
   readonly pool: TransceiverPool;
@@ -69,8 +70,12 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     ...routingTableEnv(PREFIX, cluster.metadata.name, namespace),
     env(`${PREFIX}CLUSTER_ID`, String(cluster.spec.clusterId)),
     env(ID_VARIABLE, String(id)),
-    env(`${PREFIX}TUNNEL__LISTEN`, `$(POD_IP):${TRANSCEIVER_TUNNEL_PORT}`),
-    env(`${PREFIX}API__HOST`, '0.0.0.0'),
+    // The pod's IP and the port apart: `$(POD_IP):7000` would be `fd00::9:7000` for an IPv6 pod, an
+    // address with no port (Kubernetes cannot add the brackets). The routing table names the same
+    // address (transceiver-pod.ts: tunnelAddress).
+    env(`${PREFIX}TUNNEL__HOST`, '$(POD_IP)'),
+    env(`${PREFIX}TUNNEL__PORT`, String(TRANSCEIVER_TUNNEL_PORT)),
+    env(`${PREFIX}API__HOST`, hostEnvValue(httpHost(cluster))),
     env(`${PREFIX}API__PORT`, String(TRANSCEIVER_API_PORT)),
     env(`${PREFIX}RELAYS`, JSON.stringify(input.relayAddresses)),
     env(`${PREFIX}BACKEND__URL`, yamlString(spec.backend.url)),

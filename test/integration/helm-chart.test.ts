@@ -218,6 +218,7 @@ describe('helm lint and template', () => {
       'serviceAccount.name': 'my-operator',
       'metrics.service.enabled': 'false',
     },
+    'dual-stack IP families': { ipFamilies: '{IPv6,IPv4}' },
   };
 
   for (const [name, values] of Object.entries(valueSets)) {
@@ -399,6 +400,27 @@ describe('helm lint and template', () => {
     assert.deepEqual(monitor.spec.endpoints, [{ port: 'metrics', path: '/metrics', interval: '30s' }]);
   });
 
+  test('ipFamilies: the operator serves HTTP on :: with IPv6, the metrics Service takes the families', async () => {
+    const defaults = await render();
+    assert.equal(envOf(one(defaults, 'Deployment')).VOICE_EDGE_OPERATOR_HTTP__HOST?.value, '0.0.0.0');
+    assert.equal(one(defaults, 'Service').spec.ipFamilies, undefined);
+    assert.equal(one(defaults, 'Service').spec.ipFamilyPolicy, undefined);
+    for (const [families, policy] of [
+      [['IPv6'], 'SingleStack'],
+      [['IPv4', 'IPv6'], 'RequireDualStack'],
+    ] as const) {
+      const manifests = await render({ ipFamilies: `{${families.join(',')}}` });
+      // `::` is read back by the operator's env overrides as the address (config/env-overrides.ts).
+      const host = envOf(one(manifests, 'Deployment')).VOICE_EDGE_OPERATOR_HTTP__HOST?.value;
+      assert.equal(host, '::');
+      const pod = { name: 'op-1', namespace: 'ns-x' };
+      const config = loadOperatorConfig(undefined, resolvedEnv(one(manifests, 'Deployment'), pod));
+      assert.deepEqual(config.http, { host: '::', port: 9095 });
+      assert.deepEqual(one(manifests, 'Service').spec.ipFamilies, families);
+      assert.equal(one(manifests, 'Service').spec.ipFamilyPolicy, policy);
+    }
+  });
+
   test('an existing ServiceAccount is used, not created', async () => {
     const manifests = await render({
       'serviceAccount.create': 'false',
@@ -416,6 +438,8 @@ describe('helm lint and template', () => {
     ['an unknown pull policy', { 'image.pullPolicy': 'Sometimes' }, /image\/pullPolicy/],
     ['running as root', { 'podSecurityContext.runAsNonRoot': 'false' }, /podSecurityContext\/runAsNonRoot/],
     ['a bad namespace name', { 'operator.watchNamespace': 'Team_A' }, /operator\/watchNamespace/],
+    ['an unknown IP family', { ipFamilies: '{IPv5}' }, /ipFamilies\/0/],
+    ['an IP family twice', { ipFamilies: '{IPv6,IPv6}' }, /ipFamilies/],
     [
       'replicas without leader election',
       { 'operator.replicas': '3', 'operator.leaderElection.enabled': 'false' },
@@ -814,6 +838,17 @@ describe('the CRDs on the API server', () => {
     ],
     ['signaling on its ops port', clusterYaml({ signaling: { port: 9091 } }), /must not be 9091/],
     ['a relay port of 0', clusterYaml({ relay: { port: 0 } }), /relay.port/],
+    [
+      'an unknown IP family',
+      clusterYaml({ ipFamilies: ['IPv5'] }),
+      /spec.ipFamilies\[0\]: Unsupported value: "IPv5"/,
+    ],
+    [
+      'an IP family twice',
+      clusterYaml({ ipFamilies: ['IPv6', 'IPv6'] }),
+      /spec.ipFamilies: duplicate entries for key \[="IPv6"\]/,
+    ],
+    ['no IP family', clusterYaml({ ipFamilies: [] }), /spec.ipFamilies/],
     ['a Redis URL of another scheme', clusterYaml({ redis: { url: 'http://redis:6379' } }), /redis:\/\//],
     [
       'a relay service type signaling-only',
@@ -866,6 +901,10 @@ describe('the CRDs on the API server', () => {
       }),
     );
     assert.equal(result.code, 0, result.stderr);
+    for (const ipFamilies of [['IPv4'], ['IPv6'], ['IPv6', 'IPv4']]) {
+      const families = await dryRun(clusterYaml({ ipFamilies }));
+      assert.equal(families.code, 0, families.stderr);
+    }
   });
 
   test('accepts a twilio-media-streams pool with sampleRate 8000 or none, and an accountSid', async () => {

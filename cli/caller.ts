@@ -5,6 +5,7 @@
 // edge sends back.
 import { performance } from 'node:perf_hooks';
 import { RTCPeerConnection, type RTCRtpTransceiver, RtpHeader, RtpPacket, useOPUS } from 'werift';
+import { formatHostPort } from '../protocol/host-port.ts';
 import { OpusFrameDecoder, OpusFrameEncoder } from '../transceiver/audio/opus-codec.ts';
 import { OpusRtpPacketizer } from '../transceiver/audio/rtp-packetizer.ts';
 import { sine } from '../transceiver/audio/tone.ts';
@@ -53,15 +54,16 @@ export interface ToneCallerOptions {
 
 /**
  * A werift peer connection set up as a caller of the edge. No STUN or TURN: the edge is ICE-lite
- * behind its relay and learns our address from our checks. Host candidates on every IPv4
- * interface, plus loopback for an edge on this machine.
+ * behind its relay and learns our address from our checks. Host candidates on every IPv4 and IPv6
+ * interface (the answer's relay candidates may be of either family), plus both loopbacks for an
+ * edge on this machine (`npm start -- --host ::1`). A family this machine lacks yields no candidate.
  */
 export function newCallerPeerConnection(): RTCPeerConnection {
   return new RTCPeerConnection({
     iceServers: [],
     iceUseIpv4: true,
-    iceUseIpv6: false,
-    iceAdditionalHostAddresses: ['127.0.0.1'],
+    iceUseIpv6: true,
+    iceAdditionalHostAddresses: ['127.0.0.1', '::1'],
     bundlePolicy: 'max-bundle',
     codecs: { audio: [useOPUS()], video: [] },
   });
@@ -279,7 +281,7 @@ export class ToneCaller {
 /** "203.0.113.7:3478" for each host candidate of an SDP. */
 function relayCandidates(sdp: string): string {
   const found = [...sdp.matchAll(/^a=candidate:\S+ \d+ \S+ \d+ (\S+) (\d+) typ/gm)].map((m) =>
-    m[1]!.includes(':') ? `[${m[1]}]:${m[2]}` : `${m[1]}:${m[2]}`,
+    formatHostPort(m[1]!, Number(m[2])),
   );
   return found.length > 0 ? [...new Set(found)].join(', ') : 'none';
 }

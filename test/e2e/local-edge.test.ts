@@ -236,6 +236,43 @@ describe('the one-command local edge (npm start) and the command-line call (npm 
     }
   });
 
+  test('npm start -- --host ::1: bracketed URLs, and npm run call hears its echo over IPv6', async (t) => {
+    const relayPort = await freeUdpPort('::1').catch(() => undefined);
+    if (relayPort === undefined) return t.skip('no IPv6 loopback on this machine');
+    const httpPort = await freeTcpPort();
+    const edge = start([
+      'start',
+      '--',
+      '--host',
+      '::1',
+      '--http-port',
+      String(httpPort),
+      '--relay-port',
+      String(relayPort),
+    ]);
+    const [, whipUrl] = await edge.waitFor(/^\s*WHIP\s+(http:\/\/\S+)/m, 30_000);
+    assert.equal(whipUrl, `http://[::1]:${httpPort}/whip`);
+    assert.match(edge.stdout, /^\s*open\s+http:\/\/\[::1\]:\d+\/$/m);
+    assert.match(edge.stdout, new RegExp(`^\\s*media\\s+\\[::1\\]:${relayPort}\\b`, 'm'));
+
+    const called = await start(['run', 'call', '--', '--url', whipUrl!, '--duration', '3', '--json']).end(
+      30_000,
+      'npm run call over ::1',
+    );
+    assert.equal(called.code, 0, `npm run call failed:\n${called.stdout}\n${called.stderr}`);
+    const figures = lastJson(called.stdout);
+    t.diagnostic(`call figures over ::1: ${JSON.stringify(figures)}`);
+    // The edge listens on ::1 alone (test/e2e/ipv6.test.ts checks its sockets): connected is IPv6.
+    assert.equal(figures.connected, true);
+    assert.equal(figures.echoDetected, true);
+    assert.ok((figures.packetsReceived as number) > 50, 'about 3 s of audio came back');
+
+    edge.signal('SIGINT');
+    const stopped = await edge.end(5_000, 'the edge on ::1 after Ctrl-C');
+    assert.match(stopped.stdout, /^stopped\.$/m);
+    assert.deepEqual(ownLines(stopped.stderr), [], 'nothing on stderr');
+  });
+
   test("Ctrl-C when npm's shell execs node (bash, as macOS's sh does): still one clean stop", async () => {
     // npm forwards the terminal's SIGINT to its child, which is then node itself: node gets it twice.
     const edge = start([

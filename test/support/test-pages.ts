@@ -1,9 +1,10 @@
-// Serves test/e2e/pages/*.html on 127.0.0.1 for Chromium: a secure context (getUserMedia) in the
-// loopback address space, so the pages may call the edge's loopback endpoints (a page Chromium
+// Serves test/e2e/pages/*.html on 127.0.0.1 (or ::1) for Chromium: a secure context (getUserMedia) in
+// the loopback address space, so the pages may call the edge's loopback endpoints (a page Chromium
 // did not load from loopback is refused them by Local Network Access).
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { originOf } from '../../protocol/host-port.ts';
 
 const pages = new URL('../e2e/pages/', import.meta.url);
 
@@ -13,7 +14,7 @@ export interface TestPages {
   close(): void;
 }
 
-export async function serveTestPages(): Promise<TestPages> {
+export async function serveTestPages(host = '127.0.0.1'): Promise<TestPages> {
   const server = createServer((request, response) => {
     const name = new URL(request.url ?? '/', 'http://x').pathname.slice(1);
     if (name === 'favicon.ico') {
@@ -32,10 +33,10 @@ export async function serveTestPages(): Promise<TestPages> {
       () => response.writeHead(404).end(),
     );
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: (name) => `http://127.0.0.1:${port}/${name}`,
+    url: (name) => `${originOf('http', host, port)}/${name}`,
     close() {
       server.close();
       server.closeAllConnections();

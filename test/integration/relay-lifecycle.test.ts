@@ -302,6 +302,55 @@ describe('relay sockets', () => {
     }
   });
 
+  test('dual stack: IPv4 and IPv6 clients on one port number reach an IPv6 transceiver over the IPv6 tunnel (tunnel.bindV6)', async (t) => {
+    const probe = await UdpEndpoint.open('::1').catch(() => undefined);
+    if (probe === undefined) {
+      t.skip('no IPv6 loopback on this machine');
+      return;
+    }
+    await probe.close();
+    // The relay's model: one listen address per family (its IPv6 sockets are IPv6-only), the same port.
+    const relayPort = await freeUdpPort('::1');
+    const transceiver = await UdpEndpoint.open('::1');
+    const fixture = new RelayFixture({
+      httpPort: await freeTcpPort(),
+      listen: [`127.0.0.1:${relayPort}`, `[::1]:${relayPort}`],
+      config: { tunnel: { bindV4: '127.0.0.1', bindV6: '::1' } },
+      routing: {
+        clusterId: 1,
+        transceivers: [{ id: 7, tunnel: `[::1]:${transceiver.address.port}`, state: 'active' }],
+      },
+    });
+    const relay = await RelayProcess.start(fixture);
+    const clients = [await UdpEndpoint.open('127.0.0.1'), await UdpEndpoint.open('::1')];
+    try {
+      const { ufrag, password } = credentialsFor(fixture.keyring.keyring, 1, 7);
+      for (const [index, client] of clients.entries()) {
+        const [family, address] = index === 0 ? [4, '127.0.0.1'] : [6, '::1'];
+        await client.send(bindingRequest(ufrag, password), relayPort, address);
+        const arrived = await transceiver.next();
+        // From the relay's IPv6 tunnel socket, naming the client in its own family.
+        assert.equal(arrived.address, '::1');
+        const decoded = decodeTunnelPacket(arrived.data);
+        assert.ok(decoded.ok);
+        assert.deepEqual(decoded.packet.client, { family, address, port: client.address.port });
+        const answer = rtpPacket();
+        await transceiver.send(
+          encodeTunnelPacket(decoded.packet.client, answer),
+          arrived.port,
+          arrived.address,
+        );
+        const back = await client.next();
+        assert.deepEqual(back.data, answer);
+        assert.deepEqual([back.address, back.port], [address, relayPort], 'from the port the client sent to');
+      }
+    } finally {
+      await relay.stop('SIGKILL');
+      await Promise.all([...clients.map((client) => client.close()), transceiver.close()]);
+      fixture.remove();
+    }
+  });
+
   test('several workers share the port (SO_REUSEPORT); every flow works both ways', async () => {
     const rig = await setup({ workers: 2 });
     try {

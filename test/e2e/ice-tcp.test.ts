@@ -1,9 +1,10 @@
 // ICE-TCP end to end (docs/reaching-the-edge.md): Debian's Chromium calls the edge with UDP to the
 // relay blocked by iptables (as a network that lets only TCP out does) and hears its echo over the
-// relay's TCP port; with UDP open, the same browser picks UDP, which the answer ranks first.
+// relay's TCP port; with UDP open, the same browser picks UDP, which the answer ranks first. A relay
+// restart closes the TCP connection: the call comes back by an ICE restart, in a measured time.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.ts';
 import { Edge } from '../support/edge.ts';
 import { sample } from '../support/prometheus.ts';
@@ -98,4 +99,59 @@ describe('ICE-TCP: a Chromium caller whose network blocks UDP', () => {
       unblock();
     }
   });
+
+  test('a relay restart closes the TCP connection; an ICE restart on disconnected brings the call back', async (t) => {
+    const unblock = blockUdp(edge!.relayPort);
+    const context = await browser!.newContext({ permissions: ['microphone'] });
+    try {
+      const tab = await context.newPage();
+      await tab.goto(pages!.url('tone-caller.html'));
+      await tab.evaluate((url) => {
+        (window as unknown as { restartIceWhenLost: boolean }).restartIceWhenLost = true;
+        return (window as unknown as { start(url: string): Promise<string> }).start(url);
+      }, edge!.whipUrl);
+      await tab.evaluate(() => (window as unknown as { talk(on: boolean): void }).talk(true));
+      await waitUntil(async () => (await events(tab)).some((e) => e.what === 'echo-on'), 10_000, 'the echo');
+      const killedAt = Date.now();
+      await edge!.restartRelay();
+      const relayBackMs = Date.now() - killedAt;
+      await waitUntil(
+        async () => (await events(tab)).some((e) => e.what === 'echo-on' && e.wall > killedAt),
+        20_000,
+        'the echo after the restart',
+      );
+      const after = (await events(tab)).filter((e) => e.wall >= killedAt);
+      const at = (what: string) => after.find((e) => e.what === what)?.wall;
+      assert.ok(at('echo-off'), 'the echo stopped with the relay');
+      assert.ok(at('ice-restart'), JSON.stringify(after));
+      const gapMs = at('echo-on')! - killedAt;
+      t.diagnostic(
+        `relay killed → back ${relayBackMs} ms; Chromium disconnected ${at('connection-disconnected')! - killedAt} ms; ` +
+          `ICE restart answered ${at('ice-restart-answered-200')! - killedAt} ms; echo again ${gapMs} ms`,
+      );
+      // The new connection went through the restarted relay's TCP port, one connection.
+      assert.equal(sample(await edge!.relayMetrics(), 'voice_edge_relay_tcp_connections'), 1);
+      assert.equal((await edge!.status(0)).sessions, 1, 'the same session, restarted in place');
+      await tab.evaluate(() => (window as unknown as { hangUp(): Promise<number> }).hangUp());
+      await waitUntil(async () => (await edge!.status(0)).sessions === 0, 5_000, 'the session to end');
+      await waitUntil(
+        async () => sample(await edge!.relayMetrics(), 'voice_edge_relay_tcp_connections') === 0,
+        10_000,
+        'no connection left',
+      );
+    } finally {
+      unblock();
+      await context.close().catch(() => {});
+    }
+  });
 });
+
+interface PageEvent {
+  what: string;
+  t: number;
+  wall: number;
+}
+
+function events(tab: Page): Promise<PageEvent[]> {
+  return tab.evaluate(() => (window as unknown as { events: PageEvent[] }).events);
+}

@@ -137,6 +137,7 @@ export class Edge {
   /** The relay's ICE-TCP port (with `tcp`), else 0. */
   relayTcpPort = 0;
   relayHttpPort = 0;
+  #relayConfig = '';
   whipUrl = '';
   backendUrl = '';
   readonly transceivers: EdgeTransceiver[] = [];
@@ -236,13 +237,8 @@ export class Edge {
       flows: { newFlowsPerSourcePerSecond: 1000 },
       ...options.relay,
     });
-    this.services.push(
-      await Service.start(
-        'relay',
-        ['relay/main.ts', '--config', relayConfig],
-        `http://127.0.0.1:${relayHttp}/readyz`,
-      ),
-    );
+    this.#relayConfig = relayConfig;
+    this.services.push(await this.#startRelay());
     const whipPort = await freeTcpPort();
     const opsPort = await freeTcpPort();
     const { transceivers: transceiverOptions, ...signalingOptions } = options.signaling ?? {};
@@ -318,6 +314,21 @@ export class Edge {
   /** Everything the services printed (for failure messages). */
   get output(): string {
     return this.services.map((service) => `--- ${service.name}\n${service.output}`).join('\n');
+  }
+
+  #startRelay(): Promise<Service> {
+    return Service.start(
+      'relay',
+      ['relay/main.ts', '--config', this.#relayConfig],
+      `http://127.0.0.1:${this.relayHttpPort}/readyz`,
+    );
+  }
+
+  /** Kills the relay (SIGKILL, as a crash or an evicted pod) and starts it again on the same ports. */
+  async restartRelay(): Promise<void> {
+    const index = this.services.findIndex((service) => service.name === 'relay');
+    await this.services[index]!.stop('SIGKILL');
+    this.services[index] = await this.#startRelay();
   }
 
   async stop(): Promise<void> {

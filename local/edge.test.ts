@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { formatHostPort } from '../protocol/host-port.ts';
 import { RelayConfigSchema } from '../relay/config.ts';
 import { relaySourcesFor, relayTunnelBind } from './edge.ts';
-import { parseLocalFlags } from './flags.ts';
+import { parseLocalFlags, USAGE } from './flags.ts';
 
 describe('local edge addresses', () => {
   it('--host takes IPv4 and IPv6 addresses', () => {
@@ -15,6 +15,7 @@ describe('local edge addresses', () => {
     }
     assert.equal(parseLocalFlags(['--host', '[::1]']).kind, 'error', 'an address, not a URL host');
     assert.equal(parseLocalFlags(['--host', 'localhost']).kind, 'error');
+    assert.match(USAGE, /--host .*IPv6/);
   });
 
   it("the relay's tunnel sockets: on the host's own address, an IPv6 one beside the IPv4 one", () => {

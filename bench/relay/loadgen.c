@@ -13,6 +13,8 @@
 //          (RFC 8656 §12.4) to the TURN server; echoes come back as ChannelData.
 //   relay  per flow: send the STUN Binding request given in --stun-hex (from this very socket) and
 //          wait until it comes back (the reflector behind the relay echoes it), then raw payloads.
+//   relay-tcp  the same over ICE-TCP: per flow one TCP connection to the relay's TCP port, every
+//          packet framed with its 16-bit length (RFC 4571), echoes read back from the byte stream.
 //
 // Every payload is `--size` bytes (the application packet; TURN adds its 4-byte ChannelData header)
 // and looks like RTP (first byte 0x80); the probe fields sit after a 12-byte RTP-like header:
@@ -27,6 +29,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,7 +52,7 @@
 #define PROBE_BYTES 24
 #define CHANNEL_BASE 0x4000
 
-enum mode { MODE_UDP, MODE_TURN, MODE_RELAY };
+enum mode { MODE_UDP, MODE_TURN, MODE_RELAY, MODE_RELAY_TCP };
 
 struct probe {
   uint32_t magic;
@@ -78,6 +81,38 @@ static size_t stun_lengths[MAX_FLOWS];
 static uint64_t keepalive_ns = 0, last_keepalive_ns = 0;
 static int fds[MAX_FLOWS];
 static uint16_t local_ports[MAX_FLOWS];
+
+// relay-tcp: each flow's unread bytes of the stream (a partial frame at most between reads).
+#define STREAM_BUFFER (256 * 1024)
+static uint8_t *stream_buffers[MAX_FLOWS];
+static size_t stream_filled[MAX_FLOWS];
+
+static int is_stream(void) { return mode == MODE_RELAY_TCP; }
+
+// Writes all of `length` bytes to a TCP socket (blocking): a full send buffer stalls the sender,
+// which the step reports as backlog.
+static int send_all(int fd, const uint8_t *data, size_t length) {
+  while (length > 0) {
+    ssize_t done = send(fd, data, length, MSG_NOSIGNAL);
+    if (done < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    data += done;
+    length -= (size_t)done;
+  }
+  return 0;
+}
+
+// One packet on a flow, framed on TCP.
+static ssize_t send_packet(int fd, const uint8_t *packet, size_t length, int flags) {
+  if (!is_stream()) return send(fd, packet, length, flags);
+  uint8_t framed[MAX_DATAGRAM + 2];
+  framed[0] = (uint8_t)(length >> 8);
+  framed[1] = (uint8_t)length;
+  memcpy(framed + 2, packet, length);
+  return send_all(fd, framed, length + 2) == 0 ? (ssize_t)length : -1;
+}
 
 // ---- shared step state (receiver thread writes under the lock, main thread reads) ---------------
 
@@ -196,7 +231,7 @@ static int transact(int fd, const uint8_t *request, size_t length, uint8_t *resp
                     int (*accept)(const uint8_t *, size_t, const uint8_t *, size_t), int tries,
                     int timeout_ms) {
   for (int attempt = 0; attempt < tries; attempt++) {
-    if (send(fd, request, length, 0) < 0 && errno != ECONNREFUSED) die("send (setup)");
+    if (send_packet(fd, request, length, 0) < 0 && errno != ECONNREFUSED) die("send (setup)");
     uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (;;) {
       uint64_t now = now_ns();
@@ -204,7 +239,17 @@ static int transact(int fd, const uint8_t *request, size_t length, uint8_t *resp
       struct pollfd pfd = {.fd = fd, .events = POLLIN};
       int ready = poll(&pfd, 1, (int)((deadline - now) / 1000000ull) + 1);
       if (ready <= 0) continue;
-      ssize_t got = recv(fd, response, capacity, MSG_DONTWAIT);
+      ssize_t got;
+      if (is_stream()) {
+        uint8_t prefix[2];
+        if (recv(fd, prefix, 2, MSG_WAITALL) != 2) die("recv (setup)");
+        size_t framed = (size_t)(prefix[0] << 8 | prefix[1]);
+        if (framed > capacity) fail("setup answer too long");
+        got = recv(fd, response, framed, MSG_WAITALL);
+        if (got != (ssize_t)framed) die("recv (setup)");
+      } else {
+        got = recv(fd, response, capacity, MSG_DONTWAIT);
+      }
       if (got < 0) continue; /* ECONNREFUSED: nobody listening (yet); retry */
       if (accept(request, length, response, (size_t)got)) return (int)got;
     }
@@ -346,11 +391,96 @@ static void maybe_keepalive(uint64_t now) {
   if (keepalive_ns == 0 || now - last_keepalive_ns < keepalive_ns) return;
   last_keepalive_ns = now;
   for (int f = 0; f < flow_count; f++) {
-    if (stun_packets[f] != NULL) send(fds[f], stun_packets[f], stun_lengths[f], MSG_DONTWAIT);
+    if (stun_packets[f] != NULL) send_packet(fds[f], stun_packets[f], stun_lengths[f], MSG_DONTWAIT);
   }
 }
 
 // ---- receiver thread ----------------------------------------------------------------------------
+
+// Accounts one echoed packet that arrived at `arrived` (ns, CLOCK_REALTIME). Called under the lock.
+static void count_packet(const uint8_t *frame, size_t length, uint64_t arrived) {
+  if ((mode == MODE_RELAY || mode == MODE_RELAY_TCP) && length >= 20 && frame[0] < 4) {
+    stun_echoes++; /* a keepalive Binding request coming back */
+    return;
+  }
+  if (mode == MODE_TURN && (length < 4 || (frame[0] & 0xc0) != 0x40)) {
+    foreign++;
+    return;
+  }
+  if (length < (size_t)(frame_offset + RTP_HEADER + PROBE_BYTES)) {
+    foreign++;
+    return;
+  }
+  struct probe probe;
+  memcpy(&probe, frame + frame_offset + RTP_HEADER, sizeof probe);
+  if (probe.magic != PROBE_MAGIC) {
+    foreign++;
+    return;
+  }
+  if (probe.step != current_step || current_step == 0 || probe.seq >= step_total) {
+    stale++;
+    return;
+  }
+  uint8_t bit = (uint8_t)(1u << (probe.seq & 7));
+  if (seen[probe.seq >> 3] & bit) {
+    duplicates++;
+    return;
+  }
+  seen[probe.seq >> 3] |= bit;
+  received++;
+  if (probe.flow < (uint32_t)flow_count) flow_received[probe.flow]++;
+  uint64_t rtt = arrived > probe.sent_ns ? arrived - probe.sent_ns : 0;
+  hist[hist_index(rtt)]++;
+  rtt_count++;
+  rtt_sum += (long double)rtt;
+  if (rtt > rtt_max) rtt_max = rtt;
+}
+
+// relay-tcp: reads what the flow's stream has, counts every whole frame. Returns frames read.
+static int read_stream(int flow) {
+  int frames = 0;
+  for (;;) {
+    uint8_t *buffer = stream_buffers[flow];
+    // The kernel's receive timestamp of the newest segment read (SO_TIMESTAMPNS works on TCP too),
+    // so stream RTTs are measured like datagram ones, not at the receiver thread's wake-up.
+    struct iovec iov = {.iov_base = buffer + stream_filled[flow], .iov_len = STREAM_BUFFER - stream_filled[flow]};
+    union {
+      char bytes[CMSG_SPACE(sizeof(struct timespec))];
+      struct cmsghdr align;
+    } control;
+    struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+    ssize_t got = recvmsg(fds[flow], &message, MSG_DONTWAIT);
+    if (got <= 0) {
+      if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        pthread_mutex_lock(&lock);
+        receive_errors++;
+        pthread_mutex_unlock(&lock);
+      }
+      return frames;
+    }
+    uint64_t arrived = wall_ns();
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&message);
+    if (cmsg != NULL && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_TIMESTAMPNS) {
+      struct timespec ts;
+      memcpy(&ts, CMSG_DATA(cmsg), sizeof ts);
+      arrived = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    }
+    stream_filled[flow] += (size_t)got;
+    size_t offset = 0;
+    pthread_mutex_lock(&lock);
+    while (stream_filled[flow] - offset >= 2) {
+      size_t length = (size_t)(buffer[offset] << 8 | buffer[offset + 1]);
+      if (stream_filled[flow] - offset < 2 + length) break;
+      count_packet(buffer + offset + 2, length, arrived);
+      offset += 2 + length;
+      frames++;
+    }
+    pthread_mutex_unlock(&lock);
+    memmove(buffer, buffer + offset, stream_filled[flow] - offset);
+    stream_filled[flow] -= offset;
+  }
+}
 
 static void *receiver_main(void *unused) {
   (void)unused;
@@ -381,6 +511,10 @@ static void *receiver_main(void *unused) {
     int pass_total = 0;
     for (int e = 0; e < ready; e++) {
       int fd = fds[events[e].data.u32];
+      if (is_stream()) {
+        pass_total += read_stream((int)events[e].data.u32);
+        continue;
+      }
       for (;;) {
         for (int i = 0; i < CHUNK; i++) messages[i].msg_hdr.msg_controllen = sizeof controls[i].bytes;
         int count = recvmmsg(fd, messages, CHUNK, MSG_DONTWAIT, NULL);
@@ -404,42 +538,7 @@ static void *receiver_main(void *unused) {
             memcpy(&ts, CMSG_DATA(cmsg), sizeof ts);
             arrived = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
           }
-          const uint8_t *frame = buffers[i];
-          if (mode == MODE_RELAY && length >= 20 && frame[0] < 4) {
-            stun_echoes++; /* a keepalive Binding request coming back */
-            continue;
-          }
-          if (mode == MODE_TURN && (length < 4 || (frame[0] & 0xc0) != 0x40)) {
-            foreign++;
-            continue;
-          }
-          if (length < (size_t)(frame_offset + RTP_HEADER + PROBE_BYTES)) {
-            foreign++;
-            continue;
-          }
-          struct probe probe;
-          memcpy(&probe, frame + frame_offset + RTP_HEADER, sizeof probe);
-          if (probe.magic != PROBE_MAGIC) {
-            foreign++;
-            continue;
-          }
-          if (probe.step != current_step || current_step == 0 || probe.seq >= step_total) {
-            stale++;
-            continue;
-          }
-          uint8_t bit = (uint8_t)(1u << (probe.seq & 7));
-          if (seen[probe.seq >> 3] & bit) {
-            duplicates++;
-            continue;
-          }
-          seen[probe.seq >> 3] |= bit;
-          received++;
-          if (probe.flow < (uint32_t)flow_count) flow_received[probe.flow]++;
-          uint64_t rtt = arrived > probe.sent_ns ? arrived - probe.sent_ns : 0;
-          hist[hist_index(rtt)]++;
-          rtt_count++;
-          rtt_sum += (long double)rtt;
-          if (rtt > rtt_max) rtt_max = rtt;
+          count_packet(buffers[i], length, arrived);
         }
         pthread_mutex_unlock(&lock);
         if (count < CHUNK) break;
@@ -498,6 +597,21 @@ static void send_chunk(int flow, int count, uint32_t step, uint64_t first_seq, s
     memset(&messages[k].msg_hdr, 0, sizeof messages[k].msg_hdr);
     messages[k].msg_hdr.msg_iov = &iov[k];
     messages[k].msg_hdr.msg_iovlen = 1;
+  }
+  if (is_stream()) {
+    // One write of `count` framed packets: what a TCP sender does with a burst.
+    static uint8_t batch[CHUNK * (MAX_DATAGRAM + 2)];
+    size_t filled = 0;
+    for (int k = 0; k < count; k++) {
+      size_t length = iov[k].iov_len;
+      batch[filled] = (uint8_t)(length >> 8);
+      batch[filled + 1] = (uint8_t)length;
+      memcpy(batch + filled + 2, iov[k].iov_base, length);
+      filled += 2 + length;
+    }
+    if (send_all(fds[flow], batch, filled) == 0) result->sent += (uint64_t)count;
+    else result->send_errors += (uint64_t)count;
+    return;
   }
   int offset = 0;
   while (offset < count) {
@@ -622,7 +736,7 @@ static int read_command(char *line, size_t capacity) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: loadgen --mode udp|turn|relay --target ip:port [--peer ip:port] [--flows n] [--size bytes]\n"
+          "usage: loadgen --mode udp|turn|relay|relay-tcp --target ip:port [--peer ip:port] [--flows n] [--size bytes]\n"
           "               [--stun-hex hex[,hex...]] [--keepalive-ms ms (relay mode, default 5000)]\n"
           "               [--coalesce-us us (receiver batching pause, default 50; 0 = wake per datagram)]\n");
   exit(2);
@@ -638,6 +752,7 @@ int main(int argc, char **argv) {
       if (strcmp(value, "udp") == 0) mode = MODE_UDP;
       else if (strcmp(value, "turn") == 0) mode = MODE_TURN;
       else if (strcmp(value, "relay") == 0) mode = MODE_RELAY;
+      else if (strcmp(value, "relay-tcp") == 0) mode = MODE_RELAY_TCP;
       else usage();
     } else if (strcmp(arg, "--target") == 0) {
       if (parse_address(value, &target) != 0) usage();
@@ -664,15 +779,22 @@ int main(int argc, char **argv) {
   if (!have_target || flow_count < 1 || flow_count > MAX_FLOWS) usage();
   if (payload_size < RTP_HEADER + PROBE_BYTES || payload_size > MAX_DATAGRAM - 4) fail("--size out of range");
   if (mode == MODE_TURN && !have_peer) fail("--mode turn needs --peer");
-  if (mode == MODE_RELAY && stun_hex == NULL) fail("--mode relay needs --stun-hex");
+  int relaying = mode == MODE_RELAY || mode == MODE_RELAY_TCP;
+  if (relaying && stun_hex == NULL) fail("--mode relay needs --stun-hex");
   frame_offset = mode == MODE_TURN ? 4 : 0;
-  if (mode == MODE_RELAY && !keepalive_set) keepalive_ns = 5000ull * 1000000ull;
-  if (mode != MODE_RELAY) keepalive_ns = 0;
+  if (relaying && !keepalive_set) keepalive_ns = 5000ull * 1000000ull;
+  if (!relaying) keepalive_ns = 0;
   prctl(PR_SET_TIMERSLACK, 1UL); /* wake up on time: the pacing ticks are tens of microseconds */
 
   for (int i = 0; i < flow_count; i++) {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int fd = socket(AF_INET, is_stream() ? SOCK_STREAM : SOCK_DGRAM, 0);
     if (fd < 0) die("socket");
+    if (is_stream()) {
+      int on = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      stream_buffers[i] = malloc(STREAM_BUFFER);
+      if (stream_buffers[i] == NULL) fail("out of memory");
+    }
     set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, SOCKET_BUFFER);
     set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, SOCKET_BUFFER);
     struct sockaddr_in local = {.sin_family = AF_INET};
@@ -686,7 +808,7 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < flow_count; i++) {
     if (mode == MODE_TURN) setup_turn(i);
-    else if (mode == MODE_RELAY) setup_relay(i);
+    else if (relaying) setup_relay(i);
   }
   fill_template();
   for (int i = 0; i < flow_count; i++) {
@@ -697,7 +819,10 @@ int main(int argc, char **argv) {
   pthread_t receiver;
   if (pthread_create(&receiver, NULL, receiver_main, NULL) != 0) fail("pthread_create");
 
-  const char *mode_name = mode == MODE_TURN ? "turn" : mode == MODE_RELAY ? "relay" : "udp";
+  const char *mode_name = mode == MODE_TURN        ? "turn"
+                          : mode == MODE_RELAY     ? "relay"
+                          : mode == MODE_RELAY_TCP ? "relay-tcp"
+                                                   : "udp";
   printf("{\"ready\":true,\"mode\":\"%s\",\"flows\":%d,\"size\":%d,\"ports\":[", mode_name, flow_count,
          payload_size);
   for (int i = 0; i < flow_count; i++) printf("%s%u", i ? "," : "", local_ports[i]);

@@ -279,6 +279,8 @@ export const BENCH_TRANSCEIVER_ID = 7;
 
 export interface Relay extends Spawned {
   readonly port: number;
+  /** Its ICE-TCP port. */
+  readonly tcpPort: number;
   readonly httpPort: number;
   readonly keyring: RoutingKeyring;
 }
@@ -295,6 +297,7 @@ export async function startRelay(options: {
   const secret = randomBytes(32);
   const keyring = new RoutingKeyring([{ id: 1, secret }]);
   const port = await freeUdpPort();
+  const tcpPort = await freeTcpPort();
   const httpPort = await freeTcpPort();
   writeFileSync(
     join(options.dir, 'keys.yaml'),
@@ -316,6 +319,7 @@ export async function startRelay(options: {
     [
       `clusterId: ${BENCH_CLUSTER_ID}`,
       `listen: ["127.0.0.1:${port}"]`,
+      `tcp: { listen: ["127.0.0.1:${tcpPort}"] }`,
       `workers: ${options.workers}`,
       'tunnel: { bindV4: 127.0.0.1 }',
       'routingTable: { file: routing.yaml }',
@@ -344,7 +348,7 @@ export async function startRelay(options: {
       return false;
     }
   });
-  return { ...spawned, port, httpPort, keyring };
+  return { ...spawned, port, tcpPort, httpPort, keyring };
 }
 
 /**

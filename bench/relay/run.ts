@@ -5,6 +5,8 @@
 //   direct  loadgen ─────────────────────────────▶ reflector ─▶ back
 //   coturn  loadgen ─ChannelData▶ turnserver ─UDP▶ reflector ─▶ back the same way
 //   relay   loadgen ─RTP-like──▶ relay ─tunnel──▶ reflector ─▶ back the same way
+//   relay-tcp  the same over ICE-TCP (RFC 4571 frames on one TCP connection per flow), with
+//           --transport tcp: beside the UDP relay in the same run
 // The forwarder runs alone on one core (taskset), load generator and reflector on the other.
 //
 // Output: progress on stderr; on stdout a table, then, as the very last line, one JSON object.
@@ -50,7 +52,9 @@ const repoRoot = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 
 const usage = `usage: npm run bench:relay -- [options]
   --quick                 short smoke run (~1 min; also VOICE_EDGE_BENCH_QUICK=1)
-  --targets LIST          comma-separated subset of direct,coturn,relay (default: all)
+  --targets LIST          comma-separated subset of direct,coturn,relay,relay-tcp
+                          (default: direct,coturn,relay)
+  --transport tcp         the relay's ICE-TCP path beside its UDP path: --targets direct,relay,relay-tcp
   --flows N               client sockets (flows) per target (default 16)
   --size BYTES            application packet size (default 200)
   --step-ms MS            duration of one throughput step (default 2000; quick 500)
@@ -76,6 +80,7 @@ function parseOptions() {
     options: {
       quick: { type: 'boolean', default: false },
       targets: { type: 'string' },
+      transport: { type: 'string' },
       flows: { type: 'string' },
       size: { type: 'string' },
       'step-ms': { type: 'string' },
@@ -122,9 +127,14 @@ function numberOption(name: keyof typeof options, fallback: number): number {
 }
 
 const quick = options.quick || process.env.VOICE_EDGE_BENCH_QUICK === '1';
-const ALL_TARGETS = ['direct', 'coturn', 'relay'] as const;
+const ALL_TARGETS = ['direct', 'coturn', 'relay', 'relay-tcp'] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
-const wanted = (options.targets ?? ALL_TARGETS.join(',')).split(',').map((name) => name.trim());
+if (options.transport !== undefined && options.transport !== 'tcp' && options.transport !== 'udp') {
+  process.stderr.write(`--transport: udp or tcp, not ${options.transport}\n`);
+  process.exit(2);
+}
+const defaultTargets = options.transport === 'tcp' ? 'direct,relay,relay-tcp' : 'direct,coturn,relay';
+const wanted = (options.targets ?? defaultTargets).split(',').map((name) => name.trim());
 for (const name of wanted) {
   if (!(ALL_TARGETS as readonly string[]).includes(name)) {
     process.stderr.write(`--targets: unknown target ${name}\n`);
@@ -436,7 +446,7 @@ async function main(): Promise<void> {
         log(`skipping coturn: ${skipped.coturn}`);
       }
     }
-    if (wanted.includes('relay')) {
+    if (wanted.includes('relay') || wanted.includes('relay-tcp')) {
       if (!existsSync(join(repoRoot, 'relay/main.ts'))) {
         skipped.relay = 'relay/main.ts does not exist';
         log(`skipping relay: ${skipped.relay}`);
@@ -449,15 +459,25 @@ async function main(): Promise<void> {
           workers: settings.relayWorkers,
           nodeArgs: options['profile-relay'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
         });
-        log(`voice-edge relay on 127.0.0.1:${relay.port} (http ${relay.httpPort})`);
-        const requests = Array.from({ length: settings.flows }, () =>
-          bindingRequestForNewSession(relay!.keyring).toString('hex'),
-        );
-        await addLoadgen(
-          'relay',
-          ['--mode', 'relay', '--target', `127.0.0.1:${relay.port}`, '--stun-hex', requests.join(',')],
-          relay,
-        );
+        log(`voice-edge relay on 127.0.0.1:${relay.port} (tcp ${relay.tcpPort}, http ${relay.httpPort})`);
+        const requests = () =>
+          Array.from({ length: settings.flows }, () =>
+            bindingRequestForNewSession(relay!.keyring).toString('hex'),
+          ).join(',');
+        if (wanted.includes('relay')) {
+          await addLoadgen(
+            'relay',
+            ['--mode', 'relay', '--target', `127.0.0.1:${relay.port}`, '--stun-hex', requests()],
+            relay,
+          );
+        }
+        if (wanted.includes('relay-tcp')) {
+          await addLoadgen(
+            'relay-tcp',
+            ['--mode', 'relay-tcp', '--target', `127.0.0.1:${relay.tcpPort}`, '--stun-hex', requests()],
+            relay,
+          );
+        }
       }
     }
     if (targets.length === 0) throw new Error('no target to measure');
@@ -555,7 +575,7 @@ async function main(): Promise<void> {
       };
     }
     const direct = results.direct;
-    for (const name of ['coturn', 'relay'] as const) {
+    for (const name of ['coturn', 'relay', 'relay-tcp'] as const) {
       const result = results[name];
       if (result && direct) {
         result.addedRttUs = {
@@ -578,6 +598,18 @@ async function main(): Promise<void> {
             addedRttP99: ratio(results.relay.addedRttUs?.p99, results.coturn.addedRttUs?.p99),
           }
         : undefined;
+    const tcpRatios =
+      results['relay-tcp'] && results.relay
+        ? {
+            maxLosslessPps: ratio(results['relay-tcp'].maxLosslessPps, results.relay.maxLosslessPps),
+            cpuUsPerDatagram: ratio(
+              results['relay-tcp'].cpuUsPerDatagramAtMax,
+              results.relay.cpuUsPerDatagramAtMax,
+            ),
+            addedRttP50: ratio(results['relay-tcp'].addedRttUs?.p50, results.relay.addedRttUs?.p50),
+            addedRttP99: ratio(results['relay-tcp'].addedRttUs?.p99, results.relay.addedRttUs?.p99),
+          }
+        : undefined;
 
     // Stop the forwarders before reading profiles (V8 writes them on exit).
     await Promise.all(targets.map((target) => target.loadgen.close()));
@@ -587,7 +619,14 @@ async function main(): Promise<void> {
     let profiles: ProfileSummary[] | undefined;
     if (options['profile-relay']) profiles = summarizeProfileDir(profileDir, repoRoot, 25);
 
-    printReport(results, ratios, skipped, relayMetrics, profiles, coturn?.version);
+    printReport(
+      results,
+      { 'relay / coturn': ratios, 'relay TCP / relay UDP': tcpRatios },
+      skipped,
+      relayMetrics,
+      profiles,
+      coturn?.version,
+    );
     const report = {
       benchmark: 'relay',
       version: 1,
@@ -607,7 +646,7 @@ async function main(): Promise<void> {
         rtt: 'microseconds, round trip, median over latency rounds of each round percentile',
       },
       results,
-      ratios: ratios ? { relayOverCoturn: ratios } : undefined,
+      ratios: ratios || tcpRatios ? { relayOverCoturn: ratios, relayTcpOverUdp: tcpRatios } : undefined,
       relayMetrics,
       disturbedSteps,
       relayProfile: profiles
@@ -647,7 +686,7 @@ async function scrapeRelayMetrics(port: number): Promise<Record<string, number> 
 
 function printReport(
   results: Partial<Record<TargetName, TargetResult>>,
-  ratios: Record<string, number | undefined> | undefined,
+  ratioRows: Record<string, Record<string, number | undefined> | undefined>,
   skipped: Record<string, string>,
   relayMetrics: Record<string, number> | undefined,
   profiles: ProfileSummary[] | undefined,
@@ -658,6 +697,7 @@ function printReport(
     direct: 'direct (no forwarder)',
     coturn: `coturn ${coturnVersion ?? ''} TURN ChannelData`.replace('  ', ' '),
     relay: 'voice-edge relay',
+    'relay-tcp': 'voice-edge relay, ICE-TCP',
   };
   out.push('');
   out.push(
@@ -704,12 +744,13 @@ function printReport(
       ].join(' '),
     );
   }
-  if (ratios) {
+  for (const [label, ratios] of Object.entries(ratioRows)) {
+    if (!ratios) continue;
     const show = (value: number | undefined) => (value === undefined ? '–' : `${value.toFixed(2)}x`);
     out.push('-'.repeat(header.join(' ').length));
     out.push(
       [
-        'relay / coturn'.padEnd(34),
+        label.padEnd(34),
         show(ratios.maxLosslessPps).padStart(13),
         ''.padStart(12),
         show(ratios.cpuUsPerDatagram).padStart(13),

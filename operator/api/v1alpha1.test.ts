@@ -16,6 +16,7 @@ describe('readVoiceEdgeCluster', () => {
       port: 3478,
       serviceType: 'LoadBalancer',
       publicAddresses: [],
+      tcp: { enabled: true, port: 443 },
     });
     assert.deepEqual(spec.signaling, { replicas: 2, port: 8080, serviceType: 'ClusterIP' });
     assert.deepEqual(spec.peers, []);

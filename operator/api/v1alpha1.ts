@@ -177,6 +177,18 @@ export const VoiceEdgeClusterSpecSchema = z.object({
       serviceType: z.enum(['LoadBalancer', 'NodePort']).default('LoadBalancer'),
       nodePort: nodePort.optional(),
       publicAddresses: z.array(addressText).default([]),
+      /**
+       * ICE-TCP for callers whose network blocks UDP (docs/reaching-the-edge.md): the Service's TCP
+       * port `port`, to the pods' TCP listener on the relay port (a number above 1024, so the pods need
+       * no capability to bind it).
+       */
+      tcp: z
+        .object({
+          enabled: z.boolean().default(true),
+          port: port.default(443),
+          nodePort: nodePort.optional(),
+        })
+        .prefault({}),
       resources: opaqueObject.optional(),
     })
     .prefault({}),

@@ -28,6 +28,7 @@ import {
   transceiverApiSecretName,
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
+import { relayTcpAddresses } from '../relay-addresses.ts';
 import { env, fieldEnv, ownedMeta, secretEnv, selectorLabels, yamlString } from './common.ts';
 import { hostEnvValue, httpHost, relayListen, relayTunnelBindV6, serviceIpFamilies } from './ip-families.ts';
 import { type OperatorIdentity, transceiverNetworkPolicy } from './network-policy.ts';
@@ -169,12 +170,19 @@ export function relayDeployment(input: ClusterObjectsInput): DesiredObject & V1D
               args: ['relay'],
               ports: [
                 { name: 'relay', containerPort: spec.relay.port, protocol: 'UDP' },
+                // ICE-TCP on the same number: above 1024, so no capability is needed to bind it.
+                ...(spec.relay.tcp.enabled
+                  ? [{ name: 'relay-tcp', containerPort: spec.relay.port, protocol: 'TCP' }]
+                  : []),
                 { name: 'http', containerPort: RELAY_HTTP_PORT, protocol: 'TCP' },
               ],
               env: [
                 ...routingTableEnv(prefix, cluster, namespace),
                 env(`${prefix}CLUSTER_ID`, String(spec.clusterId)),
                 env(`${prefix}LISTEN`, JSON.stringify(relayListen(input.cluster))),
+                ...(spec.relay.tcp.enabled
+                  ? [env(`${prefix}TCP__LISTEN`, JSON.stringify(relayListen(input.cluster)))]
+                  : []),
                 ...tunnelBindV6Env(prefix, relayTunnelBindV6(input.cluster)),
                 env(`${prefix}HTTP__HOST`, hostEnvValue(httpHost(input.cluster))),
                 env(`${prefix}HTTP__PORT`, String(RELAY_HTTP_PORT)),
@@ -222,6 +230,18 @@ export function relayService(input: ClusterObjectsInput): DesiredObject & V1Serv
           targetPort: relay.port,
           ...(relay.nodePort === undefined ? {} : { nodePort: relay.nodePort }),
         },
+        // Both protocols on one address: answers name the same IP for UDP and TCP.
+        ...(relay.tcp.enabled
+          ? [
+              {
+                name: 'relay-tcp',
+                protocol: 'TCP',
+                port: relay.tcp.port,
+                targetPort: relay.port,
+                ...(relay.tcp.nodePort === undefined ? {} : { nodePort: relay.tcp.nodePort }),
+              },
+            ]
+          : []),
       ],
     },
   };
@@ -272,6 +292,7 @@ export function signalingDeployment(input: ClusterObjectsInput): DesiredObject &
               env: [
                 ...routingTableEnv(prefix, cluster, namespace),
                 env(`${prefix}RELAYS`, JSON.stringify(input.relayAddresses)),
+                ...tcpRelaysEnv(prefix, input.cluster, input.relayAddresses),
                 env(`${prefix}HTTP__HOST`, hostEnvValue(httpHost(input.cluster))),
                 env(`${prefix}HTTP__PORT`, String(signaling.port)),
                 env(`${prefix}OPS__HOST`, hostEnvValue(httpHost(input.cluster))),
@@ -332,4 +353,14 @@ export function signalingService(input: ClusterObjectsInput): DesiredObject & V1
 /** `tunnel.bindV6` for an IPv6 cluster; nothing otherwise (the relay then has no IPv6 tunnel socket). */
 function tunnelBindV6Env(prefix: string, bindV6: string | undefined): V1EnvVar[] {
   return bindV6 === undefined ? [] : [env(`${prefix}TUNNEL__BIND_V6`, hostEnvValue(bindV6))];
+}
+
+/** `<prefix>TCP_RELAYS` when the relays have ICE-TCP addresses (none: the variable is left out). */
+export function tcpRelaysEnv(
+  prefix: string,
+  cluster: VoiceEdgeCluster,
+  relayAddresses: readonly string[],
+): V1EnvVar[] {
+  const tcp = relayTcpAddresses(cluster, relayAddresses);
+  return tcp.length === 0 ? [] : [env(`${prefix}TCP_RELAYS`, JSON.stringify(tcp))];
 }

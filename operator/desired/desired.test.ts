@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import type { V1Deployment, V1EnvVar, V1Pod, V1Service } from '@kubernetes/client-node';
 import { applyEnvOverrides } from '../../config/env-overrides.ts';
 import { TransceiverConfigSchema } from '../../transceiver/config.ts';
+import { relayTcpAddresses } from '../relay-addresses.ts';
 import { cluster, pool } from '../test-support/fixtures.ts';
 import {
   desiredClusterObjects,
@@ -94,6 +95,7 @@ describe('cluster objects', () => {
       VOICE_EDGE_RELAY_ROUTING_TABLE__CONFIG_MAP__NAMESPACE: 'voice',
       VOICE_EDGE_RELAY_CLUSTER_ID: '7',
       VOICE_EDGE_RELAY_LISTEN: '["0.0.0.0:3478"]',
+      VOICE_EDGE_RELAY_TCP__LISTEN: '["0.0.0.0:3478"]',
       VOICE_EDGE_RELAY_HTTP__HOST: '0.0.0.0',
       VOICE_EDGE_RELAY_HTTP__PORT: '9090',
       VOICE_EDGE_RELAY_REDIS__URL: '"redis://r:6379/0"',
@@ -116,16 +118,51 @@ describe('cluster objects', () => {
     );
   });
 
-  it('exposes the relay on UDP with externalTrafficPolicy Local', () => {
+  it('exposes the relay on UDP and ICE-TCP, one address, with externalTrafficPolicy Local', () => {
     const service = relayService({
       ...input,
-      cluster: cluster({ relay: { serviceType: 'NodePort', nodePort: 31478, port: 3479 } }),
+      cluster: cluster({
+        relay: { serviceType: 'NodePort', nodePort: 31478, port: 3479, tcp: { nodePort: 31443 } },
+      }),
     }) as V1Service;
     assert.equal(service.spec!.type, 'NodePort');
     assert.equal(service.spec!.externalTrafficPolicy, 'Local');
     assert.deepEqual(service.spec!.ports, [
       { name: 'relay', protocol: 'UDP', port: 3479, targetPort: 3479, nodePort: 31478 },
+      // The pods listen for TCP on the relay port too: no capability to bind 443.
+      { name: 'relay-tcp', protocol: 'TCP', port: 443, targetPort: 3479, nodePort: 31443 },
     ]);
+  });
+
+  it('ICE-TCP off: no TCP port on the Service or the pods, no TCP listen, nothing advertised', () => {
+    const off = { ...input, cluster: cluster({ relay: { tcp: { enabled: false } } }) };
+    assert.deepEqual(
+      (relayService(off) as V1Service).spec!.ports!.map((p) => p.protocol),
+      ['UDP'],
+    );
+    const relay = (relayDeployment(off) as V1Deployment).spec!.template.spec!.containers[0]!;
+    assert.equal(envOf(relay.env).VOICE_EDGE_RELAY_TCP__LISTEN, undefined);
+    assert.deepEqual(
+      relay.ports!.map((p) => p.name),
+      ['relay', 'http'],
+    );
+    const signaling = (signalingDeployment(off) as V1Deployment).spec!.template.spec!.containers[0]!;
+    assert.equal(envOf(signaling.env).VOICE_EDGE_SIGNALING_TCP_RELAYS, undefined);
+  });
+
+  it('the ICE-TCP addresses: the relay IPs with the TCP port (its fixed node port under NodePort)', () => {
+    const addresses = ['203.0.113.7:3478', '[2001:db8::7]:3478'];
+    assert.deepEqual(relayTcpAddresses(cluster({}), addresses), ['203.0.113.7:443', '[2001:db8::7]:443']);
+    assert.deepEqual(relayTcpAddresses(cluster({ relay: { tcp: { port: 8443 } } }), addresses.slice(0, 1)), [
+      '203.0.113.7:8443',
+    ]);
+    const nodePort = { serviceType: 'NodePort', nodePort: 31478 };
+    assert.deepEqual(
+      relayTcpAddresses(cluster({ relay: { ...nodePort, tcp: { nodePort: 31443 } } }), addresses.slice(0, 1)),
+      ['203.0.113.7:31443'],
+    );
+    assert.deepEqual(relayTcpAddresses(cluster({ relay: nodePort }), addresses), [], 'no fixed node port');
+    assert.deepEqual(relayTcpAddresses(cluster({ relay: { tcp: { enabled: false } } }), addresses), []);
   });
 
   it('configures signaling with the relays and the auth tokens Secret', () => {
@@ -137,6 +174,7 @@ describe('cluster objects', () => {
     assert.deepEqual(container.args, ['signaling']);
     const variables = envOf(container.env);
     assert.equal(variables.VOICE_EDGE_SIGNALING_RELAYS, '["203.0.113.7:3478"]');
+    assert.equal(variables.VOICE_EDGE_SIGNALING_TCP_RELAYS, '["203.0.113.7:443"]');
     assert.equal(variables.VOICE_EDGE_SIGNALING_HTTP__PORT, '8443');
     assert.equal(variables.VOICE_EDGE_SIGNALING_OPS__PORT, '9091');
     assert.deepEqual(variables.VOICE_EDGE_SIGNALING_AUTH__TOKENS, {

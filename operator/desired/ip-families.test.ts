@@ -96,6 +96,7 @@ describe('spec.ipFamilies', () => {
       const env = resolvedEnv(containerOf(relayDeployment(objects) as V1Deployment).env, 'fd00:10:244::5');
       const config = RelayConfigSchema.parse(applyEnvOverrides({}, env, 'VOICE_EDGE_RELAY_'));
       assert.deepEqual(config.listen, listen);
+      assert.deepEqual(config.tcp.listen, listen, 'ICE-TCP on the same addresses');
       assert.deepEqual(config.tunnel, { bindV4: '0.0.0.0', ...(bindV6 ? { bindV6 } : {}) });
       assert.equal(config.http.host, httpHost(objects.cluster));
     }
@@ -109,6 +110,7 @@ describe('spec.ipFamilies', () => {
       assert.equal(config.ops.host, httpHost(objects.cluster));
       // The relays it advertises, IPv6 ones in brackets (operator/relay-addresses.ts).
       assert.deepEqual(config.relays.map(formatTransportAddress), ['203.0.113.7:3478', '[2001:db8::7]:3478']);
+      assert.deepEqual(config.tcpRelays.map(formatTransportAddress), ['203.0.113.7:443', '[2001:db8::7]:443']);
     }
   });
 
@@ -128,7 +130,10 @@ describe('spec.ipFamilies', () => {
     // The relay Service keeps what it had besides.
     const relay = relayService(IPV6) as V1Service;
     assert.equal(relay.spec!.externalTrafficPolicy, 'Local');
-    assert.deepEqual(relay.spec!.ports, [{ name: 'relay', protocol: 'UDP', port: 3478, targetPort: 3478 }]);
+    assert.deepEqual(relay.spec!.ports, [
+      { name: 'relay', protocol: 'UDP', port: 3478, targetPort: 3478 },
+      { name: 'relay-tcp', protocol: 'TCP', port: 443, targetPort: 3478 },
+    ]);
   });
 
   it('a transceiver pod listens on its own IP, IPv4 or IPv6: the address the routing table names', () => {
@@ -146,6 +151,7 @@ describe('spec.ipFamilies', () => {
       assert.deepEqual(config.tunnel.listen, { family, address: podIP, port: 7000 });
       assert.equal(formatTransportAddress(config.tunnel.listen), tunnelAddress(podIP));
       assert.equal(config.api.host, apiHost);
+      assert.deepEqual(config.tcpRelays.map(formatTransportAddress), ['203.0.113.7:443', '[2001:db8::7]:443']);
       // The routing table's API URL reaches a server bound on that host.
       assert.equal(
         new URL(apiBaseUrl(podIP)).hostname,

@@ -29,7 +29,7 @@ import {
   transceiverPodName,
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
-import { clusterImage, routingTableEnv } from './cluster-objects.ts';
+import { clusterImage, routingTableEnv, tcpRelaysEnv } from './cluster-objects.ts';
 import { env, fieldEnv, secretEnv, yamlString } from './common.ts';
 import { hostEnvValue, httpHost } from './ip-families.ts';
 
@@ -78,6 +78,7 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     env(`${PREFIX}API__HOST`, hostEnvValue(httpHost(cluster))),
     env(`${PREFIX}API__PORT`, String(TRANSCEIVER_API_PORT)),
     env(`${PREFIX}RELAYS`, JSON.stringify(input.relayAddresses)),
+    ...tcpRelaysEnv(PREFIX, cluster, input.relayAddresses),
     env(`${PREFIX}BACKEND__URL`, yamlString(spec.backend.url)),
     env(`${PREFIX}BACKEND__PROTOCOL`, spec.backend.protocol),
     // 8000 with twilio-media-streams (the API refuses another rate there), the pool's rate otherwise.

@@ -1,17 +1,18 @@
-// Blocks UDP to one loopback port with iptables, as a network that lets only TCP out does, for the
-// ICE-TCP tests. Each rule carries a comment naming this process, so a crashed run's rules are swept
-// by the next one; a normal run removes its own on unblock() or at exit.
+// Blocks UDP to one address and port with iptables, as a network that lets only TCP out does, for the
+// ICE-TCP tests. The rule is in the raw table, before any DNAT: it also blocks a Service address that
+// the test kubelet's kube-proxy would rewrite. Each rule carries a comment naming this process, so a
+// crashed run's rules are swept by the next one; a normal run removes its own on unblock() or at exit.
 import { execFileSync } from 'node:child_process';
 import { addExitCleanup } from '../kube/exit-cleanup.ts';
 
 const TAG = 'voice-edge-test-udp-block';
 
-function rule(port: number): string[] {
+function rule(address: string, port: number): string[] {
   const comment = `${TAG}-${process.pid}`;
   return [
     'OUTPUT',
     '-d',
-    '127.0.0.1',
+    address,
     '-p',
     'udp',
     '--dport',
@@ -27,7 +28,9 @@ function rule(port: number): string[] {
 
 /** Removes rules left by test processes that are gone. */
 function sweep(): void {
-  const rules = execFileSync('iptables', ['-w', '-S', 'OUTPUT'], { encoding: 'utf8' }).split('\n');
+  const rules = execFileSync('iptables', ['-w', '-t', 'raw', '-S', 'OUTPUT'], { encoding: 'utf8' }).split(
+    '\n',
+  );
   for (const line of rules) {
     const match = new RegExp(`--comment "?${TAG}-(\\d+)"?`).exec(line);
     if (!match) continue;
@@ -43,19 +46,19 @@ function sweep(): void {
       .replace(/^-A /, '')
       .split(' ')
       .map((part) => part.replace(/^"|"$/g, ''));
-    execFileSync('iptables', ['-w', '-D', ...spec]);
+    execFileSync('iptables', ['-w', '-t', 'raw', '-D', ...spec]);
   }
 }
 
-/** Drops UDP sent to 127.0.0.1:`port` until the returned function is called (or the process exits). */
-export function blockUdp(port: number): () => void {
+/** Drops UDP sent to `address`:`port` until the returned function is called (or the process exits). */
+export function blockUdp(port: number, address = '127.0.0.1'): () => void {
   sweep();
-  execFileSync('iptables', ['-w', '-I', ...rule(port)]);
+  execFileSync('iptables', ['-w', '-t', 'raw', '-I', ...rule(address, port)]);
   let removed = false;
   const unblock = () => {
     if (removed) return;
     removed = true;
-    execFileSync('iptables', ['-w', '-D', ...rule(port)]);
+    execFileSync('iptables', ['-w', '-t', 'raw', '-D', ...rule(address, port)]);
   };
   const forget = addExitCleanup(unblock);
   return () => {

@@ -26,6 +26,8 @@ export interface WhipCallResult {
   candidatePairRttMs: number | null;
   /** The selected candidate pair's remote candidate protocol: 'udp' or 'tcp'. */
   selectedProtocol: string | null;
+  /** The answer's `a=candidate:` lines. */
+  answerCandidates: string[];
   remoteInboundRttMs: number | null;
   packetsReceived: number | null;
   packetsLost: number | null;

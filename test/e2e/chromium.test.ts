@@ -7,45 +7,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { launchChromium } from '../support/chromium.ts';
 import { Edge } from '../support/edge.ts';
 import { serveTestPages, type TestPages } from '../support/test-pages.ts';
+import { runWhipCall } from '../support/whip-call.ts';
 
 const ECHO_DELAY_MS = 300;
 /** How long the page listens while muted: longer than the echo delay, so an echo would show. */
 const SILENT_MS = 1_500;
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-
-/** What the page puts on `window.result` (see pages/whip-call.html). */
-interface CallResult {
-  phase: string;
-  error: string | null;
-  userAgent: string;
-  whipStatus: number | null;
-  location: string | null;
-  etag: string | null;
-  offerToAnswerMs: number | null;
-  setupMs: number | null;
-  connectionStates: { state: string; ms: number }[];
-  silentPacketsReceived: number | null;
-  silentPeak: number | null;
-  energyBefore: number | null;
-  firstBeepSentMs: number | null;
-  timeToEchoMs: number | null;
-  echoLoopMs: number | null;
-  echoesHeard: number;
-  remotePeak: number;
-  energyAfter: number | null;
-  candidatePairRttMs: number | null;
-  remoteInboundRttMs: number | null;
-  packetsReceived: number | null;
-  packetsLost: number | null;
-  jitterMs: number | null;
-  packetsSent: number | null;
-  sentEnergy: number | null;
-  hangUpStatus: number | null;
-}
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -81,26 +52,16 @@ describe('a Chromium caller through the whole edge', () => {
   });
 
   test('hears its own microphone come back after the echo delay; hang-up frees the session', async (t) => {
-    const context = await browser!.newContext({ permissions: ['microphone'] });
-    let tab: Page | undefined;
-    const consoleLines: string[] = [];
-    let result: CallResult | undefined;
+    let outcome: Awaited<ReturnType<typeof runWhipCall>> | undefined;
     let passed = false;
+    const screenshot = `${artifacts}chromium-whip-call.png`;
     try {
-      tab = await context.newPage();
-      tab.on('console', (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
-      tab.on('pageerror', (error) => consoleLines.push(`pageerror: ${error.message}`));
-      const query = new URLSearchParams({ whip: edge!.whipUrl, silentMs: String(SILENT_MS) });
-      await tab.goto(`${pages!.url('whip-call.html')}?${query}`);
-      await tab.waitForFunction(
-        () => {
-          const phase = (window as unknown as { result?: CallResult }).result?.phase;
-          return phase === 'done' || phase === 'failed';
-        },
-        undefined,
-        { timeout: 60_000, polling: 100 },
-      );
-      result = await tab.evaluate(() => (window as unknown as { result: CallResult }).result);
+      outcome = await runWhipCall(browser!, pages!, edge!.whipUrl, {
+        silentMs: SILENT_MS,
+        hangUp: true,
+        screenshot,
+      });
+      const { result } = outcome;
       assert.equal(result.error, null, `the page failed in phase ${result.phase}: ${result.error}`);
 
       // WHIP: 201 with a session URL (read across origins thanks to CORS) and an ETag.
@@ -157,28 +118,21 @@ describe('a Chromium caller through the whole edge', () => {
       );
 
       // Hang up from the page (a cross-origin DELETE, so CORS preflight included): the session ends.
-      const deleted = await tab.evaluate(() => (window as unknown as { hangUp(): Promise<number> }).hangUp());
-      assert.equal(deleted, 200);
+      assert.equal(outcome.hangUpStatus, 200);
       await waitUntil(async () => (await edge!.status(0)).sessions === 0, 5_000, 'the session to end');
-      result = await tab.evaluate(() => (window as unknown as { result: CallResult }).result);
       passed = true;
     } finally {
-      if (tab) {
-        const file = `${artifacts}chromium-whip-call.png`;
-        await tab.screenshot({ path: file, fullPage: true }).catch(() => {});
-        t.diagnostic(`screenshot: ${file}`);
-        result ??= await tab
-          .evaluate(() => (window as unknown as { result?: CallResult }).result)
-          .catch(() => undefined);
-      }
-      writeFileSync(`${artifacts}chromium-whip-call.json`, `${JSON.stringify(result ?? null, null, 2)}\n`);
+      t.diagnostic(`screenshot: ${screenshot}`);
+      writeFileSync(
+        `${artifacts}chromium-whip-call.json`,
+        `${JSON.stringify(outcome?.result ?? null, null, 2)}\n`,
+      );
       if (!passed) {
         writeFileSync(`${artifacts}chromium-edge.log`, edge?.output ?? '');
-        t.diagnostic(`page console:\n${consoleLines.join('\n')}`);
-        t.diagnostic(`page result: ${JSON.stringify(result)}`);
+        t.diagnostic(`page console:\n${outcome?.console.join('\n')}`);
+        t.diagnostic(`page result: ${JSON.stringify(outcome?.result)}`);
         t.diagnostic(`edge output (also in ${artifacts}chromium-edge.log):\n${edge?.output}`);
       }
-      await context.close().catch(() => {});
     }
   });
 });

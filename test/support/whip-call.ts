@@ -39,13 +39,14 @@ export interface WhipCallResult {
 
 /**
  * Calls `whipUrl` from the page; `silentMs`: how long it listens while muted. Hangs up (DELETE)
- * when `hangUp` is set. The console lines come back for failure messages.
+ * when `hangUp` is set, then saves a screenshot to `screenshot` if given. The console lines come
+ * back for failure messages.
  */
 export async function runWhipCall(
   browser: Browser,
   pages: TestPages,
   whipUrl: string,
-  options: { silentMs?: number; hangUp?: boolean; timeoutMs?: number } = {},
+  options: { silentMs?: number; hangUp?: boolean; timeoutMs?: number; screenshot?: string } = {},
 ): Promise<{ result: WhipCallResult; hangUpStatus: number | undefined; console: string[] }> {
   const context = await browser.newContext({ permissions: ['microphone'] });
   const consoleLines: string[] = [];
@@ -68,6 +69,8 @@ export async function runWhipCall(
       options.hangUp && result.error === null
         ? await tab.evaluate(() => (window as unknown as { hangUp(): Promise<number> }).hangUp())
         : undefined;
+    if (options.screenshot)
+      await tab.screenshot({ path: options.screenshot, fullPage: true }).catch(() => {});
     return { result, hangUpStatus, console: consoleLines };
   } finally {
     await context.close().catch(() => {});

@@ -110,7 +110,10 @@ describe('spec.ipFamilies', () => {
       assert.equal(config.ops.host, httpHost(objects.cluster));
       // The relays it advertises, IPv6 ones in brackets (operator/relay-addresses.ts).
       assert.deepEqual(config.relays.map(formatTransportAddress), ['203.0.113.7:3478', '[2001:db8::7]:3478']);
-      assert.deepEqual(config.tcpRelays.map(formatTransportAddress), ['203.0.113.7:443', '[2001:db8::7]:443']);
+      assert.deepEqual(config.tcpRelays.map(formatTransportAddress), [
+        '203.0.113.7:443',
+        '[2001:db8::7]:443',
+      ]);
     }
   });
 
@@ -151,7 +154,10 @@ describe('spec.ipFamilies', () => {
       assert.deepEqual(config.tunnel.listen, { family, address: podIP, port: 7000 });
       assert.equal(formatTransportAddress(config.tunnel.listen), tunnelAddress(podIP));
       assert.equal(config.api.host, apiHost);
-      assert.deepEqual(config.tcpRelays.map(formatTransportAddress), ['203.0.113.7:443', '[2001:db8::7]:443']);
+      assert.deepEqual(config.tcpRelays.map(formatTransportAddress), [
+        '203.0.113.7:443',
+        '[2001:db8::7]:443',
+      ]);
       // The routing table's API URL reaches a server bound on that host.
       assert.equal(
         new URL(apiBaseUrl(podIP)).hostname,

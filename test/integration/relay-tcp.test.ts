@@ -39,7 +39,7 @@ async function startRig(
         { id: TRANSCEIVER_ID, tunnel: `127.0.0.1:${transceiver.address.port}`, state: 'active' },
       ],
     },
-    config: { tcp: { listen: [`127.0.0.1:${tcpPort}`], ...tcp }, ...config },
+    config: { tcp: { listen: [`127.0.0.1:${tcpPort}`, `[::1]:${tcpPort}`], ...tcp }, ...config },
   });
   const relay = await RelayProcess.start(fixture);
   return {
@@ -71,9 +71,9 @@ class TcpClient {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve(Date.now())));
   }
 
-  static open(port: number): Promise<TcpClient> {
+  static open(port: number, host = '127.0.0.1'): Promise<TcpClient> {
     return new Promise((resolve, reject) => {
-      const socket = tcpConnect({ host: '127.0.0.1', port }, () => resolve(new TcpClient(socket)));
+      const socket = tcpConnect({ host, port }, () => resolve(new TcpClient(socket)));
       socket.once('error', reject);
     });
   }
@@ -93,8 +93,8 @@ class TcpClient {
 }
 
 /** Opens a connection whose first packet is a valid check: a TCP flow to the transceiver. */
-async function openFlow(rig: Rig) {
-  const client = await TcpClient.open(rig.tcpPort);
+async function openFlow(rig: Rig, host = '127.0.0.1') {
+  const client = await TcpClient.open(rig.tcpPort, host);
   const credentials = credentialsFor(rig.fixture.keyring.keyring, CLUSTER, TRANSCEIVER_ID);
   const request = bindingRequest(credentials.ufrag, credentials.password);
   client.send(request);
@@ -149,6 +149,17 @@ describe('relay: ICE-TCP', () => {
     assert.equal(client.received.length, 2);
     // Closed by the client: the flow ends with the connection.
     client.socket.end();
+    await rig.relay.waitFor('voice_edge_relay_tcp_connections', {}, (v) => v === 0);
+  });
+
+  test('over IPv6 the same: the tunnel names the client with family 6 and TCP', async () => {
+    const { client, arrived, tunnelClient } = await openFlow(rig, '::1');
+    assert.deepEqual(tunnelClient, { family: 6, address: '::1', port: client.localPort, transport: 'tcp' });
+    const answer = rtpPacket();
+    await rig.transceiver.send(encodeTunnelPacket(tunnelClient, answer), arrived.port, arrived.address);
+    await waitUntil(async () => client.received.length === 1, 2_000, 'the answer');
+    assert.deepEqual(client.received, [answer]);
+    client.socket.destroy();
     await rig.relay.waitFor('voice_edge_relay_tcp_connections', {}, (v) => v === 0);
   });
 

@@ -5,9 +5,10 @@
 // us-east goes straight to cluster 1. Needs root (network namespaces).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { GlobalEdge } from '../support/global-edge.ts';
-import { NS } from '../support/global-net.ts';
-import { sample } from '../support/prometheus.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GlobalEdge, RELAY_PORT } from '../support/global-edge.ts';
+import { ADDRESS, NS } from '../support/global-net.ts';
+import { parsePrometheus, sample } from '../support/prometheus.ts';
 import { CallerHost } from '../support/wrtc-remote.ts';
 
 describe('calls through the edge relay, in simulated regions', () => {
@@ -107,6 +108,42 @@ describe('calls through the edge relay, in simulated regions', () => {
       }
     } finally {
       await host.close();
+    }
+  });
+
+  test('a libwebrtc caller whose network blocks UDP reaches the edge relay over ICE-TCP; the edge forwards over UDP', async (t) => {
+    // The user's own firewall: no UDP to the edge relay, as on a network that lets only TCP out.
+    const rule = ['OUTPUT', '-p', 'udp', '-d', ADDRESS.edge, '--dport', String(RELAY_PORT), '-j', 'DROP'];
+    edge.net.exec(NS.user, 'iptables', '-w', '-I', ...rule);
+    const edgeTcp = async (direction: string) =>
+      sample(
+        parsePrometheus(await (await fetch(`http://${ADDRESS.edge}:9090/metrics`)).text()),
+        'voice_edge_relay_tcp_packets_total',
+        { direction },
+      );
+    const host = new CallerHost(edge.net.launcher(NS.user));
+    try {
+      const before = await edgeTcp('from_client');
+      const caller = await host.call(edge.whipUrl, { toneHz: 440, timeoutMs: 20_000 });
+      try {
+        const echoMs = await caller.waitForEcho(10_000);
+        // 20 ms packets both ways keep coming over the caller's TCP connection.
+        const deadline = Date.now() + 5_000;
+        const enough = async () =>
+          (await edgeTcp('from_client')) - before >= 100 && (await edgeTcp('to_client')) >= 100;
+        while (!(await enough()) && Date.now() < deadline) await sleep(100);
+        const carried = (await edgeTcp('from_client')) - before;
+        t.diagnostic(
+          `over TCP to the edge: setup ${caller.setupMs} ms, echo after ${echoMs} ms, ${carried} packets`,
+        );
+        assert.ok(carried >= 100, `${carried} packets from the caller over TCP`);
+        assert.ok((await edgeTcp('to_client')) >= 100, 'and to it');
+      } finally {
+        assert.equal(await caller.hangUp(), 200);
+      }
+    } finally {
+      await host.close();
+      edge.net.exec(NS.user, 'iptables', '-w', '-D', ...rule);
     }
   });
 });

@@ -109,7 +109,13 @@ export class GlobalEdge {
         ...(name === 'c1' ? {} : { apiTokens: [this.apiTokens[name]] }),
       })),
       edgeRelays: [
-        { region: 'eu', relays: [`${ADDRESS.edge}:${RELAY_PORT}`], clientCidrs: ['198.18.1.0/24'] },
+        {
+          region: 'eu',
+          relays: [`${ADDRESS.edge}:${RELAY_PORT}`],
+          // ICE-TCP at the edge: forwarded to the clusters over the UDP tunnel.
+          tcpRelays: [`${ADDRESS.edge}:${RELAY_PORT}`],
+          clientCidrs: ['198.18.1.0/24'],
+        },
       ],
       region: { nearest: { eu: ['us-east', 'us-west'] } },
       // Status polls cross the 35 ms backbone.
@@ -207,6 +213,7 @@ export class GlobalEdge {
         relays: [`${CLUSTERS[name].address}:${RELAY_PORT}`],
       })),
       listen: [`${ADDRESS.edge}:${RELAY_PORT}`],
+      tcp: { listen: [`${ADDRESS.edge}:${RELAY_PORT}`] },
       workers: 1,
       routingKeys: { file: 'keys.yaml' },
       redis: { url: this.redis!.url },

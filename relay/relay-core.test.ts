@@ -1119,3 +1119,20 @@ describe('RelayCore: ICE-TCP connections', () => {
     assert.equal(h.counters[SLOT.flows], 0);
   });
 });
+
+describe('RelayCore: records for the flow cache', () => {
+  test('the refresh pass takes UDP flows whose record is older than their latest packet, never TCP flows', () => {
+    const h = makeCore({ recovery: true });
+    const from = client();
+    const overUdp = asFlow(send(h, bindingRequest(ufragFor(1)), from, 1_000));
+    const overTcp = asFlow(
+      h.core.onTcpPacket(undefined, bindingRequest(ufragFor(2)), from.address, 4, from.port, 1_000),
+    );
+    assert.deepEqual(h.core.staleRecords(), [overUdp]);
+    overUdp.recordedAt = 1_000;
+    assert.deepEqual(h.core.staleRecords(), []);
+    send(h, DTLS, from, 2_000);
+    assert.deepEqual(h.core.staleRecords(), [overUdp]);
+    assert.equal(overTcp.recordedAt, 0);
+  });
+});

@@ -442,6 +442,17 @@ export class RelayCore {
     this.#newFlowLimiter.sweep(now);
   }
 
+  /**
+   * Flows whose record is older than their latest packet, for the cache writer's refresh pass. TCP
+   * flows never: a connection cannot be recovered, and a record would hand its address to UDP.
+   */
+  staleRecords(): Flow[] {
+    const stale: Flow[] = [];
+    for (const flow of this.flows.values())
+      if (flow.client.transport !== 'tcp' && flow.lastSeen > flow.recordedAt) stale.push(flow);
+    return stale;
+  }
+
   /** Flows created since the last call, for the cache writer; each is handed out once. */
   takeUnrecorded(): Flow[] {
     const taken = this.#unrecorded;

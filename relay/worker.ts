@@ -331,9 +331,7 @@ export class RelayWorker {
     const refreshMs = (this.#config.redis!.ttlSeconds * 1000) / 3;
     if (now - this.#lastRefresh >= refreshMs) {
       this.#lastRefresh = now;
-      for (const flow of this.core.flows.values()) {
-        if (flow.lastSeen > flow.recordedAt) batch.push(flow);
-      }
+      batch.push(...this.core.staleRecords());
     }
     if (batch.length === 0) return;
     const records = batch.map((flow) => ({

@@ -836,6 +836,12 @@ describe('the CRDs on the API server', () => {
       clusterYaml({ signaling: { serviceType: 'ClusterIP', nodePort: 30080 } }),
       /signaling.nodePort needs serviceType NodePort or LoadBalancer/,
     ],
+    [
+      'a relay ICE-TCP nodePort out of range',
+      clusterYaml({ relay: { serviceType: 'NodePort', tcp: { nodePort: 443 } } }),
+      /relay.tcp.nodePort/,
+    ],
+    ['a relay ICE-TCP port of 0', clusterYaml({ relay: { tcp: { port: 0 } } }), /relay.tcp.port/],
     ['signaling on its ops port', clusterYaml({ signaling: { port: 9091 } }), /must not be 9091/],
     ['a relay port of 0', clusterYaml({ relay: { port: 0 } }), /relay.port/],
     [
@@ -928,7 +934,7 @@ describe('the CRDs on the API server', () => {
     assert.deepEqual(cluster.spec, {
       clusterId: 7,
       routingKeys: { secretName: 'keys', key: 'keys.yaml' },
-      relay: { replicas: 2, port: 3478, serviceType: 'LoadBalancer' },
+      relay: { replicas: 2, port: 3478, serviceType: 'LoadBalancer', tcp: { enabled: true, port: 443 } },
       signaling: { replicas: 2, port: 8080, serviceType: 'ClusterIP' },
       transceiverApi: {},
       networkPolicy: { enabled: true },

@@ -7,11 +7,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Candidate,
   CandidatePair,
+  CipherContext,
+  DtlsClient,
+  DtlsServer,
+  HashAlgorithm,
+  NamedCurveAlgorithm,
   ProtectionProfileAeadAes128Gcm,
   ProtectionProfileAes128CmHmacSha1_80,
   type Protocol,
   RTCPeerConnection,
   RtpHeader,
+  SignatureAlgorithm,
   SrtcpSession,
   SrtpSession,
   useOPUS,
@@ -112,4 +118,89 @@ describe('werift patches', () => {
       await answerer.close();
     }
   });
+
+  test('004 dtls-server-flight5-loss: a handshake recovers whichever records of flight 5 are lost', async () => {
+    const certificate = await CipherContext.createSelfSignedCertificateWithKey(
+      { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },
+      NamedCurveAlgorithm.secp256r1_23,
+    );
+    // The client's first flight 5 with records missing, as a lossy path delivers it (the
+    // retransmission arrives whole). Unpatched, the server derives the keys again from each copy
+    // of the ClientKeyExchange over whatever it holds by then, and the two ends never agree.
+    for (const lost of [['finished'], ['certificate-verify'], ['client-key-exchange'], ['certificate']]) {
+      const result = await dtlsHandshake(
+        certificate,
+        (from, record) => from === 'client' && lost.includes(record),
+      );
+      assert.ok(result.connected, `lost ${lost.join(' + ')}: not connected after ${result.ms} ms`);
+      assert.deepEqual(
+        result.received,
+        ['to server', 'to client'],
+        `lost ${lost.join(' + ')}: application data`,
+      );
+    }
+  });
 });
+
+type DtlsRecord = 'certificate' | 'client-key-exchange' | 'certificate-verify' | 'finished' | 'other';
+
+/** The record a datagram of flight 5 carries (one record each, as werift sends them). */
+function recordOf(datagram: Buffer): DtlsRecord {
+  if (datagram[0] === 22 && datagram.readUInt16BE(3) === 1) return 'finished'; // encrypted: epoch 1
+  if (datagram[0] !== 22) return 'other';
+  const type = datagram[13];
+  if (type === 11) return 'certificate';
+  if (type === 16) return 'client-key-exchange';
+  if (type === 15) return 'certificate-verify';
+  return 'other';
+}
+
+/**
+ * A werift DTLS client and server over an in-memory path that drops the first copy of each record
+ * `drop` names; resolves when both ends are connected and application data crossed both ways, or
+ * after 4 s (two retransmissions).
+ */
+async function dtlsHandshake(
+  certificate: Awaited<ReturnType<typeof CipherContext.createSelfSignedCertificateWithKey>>,
+  drop: (from: 'client' | 'server', record: DtlsRecord) => boolean,
+): Promise<{ connected: boolean; received: string[]; ms: number }> {
+  const dropped = new Set<string>();
+  const receivers: { client?: (data: Buffer) => void; server?: (data: Buffer) => void } = {};
+  const path = (from: 'client' | 'server') => ({
+    send: async (datagram: Buffer) => {
+      const record = recordOf(datagram);
+      if (record !== 'other' && drop(from, record) && !dropped.has(`${from} ${record}`)) {
+        dropped.add(`${from} ${record}`);
+        return;
+      }
+      setImmediate(() => receivers[from === 'client' ? 'server' : 'client']?.(datagram));
+    },
+    set onData(receive: (data: Buffer) => void) {
+      receivers[from] = receive;
+    },
+    close: () => {},
+  });
+  const options = {
+    cert: certificate.certPem,
+    key: certificate.keyPem,
+    signatureHash: certificate.signatureHash,
+    extendedMasterSecret: true,
+  };
+  const server = new DtlsServer({ ...options, transport: path('server') as never, certificateRequest: true });
+  const client = new DtlsClient({ ...options, transport: path('client') as never });
+  let connected = 0;
+  server.onConnect.once(() => connected++);
+  client.onConnect.once(() => connected++);
+  const received: string[] = [];
+  server.onData.subscribe((data) => received.push(String(data)));
+  client.onData.subscribe((data) => received.push(String(data)));
+  const started = performance.now();
+  void client.connect().catch(() => {});
+  while (connected < 2 && performance.now() - started < 4_000) await sleep(20);
+  if (connected === 2) {
+    await client.send(Buffer.from('to server'));
+    await server.send(Buffer.from('to client'));
+    await sleep(50);
+  }
+  return { connected: connected === 2, received, ms: Math.round(performance.now() - started) };
+}

@@ -130,7 +130,7 @@ describe('werift patches', () => {
     for (const lost of [['finished'], ['certificate-verify'], ['client-key-exchange'], ['certificate']]) {
       const result = await dtlsHandshake(
         certificate,
-        (from, record) => from === 'client' && lost.includes(record),
+        (from, record, copy) => from === 'client' && copy === 1 && lost.includes(record),
       );
       assert.ok(result.connected, `lost ${lost.join(' + ')}: not connected after ${result.ms} ms`);
       assert.deepEqual(
@@ -140,39 +140,60 @@ describe('werift patches', () => {
       );
     }
   });
+
+  test('005 dtls-client-flight4-complete: flight 5 is built from the whole of flight 4, whatever copy brought each part', async () => {
+    const certificate = await CipherContext.createSelfSignedCertificateWithKey(
+      { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },
+      NamedCurveAlgorithm.secp256r1_23,
+    );
+    // The first ServerHello is lost, so the rest of the first flight 4 waits; the retransmission
+    // loses its CertificateRequest. Unpatched, the second ServerHelloDone builds flight 5 before the
+    // first CertificateRequest is handled: no Certificate in it, and the server waits for one forever.
+    const result = await dtlsHandshake(
+      certificate,
+      (from, record, copy) =>
+        from === 'server' &&
+        ((record === 'server-hello' && copy === 1) || (record === 'certificate-request' && copy === 2)),
+    );
+    assert.ok(result.connected, `not connected after ${result.ms} ms`);
+    assert.deepEqual(result.received, ['to server', 'to client']);
+  });
 });
 
-type DtlsRecord = 'certificate' | 'client-key-exchange' | 'certificate-verify' | 'finished' | 'other';
+const HANDSHAKE_NAMES: Record<number, string> = {
+  2: 'server-hello',
+  11: 'certificate',
+  12: 'server-key-exchange',
+  13: 'certificate-request',
+  14: 'server-hello-done',
+  15: 'certificate-verify',
+  16: 'client-key-exchange',
+};
 
-/** The record a datagram of flight 5 carries (one record each, as werift sends them). */
-function recordOf(datagram: Buffer): DtlsRecord {
-  if (datagram[0] === 22 && datagram.readUInt16BE(3) === 1) return 'finished'; // encrypted: epoch 1
+/** The record a handshake datagram carries (one record each, as werift sends them), else 'other'. */
+function recordOf(datagram: Buffer): string {
   if (datagram[0] !== 22) return 'other';
-  const type = datagram[13];
-  if (type === 11) return 'certificate';
-  if (type === 16) return 'client-key-exchange';
-  if (type === 15) return 'certificate-verify';
-  return 'other';
+  if (datagram.readUInt16BE(3) === 1) return 'finished'; // encrypted: epoch 1
+  return HANDSHAKE_NAMES[datagram[13]!] ?? 'other';
 }
 
 /**
- * A werift DTLS client and server over an in-memory path that drops the first copy of each record
- * `drop` names; resolves when both ends are connected and application data crossed both ways, or
- * after 4 s (two retransmissions).
+ * A werift DTLS client and server over an in-memory path that drops the copies `drop` names (the
+ * `copy`th time `from` sends that record, from 1); resolves when both ends are connected and
+ * application data crossed both ways, or after 4 s (two retransmissions).
  */
 async function dtlsHandshake(
   certificate: Awaited<ReturnType<typeof CipherContext.createSelfSignedCertificateWithKey>>,
-  drop: (from: 'client' | 'server', record: DtlsRecord) => boolean,
+  drop: (from: 'client' | 'server', record: string, copy: number) => boolean,
 ): Promise<{ connected: boolean; received: string[]; ms: number }> {
-  const dropped = new Set<string>();
+  const copies = new Map<string, number>();
   const receivers: { client?: (data: Buffer) => void; server?: (data: Buffer) => void } = {};
   const path = (from: 'client' | 'server') => ({
     send: async (datagram: Buffer) => {
       const record = recordOf(datagram);
-      if (record !== 'other' && drop(from, record) && !dropped.has(`${from} ${record}`)) {
-        dropped.add(`${from} ${record}`);
-        return;
-      }
+      const copy = (copies.get(`${from} ${record}`) ?? 0) + 1;
+      copies.set(`${from} ${record}`, copy);
+      if (record !== 'other' && drop(from, record, copy)) return;
       setImmediate(() => receivers[from === 'client' ? 'server' : 'client']?.(datagram));
     },
     set onData(receive: (data: Buffer) => void) {

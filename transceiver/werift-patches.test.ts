@@ -158,6 +158,31 @@ describe('werift patches', () => {
     assert.ok(result.connected, `not connected after ${result.ms} ms`);
     assert.deepEqual(result.received, ['to server', 'to client']);
   });
+
+  test('006 dtls-record-sequence-after-finished: each epoch-1 record has a number of its own', async () => {
+    const certificate = await CipherContext.createSelfSignedCertificateWithKey(
+      { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },
+      NamedCurveAlgorithm.secp256r1_23,
+    );
+    const sent: { from: string; epoch: number; seq: number }[] = [];
+    const result = await dtlsHandshake(certificate, () => false, {
+      messages: 12,
+      onRecord: (from, epoch, seq) => sent.push({ from, epoch, seq }),
+    });
+    assert.ok(result.connected);
+    for (const from of ['client', 'server']) {
+      // The Finished, then 12 application-data records. Unpatched, the numbers restart after the
+      // Finished and one of them repeats the Finished's: a replay to the peer, and the same AES-GCM
+      // nonce twice under one key.
+      const numbers = sent.filter((r) => r.from === from && r.epoch === 1).map((r) => r.seq);
+      assert.equal(numbers.length, 13, `${from}: ${numbers}`);
+      assert.equal(new Set(numbers).size, numbers.length, `${from} repeats a number: ${numbers}`);
+      assert.ok(
+        numbers.every((seq, index) => index === 0 || seq > numbers[index - 1]!),
+        `${from}: ${numbers}`,
+      );
+    }
+  });
 });
 
 const HANDSHAKE_NAMES: Record<number, string> = {
@@ -185,11 +210,19 @@ function recordOf(datagram: Buffer): string {
 async function dtlsHandshake(
   certificate: Awaited<ReturnType<typeof CipherContext.createSelfSignedCertificateWithKey>>,
   drop: (from: 'client' | 'server', record: string, copy: number) => boolean,
+  options: {
+    /** Application-data messages each way once connected (default 1). */
+    messages?: number;
+    /** Every record that leaves an end: its epoch and sequence number. */
+    onRecord?: (from: 'client' | 'server', epoch: number, seq: number) => void;
+  } = {},
 ): Promise<{ connected: boolean; received: string[]; ms: number }> {
   const copies = new Map<string, number>();
   const receivers: { client?: (data: Buffer) => void; server?: (data: Buffer) => void } = {};
   const path = (from: 'client' | 'server') => ({
     send: async (datagram: Buffer) => {
+      for (let offset = 0; offset + 13 <= datagram.length; offset += 13 + datagram.readUInt16BE(offset + 11))
+        options.onRecord?.(from, datagram.readUInt16BE(offset + 3), datagram.readUIntBE(offset + 5, 6));
       const record = recordOf(datagram);
       const copy = (copies.get(`${from} ${record}`) ?? 0) + 1;
       copies.set(`${from} ${record}`, copy);
@@ -201,14 +234,18 @@ async function dtlsHandshake(
     },
     close: () => {},
   });
-  const options = {
+  const dtlsOptions = {
     cert: certificate.certPem,
     key: certificate.keyPem,
     signatureHash: certificate.signatureHash,
     extendedMasterSecret: true,
   };
-  const server = new DtlsServer({ ...options, transport: path('server') as never, certificateRequest: true });
-  const client = new DtlsClient({ ...options, transport: path('client') as never });
+  const server = new DtlsServer({
+    ...dtlsOptions,
+    transport: path('server') as never,
+    certificateRequest: true,
+  });
+  const client = new DtlsClient({ ...dtlsOptions, transport: path('client') as never });
   let connected = 0;
   server.onConnect.once(() => connected++);
   client.onConnect.once(() => connected++);
@@ -219,8 +256,10 @@ async function dtlsHandshake(
   void client.connect().catch(() => {});
   while (connected < 2 && performance.now() - started < 4_000) await sleep(20);
   if (connected === 2) {
-    await client.send(Buffer.from('to server'));
-    await server.send(Buffer.from('to client'));
+    for (let message = 0; message < (options.messages ?? 1); message++) {
+      await client.send(Buffer.from('to server'));
+      await server.send(Buffer.from('to client'));
+    }
     await sleep(50);
   }
   return { connected: connected === 2, received, ms: Math.round(performance.now() - started) };

@@ -2,7 +2,8 @@
 // network path a caller's packets take (where an attacker on the path could capture them). Each client
 // address gets its own upstream socket, so the relay sees one stable address per client, and the
 // proxy records what passes: the client's STUN Binding requests (to replay them) and the sequence
-// numbers of the RTP the client receives (to count loss).
+// numbers of the RTP the client receives (to count loss). It can also lose a share of the datagrams
+// each way, from a seeded sequence, as a lossy network path does.
 import { createSocket, type Socket } from 'node:dgram';
 
 export interface ProxiedClient {
@@ -17,23 +18,54 @@ export interface ProxiedClient {
   cut: boolean;
 }
 
+export interface UdpProxyOptions {
+  /** Share of the datagrams dropped, each way independently (0–1); default 0. */
+  readonly loss?: number;
+  /** Seed of the drop sequence (a run repeats exactly with the same seed and traffic); default 1. */
+  readonly seed?: number;
+}
+
 export class UdpProxy {
   readonly #downstream: Socket;
   readonly #target: { address: string; port: number };
+  readonly #loss: number;
+  #random: number;
   readonly clients = new Map<string, ProxiedClient>();
+  /** Datagrams the path lost (with `loss`). */
+  dropped = 0;
 
-  private constructor(downstream: Socket, target: { address: string; port: number }) {
+  private constructor(
+    downstream: Socket,
+    target: { address: string; port: number },
+    options: UdpProxyOptions,
+  ) {
     this.#downstream = downstream;
     this.#target = target;
+    this.#loss = options.loss ?? 0;
+    this.#random = options.seed ?? 1;
     downstream.on('message', (data, from) => void this.#fromClient(data, from));
     downstream.on('error', () => {});
   }
 
   /** Listens on 127.0.0.1 and forwards to `target` (the relay's public address). */
-  static async start(target: { address: string; port: number }): Promise<UdpProxy> {
+  static async start(
+    target: { address: string; port: number },
+    options: UdpProxyOptions = {},
+  ): Promise<UdpProxy> {
     const socket = createSocket('udp4');
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    return new UdpProxy(socket, target);
+    return new UdpProxy(socket, target, options);
+  }
+
+  /** True for a datagram the path loses (mulberry32 over the seed). */
+  #lost(): boolean {
+    if (this.#loss === 0) return false;
+    this.#random = (this.#random + 0x6d2b79f5) | 0;
+    let t = Math.imul(this.#random ^ (this.#random >>> 15), 1 | this.#random);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    const lost = ((t ^ (t >>> 14)) >>> 0) / 4294967296 < this.#loss;
+    if (lost) this.dropped++;
+    return lost;
   }
 
   get port(): number {
@@ -50,7 +82,7 @@ export class UdpProxy {
       client = { relaySide: upstream.address(), upstream, checks: [], received: [], cut: false };
       const created = client;
       upstream.on('message', (reply) => {
-        if (created.cut) return;
+        if (created.cut || this.#lost()) return;
         const first = reply[0]!;
         // RTP, not RTCP: RTCP's packet types 200–204 read as payload types 72–76 (RFC 5761 §4).
         const payloadType = reply[1]! & 0x7f;
@@ -60,7 +92,7 @@ export class UdpProxy {
       });
       this.clients.set(key, client);
     }
-    if (client.cut) return;
+    if (client.cut || this.#lost()) return;
     if (data[0] === 0 && data[1] === 1) client.checks.push(Buffer.from(data));
     client.upstream.send(data, this.#target.port, this.#target.address);
   }

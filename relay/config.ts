@@ -40,7 +40,8 @@ export const RelayConfigSchema = z
     listen: z.array(TransportAddressSchema).min(1),
     /**
      * ICE-TCP (RFC 6544, docs/reaching-the-edge.md): TCP addresses for clients whose networks block
-     * UDP. One worker serves them all. Empty (the default): no TCP port.
+     * UDP, listened on by every worker (SO_REUSEPORT). Empty (the default): no TCP port. The limits
+     * are per worker, as the flow limits are.
      */
     tcp: z
       .strictObject({

@@ -51,7 +51,10 @@ function startWorker(init: WorkerInit): Promise<RunningWorker> {
         thread.off('message', onMessage);
         resolve(worker);
       } else if (message.type === 'start-failed') {
-        const listens = init.config.listen.map(formatTransportAddress).join(', ');
+        const listens = [
+          ...init.config.listen.map(formatTransportAddress),
+          ...init.config.tcp.listen.map((address) => `${formatTransportAddress(address)}/tcp`),
+        ].join(', ');
         const hint = message.code === 'EADDRINUSE' ? ` (is another process using ${listens}?)` : '';
         reject(new RelayStartError(`worker ${init.index} could not start: ${message.message}${hint}`));
       }

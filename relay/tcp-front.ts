@@ -1,7 +1,8 @@
 // The relay's ICE-TCP port (RFC 6544 passive candidates, RFC 4571 framing; docs/reaching-the-edge.md).
-// The socket shell only: every packet decision is RelayCore's (onTcpPacket), as on UDP. One TCP
-// connection is one flow; the tunnel names it with its remote address and the TCP type, so the
-// transceiver's replies come back to this worker, which writes them into the same connection.
+// The socket shell only: every packet decision is RelayCore's (onTcpPacket), as on UDP. Every worker
+// listens (SO_REUSEPORT); one TCP connection is one flow of the worker that accepted it, and the
+// tunnel names it with its remote address and the TCP type, so the transceiver's replies come back to
+// that worker's tunnel socket, which writes them into the same connection.
 //
 // What a connection may cost before it proves anything: one timer, one partial packet of at most
 // maxPacketBytes, and a slot in the global and per-source caps. Its first packet must be a STUN
@@ -59,7 +60,14 @@ export class TcpFront {
         this.#servers.push(server);
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
-          server.listen({ host: listen.address, port: listen.port, ipv6Only: listen.family === 6 }, () => {
+          // SO_REUSEPORT: every worker listens on the same address, the kernel spreads the connections.
+          const options = {
+            host: listen.address,
+            port: listen.port,
+            ipv6Only: listen.family === 6,
+            reusePort: true,
+          };
+          server.listen(options, () => {
             server.off('error', reject);
             resolve();
           });

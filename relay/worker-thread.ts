@@ -31,7 +31,7 @@ const post = (message: FromWorker) => port.postMessage(message);
 
 let worker: RelayWorker;
 try {
-  worker = new RelayWorker({ ...init, logger, servesTcp: init.index === 0 });
+  worker = new RelayWorker({ ...init, logger });
   await worker.start();
 } catch (error) {
   const { message, code } = error as NodeJS.ErrnoException;

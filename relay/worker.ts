@@ -1,5 +1,5 @@
-// One relay worker: its own public sockets (SO_REUSEPORT, so the kernel spreads client flows over
-// the workers), its own tunnel sockets, flow table and Redis connection. The socket code here is
+// One relay worker: its own public sockets, UDP and TCP (SO_REUSEPORT, so the kernel spreads client
+// flows and connections over the workers), its own tunnel sockets, flow table and Redis connection. The socket code here is
 // thin: every decision is RelayCore's.
 import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from 'pino';
@@ -31,8 +31,6 @@ export interface RelayWorkerOptions {
   readonly routingTable: unknown;
   readonly keyring: unknown;
   readonly logger: Logger;
-  /** This worker serves the TCP port(s) too (one worker does: Node cannot share a TCP port between threads). */
-  readonly servesTcp?: boolean;
 }
 
 function bindSocket(
@@ -100,7 +98,7 @@ export class RelayWorker {
       counters: options.counters,
       recovery: config.redis !== undefined,
     });
-    if (options.servesTcp && config.tcp.listen.length > 0) {
+    if (config.tcp.listen.length > 0) {
       this.#tcp = new TcpFront({
         config: config.tcp,
         core: this.core,

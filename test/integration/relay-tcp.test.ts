@@ -268,6 +268,32 @@ describe('relay: ICE-TCP limits that need their own relay', () => {
     }
   });
 
+  test('every worker listens (SO_REUSEPORT): connections spread, and each gets its replies through its own worker', async () => {
+    const rig = await startRig({}, { workers: 2 });
+    try {
+      const flows = [];
+      for (let i = 0; i < 16; i++) flows.push(await openFlow(rig));
+      // The tunnel datagrams come from each accepting worker's own tunnel socket.
+      const workers = new Set(flows.map((flow) => flow.arrived.port));
+      assert.equal(workers.size, 2, 'both workers accepted connections');
+      for (const flow of flows) {
+        const answer = rtpPacket();
+        await rig.transceiver.send(
+          encodeTunnelPacket(flow.tunnelClient, answer),
+          flow.arrived.port,
+          flow.arrived.address,
+        );
+        await waitUntil(async () => flow.client.received.length === 1, 2_000, 'the answer');
+        assert.deepEqual(flow.client.received, [answer]);
+      }
+      assert.equal(await rig.relay.value('voice_edge_relay_tcp_connections'), 16);
+      for (const flow of flows) flow.client.socket.destroy();
+      await rig.relay.waitFor('voice_edge_relay_tcp_connections', {}, (v) => v === 0);
+    } finally {
+      await rig.close();
+    }
+  });
+
   test('an idle flow ends its connection (a half-open peer cannot hold a slot); a relay stop closes the rest', async () => {
     const rig = await startRig({}, { flows: { idleTimeoutMs: 1_000, newFlowsPerSourcePerSecond: 10_000 } });
     try {

@@ -11,6 +11,7 @@ export const USAGE = `usage: npm start -- [--host 127.0.0.1] [--http-port 8080] 
                       [--backend-protocol voice-edge|twilio-media-streams]
 
   --host              where everything listens: an IPv4 or an IPv6 address (127.0.0.1, ::1)
+  --relay-port        the relay's media port, UDP and (for callers whose network blocks UDP) TCP
   --backend-url       the backend calls are bridged to (ws:// or wss://); without it, the bundled
                       echo agent (voice-edge protocol, delayed by --echo-delay-ms)
   --backend-protocol  what the backend speaks (docs/backend-protocol.md): voice-edge (default),

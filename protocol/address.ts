@@ -2,6 +2,7 @@
 // Only IP literals are accepted: the relay never resolves names on its packet path.
 import type { SocketOptions } from 'node:dgram';
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatHostPort } from './host-port.ts';
 
 export type AddressFamily = 4 | 6;
 
@@ -132,7 +133,7 @@ export function parseTransportAddress(text: string): TransportAddress {
 }
 
 export function formatTransportAddress(address: TransportAddress): string {
-  return address.family === 6 ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+  return formatHostPort(address.address, address.port);
 }
 
 /** The same key Node's dgram `rinfo` gives for this address: used to index flows. */

@@ -154,7 +154,7 @@ export class Transceiver {
       const { call, answer } = await Call.start({
         id,
         offer: request.offer,
-        relays: advertisedRelays(request, this.config),
+        relays: answerRelays(request, this.config),
         metadata: request.metadata ?? {},
         credentials,
         router: this.router,
@@ -250,7 +250,7 @@ export class Transceiver {
  * The relays an answer names: the request's (UDP, then TCP) when it names any, else the configured
  * ones; TCP addresses carry `transport: 'tcp'` from here on.
  */
-export function advertisedRelays(
+function answerRelays(
   request: {
     relays?: readonly TransportAddress[] | undefined;
     tcpRelays?: readonly TransportAddress[] | undefined;

@@ -4,11 +4,12 @@
 // restart closes the TCP connection: the call comes back by an ICE restart, in a measured time.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { launchChromium } from '../support/chromium.ts';
 import { Edge } from '../support/edge.ts';
 import { sample } from '../support/prometheus.ts';
 import { serveTestPages, type TestPages } from '../support/test-pages.ts';
+import { toneCallerEvents } from '../support/tone-caller.ts';
 import { blockUdp } from '../support/udp-block.ts';
 import { waitUntil } from '../support/wait.ts';
 import { runWhipCall, type WhipCallResult } from '../support/whip-call.ts';
@@ -33,6 +34,16 @@ function checkEchoCall(result: WhipCallResult): void {
 
 const tcpPackets = async (edge: Edge, direction: 'from_client' | 'to_client') =>
   sample(await edge.relayMetrics(), 'voice_edge_relay_tcp_packets_total', { direction });
+
+/** The call is over at the edge: no session, and no TCP connection left at the relay. */
+async function nothingLeft(edge: Edge): Promise<void> {
+  await waitUntil(async () => (await edge.status(0)).sessions === 0, 5_000, 'the session to end');
+  await waitUntil(
+    async () => sample(await edge.relayMetrics(), 'voice_edge_relay_tcp_connections') === 0,
+    10_000,
+    'no TCP connection left',
+  );
+}
 
 describe('ICE-TCP: a Chromium caller whose network blocks UDP', () => {
   let edge: Edge | undefined;
@@ -88,13 +99,8 @@ describe('ICE-TCP: a Chromium caller whose network blocks UDP', () => {
         `TCP (UDP blocked): setup ${Math.round(result.setupMs!)} ms, RTT ${result.candidatePairRttMs} ms, ` +
           `echo loop ${Math.round(result.echoLoopMs!)} ms, ${result.packetsLost} of ${result.packetsReceived} lost`,
       );
-      await waitUntil(async () => (await edge!.status(0)).sessions === 0, 5_000, 'the session to end');
       // The browser closes its TCP connection with the call: the relay holds nothing after.
-      await waitUntil(
-        async () => sample(await edge!.relayMetrics(), 'voice_edge_relay_tcp_connections') === 0,
-        10_000,
-        'the TCP connection to close',
-      );
+      await nothingLeft(edge!);
     } finally {
       unblock();
     }
@@ -111,16 +117,20 @@ describe('ICE-TCP: a Chromium caller whose network blocks UDP', () => {
         return (window as unknown as { start(url: string): Promise<string> }).start(url);
       }, edge!.whipUrl);
       await tab.evaluate(() => (window as unknown as { talk(on: boolean): void }).talk(true));
-      await waitUntil(async () => (await events(tab)).some((e) => e.what === 'echo-on'), 10_000, 'the echo');
+      await waitUntil(
+        async () => (await toneCallerEvents(tab)).some((e) => e.what === 'echo-on'),
+        10_000,
+        'the echo',
+      );
       const killedAt = Date.now();
       await edge!.restartRelay();
       const relayBackMs = Date.now() - killedAt;
       await waitUntil(
-        async () => (await events(tab)).some((e) => e.what === 'echo-on' && e.wall > killedAt),
+        async () => (await toneCallerEvents(tab)).some((e) => e.what === 'echo-on' && e.wall > killedAt),
         20_000,
         'the echo after the restart',
       );
-      const after = (await events(tab)).filter((e) => e.wall >= killedAt);
+      const after = (await toneCallerEvents(tab)).filter((e) => e.wall >= killedAt);
       const at = (what: string) => after.find((e) => e.what === what)?.wall;
       assert.ok(at('echo-off'), 'the echo stopped with the relay');
       assert.ok(at('ice-restart'), JSON.stringify(after));
@@ -133,25 +143,10 @@ describe('ICE-TCP: a Chromium caller whose network blocks UDP', () => {
       assert.equal(sample(await edge!.relayMetrics(), 'voice_edge_relay_tcp_connections'), 1);
       assert.equal((await edge!.status(0)).sessions, 1, 'the same session, restarted in place');
       await tab.evaluate(() => (window as unknown as { hangUp(): Promise<number> }).hangUp());
-      await waitUntil(async () => (await edge!.status(0)).sessions === 0, 5_000, 'the session to end');
-      await waitUntil(
-        async () => sample(await edge!.relayMetrics(), 'voice_edge_relay_tcp_connections') === 0,
-        10_000,
-        'no connection left',
-      );
+      await nothingLeft(edge!);
     } finally {
       unblock();
       await context.close().catch(() => {});
     }
   });
 });
-
-interface PageEvent {
-  what: string;
-  t: number;
-  wall: number;
-}
-
-function events(tab: Page): Promise<PageEvent[]> {
-  return tab.evaluate(() => (window as unknown as { events: PageEvent[] }).events);
-}

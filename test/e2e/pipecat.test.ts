@@ -19,17 +19,12 @@ import { Edge, Service } from '../support/edge.ts';
 import { freeTcpPort } from '../support/net.ts';
 import { sample } from '../support/prometheus.ts';
 import { serveTestPages, type TestPages } from '../support/test-pages.ts';
+import { type PageEvent, toneCallerEvents } from '../support/tone-caller.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const GREETING_S = 4;
 const IDLE_HANG_UP_S = 2;
 
-interface PageEvent {
-  what: string;
-  t: number;
-  /** Date.now() in the page, to compare with the test's clock. */
-  wall?: number;
-}
 interface BotEvent {
   event: string;
   t: number | null;
@@ -48,15 +43,11 @@ function botEvents(bot: Service, since = 0): BotEvent[] {
     .slice(since);
 }
 
-async function events(tab: Page): Promise<PageEvent[]> {
-  return tab.evaluate(() => (window as unknown as { events: PageEvent[] }).events);
-}
-
 async function eventAfter(tab: Page, what: string, after: number, timeoutMs: number): Promise<number> {
   let at: number | undefined;
   await waitUntil(
     async () => {
-      at = (await events(tab)).find((e) => e.what === what && e.t >= after)?.t;
+      at = (await toneCallerEvents(tab)).find((e) => e.what === what && e.t >= after)?.t;
       return at !== undefined;
     },
     timeoutMs,
@@ -131,7 +122,7 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
     const quietAt = await tab.evaluate(() => performance.now());
     await talk(tab, false);
     const echoOff = await eventAfter(tab, 'echo-off', quietAt, 5_000);
-    const heard = await events(tab);
+    const heard = await toneCallerEvents(tab);
     const hangUpStatus = await tab.evaluate(() =>
       (window as unknown as { hangUp(): Promise<number> }).hangUp(),
     );
@@ -218,7 +209,7 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
     let left: PageEvent | undefined;
     await waitUntil(
       async () => {
-        left = (await events(tab)).find(
+        left = (await toneCallerEvents(tab)).find(
           (e) =>
             e.what.startsWith('connection-') &&
             e.what !== 'connection-connected' &&
@@ -230,7 +221,7 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
       5_000,
       "the browser's connection to leave 'connected'",
     );
-    const dtlsClosed = (await events(tab)).find((e) => e.what === 'dtls-closed');
+    const dtlsClosed = (await toneCallerEvents(tab)).find((e) => e.what === 'dtls-closed');
     const bot2 = botEvents(bot, seen);
     const packets = () =>
       tab.evaluate(() => (window as unknown as { packetsReceived(): Promise<number> }).packetsReceived());
@@ -240,7 +231,7 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
     const deleteStatus = await tab.evaluate(() =>
       (window as unknown as { deleteStatus(): Promise<number> }).deleteStatus(),
     );
-    const heard = await events(tab);
+    const heard = await toneCallerEvents(tab);
     await tab.close();
     console.log(
       `pipecat idle hang-up: ${JSON.stringify(bot2.filter((e) => e.event !== 'start'))}, packets after: ${afterSecond - before}, ` +

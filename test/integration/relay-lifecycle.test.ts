@@ -258,6 +258,30 @@ describe('relay process', () => {
   });
 });
 
+/**
+ * A client's check for transceiver 7 through the relay at `relayAddress`:`relayPort`, and the
+ * transceiver's answer back through the tunnel: what reached the transceiver, its tunnel packet, and
+ * what came back to the client (the answer, byte for byte).
+ */
+async function checkAndAnswer(
+  fixture: RelayFixture,
+  transceiver: UdpEndpoint,
+  client: UdpEndpoint,
+  relayAddress: string,
+  relayPort: number,
+) {
+  const { ufrag, password } = credentialsFor(fixture.keyring.keyring, 1, 7);
+  await client.send(bindingRequest(ufrag, password), relayPort, relayAddress);
+  const arrived = await transceiver.next();
+  const decoded = decodeTunnelPacket(arrived.data);
+  assert.ok(decoded.ok);
+  const answer = rtpPacket();
+  await transceiver.send(encodeTunnelPacket(decoded.packet.client, answer), arrived.port, arrived.address);
+  const back = await client.next();
+  assert.deepEqual(back.data, answer);
+  return { arrived, tunnel: decoded.packet, back };
+}
+
 describe('relay sockets', () => {
   test('IPv6 clients are tunnelled with their IPv6 address', async (t) => {
     const probe = await UdpEndpoint.open('::1').catch(() => undefined);
@@ -279,21 +303,9 @@ describe('relay sockets', () => {
     const relay = await RelayProcess.start(fixture);
     const client = await UdpEndpoint.open('::1');
     try {
-      const { ufrag, password } = credentialsFor(fixture.keyring.keyring, 1, 7);
-      await client.send(bindingRequest(ufrag, password), relayPort, '::1');
-      const arrived = await transceiver.next();
-      const decoded = decodeTunnelPacket(arrived.data);
-      assert.ok(decoded.ok);
-      assert.equal(arrived.data.length - decoded.packet.payload.length, 22, 'IPv6 header is 22 bytes');
-      assert.deepEqual(decoded.packet.client, { family: 6, address: '::1', port: client.address.port });
-      const answer = rtpPacket();
-      await transceiver.send(
-        encodeTunnelPacket(decoded.packet.client, answer),
-        arrived.port,
-        arrived.address,
-      );
-      const back = await client.next();
-      assert.deepEqual(back.data, answer);
+      const { arrived, tunnel, back } = await checkAndAnswer(fixture, transceiver, client, '::1', relayPort);
+      assert.equal(arrived.data.length - tunnel.payload.length, 22, 'IPv6 header is 22 bytes');
+      assert.deepEqual(tunnel.client, { family: 6, address: '::1', port: client.address.port });
       assert.equal(back.port, relayPort);
     } finally {
       await relay.stop('SIGKILL');
@@ -324,24 +336,18 @@ describe('relay sockets', () => {
     const relay = await RelayProcess.start(fixture);
     const clients = [await UdpEndpoint.open('127.0.0.1'), await UdpEndpoint.open('::1')];
     try {
-      const { ufrag, password } = credentialsFor(fixture.keyring.keyring, 1, 7);
       for (const [index, client] of clients.entries()) {
         const [family, address] = index === 0 ? [4, '127.0.0.1'] : [6, '::1'];
-        await client.send(bindingRequest(ufrag, password), relayPort, address);
-        const arrived = await transceiver.next();
+        const { arrived, tunnel, back } = await checkAndAnswer(
+          fixture,
+          transceiver,
+          client,
+          address,
+          relayPort,
+        );
         // From the relay's IPv6 tunnel socket, naming the client in its own family.
         assert.equal(arrived.address, '::1');
-        const decoded = decodeTunnelPacket(arrived.data);
-        assert.ok(decoded.ok);
-        assert.deepEqual(decoded.packet.client, { family, address, port: client.address.port });
-        const answer = rtpPacket();
-        await transceiver.send(
-          encodeTunnelPacket(decoded.packet.client, answer),
-          arrived.port,
-          arrived.address,
-        );
-        const back = await client.next();
-        assert.deepEqual(back.data, answer);
+        assert.deepEqual(tunnel.client, { family, address, port: client.address.port });
         assert.deepEqual([back.address, back.port], [address, relayPort], 'from the port the client sent to');
       }
     } finally {

@@ -26,6 +26,8 @@ export const DROP_REASONS = [
   'redis_error',
   'redis_busy',
   'hold_overflow',
+  'candidate_overflow', // a candidate new path's packets past what its transceiver verifies before answering
+  'candidate_table_full', // as many candidate new paths as the relay holds at once
   // from transceivers, on the tunnel sockets
   'tunnel_unknown_source',
   'tunnel_malformed',
@@ -57,6 +59,9 @@ const SCALARS = [
   'flows', // gauge
   'flows_created_stun',
   'flows_created_redis',
+  'flows_created_ssrc', // a candidate new path (NAT rebinding) its transceiver sent to
+  'candidates_created', // addresses sending a live session's SRTP, forwarded to its transceiver to verify
+  'candidate_packets', // packets forwarded for candidate new paths
   'flows_expired',
   'flows_removed', // their transceiver left the routing table
   'redis_lookup_hit',
@@ -104,6 +109,9 @@ export const SLOT = {
   flows: slotOf('flows'),
   flowsCreatedStun: slotOf('flows_created_stun'),
   flowsCreatedRedis: slotOf('flows_created_redis'),
+  flowsCreatedSsrc: slotOf('flows_created_ssrc'),
+  candidatesCreated: slotOf('candidates_created'),
+  candidatePackets: slotOf('candidate_packets'),
   flowsExpired: slotOf('flows_expired'),
   flowsRemoved: slotOf('flows_removed'),
   redisLookupHit: slotOf('redis_lookup_hit'),

@@ -32,6 +32,7 @@ function flow(port: number, ufrag: string, lastSeen = 0, address = '192.0.2.1'):
     recordedAt: 0,
     stunTokens: 0,
     stunRefilledAt: 0,
+    ssrc: undefined,
   };
 }
 

@@ -34,10 +34,17 @@ export interface Flow {
   stunTokens: number;
   /** When stunTokens was last refilled (ms). */
   stunRefilledAt: number;
+  /**
+   * The SSRC of the client's latest RTP packet (clear in the SRTP header), indexed by the table: a
+   * packet from an unknown address carrying it is a candidate new path of this flow's session.
+   */
+  ssrc: number | undefined;
 }
 
 export class FlowTable {
   readonly #flows = new Map<string, Flow>();
+  /** SSRC → the flow whose client sent it last: at most one entry per flow. */
+  readonly #bySsrc = new Map<number, Flow>();
   readonly maxFlows: number;
   readonly idleTimeoutMs: number;
 
@@ -61,6 +68,8 @@ export class FlowTable {
 
   /** Inserts or replaces the flow at flow.key. The caller checks hasRoomFor first. */
   set(flow: Flow): void {
+    const replaced = this.#flows.get(flow.key);
+    if (replaced !== undefined && replaced !== flow) this.#unindex(replaced);
     this.#flows.set(flow.key, flow);
   }
 
@@ -68,7 +77,32 @@ export class FlowTable {
     const flow = this.#flows.get(key);
     if (flow === undefined) return undefined;
     this.#flows.delete(key);
+    this.#unindex(flow);
     return flow;
+  }
+
+  /**
+   * The flow's client now sends RTP with `ssrc` (a new call, or the client changed it). The latest
+   * flow to send an SSRC owns it: after a NAT rebinding that is the flow of the new address.
+   */
+  indexSsrc(flow: Flow, ssrc: number): void {
+    this.#unindex(flow);
+    flow.ssrc = ssrc;
+    this.#bySsrc.set(ssrc, flow);
+  }
+
+  /** The flow whose client sent RTP with this SSRC last, if it is still in the table. */
+  bySsrc(ssrc: number): Flow | undefined {
+    return this.#bySsrc.get(ssrc);
+  }
+
+  /** SSRCs indexed (for tests: never more than the flows). */
+  get ssrcCount(): number {
+    return this.#bySsrc.size;
+  }
+
+  #unindex(flow: Flow): void {
+    if (flow.ssrc !== undefined && this.#bySsrc.get(flow.ssrc) === flow) this.#bySsrc.delete(flow.ssrc);
   }
 
   /** Removes flows idle for longer than the timeout; returns how many. */

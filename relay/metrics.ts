@@ -65,7 +65,18 @@ export function createRelayMetrics(workerCounters: () => readonly Float64Array[]
   summed('voice_edge_relay_flows_created_total', 'Flows created, by cause', 'cause', {
     stun: SLOT.flowsCreatedStun,
     redis: SLOT.flowsCreatedRedis,
+    ssrc: SLOT.flowsCreatedSsrc,
   });
+  single(
+    'voice_edge_relay_path_candidates_total',
+    "Addresses with no flow that sent a live session's SRTP (NAT rebinding), forwarded to its transceiver to verify",
+    SLOT.candidatesCreated,
+  );
+  single(
+    'voice_edge_relay_path_candidate_packets_total',
+    'Packets forwarded for candidate new paths before their flow was made',
+    SLOT.candidatePackets,
+  );
   single('voice_edge_relay_flows_expired_total', 'Flows removed after the idle timeout', SLOT.flowsExpired);
   single(
     'voice_edge_relay_flows_removed_total',

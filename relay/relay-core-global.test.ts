@@ -132,10 +132,10 @@ describe('RelayCore as an edge relay', () => {
       assert.equal(core.onClientPacket(RTP, from.address, 4, from.port, 0, NOW_MS + 20), flow);
       // The peer relay's reply names the client: it goes to the client.
       const reply = encodeTunnelPacket(from, RTP);
-      assert.equal(core.onTunnelPacket(reply, relay.address, relay.port), flow);
+      assert.equal(core.onTunnelPacket(reply, relay.address, relay.port, 0), flow);
       // The other peer cannot answer for this client.
       const other = cluster === 1 ? C2_RELAY : C1_RELAY;
-      assert.equal(core.onTunnelPacket(reply, other.address, other.port), 'tunnel_no_flow');
+      assert.equal(core.onTunnelPacket(reply, other.address, other.port, 0), 'tunnel_no_flow');
     }
     assert.equal(counters[SLOT.packetsToPeer], 4);
     assert.equal(counters[SLOT.packetsToTransceiver], 0);
@@ -186,7 +186,7 @@ describe('RelayCore as a cluster relay behind edge relays', () => {
     assert.equal(flow.socketIndex, 1);
     // The transceiver answers: the flow says to send the datagram, header and all, to the edge.
     const reply = encodeTunnelPacket(CLIENT, RTP);
-    assert.equal(core.onTunnelPacket(reply, '10.0.0.5', 7000), flow);
+    assert.equal(core.onTunnelPacket(reply, '10.0.0.5', 7000, 0), flow);
     assert.equal(counters[SLOT.packetsToEdge], 1);
     assert.equal(counters[SLOT.packetsToClient], 0);
     // Media through the edge follows the flow; the worker forwards the client's packet.
@@ -225,15 +225,25 @@ describe('RelayCore as a cluster relay behind edge relays', () => {
     assert.equal(counters[SLOT.packetsToPeer], 1);
     // The transceiver cannot answer for the peer's flow, nor the peer for the transceiver's.
     assert.equal(
-      core.onTunnelPacket(encodeTunnelPacket({ ...CLIENT, port: 2 }, RTP), '10.0.0.5', 7000),
+      core.onTunnelPacket(encodeTunnelPacket({ ...CLIENT, port: 2 }, RTP), '10.0.0.5', 7000, 0),
       'tunnel_no_flow',
     );
     assert.equal(
-      core.onTunnelPacket(encodeTunnelPacket({ ...CLIENT, port: 1 }, RTP), C2_RELAY.address, C2_RELAY.port),
+      core.onTunnelPacket(
+        encodeTunnelPacket({ ...CLIENT, port: 1 }, RTP),
+        C2_RELAY.address,
+        C2_RELAY.port,
+        0,
+      ),
       'tunnel_no_flow',
     );
     assert.equal(
-      core.onTunnelPacket(encodeTunnelPacket({ ...CLIENT, port: 2 }, RTP), C2_RELAY.address, C2_RELAY.port),
+      core.onTunnelPacket(
+        encodeTunnelPacket({ ...CLIENT, port: 2 }, RTP),
+        C2_RELAY.address,
+        C2_RELAY.port,
+        0,
+      ),
       peer,
     );
   });
@@ -312,8 +322,8 @@ describe('ICE-TCP through the global tier', () => {
     assert.deepEqual(cluster.core.takeUnrecorded(), [], 'no cache record for a TCP client');
     // The transceiver's reply names the TCP client: it goes back to the edge, then into the connection.
     const reply = encodeTunnelPacket(tcpClient, RTP);
-    assert.equal(cluster.core.onTunnelPacket(reply, '10.0.0.5', 7000), atCluster);
-    assert.equal(edge.core.onTunnelPacket(reply, C1_RELAY.address, C1_RELAY.port), atEdge);
+    assert.equal(cluster.core.onTunnelPacket(reply, '10.0.0.5', 7000, 0), atCluster);
+    assert.equal(edge.core.onTunnelPacket(reply, C1_RELAY.address, C1_RELAY.port, 0), atEdge);
     // Media of a TCP client the cluster relay does not know is never a cache lookup.
     const stranger = encodeTunnelPacket({ ...tcpClient, port: 1 }, RTP);
     assert.equal(cluster.core.onEdgeDatagram(stranger, EDGE.address, EDGE.port, 0, NOW_MS), 'unknown_flow');

@@ -4,7 +4,12 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { AddressFamily } from '../protocol/address.ts';
 import { encodeStun, StunAttr, StunType } from '../protocol/stun.ts';
-import { encodeTunnelPacket, TUNNEL_HEADER_LENGTH_V4, TUNNEL_HEADER_LENGTH_V6 } from '../protocol/tunnel.ts';
+import {
+  encodeTunnelHeader,
+  encodeTunnelPacket,
+  TUNNEL_HEADER_LENGTH_V4,
+  TUNNEL_HEADER_LENGTH_V6,
+} from '../protocol/tunnel.ts';
 import {
   base32Decode,
   base32Encode,
@@ -18,6 +23,7 @@ import {
 } from '../protocol/ufrag.ts';
 import { DROP_REASONS, type DropReason, dropSlotOf, newCounters, SLOT } from './counters.ts';
 import { type Flow, FlowTable } from './flow-table.ts';
+import { type PathCandidate, PathCandidates } from './path-candidates.ts';
 import {
   type ClientDecision,
   DRAIN_CLOCK_TOLERANCE_S,
@@ -711,10 +717,10 @@ describe('RelayCore: tunnel side', () => {
     const { h, a, b, flowA, flowB } = withFlows();
     const payload = randomBytes(100);
     const datagram = encodeTunnelPacket(a, payload);
-    assert.equal(h.core.onTunnelPacket(datagram, '10.0.0.1', 4001), flowA);
+    assert.equal(h.core.onTunnelPacket(datagram, '10.0.0.1', 4001, 0), flowA);
     assert.deepEqual(datagram.subarray(flowA.header.length), payload);
     const v6 = encodeTunnelPacket(b, payload);
-    assert.equal(h.core.onTunnelPacket(v6, '10.0.0.1', 4002), flowB);
+    assert.equal(h.core.onTunnelPacket(v6, '10.0.0.1', 4002, 0), flowB);
     assert.deepEqual(v6.subarray(flowB.header.length), payload);
     assert.equal(h.counters[SLOT.packetsToClient], 2);
     assert.equal(h.counters[SLOT.bytesToClient], 200);
@@ -724,10 +730,10 @@ describe('RelayCore: tunnel side', () => {
   test('tunnel_unknown_source: only tunnel addresses in the routing table are accepted', () => {
     const { h, a } = withFlows();
     const datagram = encodeTunnelPacket(a, RTP);
-    expectDrop(h, 'tunnel_unknown_source', () => h.core.onTunnelPacket(datagram, '10.0.0.2', 4001));
-    expectDrop(h, 'tunnel_unknown_source', () => h.core.onTunnelPacket(datagram, '10.0.0.1', 4999));
+    expectDrop(h, 'tunnel_unknown_source', () => h.core.onTunnelPacket(datagram, '10.0.0.2', 4001, 0));
+    expectDrop(h, 'tunnel_unknown_source', () => h.core.onTunnelPacket(datagram, '10.0.0.1', 4999, 0));
     // Even the client itself cannot use the relay as a reflector.
-    expectDrop(h, 'tunnel_unknown_source', () => h.core.onTunnelPacket(datagram, a.address, a.port));
+    expectDrop(h, 'tunnel_unknown_source', () => h.core.onTunnelPacket(datagram, a.address, a.port, 0));
   });
 
   test('tunnel_malformed', () => {
@@ -752,23 +758,23 @@ describe('RelayCore: tunnel side', () => {
       badFamily,
       shortV6,
     ]) {
-      expectDrop(h, 'tunnel_malformed', () => h.core.onTunnelPacket(datagram, '10.0.0.1', 4001));
+      expectDrop(h, 'tunnel_malformed', () => h.core.onTunnelPacket(datagram, '10.0.0.1', 4001, 0));
     }
   });
 
   test('tunnel_no_flow: no flow for the client, or a flow owned by another transceiver', () => {
     const { h, a, b } = withFlows();
     const stranger = encodeTunnelPacket({ family: 4, address: '203.0.113.99', port: 1234 }, RTP);
-    expectDrop(h, 'tunnel_no_flow', () => h.core.onTunnelPacket(stranger, '10.0.0.1', 4001));
+    expectDrop(h, 'tunnel_no_flow', () => h.core.onTunnelPacket(stranger, '10.0.0.1', 4001, 0));
     // a's flow belongs to transceiver 1; transceiver 2 and 3 may not send to it.
     expectDrop(h, 'tunnel_no_flow', () =>
-      h.core.onTunnelPacket(encodeTunnelPacket(a, RTP), '10.0.0.1', 4002),
+      h.core.onTunnelPacket(encodeTunnelPacket(a, RTP), '10.0.0.1', 4002, 0),
     );
     expectDrop(h, 'tunnel_no_flow', () =>
-      h.core.onTunnelPacket(encodeTunnelPacket(a, RTP), '10.0.0.1', 4003),
+      h.core.onTunnelPacket(encodeTunnelPacket(a, RTP), '10.0.0.1', 4003, 0),
     );
     expectDrop(h, 'tunnel_no_flow', () =>
-      h.core.onTunnelPacket(encodeTunnelPacket(b, RTP), '10.0.0.1', 4001),
+      h.core.onTunnelPacket(encodeTunnelPacket(b, RTP), '10.0.0.1', 4001, 0),
     );
   });
 
@@ -780,7 +786,7 @@ describe('RelayCore: tunnel side', () => {
         { id: 2, port: 4002 },
       ]),
     );
-    assert.equal(h.core.onTunnelPacket(encodeTunnelPacket(a, RTP), '10.0.0.1', 4001), flowA);
+    assert.equal(h.core.onTunnelPacket(encodeTunnelPacket(a, RTP), '10.0.0.1', 4001, 0), flowA);
   });
 
   test('countSendError and countDrop count under their reasons', () => {
@@ -823,8 +829,8 @@ describe('RelayCore: routes, time, cache writer, keys', () => {
     assert.deepEqual(flowA.route.tunnel, { family: 4, address: '10.0.0.9', port: 5001 });
     // Return traffic is accepted from the new tunnel address only.
     const datagram = encodeTunnelPacket(a, RTP);
-    assert.equal(h.core.onTunnelPacket(datagram, '10.0.0.9', 5001), flowA);
-    expectDrop(h, 'tunnel_unknown_source', () => h.core.onTunnelPacket(datagram, '10.0.0.1', 4001));
+    assert.equal(h.core.onTunnelPacket(datagram, '10.0.0.9', 5001, 0), flowA);
+    expectDrop(h, 'tunnel_unknown_source', () => h.core.onTunnelPacket(datagram, '10.0.0.1', 4001, 0));
     // The removed clients' packets are no longer forwarded.
     expectDrop(h, 'unknown_flow', () => send(h, RTP, b));
   });
@@ -844,9 +850,9 @@ describe('RelayCore: routes, time, cache writer, keys', () => {
     assert.equal(h.flows.size, 1);
     assert.equal(h.counters[SLOT.flowsExpired], 1);
     assert.equal(h.counters[SLOT.flows], 1);
-    expectDrop(h, 'unknown_flow', () => send(h, RTP, idle, 30_002));
+    expectDrop(h, 'unknown_flow', () => send(h, DTLS, idle, 30_002));
     // Return traffic does not keep a flow alive.
-    h.core.onTunnelPacket(encodeTunnelPacket(busy, RTP), '10.0.0.1', 4001);
+    h.core.onTunnelPacket(encodeTunnelPacket(busy, RTP), '10.0.0.1', 4001, 0);
     h.core.tick(50_001);
     assert.equal(h.flows.size, 0);
     assert.equal(h.counters[SLOT.flowsExpired], 2);
@@ -950,7 +956,7 @@ describe('RelayCore: hostile input', () => {
     asFlow(send(h, bindingRequest(ufragFor(1)), from));
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), fc.boolean(), (bytes, known) => {
-        const decision = h.core.onTunnelPacket(Buffer.from(bytes), known ? '10.0.0.1' : '10.9.9.9', 4001);
+        const decision = h.core.onTunnelPacket(Buffer.from(bytes), known ? '10.0.0.1' : '10.9.9.9', 4001, 0);
         assert.equal(typeof decision, 'string');
       }),
       { numRuns: 2_000 },
@@ -1089,10 +1095,10 @@ describe('RelayCore: ICE-TCP connections', () => {
     assert.notEqual(overUdp, overTcp);
     assert.equal(h.flows.size, 2);
     const toTcp = encodeTunnelPacket({ ...from, transport: 'tcp' }, RTP);
-    assert.equal(h.core.onTunnelPacket(toTcp, '10.0.0.1', 4002), overTcp);
+    assert.equal(h.core.onTunnelPacket(toTcp, '10.0.0.1', 4002, 0), overTcp);
     const toUdp = encodeTunnelPacket(from, RTP);
-    assert.equal(h.core.onTunnelPacket(toUdp, '10.0.0.1', 4001), overUdp);
-    expectDrop(h, 'tunnel_no_flow', () => h.core.onTunnelPacket(toTcp, '10.0.0.1', 4001));
+    assert.equal(h.core.onTunnelPacket(toUdp, '10.0.0.1', 4001, 0), overUdp);
+    expectDrop(h, 'tunnel_no_flow', () => h.core.onTunnelPacket(toTcp, '10.0.0.1', 4001, 0));
   });
 
   test('one connection, one session: a check naming another ufrag is dropped; STUN is rate-limited', () => {
@@ -1134,5 +1140,154 @@ describe('RelayCore: records for the flow cache', () => {
     send(h, DTLS, from, 2_000);
     assert.deepEqual(h.core.staleRecords(), [overUdp]);
     assert.equal(overTcp.recordedAt, 0);
+  });
+});
+
+describe('RelayCore: NAT rebinding by SSRC (candidate paths)', () => {
+  /** An RTP packet with this SSRC (the header is clear in SRTP). */
+  function rtpWithSsrc(ssrc: number, seq = 1): Buffer {
+    const packet = Buffer.concat([Buffer.alloc(12), randomBytes(40)]);
+    packet[0] = 0x80;
+    packet[1] = 111;
+    packet.writeUInt16BE(seq, 2);
+    packet.writeUInt32BE(ssrc, 8);
+    return packet;
+  }
+
+  /** A flow to transceiver `id` whose client has sent RTP with `ssrc`. */
+  function flowWithSsrc(h: Harness, id: number, ssrc: number) {
+    const from = client();
+    const flow = asFlow(send(h, bindingRequest(ufragFor(id)), from));
+    assert.equal(send(h, rtpWithSsrc(ssrc), from), flow);
+    assert.equal(flow.ssrc, ssrc);
+    return { from, flow };
+  }
+
+  test("SRTP from a new address carrying a flow's SSRC goes to that flow's transceiver, naming the new address, with no flow made", () => {
+    const h = makeCore();
+    const { flow } = flowWithSsrc(h, 2, 0x1234_5678);
+    flowWithSsrc(h, 3, 0x0bad_cafe);
+    const moved = client('203.0.113.7');
+    const decision = send(h, rtpWithSsrc(0x1234_5678, 2), moved, 1_100, 1);
+    assert.equal(typeof decision, 'object');
+    const candidate = decision as PathCandidate;
+    assert.equal(candidate.route, flow.route, "the session's transceiver");
+    assert.equal(candidate.ufrag, flow.ufrag);
+    assert.deepEqual(candidate.client, { family: 4, address: '203.0.113.7', port: moved.port });
+    assert.deepEqual(candidate.header, encodeTunnelHeader(candidate.client));
+    assert.equal(candidate.socketIndex, 1);
+    assert.equal(h.flows.size, 2, 'no flow for the new address yet');
+    assert.equal(h.counters[SLOT.candidatesCreated], 1);
+    // Later packets from there (RTCP too, which names no indexed SSRC) go the same way.
+    const rtcp = Buffer.from([0x81, 200, 0, 6, 0x12, 0x34, 0x56, 0x78, ...randomBytes(20)]);
+    assert.equal(send(h, rtcp, moved, 1_110), candidate);
+    assert.equal(h.counters[SLOT.candidatePackets], 2);
+    assert.equal(h.counters[SLOT.candidatesCreated], 1);
+  });
+
+  test('the flow is made when the transceiver sends to the new address, keeps the session and takes the SSRC', () => {
+    const h = makeCore({ recovery: true });
+    const { flow } = flowWithSsrc(h, 1, 77);
+    h.core.takeUnrecorded();
+    const moved = client('203.0.113.8');
+    const candidate = send(h, rtpWithSsrc(77, 2), moved, 2_000, 1) as PathCandidate;
+    const challenge = encodeTunnelPacket(candidate.client, bindingRequest(ufragFor(1)));
+    // Only the session's own transceiver can make it.
+    expectDrop(h, 'tunnel_no_flow', () => h.core.onTunnelPacket(challenge, '10.0.0.1', 4002, 2_010));
+    const made = asFlow(h.core.onTunnelPacket(challenge, '10.0.0.1', 4001, 2_010));
+    assert.equal(made.key, candidate.key);
+    assert.equal(made.ufrag, flow.ufrag);
+    assert.equal(made.route, flow.route);
+    assert.equal(made.socketIndex, 1, 'replies leave from the socket the candidate came in on');
+    assert.equal(h.counters[SLOT.flowsCreatedSsrc], 1);
+    assert.equal(h.core.candidates.size, 0);
+    assert.equal(send(h, rtpWithSsrc(77, 3), moved, 2_020), made, 'then a known flow');
+    assert.equal(h.flows.bySsrc(77), made, 'the SSRC now names the new flow');
+    assert.deepEqual(h.core.takeUnrecorded(), [made], 'recorded, with its SSRC, for other replicas');
+    assert.equal(h.flows.get(flow.key), flow, 'the old flow stays until it idles out');
+  });
+
+  test('unknown SSRCs, DTLS and TCP flows make no candidate', () => {
+    const h = makeCore();
+    flowWithSsrc(h, 1, 5);
+    expectDrop(h, 'unknown_flow', () => send(h, rtpWithSsrc(6), client('203.0.113.9')));
+    expectDrop(h, 'unknown_flow', () => send(h, DTLS, client('203.0.113.9')));
+    const tcp = asFlow(
+      h.core.onTcpPacket(undefined, bindingRequest(ufragFor(1)), '198.51.100.20', 4, 5_000, 1_000),
+    );
+    h.core.onTcpPacket(tcp, rtpWithSsrc(9), '198.51.100.20', 4, 5_000, 1_000);
+    expectDrop(h, 'unknown_flow', () => send(h, rtpWithSsrc(9), client('203.0.113.9')));
+    assert.equal(h.core.candidates.size, 0);
+  });
+
+  test('candidates are bounded: packets each, per-source rate, table size, time, draining', () => {
+    const limits = { maxCandidates: 2, ttlMs: 500, maxPackets: 3 };
+    const h = makeCore({ perSecond: 2 });
+    const core = new RelayCore({
+      clusterId: CLUSTER,
+      keyring: KEYRING1,
+      routes: THREE,
+      flows: h.flows,
+      newFlowLimiter: h.limiter,
+      counters: h.counters,
+      recovery: false,
+      candidates: new PathCandidates(limits),
+    });
+    const hh = { ...h, core };
+    const from = client();
+    asFlow(send(hh, bindingRequest(ufragFor(1)), from, 0));
+    send(hh, rtpWithSsrc(42), from, 0);
+    const a = client('203.0.113.1');
+    for (let i = 0; i < 3; i++) assert.equal(typeof send(hh, rtpWithSsrc(42), a, 10), 'object');
+    expectDrop(hh, 'candidate_overflow', () => send(hh, rtpWithSsrc(42), a, 10));
+    // The same source address, another port: the new-flow limiter (2 per second, one used) allows one more.
+    assert.equal(typeof send(hh, rtpWithSsrc(42), client('198.51.100.10'), 10), 'object');
+    expectDrop(hh, 'rate_limited', () => send(hh, rtpWithSsrc(42), client('198.51.100.10'), 10));
+    expectDrop(hh, 'candidate_table_full', () => send(hh, rtpWithSsrc(42), client('203.0.113.2'), 10));
+    core.tick(510);
+    assert.equal(core.candidates.size, 0, 'expired');
+    core.startDraining();
+    expectDrop(hh, 'relay_draining', () => send(hh, rtpWithSsrc(42), client('203.0.113.3'), 2_000));
+  });
+
+  test('an expired candidate makes no flow', () => {
+    const h = makeCore();
+    const from = client();
+    asFlow(send(h, bindingRequest(ufragFor(1)), from, 0));
+    send(h, rtpWithSsrc(8), from, 0);
+    const candidate = send(h, rtpWithSsrc(8), client('203.0.113.4'), 100) as PathCandidate;
+    const reply = encodeTunnelPacket(candidate.client, RTP);
+    expectDrop(h, 'tunnel_no_flow', () => h.core.onTunnelPacket(reply, '10.0.0.1', 4001, 100 + 60_000));
+  });
+
+  test('the flow cache names the session by SSRC: a candidate, re-verified like a recovered flow', () => {
+    const h = makeCore({ recovery: true });
+    const moved = client('203.0.113.5');
+    const ufrag = ufragFor(3);
+    const candidate = h.core.candidateFromCache(moved, 0, ufrag, 1_000);
+    assert.equal(typeof candidate, 'object');
+    assert.equal((candidate as PathCandidate).route.transceiverId, 3);
+    assert.equal(h.core.admitCandidatePacket(candidate as PathCandidate, RTP), true);
+    assert.equal(h.flows.size, 0);
+    assert.equal(
+      h.core.candidateFromCache(client('203.0.113.6'), 0, withTamperedTag(ufrag), 1_000),
+      'redis_miss',
+    );
+    assert.equal(
+      h.core.candidateFromCache(client('203.0.113.6'), 0, ufragFor(9), 1_000),
+      'unknown_transceiver',
+    );
+  });
+
+  test('the SSRC index holds one entry per flow and forgets flows that go', () => {
+    const h = makeCore({ idleTimeoutMs: 1_000 });
+    const { from, flow } = flowWithSsrc(h, 1, 1);
+    send(h, rtpWithSsrc(2), from);
+    assert.equal(h.flows.ssrcCount, 1);
+    assert.equal(h.flows.bySsrc(1), undefined);
+    assert.equal(h.flows.bySsrc(2), flow);
+    h.core.tick(10_000);
+    assert.equal(h.flows.size, 0);
+    assert.equal(h.flows.ssrcCount, 0);
   });
 });

@@ -11,6 +11,10 @@
 // Tunnel side: a datagram is accepted only from a transceiver's tunnel address in the routing table,
 // and only for a client that has a flow to that same transceiver.
 //
+// NAT rebinding (docs/relay.md): SRTP from an unknown address whose SSRC a flow's client sent last is
+// forwarded to that flow's transceiver as a candidate new path (no flow yet: the relay cannot verify
+// SRTP). The transceiver authenticates it; its first datagram to the new address is what makes the flow.
+//
 // ICE-TCP (docs/reaching-the-edge.md): a TCP connection is one flow, made by its first packet under
 // the same checks as a UDP flow's first STUN request; it is keyed apart from UDP (tcpAddressKey), never
 // recorded in the flow cache (a connection cannot move to another relay), and ends with the connection.
@@ -21,6 +25,7 @@
 // from a known edge relay is handled like a client packet of the client its header names, and the
 // flow remembers the edge so that replies go back through it.
 import { type AddressFamily, addressKey, clientKey, tcpAddressKey } from '../protocol/address.ts';
+import { rtpSsrc } from '../protocol/rtp-header.ts';
 import { parseStun, readReceiverUfrag, StunType, verifyMessageIntegrity } from '../protocol/stun.ts';
 import {
   decodeTunnelPacket,
@@ -31,6 +36,7 @@ import {
 import { decodeUfrag, deriveIcePassword, type RoutingKeyring } from '../protocol/ufrag.ts';
 import { type DropReason, dropSlotOf, SLOT } from './counters.ts';
 import type { EdgeHop, Flow, FlowTable } from './flow-table.ts';
+import { type PathCandidate, PathCandidates } from './path-candidates.ts';
 import type { Route, Routes } from './routes.ts';
 import type { SourceRateLimiter } from './source-rate-limiter.ts';
 
@@ -48,8 +54,11 @@ export const DRAIN_CLOCK_TOLERANCE_S = 10;
 export const FLOW_STUN_PER_SECOND = 50;
 export const FLOW_STUN_BURST = 100;
 
-/** What to do with a client's packet: forward on the flow, drop (already counted), or ask the cache. */
-export type ClientDecision = Flow | DropReason | 'lookup';
+/**
+ * What to do with a client's packet: forward on the flow or to a candidate path's transceiver (both
+ * carry `route` and `header`), drop (already counted), or ask the cache.
+ */
+export type ClientDecision = Flow | PathCandidate | DropReason | 'lookup';
 
 /**
  * What to do with a tunnel datagram: send `datagram.subarray(flow.header.length)` to the flow's
@@ -72,6 +81,8 @@ export interface RelayCoreOptions {
   readonly counters: Float64Array;
   /** True when a flow cache can be asked about unknown addresses. */
   readonly recovery: boolean;
+  /** Candidate new paths (NAT rebinding); default limits when not given. */
+  readonly candidates?: PathCandidates;
 }
 
 export class RelayCore {
@@ -83,8 +94,9 @@ export class RelayCore {
   #routes: Routes;
   readonly #newFlowLimiter: SourceRateLimiter;
   #draining = false;
-  /** Flows created since the cache writer last took them. */
-  #unrecorded: Flow[] = [];
+  readonly candidates: PathCandidates;
+  /** Flows created (or given an SSRC) since the cache writer last took them. */
+  #unrecorded = new Set<Flow>();
 
   constructor(options: RelayCoreOptions) {
     this.clusterId = options.clusterId;
@@ -94,6 +106,7 @@ export class RelayCore {
     this.#newFlowLimiter = options.newFlowLimiter;
     this.counters = options.counters;
     this.recovery = options.recovery;
+    this.candidates = options.candidates ?? new PathCandidates();
     this.counters[SLOT.routingTableGeneration] = options.routes.generation;
   }
 
@@ -132,6 +145,7 @@ export class RelayCore {
         flow.via = undefined;
         flow.socketIndex = socketIndex;
       }
+      this.#noteSsrc(flow, packet);
       flow.lastSeen = now;
       this.counters[flow.route.packetsSlot]!++;
       this.counters[flow.route.bytesSlot]! += packet.length;
@@ -142,8 +156,107 @@ export class RelayCore {
       return this.#newFlowFromStun(packet, key, address, family, port, socketIndex, undefined, now);
     const isDtlsOrRtp = (first >= 20 && first <= 63) || (first >= 128 && first <= 191);
     if (!isDtlsOrRtp) return this.#drop('unclassified');
+    const candidate = this.#candidatePath(
+      packet,
+      key,
+      { family, address, port },
+      socketIndex,
+      undefined,
+      now,
+    );
+    if (candidate !== undefined) return candidate;
     if (this.recovery && !this.#draining) return 'lookup';
     return this.#drop('unknown_flow');
+  }
+
+  /** Keeps the flow's SSRC index up to date (one read and compare per RTP packet). */
+  #noteSsrc(flow: Flow, packet: Buffer): void {
+    const ssrc = rtpSsrc(packet);
+    if (ssrc === undefined || ssrc === flow.ssrc) return;
+    this.flows.indexSsrc(flow, ssrc);
+    // A restarted relay or another replica finds the session by this SSRC in the flow cache.
+    if (this.recovery && flow.client.transport === undefined) this.#unrecorded.add(flow);
+  }
+
+  /**
+   * A packet from an address with no flow: a candidate new path when it is RTP whose SSRC a flow's
+   * client sent last (or the address already is a candidate), forwarded to that flow's transceiver.
+   * Undefined when it is neither; a drop (counted) when it is but may not be forwarded.
+   */
+  #candidatePath(
+    packet: Buffer,
+    key: string,
+    client: PathCandidate['client'],
+    socketIndex: number,
+    via: EdgeHop | undefined,
+    now: number,
+  ): PathCandidate | DropReason | undefined {
+    let candidate = this.candidates.get(key, now);
+    if (candidate === undefined) {
+      const ssrc = rtpSsrc(packet);
+      const owner = ssrc === undefined ? undefined : this.flows.bySsrc(ssrc);
+      // A TCP connection does not rebind: its client opens another and checks again.
+      if (owner === undefined || owner.client.transport === 'tcp') return undefined;
+      const made = this.#addCandidate(key, client, owner.ufrag, owner.route, socketIndex, via, now);
+      if (typeof made === 'string') return made;
+      candidate = made;
+    }
+    if (!this.candidates.admit(candidate)) return this.#drop('candidate_overflow');
+    this.counters[SLOT.candidatePackets]!++;
+    this.counters[candidate.route.packetsSlot]!++;
+    this.counters[candidate.route.bytesSlot]! += packet.length;
+    return candidate;
+  }
+
+  #addCandidate(
+    key: string,
+    client: PathCandidate['client'],
+    ufrag: string,
+    route: Route,
+    socketIndex: number,
+    via: EdgeHop | undefined,
+    now: number,
+  ): PathCandidate | DropReason {
+    if (this.#draining) return this.#drop('relay_draining');
+    if (!this.#newFlowLimiter.allow(client.address, now)) return this.#drop('rate_limited');
+    if (!this.candidates.hasRoom()) return this.#drop('candidate_table_full');
+    this.counters[SLOT.candidatesCreated]!++;
+    return this.candidates.add(
+      { key, client, header: encodeTunnelHeader(client), ufrag, route, socketIndex, via },
+      now,
+    );
+  }
+
+  /**
+   * The flow cache knows the SSRC of a packet from an unknown address (another replica, or this relay
+   * before a restart, saw the session's client send it): the address becomes a candidate path of that
+   * session, re-verified as a recovered flow is. The held packets go to the candidate's transceiver.
+   */
+  candidateFromCache(
+    client: PathCandidate['client'],
+    socketIndex: number,
+    ufrag: string,
+    now: number,
+    via?: EdgeHop,
+  ): PathCandidate | DropReason {
+    const key = clientKey(client);
+    const existing = this.candidates.get(key, now);
+    if (existing !== undefined) return existing;
+    const route = this.#routeOfRecord(ufrag, key, via);
+    if (typeof route === 'string') return route;
+    return this.#addCandidate(key, client, ufrag, route, socketIndex, via, now);
+  }
+
+  /** Counts a held packet forwarded to a candidate path; false (counted) past its share. */
+  admitCandidatePacket(candidate: PathCandidate, packet: Buffer): boolean {
+    if (!this.candidates.admit(candidate)) {
+      this.#drop('candidate_overflow');
+      return false;
+    }
+    this.counters[SLOT.candidatePackets]!++;
+    this.counters[candidate.route.packetsSlot]!++;
+    this.counters[candidate.route.bytesSlot]! += packet.length;
+    return true;
   }
 
   /**
@@ -159,7 +272,7 @@ export class RelayCore {
     family: AddressFamily,
     port: number,
     now: number,
-  ): ClientDecision {
+  ): Flow | DropReason {
     if (flow === undefined) {
       const first = packet[0];
       if (first === undefined || first >= 4) return this.#drop('tcp_not_stun');
@@ -210,6 +323,7 @@ export class RelayCore {
     // A known flow, unless a STUN request names another session (a new call from the same address).
     if (flow !== undefined && !(isStun && this.#namesOtherUfrag(payload, flow))) {
       this.#noteEdge(flow, fromAddress, fromPort, socketIndex);
+      this.#noteSsrc(flow, payload);
       flow.lastSeen = now;
       this.counters[flow.route.packetsSlot]!++;
       this.counters[flow.route.bytesSlot]! += payload.length;
@@ -232,6 +346,11 @@ export class RelayCore {
     }
     const isDtlsOrRtp = (first >= 20 && first <= 63) || (first >= 128 && first <= 191);
     if (!isDtlsOrRtp) return this.#drop('unclassified');
+    if (client.transport !== 'tcp') {
+      const hop = { address: fromAddress, port: fromPort };
+      const candidate = this.#candidatePath(payload, key, client, socketIndex, hop, now);
+      if (candidate !== undefined) return candidate;
+    }
     // The cache knows UDP flows only: a TCP client's connection ended with the relay that held it.
     if (this.recovery && !this.#draining && client.transport !== 'tcp') return 'lookup';
     return this.#drop('unknown_flow');
@@ -262,7 +381,7 @@ export class RelayCore {
     via: EdgeHop | undefined,
     now: number,
     transport?: 'tcp',
-  ): ClientDecision {
+  ): Flow | DropReason {
     if (this.#draining) return this.#drop('relay_draining');
     const parsed = parseStun(packet);
     if (!parsed.ok) return this.#drop('malformed_stun');
@@ -300,7 +419,7 @@ export class RelayCore {
     if (!this.#newFlowLimiter.allow(address, now)) return this.#drop('rate_limited');
     if (!this.flows.hasRoomFor(key)) return this.#drop('flow_table_full');
     const flow = this.#createFlow(key, address, family, port, socketIndex, ufrag, route, via, now, transport);
-    if (this.recovery && transport === undefined) this.#unrecorded.push(flow);
+    if (this.recovery && transport === undefined) this.#unrecorded.add(flow);
     this.counters[SLOT.flowsCreatedStun]!++;
     this.counters[route.packetsSlot]!++;
     this.counters[route.bytesSlot]! += packet.length;
@@ -332,6 +451,7 @@ export class RelayCore {
       recordedAt: 0,
       stunTokens: FLOW_STUN_BURST,
       stunRefilledAt: now,
+      ssrc: undefined,
     };
     this.flows.set(flow);
     this.counters[SLOT.flows] = this.flows.size;
@@ -357,23 +477,24 @@ export class RelayCore {
     if (existing !== undefined) return existing;
     // A lookup started before startDraining() may answer after it: no new flows while draining.
     if (this.#draining) return this.#drop('relay_draining');
-    const decoded = decodeUfrag(ufrag, this.#keyring);
-    if (!decoded.ok) return this.#drop('redis_miss');
-    let route: Route | undefined;
-    if (decoded.fields.clusterId === this.clusterId) {
-      route = this.#routes.byId(decoded.fields.transceiverId);
-      if (route === undefined) return this.#drop('unknown_transceiver');
-    } else {
-      if (via !== undefined || !this.#routes.hasPeer(decoded.fields.clusterId))
-        return this.#drop('redis_miss');
-      route = this.#routes.peerFor(decoded.fields.clusterId, key);
-      if (route === undefined) return this.#drop('no_peer_relay');
-    }
+    const route = this.#routeOfRecord(ufrag, key, via);
+    if (typeof route === 'string') return route;
     if (!this.flows.hasRoomFor(key)) return this.#drop('flow_table_full');
     const flow = this.#createFlow(key, address, family, port, socketIndex, ufrag, route, via, now);
     flow.recordedAt = now;
     this.counters[SLOT.flowsCreatedRedis]!++;
     return flow;
+  }
+
+  /** Where a flow cache record's ufrag routes, verified as a new flow's would be (drop counted). */
+  #routeOfRecord(ufrag: string, key: string, via: EdgeHop | undefined): Route | DropReason {
+    const decoded = decodeUfrag(ufrag, this.#keyring);
+    if (!decoded.ok) return this.#drop('redis_miss');
+    if (decoded.fields.clusterId === this.clusterId) {
+      return this.#routes.byId(decoded.fields.transceiverId) ?? this.#drop('unknown_transceiver');
+    }
+    if (via !== undefined || !this.#routes.hasPeer(decoded.fields.clusterId)) return this.#drop('redis_miss');
+    return this.#routes.peerFor(decoded.fields.clusterId, key) ?? this.#drop('no_peer_relay');
   }
 
   /** Counts a client packet forwarded after recovery (onClientPacket counted it as 'lookup'). */
@@ -382,13 +503,14 @@ export class RelayCore {
     this.counters[flow.route.bytesSlot]! += packet.length;
   }
 
-  onTunnelPacket(datagram: Buffer, fromAddress: string, fromPort: number): TunnelDecision {
+  onTunnelPacket(datagram: Buffer, fromAddress: string, fromPort: number, now: number): TunnelDecision {
     const route = this.#routes.byTunnel(fromAddress, fromPort);
     if (route === undefined) return this.#drop('tunnel_unknown_source');
     const decoded = decodeTunnelPacket(datagram);
     if (!decoded.ok) return this.#drop('tunnel_malformed');
     const { client } = decoded.packet;
-    const flow = this.flows.get(clientKey(client));
+    const key = clientKey(client);
+    const flow = this.flows.get(key) ?? this.#flowFromCandidate(key, route, now);
     if (flow === undefined || flow.route.owner !== route.owner) return this.#drop('tunnel_no_flow');
     if (flow.via === undefined) {
       this.counters[SLOT.packetsToClient]!++;
@@ -397,6 +519,32 @@ export class RelayCore {
       this.counters[SLOT.packetsToEdge]!++;
       this.counters[SLOT.bytesToEdge]! += decoded.packet.payload.length;
     }
+    return flow;
+  }
+
+  /**
+   * The transceiver sends to a candidate path of one of its sessions: it verified the client's SRTP
+   * from there, so the address gets its flow (and a flow cache record) now.
+   */
+  #flowFromCandidate(key: string, route: Route, now: number): Flow | undefined {
+    const candidate = this.candidates.get(key, now);
+    if (candidate === undefined || candidate.route.owner !== route.owner) return undefined;
+    this.candidates.delete(key);
+    if (this.#draining || !this.flows.hasRoomFor(key)) return undefined;
+    const { client } = candidate;
+    const flow = this.#createFlow(
+      key,
+      client.address,
+      client.family,
+      client.port,
+      candidate.socketIndex,
+      candidate.ufrag,
+      candidate.route,
+      candidate.via,
+      now,
+    );
+    if (this.recovery) this.#unrecorded.add(flow);
+    this.counters[SLOT.flowsCreatedSsrc]!++;
     return flow;
   }
 
@@ -421,6 +569,11 @@ export class RelayCore {
         flow.route = route;
       }
     }
+    this.candidates.retain((candidate) => {
+      const route = routes.remap(candidate.route, candidate.key);
+      if (route !== undefined) candidate.route = route;
+      return route !== undefined;
+    });
     this.counters[SLOT.flows] = this.flows.size;
     this.counters[SLOT.routingTableGeneration] = routes.generation;
   }
@@ -436,6 +589,7 @@ export class RelayCore {
 
   /** Housekeeping, called about once a second. */
   tick(now: number): void {
+    this.candidates.expire(now);
     const expired = this.flows.expire(now);
     this.counters[SLOT.flowsExpired]! += expired;
     this.counters[SLOT.flows] = this.flows.size;
@@ -453,11 +607,11 @@ export class RelayCore {
     return stale;
   }
 
-  /** Flows created since the last call, for the cache writer; each is handed out once. */
+  /** Flows created or given an SSRC since the last call, for the cache writer; each is handed out once. */
   takeUnrecorded(): Flow[] {
-    const taken = this.#unrecorded;
-    this.#unrecorded = [];
-    return taken.filter((flow) => this.flows.get(flow.key) === flow);
+    const taken = [...this.#unrecorded].filter((flow) => this.flows.get(flow.key) === flow);
+    this.#unrecorded.clear();
+    return taken;
   }
 }
 

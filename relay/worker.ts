@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { type AddressFamily, literalLookup, type TransportAddress } from '../protocol/address.ts';
 import { parseKeyringDocument } from '../protocol/keyring.ts';
 import { parseRoutingTable, type RoutingTable } from '../protocol/routing-table.ts';
+import { rtpSsrc } from '../protocol/rtp-header.ts';
 import { decodeTunnelPacket, TUNNEL_MAGIC } from '../protocol/tunnel.ts';
 import type { RelayConfig } from './config.ts';
 import { SLOT } from './counters.ts';
@@ -20,6 +21,12 @@ import { TcpFront } from './tcp-front.ts';
 
 const TICK_MS = 1_000;
 const RECORD_FLUSH_MS = 100;
+/**
+ * How long a starting worker waits for its Redis connection before it opens its public sockets: a
+ * restarted relay's first packets are live calls to recover, and a lookup needs the connection (until
+ * then each would fail and spend its source's lookup budget). Past it the relay starts without Redis.
+ */
+const REDIS_CONNECT_WAIT_MS = 2_000;
 
 export interface RelayWorkerOptions {
   readonly config: RelayConfig;
@@ -123,6 +130,11 @@ export class RelayWorker {
   async start(): Promise<void> {
     const { config } = this;
     const buffer = config.socketBufferBytes;
+    if (this.#cache && !(await this.#cache.waitConnected(REDIS_CONNECT_WAIT_MS)))
+      this.#logger.warn(
+        { waitedMs: REDIS_CONNECT_WAIT_MS },
+        'starting without redis: flows recover once it is reachable',
+      );
     try {
       for (const [index, listen] of config.listen.entries()) {
         const socket = await bindSocket(
@@ -235,7 +247,7 @@ export class RelayWorker {
   }
 
   #onTunnelDatagram(datagram: Buffer, address: string, port: number): void {
-    const decision = this.core.onTunnelPacket(datagram, address, port);
+    const decision = this.core.onTunnelPacket(datagram, address, port, Date.now());
     if (typeof decision === 'string') return;
     const via = decision.via;
     if (via === undefined && decision.client.transport === 'tcp') {
@@ -275,17 +287,35 @@ export class RelayWorker {
       this.core.countDrop(held);
       return;
     }
-    cache.lookup(address, port).then(
-      (ufrag) => {
+    cache.lookup(address, port, rtpSsrc(packet)).then(
+      (hit) => {
         const now = Date.now();
-        const waiting = pending.settle(key, ufrag === null ? 'miss' : 'found', now);
+        const waiting = pending.settle(key, hit === null ? 'miss' : 'found', now);
         if (waiting === undefined) return;
-        if (ufrag === null) {
+        if (hit === null) {
           this.#counters[SLOT.redisLookupMiss]!++;
           for (const _ of waiting.packets) this.core.countDrop('redis_miss');
           return;
         }
         this.#counters[SLOT.redisLookupHit]!++;
+        const { ufrag } = hit;
+        if (hit.by === 'ssrc') {
+          // The session is known by its media, not this address: a candidate path for its transceiver to verify.
+          const candidate = this.core.candidateFromCache(
+            { family, address, port },
+            waiting.socketIndex,
+            ufrag,
+            now,
+            waiting.via,
+          );
+          if (typeof candidate === 'string') {
+            for (const _ of waiting.packets.slice(1)) this.core.countDrop(candidate);
+            return;
+          }
+          for (const held of waiting.packets)
+            if (this.core.admitCandidatePacket(candidate, held)) this.#sendToTransceiver(candidate, held);
+          return;
+        }
         const flow = this.core.recoverFlow(
           address,
           family,
@@ -336,6 +366,7 @@ export class RelayWorker {
       address: flow.client.address,
       port: flow.client.port,
       ufrag: flow.ufrag,
+      ssrc: flow.ssrc,
     }));
     this.#writing = cache
       .record(records)

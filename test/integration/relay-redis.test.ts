@@ -81,6 +81,72 @@ describe('relay with Redis', () => {
     }
   });
 
+  test('a rebound client is found by its SSRC, in memory and, after a restart, in Redis: a candidate until the transceiver answers it', async () => {
+    const { transceiver, relayPort, fixture } = await setup({ lookupTimeoutMs: 2_000 });
+    let relay = await RelayProcess.start(fixture);
+    const first = await UdpEndpoint.open();
+    const second = await UdpEndpoint.open();
+    const third = await UdpEndpoint.open();
+    const withSsrc = (seq: number) => {
+      const packet = rtpPacket();
+      packet.writeUInt16BE(seq, 2);
+      packet.writeUInt32BE(0x5eed_1234, 8);
+      return packet;
+    };
+    /** The next tunnel datagram names `client`'s address and carries `packet`; echoed back through the relay. */
+    const expectAt = async (client: UdpEndpoint, packet: Buffer) => {
+      const via = await transceiver.next();
+      const decoded = decodeTunnelPacket(via.data);
+      assert.ok(decoded.ok);
+      assert.equal(decoded.packet.client.port, client.address.port, 'the tunnel names the new address');
+      assert.deepEqual(Buffer.from(decoded.packet.payload), packet);
+      await transceiver.send(encodeTunnelPacket(decoded.packet.client, packet), via.port, via.address);
+      assert.deepEqual((await client.next()).data, packet, 'the reply reaches the new address');
+    };
+    try {
+      const { ufrag, password } = credentialsFor(fixture.keyring.keyring, 1, 7);
+      await first.send(bindingRequest(ufrag, password), relayPort, '127.0.0.1');
+      await echo(transceiver);
+      await first.next();
+      await first.send(withSsrc(1), relayPort, '127.0.0.1');
+      await echo(transceiver);
+      await first.next();
+      // The NAT rebinds: the same SSRC from a new port, no STUN check.
+      const packet2 = withSsrc(2);
+      await second.send(packet2, relayPort, '127.0.0.1');
+      await expectAt(second, packet2);
+      assert.equal(await relay.value('voice_edge_relay_path_candidates_total'), 1);
+      assert.equal(await relay.value('voice_edge_relay_flows_created_total', { cause: 'ssrc' }), 1);
+      const packet3 = withSsrc(3);
+      await second.send(packet3, relayPort, '127.0.0.1');
+      await expectAt(second, packet3);
+      // Its record (address and SSRC) reaches Redis; then the relay dies and the client rebinds again.
+      await relay.waitFor('voice_edge_relay_redis_writes_total', {}, (v) => v >= 2);
+      await sleep(200);
+      await relay.stop('SIGKILL');
+      relay = await RelayProcess.start(fixture);
+      await relay.waitFor('voice_edge_relay_redis_connected_workers', {}, (v) => v === 1);
+      const packet4 = withSsrc(4);
+      await third.send(packet4, relayPort, '127.0.0.1');
+      await expectAt(third, packet4);
+      assert.equal(await relay.value('voice_edge_relay_redis_lookups_total', { result: 'hit' }), 1);
+      assert.equal(await relay.value('voice_edge_relay_path_candidates_total'), 1);
+      assert.equal(await relay.value('voice_edge_relay_flows_created_total', { cause: 'ssrc' }), 1);
+      assert.equal(await relay.value('voice_edge_relay_flows_created_total', { cause: 'redis' }), 0);
+      assert.equal(await relay.value('voice_edge_relay_flows_created_total', { cause: 'stun' }), 0);
+      // Garbage with no known SSRC from yet another address is not a candidate.
+      const stranger = await UdpEndpoint.open();
+      await stranger.send(rtpPacket(), relayPort, '127.0.0.1');
+      await relay.waitFor('voice_edge_relay_redis_lookups_total', { result: 'miss' }, (v) => v === 1);
+      assert.equal(await relay.value('voice_edge_relay_path_candidates_total'), 1);
+      await stranger.close();
+    } finally {
+      await relay.stop('SIGKILL');
+      await Promise.all([first.close(), second.close(), third.close(), transceiver.close()]);
+      fixture.remove();
+    }
+  });
+
   test('garbage from unknown addresses costs at most a few lookups each', async () => {
     const { transceiver, relayPort, fixture } = await setup();
     const relay = await RelayProcess.start(fixture);

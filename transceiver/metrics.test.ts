@@ -10,6 +10,7 @@ function gaugesWith(sessions: () => number): TransceiverGauges {
     queuedMs: () => [],
     tunnelSendDrops: () => new Map(),
     pathsValidated: () => 0,
+    mediaPathsBound: () => 0,
   };
 }
 

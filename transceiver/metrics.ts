@@ -26,6 +26,8 @@ export interface TransceiverGauges {
   /** Session packets not sent to clients, by reason (tunnel-router.ts), and paths validated. */
   tunnelSendDrops(): ReadonlyMap<string, number>;
   pathsValidated(): number;
+  /** Client addresses bound by the client's verified SRTP (NAT rebinding found by its media). */
+  mediaPathsBound(): number;
 }
 
 export function createTransceiverMetrics(gauges: TransceiverGauges): TransceiverMetrics {
@@ -70,6 +72,11 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
     'voice_edge_transceiver_paths_validated',
     'Client paths validated by an answered challenge since start (first paths and moves)',
     () => gauges.pathsValidated(),
+  );
+  gauge(
+    'voice_edge_transceiver_media_paths_bound',
+    "Client addresses bound by the client's verified SRTP since start (a NAT rebinding found by its media, then challenged)",
+    () => gauges.mediaPathsBound(),
   );
   // Memory per session, estimated: the process's resident memory above what it held with no session
   // (the lowest figure seen while idle), shared out over the live sessions. What bounds it: the

@@ -16,9 +16,11 @@ import {
   attachTunnel,
   iceConnectionOf,
   iceGeneration,
+  type SrtpVerdict,
   setIceCredentials,
   TunnelIceProtocol,
   type TunnelSender,
+  verifyClientSrtp,
 } from './werift-tunnel.ts';
 
 export interface IceCredentials {
@@ -141,6 +143,12 @@ export class Peer implements TunnelSessionPort {
   onData(packet: Buffer): void {
     if (this.#closed) return;
     this.#protocol.deliverData(packet);
+  }
+
+  /** SRTP from an address the session does not know: the client's, sent after all it accepted? */
+  verifyNewPathMedia(packet: Buffer): SrtpVerdict {
+    if (this.#closed) return 'no-keys';
+    return verifyClientSrtp(this.pc, packet);
   }
 
   /** Only packets on the validated path count: checks from anywhere else cannot keep a call alive. */

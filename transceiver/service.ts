@@ -38,6 +38,7 @@ export async function startTransceiver(
     queuedMs: () => [...(transceiver?.calls.values() ?? [])].map((call) => call.queuedMs),
     tunnelSendDrops: () => transceiver?.router.sendDrops ?? new Map(),
     pathsValidated: () => transceiver?.router.pathsValidated ?? 0,
+    mediaPathsBound: () => transceiver?.router.mediaPathsBound ?? 0,
   });
   const keys = new KeyringSource(config.routingKeys?.file, env);
   let loaded: Awaited<ReturnType<KeyringSource['start']>>;

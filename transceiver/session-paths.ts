@@ -139,26 +139,9 @@ export class SessionPaths {
     if (!this.#takeToken(now)) return { kind: 'rate-limited' };
     const seenFrom = this.#transactions.get(transactionId);
     if (seenFrom !== undefined && seenFrom !== key) return { kind: 'replayed' };
-    let path = this.#paths.get(key);
-    let evicted: string | undefined;
-    if (path === undefined) {
-      if (this.#paths.size >= this.limits.maxPaths) {
-        evicted = this.#evictOne();
-        if (evicted === undefined) return { kind: 'too-many-paths' };
-      }
-      path = {
-        client,
-        key,
-        validated: false,
-        bytesIn: 0,
-        bytesOut: 0,
-        nominated: false,
-        lastDataAt: Number.NEGATIVE_INFINITY,
-        challenge: undefined,
-        lastSeen: now,
-      };
-      this.#paths.set(key, path);
-    }
+    const found = this.#pathFor(client, key, now);
+    if (found === undefined) return { kind: 'too-many-paths' };
+    const { path, evicted } = found;
     if (seenFrom === undefined) {
       this.#transactions.set(transactionId, key);
       if (this.#transactions.size > this.limits.rememberedTransactions)
@@ -172,6 +155,62 @@ export class SessionPaths {
     }
     if (this.#current === undefined && (useCandidate || this.#preferred === undefined))
       this.#preferred = path;
+    const challenge =
+      !path.validated &&
+      (path.challenge === undefined || now - path.challenge.sentAt >= this.limits.challengeRetryMs);
+    return { kind: 'deliver', path, challenge, evicted };
+  }
+
+  /** A tracked path at `key`, or a new one (making room if it must); undefined when every path is in use. */
+  #pathFor(
+    client: TransportAddress,
+    key: string,
+    now: number,
+  ): { path: Path; evicted: string | undefined } | undefined {
+    const existing = this.#paths.get(key);
+    if (existing !== undefined) return { path: existing, evicted: undefined };
+    let evicted: string | undefined;
+    if (this.#paths.size >= this.limits.maxPaths) {
+      evicted = this.#evictOne();
+      if (evicted === undefined) return undefined;
+    }
+    const path: Path = {
+      client,
+      key,
+      validated: false,
+      bytesIn: 0,
+      bytesOut: 0,
+      nominated: false,
+      lastDataAt: Number.NEGATIVE_INFINITY,
+      challenge: undefined,
+      lastSeen: now,
+    };
+    this.#paths.set(key, path);
+    return { path, evicted };
+  }
+
+  /**
+   * May a packet from an unknown address be verified as the client's media (a candidate new path)?
+   * Verification costs a cipher operation, so it takes a token of the same bucket as checks.
+   */
+  admitMediaCandidate(now: number): boolean {
+    return this.#takeToken(now);
+  }
+
+  /**
+   * The client's own SRTP, verified (authenticated, newer than anything accepted), from `client`:
+   * the NAT rebound or the client moved. The address becomes a path, unvalidated like a checked one
+   * (an attacker on the path could race a captured packet there), so it is challenged at once and
+   * takes the media when it answers: one round trip, no ICE check needed.
+   */
+  onVerifiedMedia(client: TransportAddress, key: string, bytes: number, now: number): CheckVerdict {
+    const found = this.#pathFor(client, key, now);
+    if (found === undefined) return { kind: 'too-many-paths' };
+    const { path, evicted } = found;
+    path.bytesIn += bytes;
+    path.lastSeen = now;
+    path.lastDataAt = now;
+    if (this.#current === undefined && this.#preferred === undefined) this.#preferred = path;
     const challenge =
       !path.validated &&
       (path.challenge === undefined || now - path.challenge.sentAt >= this.limits.challengeRetryMs);

@@ -41,6 +41,13 @@ class RecordingSession implements TunnelSessionPort {
   readonly stun: TransportAddress[] = [];
   readonly data: Buffer[] = [];
   activity = 0;
+  /** The packets this session's key "authenticates" (the real check is werift-tunnel's verifyClientSrtp). */
+  readonly genuine = new Set<string>();
+  verifications = 0;
+  verifyNewPathMedia(packet: Buffer) {
+    this.verifications++;
+    return this.genuine.has(packet.toString('hex')) ? 'verified' : 'bad-auth';
+  }
   onStunRequest(_stun: Buffer, client: TransportAddress) {
     this.stun.push(client);
   }
@@ -390,5 +397,79 @@ describe('TunnelRouter with ICE-TCP clients', () => {
     assert.equal(r.sent.at(-1)!.client.transport, 'tcp', 'media goes back over TCP');
     assert.ok(r.router.sendStun(r.session, overTcp, Buffer.from([1, 1, 0, 0])));
     assert.equal(r.router.sendStun(r.session, client, Buffer.from([1, 1, 0, 0])), false, 'no UDP path');
+  });
+});
+
+describe("TunnelRouter: a NAT rebinding found by the client's SRTP", () => {
+  function rtp(ssrc: number, seq: number): Buffer {
+    const packet = Buffer.concat([Buffer.alloc(12), randomBytes(60)]);
+    packet[0] = 0x80;
+    packet[1] = 111;
+    packet.writeUInt16BE(seq, 2);
+    packet.writeUInt32BE(ssrc, 8);
+    return packet;
+  }
+
+  /** A connected client that has sent RTP with `ssrc` on its validated path. */
+  function talking(ssrc = 0xabcd) {
+    const r = rig();
+    connect(r);
+    assert.equal(r.router.onDatagram(tunnel(client, rtp(ssrc, 1)), relayA, 10), undefined);
+    return r;
+  }
+
+  test('verified SRTP from a new address is delivered, binds it and challenges it; the answer moves the media there', () => {
+    const r = talking();
+    const fromMoved = rtp(0xabcd, 2);
+    r.session.genuine.add(fromMoved.toString('hex'));
+    const delivered = r.session.data.length;
+    assert.equal(r.router.onDatagram(tunnel(moved, fromMoved), relayB, 100), undefined);
+    assert.equal(r.session.data.length, delivered + 1, 'the packet itself is audio: delivered');
+    assert.equal(r.router.mediaPathsBound, 1);
+    assert.deepEqual(r.router.currentPath(r.session), client, 'not before the new path answers');
+    const [challenge] = challengesTo(r.sent, moved);
+    assert.ok(challenge, 'challenged at once');
+    assert.deepEqual(challenge.relay, relayB, 'through the relay the packet came from');
+    // Until then the media still goes to the validated path; then to the new one.
+    r.router.sendData(r.session, Buffer.from([0x80, 111, 0, 3]));
+    assert.deepEqual(r.sent.at(-1)!.client, client);
+    assert.equal(r.router.onDatagram(tunnel(moved, answer(challenge.payload)), relayB, 130), undefined);
+    assert.deepEqual(r.router.currentPath(r.session), moved);
+    r.router.sendData(r.session, Buffer.from([0x80, 111, 0, 4]));
+    assert.deepEqual(r.sent.at(-1)!.client, moved);
+    // Later packets from there are the bound address's: no verification.
+    const verifications = r.session.verifications;
+    assert.equal(r.router.onDatagram(tunnel(moved, rtp(0xabcd, 3)), relayB, 140), undefined);
+    assert.equal(r.session.verifications, verifications);
+  });
+
+  test("media that does not verify, or names no session's SSRC, binds nothing and sends nothing", () => {
+    const r = talking();
+    const sentBefore = r.sent.length;
+    assert.equal(r.router.onDatagram(tunnel(moved, rtp(0xabcd, 2)), relayB, 100), 'media_candidate_rejected');
+    assert.equal(r.router.onDatagram(tunnel(moved, rtp(0x1111, 2)), relayB, 100), 'unknown_client');
+    assert.equal(r.router.onDatagram(tunnel(moved, Buffer.from([23, 1, 2])), relayB, 100), 'unknown_client');
+    assert.equal(r.router.clientCount, 1);
+    assert.equal(r.sent.length, sentBefore, 'not even a challenge');
+    assert.equal(r.router.mediaPathsBound, 0);
+  });
+
+  test('verifications are rate-limited per session (they cost a cipher operation)', () => {
+    const r = talking();
+    let limited = 0;
+    for (let i = 0; i < 200; i++) {
+      const reason = r.router.onDatagram(tunnel(moved, rtp(0xabcd, 2 + i)), relayB, 100);
+      if (reason === 'media_candidate_rate_limited') limited++;
+    }
+    assert.ok(limited >= 90, `limited ${limited} of 200 in one instant`);
+    assert.ok(r.session.verifications <= 110);
+  });
+
+  test("an ended session's SSRC names nothing", () => {
+    const r = talking();
+    r.router.removeSession(r.session, 50);
+    const late = rtp(0xabcd, 2);
+    r.session.genuine.add(late.toString('hex'));
+    assert.equal(r.router.onDatagram(tunnel(moved, late), relayB, 100), 'unknown_client');
   });
 });

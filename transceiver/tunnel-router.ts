@@ -9,7 +9,11 @@
 //   so a forged check must never reach it. Its source becomes a path of the session.
 // - A path receives the session's media only once validated by a challenge it answered; before
 //   that, at most 3× the bytes it sent (session-paths.ts). A replayed check moves nothing.
-// - Anything else is routed by client address, and only for addresses a verified request bound.
+// - Anything else is routed by client address, and only for addresses a verified request bound;
+//   except SRTP from an unknown address carrying a session's SSRC (the relay forwards such packets
+//   as candidate new paths: NAT rebinding). The session verifies it (authentication tag, and newer
+//   than anything accepted); then the address is bound and challenged like a checked one, and the
+//   media moves there when it answers, one round trip after the client's first packet from there.
 // - Replies go to the relay that delivered the client's latest packet (any relay can carry any
 //   flow: restarts, rescaling, a second relay tier).
 // - For 30 s after a session ends, a verified check from the address its media went to is answered
@@ -19,6 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { clientKey, type TransportAddress } from '../protocol/address.ts';
 import type { CidrSet } from '../protocol/cidr.ts';
+import { rtpSsrc } from '../protocol/rtp-header.ts';
 import {
   encodeErrorCode,
   encodeStun,
@@ -47,7 +52,9 @@ export type TunnelDropReason =
   | 'stun_too_many_paths'
   | 'stun_unexpected_response'
   | 'stun_call_ended'
-  | 'unknown_client';
+  | 'unknown_client'
+  | 'media_candidate_rate_limited'
+  | 'media_candidate_rejected';
 
 /** Packets the router did not send for a session: budget of an unvalidated path, full hold queue. */
 export type TunnelSendDropReason = 'amplification_limit' | 'hold_overflow' | 'no_path';
@@ -60,6 +67,11 @@ export interface TunnelSessionPort {
   onData(packet: Buffer, client: TransportAddress): void;
   /** A packet arrived on the session's validated path: the client is alive (media timeout). */
   onPathActivity(): void;
+  /**
+   * SRTP from an address the session does not know yet: 'verified' when it is the client's own
+   * (authenticated with the session's key, newer than anything accepted), else why not.
+   */
+  verifyNewPathMedia(packet: Buffer): string;
 }
 
 export interface TunnelSink {
@@ -78,6 +90,8 @@ interface Session {
   /** The session's server ufrags, newest last (ICE restarts add one). */
   readonly ufrags: string[];
   remote: RemoteIceCredentials | undefined;
+  /** The SSRC of the client's latest RTP on a bound address (indexed by the router). */
+  ssrc: number | undefined;
 }
 
 interface ClientBinding {
@@ -122,12 +136,16 @@ export class TunnelRouter {
   readonly #ufrags = new Map<string, { session: Session; password: string }>();
   readonly #sessions = new Map<object, Session>();
   readonly #clients = new Map<string, ClientBinding>();
+  /** SSRC → the session whose client sent it last: one entry per session at most. */
+  readonly #bySsrc = new Map<number, Session>();
   /** Ended sessions' ufrags, oldest first. */
   readonly #ended = new Map<string, EndedUfrag>();
   readonly drops = new Map<TunnelDropReason, number>();
   readonly sendDrops = new Map<TunnelSendDropReason, number>();
   /** Paths validated by an answered challenge (a first path or a client's move). */
   pathsValidated = 0;
+  /** Addresses bound by the client's verified SRTP (a NAT rebinding found by its media). */
+  mediaPathsBound = 0;
 
   constructor(options: TunnelRouterOptions) {
     this.#sink = options.sink;
@@ -153,7 +171,13 @@ export class TunnelRouter {
   #session(port: TunnelSessionPort): Session {
     let session = this.#sessions.get(port);
     if (session === undefined) {
-      session = { port, paths: new SessionPaths(this.#pathLimits), ufrags: [], remote: undefined };
+      session = {
+        port,
+        paths: new SessionPaths(this.#pathLimits),
+        ufrags: [],
+        remote: undefined,
+        ssrc: undefined,
+      };
       this.#sessions.set(port, session);
     }
     return session;
@@ -197,6 +221,8 @@ export class TunnelRouter {
       this.#ended.delete(ufrag);
     }
     for (const [key, binding] of this.#clients) if (binding.session === session) this.#clients.delete(key);
+    if (session.ssrc !== undefined && this.#bySsrc.get(session.ssrc) === session)
+      this.#bySsrc.delete(session.ssrc);
   }
 
   /** Handles one datagram from a relay. Returns the drop reason, or undefined when delivered. */
@@ -213,12 +239,60 @@ export class TunnelRouter {
     const first = payload[0];
     if (first !== undefined && first < 4) return this.#onStun(payload, client, key, relay, now);
     const binding = this.#clients.get(key);
-    if (binding === undefined) return this.#drop('unknown_client');
+    if (binding === undefined) return this.#onUnknownClientMedia(payload, client, key, relay, now);
     binding.relay = relay;
     binding.lastSeen = now;
-    const path = binding.session.paths.onData(key, payload.length, now);
-    binding.session.port.onData(payload, binding.client);
-    if (path?.validated) binding.session.port.onPathActivity();
+    const session = binding.session;
+    const ssrc = rtpSsrc(payload);
+    if (ssrc !== undefined && ssrc !== session.ssrc) this.#indexSsrc(session, ssrc);
+    const path = session.paths.onData(key, payload.length, now);
+    session.port.onData(payload, binding.client);
+    if (path?.validated) session.port.onPathActivity();
+    return undefined;
+  }
+
+  #indexSsrc(session: Session, ssrc: number): void {
+    if (session.ssrc !== undefined && this.#bySsrc.get(session.ssrc) === session)
+      this.#bySsrc.delete(session.ssrc);
+    session.ssrc = ssrc;
+    this.#bySsrc.set(ssrc, session);
+  }
+
+  /**
+   * A packet from an address no session knows: a candidate new path if it is SRTP of a session's
+   * client, verified by the session (docs/security.md: media goes there only once the address
+   * answers its challenge).
+   */
+  #onUnknownClientMedia(
+    payload: Buffer,
+    client: TransportAddress,
+    key: string,
+    relay: { address: string; port: number },
+    now: number,
+  ): TunnelDropReason | undefined {
+    const ssrc = rtpSsrc(payload);
+    const session = ssrc === undefined ? undefined : this.#bySsrc.get(ssrc);
+    if (session === undefined) return this.#drop('unknown_client');
+    if (!session.paths.admitMediaCandidate(now)) return this.#drop('media_candidate_rate_limited');
+    if (session.port.verifyNewPathMedia(payload) !== 'verified')
+      return this.#drop('media_candidate_rejected');
+    const verdict = session.paths.onVerifiedMedia(client, key, payload.length, now);
+    if (verdict.kind !== 'deliver') return this.#drop('stun_too_many_paths');
+    if (verdict.evicted !== undefined) {
+      const evicted = this.#clients.get(verdict.evicted);
+      if (evicted?.session === session) this.#clients.delete(verdict.evicted);
+    }
+    const binding: ClientBinding = {
+      client,
+      header: encodeTunnelHeader(client),
+      session,
+      relay,
+      lastSeen: now,
+    };
+    this.#clients.set(key, binding);
+    this.mediaPathsBound++;
+    session.port.onData(payload, client);
+    if (verdict.challenge) this.#challenge(session, verdict.path, binding, now);
     return undefined;
   }
 

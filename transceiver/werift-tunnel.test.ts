@@ -3,13 +3,23 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { type Address, parseMessage, RTCPeerConnection, useOPUS } from 'werift';
+import {
+  type Address,
+  ProtectionProfileAeadAes128Gcm,
+  ProtectionProfileAes128CmHmacSha1_80,
+  parseMessage,
+  RTCPeerConnection,
+  RtpHeader,
+  SrtpSession,
+  useOPUS,
+} from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
 import { encodeStun, StunAttr, StunType } from '../protocol/stun.ts';
 import {
   assertWeriftInternals,
   iceConnectionOf,
   TunnelIceProtocol,
+  verifyClientSrtp,
   WeriftInternalsChanged,
 } from './werift-tunnel.ts';
 
@@ -78,3 +88,70 @@ test('werift’s reply to a check goes back over the transport the check came on
   await protocol.sendStun(reply, ['198.51.100.8', 1]);
   assert.deepEqual(sent, [overTcp, { family: 4, address: '198.51.100.8', port: 1 }]);
 });
+
+for (const [name, profile] of [
+  ['AEAD_AES_128_GCM', ProtectionProfileAeadAes128Gcm],
+  ['AES_CM_128_HMAC_SHA1_80', ProtectionProfileAes128CmHmacSha1_80],
+] as const) {
+  test(`a candidate path's SRTP is the client's only when it authenticates and is newer (${name})`, async () => {
+    const keys = {
+      localMasterKey: randomBytes(16),
+      localMasterSalt: randomBytes(profile === ProtectionProfileAeadAes128Gcm ? 12 : 14),
+      remoteMasterKey: randomBytes(16),
+      remoteMasterSalt: randomBytes(profile === ProtectionProfileAeadAes128Gcm ? 12 : 14),
+    };
+    // The client's sending context is the transceiver's receiving one: the keys swapped.
+    const clientSide = new SrtpSession({
+      profile,
+      keys: {
+        localMasterKey: keys.remoteMasterKey,
+        localMasterSalt: keys.remoteMasterSalt,
+        remoteMasterKey: keys.localMasterKey,
+        remoteMasterSalt: keys.localMasterSalt,
+      },
+    });
+    const send = (seq: number, ssrc = 0x5eed) =>
+      clientSide.encrypt(
+        randomBytes(60),
+        new RtpHeader({ payloadType: 111, sequenceNumber: seq, timestamp: seq * 960, ssrc }),
+      );
+    const offerer = new RTCPeerConnection({
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      codecs: { audio: [useOPUS()] },
+    });
+    offerer.addTransceiver('audio', { direction: 'sendrecv' });
+    const pc = new RTCPeerConnection({
+      iceLite: true,
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      bundlePolicy: 'max-bundle',
+    });
+    try {
+      await pc.setRemoteDescription(await offerer.createOffer());
+      assert.equal(verifyClientSrtp(pc, send(1)), 'no-keys', 'before DTLS has made keys');
+      // What werift's DTLS transport holds once the handshake is done.
+      const session = new SrtpSession({ profile, keys });
+      (pc.dtlsTransports[0] as unknown as { srtp: SrtpSession }).srtp = session;
+      assert.equal(verifyClientSrtp(pc, send(1)), 'unknown-ssrc', 'nothing accepted from this SSRC yet');
+      const first = send(100);
+      session.decrypt(first); // received on the validated path
+      const next = send(101);
+      const tampered = Buffer.from(send(102));
+      tampered[tampered.length - 20]! ^= 1;
+      assert.equal(verifyClientSrtp(pc, tampered), 'bad-auth');
+      assert.equal(verifyClientSrtp(pc, first), 'not-newer', 'a replay of what was accepted');
+      assert.equal(verifyClientSrtp(pc, send(90)), 'not-newer', 'older than what was accepted');
+      assert.equal(verifyClientSrtp(pc, next), 'verified');
+      assert.equal(verifyClientSrtp(pc, next), 'not-newer', 'the same packet twice');
+      assert.equal(verifyClientSrtp(pc, send(103)), 'verified', 'a rejected packet changed nothing');
+      assert.equal(verifyClientSrtp(pc, send(104, 0x0dd)), 'unknown-ssrc');
+      assert.equal(verifyClientSrtp(pc, Buffer.from([0x81, 200, 0, 1, 0, 0, 0x5e, 0xed])), 'not-rtp');
+      // A verified packet advanced the context the way receiving it does: werift still decrypts it.
+      assert.doesNotThrow(() => session.decrypt(next));
+    } finally {
+      await pc.close();
+      await offerer.close();
+    }
+  });
+}

@@ -4,7 +4,9 @@
 // socket instead. This relies on two private members of werift's ice `Connection` (`protocols`,
 // `ensureProtocol`) and on its credential fields (`localUsername`, `localPassword`, `userHistory`,
 // `generation`); `assertWeriftInternals` fails loudly if an upgrade changes any of them, and
-// werift-tunnel.test.ts runs it.
+// werift-tunnel.test.ts runs it. A candidate new path is verified with the DTLS transport's SRTP
+// receive context (`srtp.remoteContext`: `decryptRtp`, `srtpSSRCStates`), checked the same way by
+// `assertSrtpInternals`.
 import { isIPv6 } from 'node:net';
 import {
   type Address,
@@ -18,6 +20,7 @@ import {
   type RTCPeerConnection,
 } from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
+import { rtpSequenceNumber, rtpSsrc } from '../protocol/rtp-header.ts';
 
 /** The members of werift's ice Connection this adapter uses. */
 interface WeriftIceConnection {
@@ -185,4 +188,50 @@ export function setIceCredentials(
 /** werift's ICE generation: it increases when a re-offer restarts ICE. */
 export function iceGeneration(pc: RTCPeerConnection): number {
   return iceConnectionOf(pc).generation;
+}
+
+/** What this adapter uses of werift's SRTP receive context. */
+interface WeriftSrtpReceiveContext {
+  srtpSSRCStates: Record<number, { lastSequenceNumber: number } | undefined>;
+  decryptRtp(packet: Buffer): unknown;
+}
+
+/** Throws WeriftInternalsChanged unless `context` has what verifyClientSrtp relies on. */
+export function assertSrtpInternals(context: unknown): asserts context is WeriftSrtpReceiveContext {
+  const c = context as Partial<WeriftSrtpReceiveContext> | undefined;
+  const problems: string[] = [];
+  if (typeof c?.srtpSSRCStates !== 'object' || c.srtpSSRCStates === null) problems.push('srtpSSRCStates');
+  if (typeof c?.decryptRtp !== 'function') problems.push('decryptRtp');
+  if (problems.length > 0)
+    throw new WeriftInternalsChanged(`werift's SRTP context no longer has: ${problems.join(', ')}`);
+}
+
+/** Why a packet from a candidate new path was not taken as the client's. */
+export type SrtpVerdict = 'verified' | 'no-keys' | 'not-rtp' | 'unknown-ssrc' | 'not-newer' | 'bad-auth';
+
+/**
+ * Whether `packet` is SRTP the client of `pc` sent after everything accepted so far: an RTP packet of
+ * an SSRC the session has received, whose sequence number is ahead of the last one accepted from it
+ * (a captured packet replayed from elsewhere is not), and whose authentication tag verifies with the
+ * session's key (only the client and the transceiver have it). A verified packet advances the
+ * context as receiving it would (werift then decrypts it again, with the same result); anything else
+ * leaves it untouched: werift commits its rollover state only after a tag verifies.
+ */
+export function verifyClientSrtp(pc: RTCPeerConnection, packet: Buffer): SrtpVerdict {
+  const transport = pc.dtlsTransports[0] as unknown as { srtp?: { remoteContext?: unknown } } | undefined;
+  const context = transport?.srtp?.remoteContext;
+  if (context === undefined) return 'no-keys';
+  assertSrtpInternals(context);
+  const ssrc = rtpSsrc(packet);
+  if (ssrc === undefined) return 'not-rtp';
+  const state = context.srtpSSRCStates[ssrc];
+  if (state === undefined) return 'unknown-ssrc';
+  const ahead = (rtpSequenceNumber(packet) - state.lastSequenceNumber) & 0xffff;
+  if (ahead === 0 || ahead >= 0x8000) return 'not-newer';
+  try {
+    context.decryptRtp(packet);
+  } catch {
+    return 'bad-auth';
+  }
+  return 'verified';
 }

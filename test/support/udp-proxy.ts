@@ -3,13 +3,15 @@
 // address gets its own upstream socket, so the relay sees one stable address per client, and the
 // proxy records what passes: the client's STUN Binding requests (to replay them) and the sequence
 // numbers of the RTP the client receives (to count loss). It can also lose a share of the datagrams
-// each way, from a seeded sequence, as a lossy network path does.
+// each way, from a seeded sequence, as a lossy network path does. And it can rebind a client, as a NAT
+// whose mapping changed: the client's packets leave from a new socket, and replies to the old one are
+// lost.
 import { createSocket, type Socket } from 'node:dgram';
 
 export interface ProxiedClient {
   /** The upstream socket's address: what the relay sees as the client's address. */
-  readonly relaySide: { address: string; port: number };
-  readonly upstream: Socket;
+  relaySide: { address: string; port: number };
+  upstream: Socket;
   /** Binding requests the client sent (raw bytes), oldest first. */
   readonly checks: Buffer[];
   /** RTP sequence numbers of the packets (not RTCP) the client received, with arrival time. */
@@ -27,7 +29,8 @@ export interface UdpProxyOptions {
 
 export class UdpProxy {
   readonly #downstream: Socket;
-  readonly #target: { address: string; port: number };
+  /** Where client packets go (settable: a test may start the proxy before the relay it fronts). */
+  target: { address: string; port: number };
   readonly #loss: number;
   #random: number;
   readonly clients = new Map<string, ProxiedClient>();
@@ -40,7 +43,7 @@ export class UdpProxy {
     options: UdpProxyOptions,
   ) {
     this.#downstream = downstream;
-    this.#target = target;
+    this.target = target;
     this.#loss = options.loss ?? 0;
     this.#random = options.seed ?? 1;
     downstream.on('message', (data, from) => void this.#fromClient(data, from));
@@ -76,25 +79,50 @@ export class UdpProxy {
     const key = `${from.address}:${from.port}`;
     let client = this.clients.get(key);
     if (client === undefined) {
-      const upstream = createSocket('udp4');
-      upstream.on('error', () => {});
-      await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
+      const upstream = await this.#upstreamSocket();
       client = { relaySide: upstream.address(), upstream, checks: [], received: [], cut: false };
-      const created = client;
-      upstream.on('message', (reply) => {
-        if (created.cut || this.#lost()) return;
-        const first = reply[0]!;
-        // RTP, not RTCP: RTCP's packet types 200–204 read as payload types 72–76 (RFC 5761 §4).
-        const payloadType = reply[1]! & 0x7f;
-        if (first >= 128 && first <= 191 && (payloadType < 64 || payloadType > 95))
-          created.received.push({ seq: reply.readUInt16BE(2), at: Date.now() });
-        this.#downstream.send(reply, from.port, from.address);
-      });
+      this.#listen(client, upstream, from);
       this.clients.set(key, client);
     }
     if (client.cut || this.#lost()) return;
     if (data[0] === 0 && data[1] === 1) client.checks.push(Buffer.from(data));
-    client.upstream.send(data, this.#target.port, this.#target.address);
+    client.upstream.send(data, this.target.port, this.target.address);
+  }
+
+  async #upstreamSocket(): Promise<Socket> {
+    const upstream = createSocket('udp4');
+    upstream.on('error', () => {});
+    await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
+    return upstream;
+  }
+
+  #listen(client: ProxiedClient, upstream: Socket, from: { address: string; port: number }): void {
+    upstream.on('message', (reply) => {
+      if (client.cut || client.upstream !== upstream || this.#lost()) return;
+      const first = reply[0]!;
+      // RTP, not RTCP: RTCP's packet types 200–204 read as payload types 72–76 (RFC 5761 §4).
+      const payloadType = reply[1]! & 0x7f;
+      if (first >= 128 && first <= 191 && (payloadType < 64 || payloadType > 95))
+        client.received.push({ seq: reply.readUInt16BE(2), at: Date.now() });
+      this.#downstream.send(reply, from.port, from.address);
+    });
+  }
+
+  /**
+   * The client's NAT mapping changes: from now on its packets leave from a new address (port), and
+   * whatever is sent to the old one is lost. Returns the new relay-side address.
+   */
+  async rebind(client: ProxiedClient): Promise<{ address: string; port: number }> {
+    const from = [...this.clients.entries()].find(([, entry]) => entry === client)?.[0];
+    if (from === undefined) throw new Error('not a client of this proxy');
+    const [address, port] = from.split(':');
+    const previous = client.upstream;
+    const upstream = await this.#upstreamSocket();
+    client.upstream = upstream;
+    client.relaySide = upstream.address();
+    this.#listen(client, upstream, { address: address!, port: Number(port) });
+    previous.close();
+    return client.relaySide;
   }
 
   close(): void {

@@ -17,6 +17,7 @@ import {
   iceConnectionOf,
   iceGeneration,
   type SrtpVerdict,
+  sendFatalCloseNotify,
   setIceCredentials,
   TunnelIceProtocol,
   type TunnelSender,
@@ -182,9 +183,11 @@ export class Peer implements TunnelSessionPort {
     return iceConnectionOf(this.pc).localUsername;
   }
 
+  /** The edge ends the call: the client is told at once (sendFatalCloseNotify), then werift closes. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await sendFatalCloseNotify(this.pc).catch(() => {});
     await this.pc.close().catch(() => {});
   }
 }

@@ -23,6 +23,12 @@ import {
   useOPUS,
 } from 'werift';
 
+/** What 003 and 007 add to werift's DTLS socket, and the cipher its records go through. */
+interface DtlsSocketWithClose {
+  closeNotify(level?: 1 | 2): Promise<void>;
+  cipher: unknown;
+}
+
 describe('werift patches', () => {
   test('001 bound-incoming-transaction-ids: a candidate pair remembers recent check IDs only', () => {
     const remote = new Candidate('f', 1, 'udp', 1, '198.51.100.7', 40000, 'prflx');
@@ -70,7 +76,8 @@ describe('werift patches', () => {
     }
   });
 
-  test('003 dtls-close-notify: a peer that closes tells the other at once (close_notify)', async () => {
+  /** Two werift peers connected over loopback UDP (real ICE and DTLS). */
+  async function connectedPair(): Promise<[RTCPeerConnection, RTCPeerConnection]> {
     const peer = () =>
       new RTCPeerConnection({
         iceUseIpv4: true,
@@ -85,19 +92,28 @@ describe('werift patches', () => {
       });
     const offerer = peer();
     const answerer = peer();
-    try {
-      offerer.addTransceiver('audio', { direction: 'sendrecv' });
-      await offerer.setLocalDescription(await offerer.createOffer());
-      await gathered(offerer);
-      await answerer.setRemoteDescription(offerer.localDescription!);
-      await answerer.setLocalDescription(await answerer.createAnswer());
-      await gathered(answerer);
-      await offerer.setRemoteDescription(answerer.localDescription!);
-      const deadline = Date.now() + 10_000;
-      while (offerer.connectionState !== 'connected' || answerer.connectionState !== 'connected') {
-        assert.ok(Date.now() < deadline, 'the two peers did not connect');
-        await sleep(10);
+    offerer.addTransceiver('audio', { direction: 'sendrecv' });
+    await offerer.setLocalDescription(await offerer.createOffer());
+    await gathered(offerer);
+    await answerer.setRemoteDescription(offerer.localDescription!);
+    await answerer.setLocalDescription(await answerer.createAnswer());
+    await gathered(answerer);
+    await offerer.setRemoteDescription(answerer.localDescription!);
+    const deadline = Date.now() + 10_000;
+    while (offerer.connectionState !== 'connected' || answerer.connectionState !== 'connected') {
+      if (Date.now() > deadline) {
+        await offerer.close();
+        await answerer.close();
+        assert.fail('the two peers did not connect');
       }
+      await sleep(10);
+    }
+    return [offerer, answerer];
+  }
+
+  test('003 dtls-close-notify: a peer that closes tells the other at once (close_notify)', async () => {
+    const [offerer, answerer] = await connectedPair();
+    try {
       // Both sides of the DTLS association: the one that closes is the server on one run and the
       // client on the other, whatever role the ICE negotiation gave each.
       const [transport] = answerer.dtlsTransports;
@@ -113,6 +129,50 @@ describe('werift patches', () => {
         "the answerer's DTLS transport is still connected 3 s after the offerer closed",
       );
       assert.ok(at - closing < 1_000, `closed ${at - closing} ms after`);
+    } finally {
+      await offerer.close();
+      await answerer.close();
+    }
+  });
+
+  test('007 dtls-close-notify-level: close_notify at the level asked for, and only once', async () => {
+    const [offerer, answerer] = await connectedPair();
+    try {
+      // The alert records the closing side encrypts, seen in plaintext (content type 21).
+      const socket = (offerer.dtlsTransports[0] as unknown as { dtls: DtlsSocketWithClose }).dtls;
+      const alerts: number[][] = [];
+      const cipher = socket.cipher as {
+        encryptPacket(pkt: { recordLayerHeader: { contentType: number }; fragment: Buffer }): unknown;
+      };
+      const encrypt = cipher.encryptPacket.bind(cipher);
+      cipher.encryptPacket = (pkt) => {
+        if (pkt.recordLayerHeader.contentType === 21) alerts.push([...pkt.fragment]);
+        return encrypt(pkt);
+      };
+      await socket.closeNotify(2);
+      await socket.closeNotify(2);
+      await offerer.close();
+      // Unpatched, the level is ignored (warning, 1) and every call sends one more close_notify.
+      assert.deepEqual(alerts, [[2, 0]], 'one close_notify (description 0), fatal (level 2)');
+    } finally {
+      await offerer.close();
+      await answerer.close();
+    }
+  });
+
+  test('008 dtls-fatal-alert-ends-connection: a fatal alert closes the connection that receives it', async () => {
+    const [offerer, answerer] = await connectedPair();
+    try {
+      const [transport] = answerer.dtlsTransports;
+      const closed = new Promise<void>((resolve) =>
+        transport!.onStateChange.subscribe((state) => state === 'closed' && resolve()),
+      );
+      const socket = (offerer.dtlsTransports[0] as unknown as { dtls: DtlsSocketWithClose }).dtls;
+      await socket.closeNotify(2);
+      await Promise.race([closed, sleep(3_000)]);
+      // Unpatched, werift throws the fatal alert away and stays connected (RFC 5246 §7.2: both
+      // parties close the connection on a fatal alert).
+      assert.equal(transport!.state, 'closed', `the receiver's DTLS transport is ${transport!.state}`);
     } finally {
       await offerer.close();
       await answerer.close();

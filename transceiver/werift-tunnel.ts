@@ -6,7 +6,8 @@
 // `generation`); `assertWeriftInternals` fails loudly if an upgrade changes any of them, and
 // werift-tunnel.test.ts runs it. A candidate new path is verified with the DTLS transport's SRTP
 // receive context (`srtp.remoteContext`: `decryptRtp`, `srtpSSRCStates`), checked the same way by
-// `assertSrtpInternals`.
+// `assertSrtpInternals`; a call the edge ends is closed with the DTLS socket's `closeNotify(level)`
+// (patches/werift+0.25.2+003 and 007).
 import { isIPv6 } from 'node:net';
 import {
   type Address,
@@ -234,4 +235,22 @@ export function verifyClientSrtp(pc: RTCPeerConnection, packet: Buffer): SrtpVer
     return 'bad-auth';
   }
   return 'verified';
+}
+
+/**
+ * Tells the client the edge ended its call: DTLS close_notify at the fatal level, before the peer
+ * connection closes (whose own close_notify is then not sent again). The level is why: browsers count
+ * a DTLS transport closed by a warning-level close_notify as still connected and learn of the end only
+ * from ICE (Chromium: on its next check, up to 2.5 s later), while a fatal alert terminates the
+ * connection at once (RFC 5246 §7.2; closure alerts have no prescribed level): Chromium reports
+ * `failed` within milliseconds (docs/reliability.md).
+ */
+export async function sendFatalCloseNotify(pc: RTCPeerConnection): Promise<void> {
+  const socket = (pc.dtlsTransports[0] as unknown as { dtls?: { closeNotify?: unknown } } | undefined)?.dtls;
+  if (socket === undefined) return; // no DTLS yet: nothing to tell
+  if (typeof socket.closeNotify !== 'function')
+    throw new WeriftInternalsChanged(
+      "werift's DTLS socket no longer has closeNotify (patches/werift+0.25.2+003)",
+    );
+  await (socket as { closeNotify(level: 1 | 2): Promise<void> }).closeNotify(2);
 }

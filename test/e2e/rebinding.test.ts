@@ -48,6 +48,7 @@ describe('calls that hold: NAT rebinding and relay restarts, with Chromium', () 
   let context: BrowserContext | undefined;
   let tab: Page | undefined;
   let caller: ProxiedClient | undefined;
+  let sessionUrl: URL | undefined;
 
   before(async () => {
     redis = await RedisServer.start();
@@ -65,10 +66,11 @@ describe('calls that hold: NAT rebinding and relay restarts, with Chromium', () 
     context = await browser.newContext({ permissions: ['microphone'] });
     tab = await context.newPage();
     await tab.goto(pages.url('tone-caller.html'));
-    await tab.evaluate(
+    const location = await tab.evaluate(
       (url) => (window as unknown as { start(url: string): Promise<string> }).start(url),
       edge.whipUrl,
     );
+    sessionUrl = new URL(location, edge.whipUrl);
     await tab.evaluate(() => (window as unknown as { talk(on: boolean): void }).talk(true));
     await waitUntil(
       async () => (await toneCallerEvents(tab!)).some((e) => e.what === 'echo-on'),
@@ -151,4 +153,25 @@ describe('calls that hold: NAT rebinding and relay restarts, with Chromium', () 
       assert.equal((await edge!.status(0)).sessions, 1);
     });
   }
+  test('the edge ends the call: Chromium leaves `connected` within a second, on a call long past its first checks', async (t) => {
+    // By now the call is over 30 s old: Chromium checks its pair every 2.5 s, so a refused check
+    // alone would take up to that. The fatal-level close_notify fails its DTLS transport at once.
+    const deleted = Date.now();
+    assert.equal((await fetch(sessionUrl!, { method: 'DELETE' })).status, 200, 'ended from outside the page');
+    let left: { what: string; wall: number } | undefined;
+    await waitUntil(
+      async () => {
+        left = (await toneCallerEvents(tab!)).find(
+          (e) => e.wall >= deleted && /^connection-(failed|disconnected|closed)$/.test(e.what),
+        );
+        return left !== undefined;
+      },
+      5_000,
+      "Chromium's connection to leave 'connected'",
+    );
+    const ms = left!.wall - deleted;
+    t.diagnostic(`edge ended the call: Chromium ${left!.what} ${ms} ms after the DELETE was sent`);
+    assert.ok(ms <= 1_000, `${left!.what} after ${ms} ms`);
+    await waitUntil(async () => (await edge!.status(0)).sessions === 0, 3_000, 'no session at the edge');
+  });
 });

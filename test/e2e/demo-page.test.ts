@@ -226,8 +226,8 @@ describe('the demo page served by signaling', () => {
       // Another client ends the session (anyone with the session URL can).
       assert.equal((await fetch(connected.sessionUrl!, { method: 'DELETE' })).status, 200);
       const deleted = Date.now();
-      // The transceiver sends no DTLS close_notify, so Chromium learns it from ICE consent checks
-      // going unanswered (disconnected, then failed).
+      // The transceiver ends the call with a fatal-level DTLS close_notify: Chromium's connection
+      // fails at once (docs/reliability.md).
       const ended = await waitForState(tab!, ['ended', 'failed'], 40_000);
       t.diagnostic(
         `ended by the edge: the page said so ${((Date.now() - deleted) / 1000).toFixed(1)} s after the DELETE; ` +

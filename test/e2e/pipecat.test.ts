@@ -203,9 +203,8 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
     const hangUpSeen = Date.now();
     await waitUntil(async () => (await edge.status()).sessions === 0, 3_000, 'no session at the edge');
     // The browser learns the call is over (docs/reliability.md#the-call-ends-at-the-edge): the edge's
-    // DTLS close_notify closes its RTCDtlsTransport at once, and its next ICE check is refused
-    // (403), which fails the connection. Before, it stayed `connected` until ICE consent expired,
-    // 25–30 s later.
+    // fatal-level DTLS close_notify fails its RTCDtlsTransport, and with it the connection, at once.
+    // Before, it stayed `connected` until ICE consent expired, 25–30 s later.
     let left: PageEvent | undefined;
     await waitUntil(
       async () => {
@@ -221,7 +220,9 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
       5_000,
       "the browser's connection to leave 'connected'",
     );
-    const dtlsClosed = (await toneCallerEvents(tab)).find((e) => e.what === 'dtls-closed');
+    const dtlsClosed = (await toneCallerEvents(tab)).find(
+      (e) => e.what === 'dtls-closed' || e.what === 'dtls-failed',
+    );
     const bot2 = botEvents(bot, seen);
     const packets = () =>
       tab.evaluate(() => (window as unknown as { packetsReceived(): Promise<number> }).packetsReceived());
@@ -235,7 +236,7 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
     await tab.close();
     console.log(
       `pipecat idle hang-up: ${JSON.stringify(bot2.filter((e) => e.event !== 'start'))}, packets after: ${afterSecond - before}, ` +
-        `browser: DTLS closed ${dtlsClosed === undefined ? '–' : dtlsClosed.wall! - hangUpSeen} ms, ${left!.what} ${left!.wall! - hangUpSeen} ms after the hang-up was seen`,
+        `browser: ${dtlsClosed?.what ?? 'DTLS still up'} ${dtlsClosed === undefined ? '–' : dtlsClosed.wall! - hangUpSeen} ms, ${left!.what} ${left!.wall! - hangUpSeen} ms after the hang-up was seen`,
     );
 
     // The whole greeting played, each mark back when its second had been played.
@@ -260,14 +261,13 @@ describe('a Pipecat phone bot answers Chromium through the edge (Twilio Media St
     assert.ok(bot2.some((e) => e.event === 'ended'));
     assert.ok(afterSecond - before <= 1, `${afterSecond - before} packets arrived after the call ended`);
     assert.equal(deleteStatus, 404);
-    assert.ok(dtlsClosed !== undefined, "the browser's DTLS transport did not close");
+    assert.ok(dtlsClosed !== undefined, "the browser's DTLS transport did not end");
     assert.ok(
       dtlsClosed.wall! - hangUpSeen < 1_000,
-      `its DTLS transport closed ${dtlsClosed.wall! - hangUpSeen} ms after`,
+      `its DTLS transport ended ${dtlsClosed.wall! - hangUpSeen} ms after`,
     );
-    // Within one of Chromium's ICE check intervals of a quiet connection (2.5 s).
     assert.ok(
-      left!.wall! - hangUpSeen < 3_000,
+      left!.wall! - hangUpSeen < 1_000,
       `the browser left 'connected' ${left!.wall! - hangUpSeen} ms after`,
     );
   });

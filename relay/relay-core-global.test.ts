@@ -329,3 +329,63 @@ describe('ICE-TCP through the global tier', () => {
     assert.equal(cluster.core.onEdgeDatagram(stranger, EDGE.address, EDGE.port, 0, NOW_MS), 'unknown_flow');
   });
 });
+
+describe('NAT rebinding through the global tier', () => {
+  test('a client rebound behind an edge relay: a candidate at the edge and at the cluster relay, flows made as the transceiver answers', () => {
+    const withSsrc = (seq: number) => {
+      const packet = Buffer.concat([Buffer.alloc(12), randomBytes(40)]);
+      packet[0] = 0x80;
+      packet[1] = 111;
+      packet.writeUInt16BE(seq, 2);
+      packet.writeUInt32BE(0xfeed, 8);
+      return packet;
+    };
+    const edge = edgeRelay();
+    const cluster = clusterRelay();
+    // The call as it was: client → edge → cluster relay → transceiver 5, RTP with SSRC 0xfeed.
+    const request = bindingRequest(ufragOf(1, 5));
+    const atEdge = asFlow(edge.core.onClientPacket(request, CLIENT.address, 4, CLIENT.port, 0, NOW_MS));
+    asFlow(
+      cluster.core.onEdgeDatagram(
+        Buffer.concat([atEdge.header, request]),
+        EDGE.address,
+        EDGE.port,
+        0,
+        NOW_MS,
+      ),
+    );
+    const first = withSsrc(1);
+    assert.equal(edge.core.onClientPacket(first, CLIENT.address, 4, CLIENT.port, 0, NOW_MS), atEdge);
+    asFlow(
+      cluster.core.onEdgeDatagram(Buffer.concat([atEdge.header, first]), EDGE.address, EDGE.port, 0, NOW_MS),
+    );
+    // The client's NAT rebinds: the same SSRC from a new port reaches the edge.
+    const moved = { ...CLIENT, port: 50_001 };
+    const next = withSsrc(2);
+    const edgeCandidate = edge.core.onClientPacket(next, moved.address, 4, moved.port, 0, NOW_MS + 20);
+    assert.equal(typeof edgeCandidate, 'object');
+    const { header, route } = edgeCandidate as Flow;
+    assert.deepEqual(route.tunnel, C1_RELAY, "to the session's cluster relay");
+    assert.equal(edge.core.flows.size, 1, 'no flow at the edge yet');
+    const clusterCandidate = cluster.core.onEdgeDatagram(
+      Buffer.concat([header, next]),
+      EDGE.address,
+      EDGE.port,
+      0,
+      NOW_MS + 21,
+    );
+    assert.equal(typeof clusterCandidate, 'object');
+    assert.equal((clusterCandidate as Flow).route.transceiverId, 5);
+    assert.equal(cluster.core.flows.size, 1, 'no flow at the cluster relay yet');
+    // The transceiver verified it and challenges the new address: each relay makes its flow.
+    const challenge = encodeTunnelPacket(moved, bindingRequest(ufragOf(1, 5)));
+    const madeAtCluster = asFlow(cluster.core.onTunnelPacket(challenge, '10.0.0.5', 7000, NOW_MS + 22));
+    assert.deepEqual(madeAtCluster.via, EDGE, 'back through the edge');
+    const madeAtEdge = asFlow(
+      edge.core.onTunnelPacket(challenge, C1_RELAY.address, C1_RELAY.port, NOW_MS + 23),
+    );
+    assert.deepEqual(madeAtEdge.client, moved);
+    assert.equal(edge.counters[SLOT.flowsCreatedSsrc], 1);
+    assert.equal(cluster.counters[SLOT.flowsCreatedSsrc], 1);
+  });
+});

@@ -2,7 +2,7 @@
 // (api-auth.ts), JSON bodies checked by schema, errors as problem+json with stable codes.
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
+import { formatIssues, TransportAddressSchema } from '../protocol/schema.ts';
 import { checkOffer } from '../protocol/sdp-check.ts';
 import { type ApiAuthOptions, guardApi } from './api-auth.ts';
 import { sendProblem } from './api-problem.ts';

@@ -10,7 +10,7 @@ import { isSampleRate, SAMPLE_RATES, type SampleRate } from '../protocol/backend
 import { BearerTokenSchema } from '../protocol/bearer-auth.ts';
 import { CidrSchema } from '../protocol/cidr.ts';
 import { formatHostPort } from '../protocol/host-port.ts';
-import { TransportAddressSchema } from '../protocol/routing-table.ts';
+import { TransportAddressSchema } from '../protocol/schema.ts';
 import { ACCOUNT_SID, DEFAULT_ACCOUNT_SID } from '../protocol/twilio-media-streams.ts';
 import { ROUTING_KEYS_ENV } from '../routing/keyring-source.ts';
 import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';

@@ -22,6 +22,7 @@ COPY --from=dependencies /app/node_modules ./node_modules
 COPY package.json ./
 # Every folder the components' code is loaded from (tests and test helpers are left out by .dockerignore).
 COPY agents ./agents
+COPY audio ./audio
 COPY cli ./cli
 COPY config ./config
 COPY operator ./operator

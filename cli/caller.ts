@@ -5,10 +5,10 @@
 // edge sends back.
 import { performance } from 'node:perf_hooks';
 import { RTCPeerConnection, type RTCRtpTransceiver, RtpHeader, RtpPacket, useOPUS } from 'werift';
+import { OpusFrameDecoder, OpusFrameEncoder } from '../audio/opus-codec.ts';
+import { OpusRtpPacketizer } from '../audio/rtp-packetizer.ts';
+import { sine } from '../audio/tone.ts';
 import { formatHostPort } from '../protocol/host-port.ts';
-import { OpusFrameDecoder, OpusFrameEncoder } from '../transceiver/audio/opus-codec.ts';
-import { OpusRtpPacketizer } from '../transceiver/audio/rtp-packetizer.ts';
-import { sine } from '../transceiver/audio/tone.ts';
 import { EchoDetector, RtpReceiveStats } from './measure.ts';
 import { Pacer } from './pacer.ts';
 import { WhipError, whipDelete, whipOffer } from './whip.ts';

@@ -27,8 +27,8 @@ import {
   RtpPacket,
   useOPUS,
 } from 'werift';
-import { OpusFrameDecoder } from '../../transceiver/audio/opus-codec.ts';
-import { dominantFrequency, rms } from '../../transceiver/audio/tone.ts';
+import { OpusFrameDecoder } from '../../audio/opus-codec.ts';
+import { dominantFrequency, rms } from '../../audio/tone.ts';
 import { type ConversationOptions, callSeed, TurnCursor } from './conversation.ts';
 import type { CallerVoice } from './speech.ts';
 import { CYCLE_FRAMES, type EncodedStream, LOUD_BYTES, QUIET_BEFORE } from './stream.ts';

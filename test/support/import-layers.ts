@@ -14,8 +14,10 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   protocol: [],
   config: ['protocol'],
   routing: ['protocol', 'config'],
+  // Tones, Opus, RTP and PCM conversions: the transceiver's media path and the callers' share them.
+  audio: ['protocol'],
   relay: ['protocol', 'config', 'routing'],
-  transceiver: ['protocol', 'config', 'routing'],
+  transceiver: ['protocol', 'config', 'routing', 'audio'],
   signaling: ['protocol', 'config', 'routing'],
   operator: [
     'protocol',
@@ -26,13 +28,22 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
     'transceiver/config.ts',
   ],
   agents: ['protocol', 'config'],
-  // The caller's tone, Opus and RTP are the transceiver's own audio code.
-  cli: ['protocol', 'config', 'transceiver/audio/'],
+  cli: ['protocol', 'config', 'audio'],
   // The whole edge in one process.
   local: ['protocol', 'config', 'routing', 'relay', 'transceiver', 'signaling', 'agents'],
   crds: ['protocol', 'config', 'operator'],
   // The benchmarks run the real parts with the tests' harness.
-  bench: ['protocol', 'config', 'routing', 'relay', 'transceiver', 'signaling', 'cli', 'test/support/'],
+  bench: [
+    'protocol',
+    'config',
+    'routing',
+    'audio',
+    'relay',
+    'transceiver',
+    'signaling',
+    'cli',
+    'test/support/',
+  ],
   test: ['*'],
 };
 

@@ -14,15 +14,18 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   protocol: [],
   config: ['protocol'],
   routing: ['protocol', 'config'],
+  // What every service process shares that is no wire format: its HTTP face.
+  runtime: [],
   // Tones, Opus, RTP and PCM conversions: the transceiver's media path and the callers' share them.
   audio: ['protocol'],
-  relay: ['protocol', 'config', 'routing'],
-  transceiver: ['protocol', 'config', 'routing', 'audio'],
-  signaling: ['protocol', 'config', 'routing'],
+  relay: ['protocol', 'config', 'routing', 'runtime'],
+  transceiver: ['protocol', 'config', 'routing', 'runtime', 'audio'],
+  signaling: ['protocol', 'config', 'routing', 'runtime'],
   operator: [
     'protocol',
     'config',
     'routing',
+    'runtime',
     // The backend protocols a pool may name, and the transceiver's env prefix the pods are given.
     'transceiver/backend-wire.ts',
     'transceiver/config.ts',

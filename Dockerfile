@@ -32,6 +32,7 @@ COPY routing ./routing
 COPY runtime ./runtime
 COPY signaling ./signaling
 COPY transceiver ./transceiver
+COPY webrtc ./webrtc
 # The image's `node` user, by number so that Kubernetes can verify runAsNonRoot. The files above
 # belong to root: the process can read them and change none.
 USER 1000:1000

@@ -6,12 +6,8 @@ import { test } from 'node:test';
 import { type Address, parseMessage, RTCPeerConnection, useOPUS } from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
 import { encodeStun, StunAttr, StunType } from '../protocol/stun.ts';
-import {
-  assertWeriftInternals,
-  iceConnectionOf,
-  TunnelIceProtocol,
-  WeriftInternalsChanged,
-} from './werift-tunnel.ts';
+import { WeriftInternalsChanged } from '../webrtc/werift-internals.ts';
+import { assertWeriftInternals, iceConnectionOf, TunnelIceProtocol } from './werift-tunnel.ts';
 
 test("werift's ice Connection still has the members the tunnel adapter uses", async () => {
   const offerer = new RTCPeerConnection({

@@ -18,6 +18,7 @@ import {
   type RTCPeerConnection,
 } from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
+import { WeriftInternalsChanged } from '../webrtc/werift-internals.ts';
 
 /** The members of werift's ice Connection this adapter uses. */
 interface WeriftIceConnection {
@@ -27,10 +28,6 @@ interface WeriftIceConnection {
   generation: number;
   protocols: Protocol[];
   ensureProtocol(protocol: Protocol): void;
-}
-
-export class WeriftInternalsChanged extends Error {
-  override name = 'WeriftInternalsChanged';
 }
 
 /** Throws WeriftInternalsChanged unless `connection` has everything this adapter relies on. */

@@ -17,7 +17,7 @@ import { OpusFrameDecoder, OpusFrameEncoder } from '../../audio/opus-codec.ts';
 import { OpusRtpPacketizer } from '../../audio/rtp-packetizer.ts';
 import { rms, sine } from '../../audio/tone.ts';
 import { CALLER_TEXT, speak } from '../../bench/transceiver/speech.ts';
-import { newCallerPeerConnection } from '../../cli/caller.ts';
+import { newCallerPeerConnection } from '../../cli/caller-peer.ts';
 import { Pacer } from '../../cli/pacer.ts';
 import { Edge } from '../support/edge.ts';
 

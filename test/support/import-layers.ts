@@ -16,10 +16,12 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   routing: ['protocol', 'config'],
   // What every service process shares that is no wire format: its HTTP face.
   runtime: [],
+  // The guard in front of werift's private members (the transceiver's tunnel, the callers' RTCP).
+  webrtc: [],
   // Tones, Opus, RTP and PCM conversions: the transceiver's media path and the callers' share them.
   audio: ['protocol'],
   relay: ['protocol', 'config', 'routing', 'runtime'],
-  transceiver: ['protocol', 'config', 'routing', 'runtime', 'audio'],
+  transceiver: ['protocol', 'config', 'routing', 'runtime', 'audio', 'webrtc'],
   signaling: ['protocol', 'config', 'routing', 'runtime'],
   operator: [
     'protocol',
@@ -31,7 +33,7 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
     'transceiver/config.ts',
   ],
   agents: ['protocol', 'config'],
-  cli: ['protocol', 'config', 'audio'],
+  cli: ['protocol', 'config', 'audio', 'webrtc'],
   // The whole edge in one process.
   local: ['protocol', 'config', 'routing', 'relay', 'transceiver', 'signaling', 'agents'],
   crds: ['protocol', 'config', 'operator'],

@@ -22,14 +22,17 @@ COPY --from=dependencies /app/node_modules ./node_modules
 COPY package.json ./
 # Every folder the components' code is loaded from (tests and test helpers are left out by .dockerignore).
 COPY agents ./agents
+COPY audio ./audio
 COPY cli ./cli
 COPY config ./config
 COPY operator ./operator
 COPY protocol ./protocol
 COPY relay ./relay
 COPY routing ./routing
+COPY runtime ./runtime
 COPY signaling ./signaling
 COPY transceiver ./transceiver
+COPY webrtc ./webrtc
 # The image's `node` user, by number so that Kubernetes can verify runAsNonRoot. The files above
 # belong to root: the process can read them and change none.
 USER 1000:1000

@@ -4,11 +4,12 @@
 // own: setup time, RTT (from the RTCP reports on its stream), and loss and jitter of the stream the
 // edge sends back.
 import { performance } from 'node:perf_hooks';
-import { RTCPeerConnection, type RTCRtpTransceiver, RtpHeader, RtpPacket, useOPUS } from 'werift';
+import type { RTCPeerConnection } from 'werift';
+import { OpusFrameDecoder, OpusFrameEncoder } from '../audio/opus-codec.ts';
+import { OpusRtpPacketizer } from '../audio/rtp-packetizer.ts';
+import { sine } from '../audio/tone.ts';
 import { formatHostPort } from '../protocol/host-port.ts';
-import { OpusFrameDecoder, OpusFrameEncoder } from '../transceiver/audio/opus-codec.ts';
-import { OpusRtpPacketizer } from '../transceiver/audio/rtp-packetizer.ts';
-import { sine } from '../transceiver/audio/tone.ts';
+import { CallerPeer } from './caller-peer.ts';
 import { EchoDetector, RtpReceiveStats } from './measure.ts';
 import { Pacer } from './pacer.ts';
 import { WhipError, whipDelete, whipOffer } from './whip.ts';
@@ -52,27 +53,10 @@ export interface ToneCallerOptions {
   readonly region?: string | undefined;
 }
 
-/**
- * A werift peer connection set up as a caller of the edge. No STUN or TURN: the edge is ICE-lite
- * behind its relay and learns our address from our checks. Host candidates on every IPv4 and IPv6
- * interface (the answer's relay candidates may be of either family), plus both loopbacks for an
- * edge on this machine (`npm start -- --host ::1`). A family this machine lacks yields no candidate.
- */
-export function newCallerPeerConnection(): RTCPeerConnection {
-  return new RTCPeerConnection({
-    iceServers: [],
-    iceUseIpv4: true,
-    iceUseIpv6: true,
-    iceAdditionalHostAddresses: ['127.0.0.1', '::1'],
-    bundlePolicy: 'max-bundle',
-    codecs: { audio: [useOPUS()], video: [] },
-  });
-}
-
 export class ToneCaller {
   readonly #options: ToneCallerOptions;
+  readonly #peer: CallerPeer;
   readonly pc: RTCPeerConnection;
-  readonly #audio: RTCRtpTransceiver;
   readonly #encoder = new OpusFrameEncoder(SAMPLE_RATE);
   readonly #decoder = new OpusFrameDecoder(SAMPLE_RATE);
   readonly #packetizer = new OpusRtpPacketizer();
@@ -96,15 +80,13 @@ export class ToneCaller {
   constructor(options: ToneCallerOptions) {
     this.#options = options;
     this.#echo = new EchoDetector({ toneHz: options.toneHz, sampleRate: SAMPLE_RATE });
-    this.pc = newCallerPeerConnection();
-    this.#audio = this.pc.addTransceiver('audio', { direction: 'sendrecv' });
-    this.#audio.onTrack.subscribe((track) => {
-      track.onReceiveRtp.subscribe((rtp) => {
-        const now = performance.now();
-        this.#received.onPacket(rtp.header.sequenceNumber, rtp.header.timestamp, now);
-        this.#echo.onFrame(this.#decoder.decode(rtp.payload), now);
-      });
+    // Host candidates on every interface: the answer's relay candidates may be of either family.
+    this.#peer = new CallerPeer('every-interface', (rtp) => {
+      const now = performance.now();
+      this.#received.onPacket(rtp.header.sequenceNumber, rtp.header.timestamp, now);
+      this.#echo.onFrame(this.#decoder.decode(rtp.payload), now);
     });
+    this.pc = this.#peer.pc;
     this.pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected' && Number.isNaN(this.#connectedAt)) this.#connectedAt = performance.now();
       if ((state === 'failed' || state === 'closed') && !this.#closed) {
@@ -129,17 +111,7 @@ export class ToneCaller {
    * one-line reason (WhipError for the HTTP side) after `timeoutMs` or when `interrupt` fires.
    */
   async connect(timeoutMs: number, interrupt: AbortSignal): Promise<void> {
-    await this.pc.setLocalDescription(await this.pc.createOffer());
-    if (this.pc.iceGatheringState !== 'complete') {
-      await new Promise<void>((resolve) => {
-        const { unSubscribe } = this.pc.iceGatheringStateChange.subscribe((state) => {
-          if (state === 'complete') {
-            unSubscribe();
-            resolve();
-          }
-        });
-      });
-    }
+    const offer = await this.#peer.offer();
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([interrupt, timeout]);
     this.#postedAt = performance.now();
@@ -147,7 +119,7 @@ export class ToneCaller {
     try {
       session = await whipOffer(
         this.#options.url,
-        this.pc.localDescription!.sdp,
+        offer,
         this.#options.token,
         signal,
         this.#options.region === undefined ? {} : { 'x-voice-edge-region': this.#options.region },
@@ -205,15 +177,9 @@ export class ToneCaller {
   #sendFrame(): void {
     const pcm = sine(this.#options.toneHz, SAMPLE_RATE, 20, TONE_AMPLITUDE, this.#sample);
     this.#sample += pcm.length / 2;
-    const fields = this.#packetizer.packetize(this.#encoder.encode(pcm));
-    const header = new RtpHeader({
-      sequenceNumber: fields.sequenceNumber,
-      timestamp: fields.timestamp,
-      marker: fields.marker,
-      payloadType: fields.payloadType,
-    });
+    const packet = this.#packetizer.packetize(this.#encoder.encode(pcm));
     this.#sent++;
-    this.#audio.sender.sendRtp(new RtpPacket(header, fields.payload)).catch(() => {});
+    this.#peer.send(packet);
   }
 
   async #readRtt(): Promise<void> {

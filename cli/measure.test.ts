@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { sine } from '../transceiver/audio/tone.ts';
+import { sine } from '../audio/tone.ts';
 import { EchoDetector, RtpReceiveStats } from './measure.ts';
 
 describe('RtpReceiveStats', () => {

@@ -1,7 +1,7 @@
 // What the command-line caller measures on the stream the edge sends back: loss and jitter from the
 // RTP headers (RFC 3550 §6.4.1, A.3, A.8), and whether the decoded audio carries the tone it sent.
 // Pure: times are passed in.
-import { dominantFrequency, rms } from '../transceiver/audio/tone.ts';
+import { dominantFrequency, rms } from '../audio/tone.ts';
 
 /** Loss and interarrival jitter of one received RTP stream. */
 export class RtpReceiveStats {

@@ -1,6 +1,6 @@
 // A caller's real-time pacing: a tick every 20 ms that sends one frame (the command-line caller, the
 // benchmark's metronome, the tests' callers). The transceiver paces each call on its own
-// (transceiver/audio/audio-bridge.ts).
+// (audio/audio-bridge.ts).
 //
 // `PaceSchedule` is the pure part: ticks sit on a fixed grid (start + k × interval), so timer
 // lateness never accumulates into drift. After a stall (a long GC pause, a blocked event loop) the

@@ -3,7 +3,7 @@
 import { isIPv6 } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { formatIssues } from '../protocol/routing-table.ts';
+import { formatIssues } from '../protocol/schema.ts';
 
 /** A configuration problem a person can act on; `main` prints it and exits with status 2. */
 export class ConfigError extends Error {

@@ -18,6 +18,7 @@ import type { BackendProtocol } from '../transceiver/backend-wire.ts';
 import { TransceiverConfigSchema } from '../transceiver/config.ts';
 import { startTransceiver } from '../transceiver/service.ts';
 import { freeUdpPort } from './free-port.ts';
+import { relayConfig, routingTable, signalingConfig, transceiverConfig } from './topology.ts';
 
 /** The voice-edge protocol's PCM16 rate when none is given. */
 const DEFAULT_SAMPLE_RATE = 16000;
@@ -86,22 +87,25 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
     const tunnelPort = await freeUdpPort(host);
     const tunnel = formatHostPort(host, tunnelPort);
     const transceiver = await startTransceiver(
-      TransceiverConfigSchema.parse({
-        clusterId: 1,
-        transceiverId: 1,
-        // The relay runs in this process and sends from `host` (or loopback when `host` is a wildcard).
-        tunnel: { listen: tunnel, allowedRelays: relaySourcesFor(host) },
-        relays: [relay],
-        tcpRelays: [relay],
-        routingKeys: { file: keysFile },
-        backend: {
-          url: backendUrl,
-          protocol,
-          sampleRate: options.sampleRate ?? (protocol === 'voice-edge' ? DEFAULT_SAMPLE_RATE : undefined),
-        },
-        api: { host, port: 0, tokens: [apiToken] },
-        shutdown: { graceMs: 0 },
-      }),
+      TransceiverConfigSchema.parse(
+        transceiverConfig({
+          clusterId: 1,
+          transceiverId: 1,
+          tunnel,
+          // The relay runs in this process and sends from `host` (or loopback when `host` is a wildcard).
+          allowedRelays: relaySourcesFor(host),
+          relays: [relay],
+          tcpRelays: [relay],
+          keysFile,
+          backend: {
+            url: backendUrl,
+            protocol,
+            sampleRate: options.sampleRate ?? (protocol === 'voice-edge' ? DEFAULT_SAMPLE_RATE : undefined),
+          },
+          api: { host, port: 0, token: apiToken },
+          graceMs: 0,
+        }),
+      ),
       logger.child({ part: 'transceiver' }),
     );
     stops.push(() => transceiver.shutdown(0));
@@ -109,38 +113,38 @@ export async function startLocalEdge(options: LocalEdgeOptions, logger: Logger):
     const routingFile = join(dir, 'routing.yaml');
     writeFileSync(
       routingFile,
-      stringify({
-        clusterId: 1,
-        generation: 1,
-        transceivers: [{ id: 1, tunnel, state: 'active', api: transceiver.apiUrl }],
-      }),
+      stringify(routingTable(1, 1, [{ id: 1, tunnel, state: 'active', api: transceiver.apiUrl }])),
     );
 
-    const relayConfig = RelayConfigSchema.parse({
-      clusterId: 1,
-      listen: [relay],
-      tcp: { listen: [relay] },
-      workers: 1,
-      routingTable: { file: routingFile },
-      routingKeys: { file: keysFile },
-      http: { host, port: 0 },
+    const relayConfigured = RelayConfigSchema.parse({
+      ...relayConfig({
+        clusterId: 1,
+        listen: relay,
+        tcpListen: [relay],
+        routingFile,
+        keysFile,
+        http: { host, port: 0 },
+      }),
       // The tunnel sockets on `host` too: the default 0.0.0.0 would open them on every interface.
       tunnel: relayTunnelBind(host),
-      shutdown: { drainMs: 0 },
     });
-    const relayHandle = await startRelay({ ...relayConfig, workerCount: 1 }, logger.child({ part: 'relay' }));
+    const relayHandle = await startRelay(
+      { ...relayConfigured, workerCount: 1 },
+      logger.child({ part: 'relay' }),
+    );
     stops.push(() => relayHandle.shutdown());
 
     const signaling = await startSignaling(
-      SignalingConfigSchema.parse({
-        http: { host, port: options.httpPort },
-        ops: { host, port: 0 },
-        routingTable: { file: routingFile },
-        relays: [relay],
-        tcpRelays: [relay],
-        transceivers: { apiTokens: [apiToken] },
-        shutdown: { drainMs: 0 },
-      }),
+      SignalingConfigSchema.parse(
+        signalingConfig({
+          http: { host, port: options.httpPort },
+          ops: { host, port: 0 },
+          routingFile,
+          relays: [relay],
+          tcpRelays: [relay],
+          apiToken,
+        }),
+      ),
       logger.child({ part: 'signaling' }),
     );
     stops.push(() => signaling.shutdown());

@@ -2,7 +2,7 @@
 // local/main.ts.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { formatIssues } from '../protocol/routing-table.ts';
+import { formatIssues } from '../protocol/schema.ts';
 import { BACKEND_PROTOCOLS } from '../transceiver/backend-wire.ts';
 
 export const USAGE = `usage: npm start -- [--host 127.0.0.1] [--http-port 8080] [--relay-port 3478]

@@ -1,7 +1,8 @@
 // The operator's HTTP face: /healthz (the process serves), /readyz (its caches are synced and it
 // either leads or stands by ready to take over), /metrics.
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { createHttpFace } from '../runtime/http-face.ts';
 
 export interface OperatorHttpOptions {
   readonly registry: Registry;
@@ -10,16 +11,11 @@ export interface OperatorHttpOptions {
 }
 
 export function createOperatorHttp(options: OperatorHttpOptions): FastifyInstance {
-  const http = Fastify({ logger: false });
-  http.get('/healthz', async () => ({ status: 'ok' }));
-  http.get('/readyz', async (_request, reply) => {
-    const why = options.notReady();
-    if (why === undefined) return { status: 'ready' };
-    return reply.code(503).send({ status: 'not ready', reason: why });
+  return createHttpFace({
+    registry: options.registry,
+    notReady: () => {
+      const why = options.notReady();
+      return why === undefined ? undefined : { status: 'not ready', reason: why };
+    },
   });
-  http.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', options.registry.contentType);
-    return options.registry.metrics();
-  });
-  return http;
 }

@@ -10,7 +10,7 @@
 // - text that is not JSON, not an object, has no string `type`, or has a known `type` with wrong
 //   fields is `bad-message` (the receiver answers with an `error` of that code).
 import { z } from 'zod';
-import { formatIssues } from './routing-table.ts';
+import { formatIssues } from './schema.ts';
 
 /** The WebSocket subprotocol both sides must agree on. */
 export const SUBPROTOCOL = 'voice-edge.v1';

@@ -9,7 +9,7 @@
 //
 // Rotation: add a key, make it current, remove the old one once its sessions have ended.
 import { z } from 'zod';
-import { formatIssues } from './routing-table.ts';
+import { formatIssues } from './schema.ts';
 import { MIN_KEY_BYTES, RoutingKeyring } from './ufrag.ts';
 
 // Buffer.from(…, 'base64') never fails: it skips what it cannot use. So a secret must also survive a

@@ -3,12 +3,12 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
 import {
-  formatIssues,
   parseRoutingTable,
   RoutingTableSchema,
   serializeRoutingTable,
   TransceiverState,
 } from './routing-table.ts';
+import { formatIssues } from './schema.ts';
 
 const full = {
   clusterId: 3,

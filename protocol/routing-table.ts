@@ -2,20 +2,9 @@
 // whether they take new sessions. Published by the operator (or a file in local mode), watched by
 // relays and signaling. It holds no load figures and no keys: it changes only when pools change.
 import { z } from 'zod';
-import { formatTransportAddress, parseTransportAddress, type TransportAddress } from './address.ts';
+import { formatTransportAddress } from './address.ts';
 import { CidrSchema, formatCidr } from './cidr.ts';
-
-/** `ip:port` or `[ipv6]:port` with a real port (1–65535): something packets can be sent to or bound. */
-export const TransportAddressSchema = z.string().transform((text, context): TransportAddress => {
-  try {
-    const address = parseTransportAddress(text);
-    if (address.port === 0) throw new RangeError(`"${text}" has port 0`);
-    return address;
-  } catch (error) {
-    context.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
+import { formatIssues, TransportAddressSchema } from './schema.ts';
 
 const clusterId = z.number().int().min(0).max(0xffff);
 
@@ -113,12 +102,6 @@ export function parseRoutingTable(input: unknown): RoutingTableResult {
   const result = RoutingTableSchema.safeParse(input);
   if (result.success) return { ok: true, table: result.data };
   return { ok: false, error: formatIssues(result.error) };
-}
-
-export function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
 }
 
 /** The table as plain JSON again (addresses as text), for publishing. */

@@ -57,6 +57,11 @@ export function encodeTunnelPacket(client: TransportAddress, payload: Buffer): B
   return Buffer.concat([encodeTunnelHeader(client), payload]);
 }
 
+/** Length of a valid tunnel datagram's header (one that decodeTunnelPacket accepted): byte 2 is the family. */
+export function tunnelHeaderLength(datagram: Buffer): number {
+  return datagram[2] === 6 ? TUNNEL_HEADER_LENGTH_V6 : TUNNEL_HEADER_LENGTH_V4;
+}
+
 /** Reads the header; validates everything so a malformed datagram is a counted drop, never a throw. */
 export function decodeTunnelPacket(datagram: Buffer): TunnelDecodeResult {
   if (datagram.length < TUNNEL_HEADER_LENGTH_V4) return { ok: false, reason: 'too-short' };

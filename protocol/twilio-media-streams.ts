@@ -5,7 +5,7 @@
 // 8000 Hz, mono. Pure: message builders and one decoder, no sockets, no clocks, no counters.
 import { z } from 'zod';
 import { isBase64 } from './backend.ts';
-import { formatIssues } from './routing-table.ts';
+import { formatIssues } from './schema.ts';
 
 /** The only audio format of the protocol. */
 export const TWILIO_MEDIA_FORMAT = { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 } as const;

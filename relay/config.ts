@@ -11,7 +11,8 @@ import {
   invalidConfigError,
 } from '../config/env-overrides.ts';
 import { CidrSchema } from '../protocol/cidr.ts';
-import { PeerClusterSchema, TransportAddressSchema } from '../protocol/routing-table.ts';
+import { PeerClusterSchema } from '../protocol/routing-table.ts';
+import { TransportAddressSchema } from '../protocol/schema.ts';
 import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
 
 export { ConfigError };

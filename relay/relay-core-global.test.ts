@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { parseCidr } from '../protocol/cidr.ts';
 import { encodeStun, StunAttr, StunType } from '../protocol/stun.ts';
-import { encodeTunnelPacket } from '../protocol/tunnel.ts';
+import { encodeTunnelPacket, tunnelHeaderLength } from '../protocol/tunnel.ts';
 import {
   deriveIcePassword,
   encodeUfrag,
@@ -16,7 +16,7 @@ import {
 } from '../protocol/ufrag.ts';
 import { DROP_REASONS, type DropReason, dropSlotOf, newCounters, SLOT } from './counters.ts';
 import { type Flow, FlowTable } from './flow-table.ts';
-import { type ClientDecision, RelayCore, tunnelHeaderLength } from './relay-core.ts';
+import { type ClientDecision, RelayCore } from './relay-core.ts';
 import { Routes } from './routes.ts';
 import { SourceRateLimiter } from './source-rate-limiter.ts';
 

@@ -27,12 +27,7 @@
 import { type AddressFamily, addressKey, clientKey, tcpAddressKey } from '../protocol/address.ts';
 import { rtpSsrc } from '../protocol/rtp-header.ts';
 import { parseStun, readReceiverUfrag, StunType, verifyMessageIntegrity } from '../protocol/stun.ts';
-import {
-  decodeTunnelPacket,
-  encodeTunnelHeader,
-  TUNNEL_HEADER_LENGTH_V4,
-  TUNNEL_HEADER_LENGTH_V6,
-} from '../protocol/tunnel.ts';
+import { decodeTunnelPacket, encodeTunnelHeader } from '../protocol/tunnel.ts';
 import { decodeUfrag, deriveIcePassword, type RoutingKeyring } from '../protocol/ufrag.ts';
 import { type DropReason, dropSlotOf, SLOT } from './counters.ts';
 import type { EdgeHop, Flow, FlowTable } from './flow-table.ts';
@@ -65,11 +60,6 @@ export type ClientDecision = Flow | PathCandidate | DropReason | 'lookup';
  * client, or, when the flow came through an edge relay (`flow.via`), the whole datagram to the edge.
  */
 export type TunnelDecision = Flow | DropReason;
-
-/** Length of a valid tunnel datagram's header (after onEdgeDatagram or onTunnelPacket accepted it). */
-export function tunnelHeaderLength(datagram: Buffer): number {
-  return datagram[2] === 6 ? TUNNEL_HEADER_LENGTH_V6 : TUNNEL_HEADER_LENGTH_V4;
-}
 
 export interface RelayCoreOptions {
   /** This relay's cluster; -1 for an edge relay with no cluster of its own (every session is a peer's). */

@@ -1,8 +1,8 @@
 // The relay process: loads keys and the routing table, runs one worker thread per core, serves
 // health, readiness and metrics over HTTP, follows table and key updates, and shuts down gracefully.
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import { formatTransportAddress } from '../protocol/address.ts';
 import { formatHostPort } from '../protocol/host-port.ts';
@@ -10,6 +10,7 @@ import { parseRoutingTable, type RoutingTable } from '../protocol/routing-table.
 import { KeyringSource } from '../routing/keyring-source.ts';
 import type { RoutingSource } from '../routing/routing-source.ts';
 import { createRoutingSource } from '../routing/routing-source-factory.ts';
+import { createHttpFace } from '../runtime/http-face.ts';
 import type { RelayConfig } from './config.ts';
 import { newCounters } from './counters.ts';
 import { createRelayMetrics } from './metrics.ts';
@@ -146,17 +147,13 @@ export async function startRelay(
 
   let ready = false;
   let shuttingDown = false;
-  const http = Fastify({ logger: false });
-  http.get('/healthz', async (_request, reply) => {
-    const dead = workers.filter((worker) => !worker.alive).length;
-    return dead === 0 ? { status: 'ok' } : reply.code(503).send({ status: 'worker-died', dead });
-  });
-  http.get('/readyz', async (_request, reply) =>
-    ready ? { status: 'ready' } : reply.code(503).send({ status: shuttingDown ? 'draining' : 'starting' }),
-  );
-  http.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+  const http = createHttpFace({
+    registry: metrics.registry,
+    notHealthy: () => {
+      const dead = workers.filter((worker) => !worker.alive).length;
+      return dead === 0 ? undefined : { status: 'worker-died', dead };
+    },
+    notReady: () => (ready ? undefined : { status: shuttingDown ? 'draining' : 'starting' }),
   });
   const closeSources = () => {
     routingSource.close();

@@ -7,14 +7,14 @@ import { type AddressFamily, literalLookup, type TransportAddress } from '../pro
 import { parseKeyringDocument } from '../protocol/keyring.ts';
 import { parseRoutingTable, type RoutingTable } from '../protocol/routing-table.ts';
 import { rtpSsrc } from '../protocol/rtp-header.ts';
-import { decodeTunnelPacket, TUNNEL_MAGIC } from '../protocol/tunnel.ts';
+import { decodeTunnelPacket, TUNNEL_MAGIC, tunnelHeaderLength } from '../protocol/tunnel.ts';
 import type { RelayConfig } from './config.ts';
 import { SLOT } from './counters.ts';
 import { type EdgeHop, FlowTable } from './flow-table.ts';
 import { localClusterOf, routesInputFor } from './peer-routes.ts';
 import { PendingLookups } from './pending-lookups.ts';
 import { RedisFlowCache } from './redis-flow-cache.ts';
-import { type ClientDecision, RelayCore, tunnelHeaderLength } from './relay-core.ts';
+import { type ClientDecision, RelayCore } from './relay-core.ts';
 import { Routes } from './routes.ts';
 import { SourceRateLimiter } from './source-rate-limiter.ts';
 import { TcpFront } from './tcp-front.ts';

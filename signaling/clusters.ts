@@ -8,9 +8,9 @@ import type { RoutingSource } from '../routing/routing-source.ts';
 import { createRoutingSource } from '../routing/routing-source-factory.ts';
 import type { SignalingConfig } from './config.ts';
 import type { SignalingMetrics } from './metrics.ts';
+import type { PlacementCluster } from './placement.ts';
 import { type Availability, StatusCache } from './status-cache.ts';
 import { TransceiverClient } from './transceiver-client.ts';
-import type { PlacementCluster } from './whip-app.ts';
 
 /**
  * A cluster to follow. Without `clusterId` (the one-cluster configuration: `routingTable` and

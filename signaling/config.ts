@@ -7,7 +7,7 @@ import { applyEnvOverrides, ConfigError, invalidConfigError } from '../config/en
 import { listOf } from '../config/list-of.ts';
 import { BearerTokenSchema } from '../protocol/bearer-auth.ts';
 import { CidrSchema } from '../protocol/cidr.ts';
-import { TransportAddressSchema } from '../protocol/routing-table.ts';
+import { TransportAddressSchema } from '../protocol/schema.ts';
 import { DEFAULT_MAX_OFFER_BYTES, DEFAULT_OFFER_SHAPE_LIMITS } from '../protocol/sdp-check.ts';
 import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
 import { REGION_PATTERN } from './region.ts';

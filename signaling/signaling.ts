@@ -1,11 +1,12 @@
 // The signaling process: follows the routing table (or each cluster's, with `clusters`), polls the
 // transceivers' status, serves WHIP on the public port and health, readiness and metrics on the ops
 // port, and shuts down gracefully.
+
 import { setTimeout as sleep } from 'node:timers/promises';
-import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import { formatHostPort } from '../protocol/host-port.ts';
 import type { RoutingSource } from '../routing/routing-source.ts';
+import { createHttpFace } from '../runtime/http-face.ts';
 import { type ClusterConfig, type FollowedClusters, followClusters } from './clusters.ts';
 import type { SignalingConfig } from './config.ts';
 import { createSignalingMetrics } from './metrics.ts';
@@ -60,14 +61,9 @@ export async function startSignaling(
 
   let ready = false;
   let shuttingDown = false;
-  const ops = Fastify({ logger: false });
-  ops.get('/healthz', async () => ({ status: 'ok' }));
-  ops.get('/readyz', async (_request, reply) =>
-    ready ? { status: 'ready' } : reply.code(503).send({ status: shuttingDown ? 'draining' : 'starting' }),
-  );
-  ops.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+  const ops = createHttpFace({
+    registry: metrics.registry,
+    notReady: () => (ready ? undefined : { status: shuttingDown ? 'draining' : 'starting' }),
   });
   try {
     await ops.listen({ host: config.ops.host, port: config.ops.port });

@@ -174,3 +174,17 @@ export class TransceiverClient {
     return { kind: 'invalid', status: response.status, error: `unexpected status ${response.status}` };
   }
 }
+
+/** A failed reply in words, for logs. */
+export function transceiverProblem(reply: TransceiverReply<unknown>): string {
+  switch (reply.kind) {
+    case 'ok':
+      return 'ok';
+    case 'unreachable':
+      return `unreachable: ${reply.error}`;
+    case 'invalid':
+      return `answer outside the API (status ${reply.status}): ${reply.error}`;
+    case 'problem':
+      return `${reply.status}${reply.code ? ` ${reply.code}` : ''}${reply.detail ? `: ${reply.detail}` : ''}`;
+  }
+}

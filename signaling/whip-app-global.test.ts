@@ -11,10 +11,11 @@ import { CHROME_AUDIO_OFFER } from '../protocol/testdata/offers.ts';
 import { apiTokenFor } from './clusters.ts';
 import { SignalingConfigSchema } from './config.ts';
 import { createSignalingMetrics } from './metrics.ts';
+import type { PlacementCluster } from './placement.ts';
 import { StatusCache } from './status-cache.ts';
 import { TransceiverDouble } from './test-support/transceiver-double.ts';
 import { TransceiverClient } from './transceiver-client.ts';
-import { buildWhipApp, type PlacementCluster } from './whip-app.ts';
+import { buildWhipApp } from './whip-app.ts';
 
 // Transceiver 100 exists in both clusters: IDs are unique per cluster only.
 let east: TransceiverDouble;

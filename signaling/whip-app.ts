@@ -15,11 +15,18 @@ import type { SignalingConfig } from './config.ts';
 import { DEFAULT_PER_CLIENT_LIMITS, DEFAULT_REGION_HEADER, HTTP_DEFAULTS } from './config.ts';
 import { publicServerOptions } from './http-server.ts';
 import type { SignalingMetrics } from './metrics.ts';
-import { describeSkipped, rankTransceivers, type StatusView } from './pick.ts';
+import {
+  isOfferProblem,
+  type PlacementCluster,
+  type Placer,
+  placeSession,
+  type StatusBook,
+  type TransceiverApi,
+} from './placement.ts';
 import { type ProblemCode, sendProblem } from './problem.ts';
-import { advertisedRelays, callerRegion, clusterOrder, type EdgeRelaySite } from './region.ts';
+import { callerRegion, type EdgeRelaySite } from './region.ts';
 import { formatResourceId, parseResourceId, type ResourceId, sessionLocation } from './resource-id.ts';
-import type { TransceiverClient, TransceiverReply } from './transceiver-client.ts';
+import { transceiverProblem } from './transceiver-client.ts';
 
 export const SDP = 'application/sdp';
 export const SDPFRAG = 'application/trickle-ice-sdpfrag';
@@ -61,35 +68,6 @@ const DEMO_HEADERS = {
   // Read once at start: a new page needs a restart, and a browser always asks again.
   'cache-control': 'no-cache',
 };
-
-/** What the WHIP routes learn about and report to the transceivers' status (a StatusCache). */
-export interface StatusBook {
-  view(id: number): StatusView | undefined;
-  notePlaced(id: number): void;
-  markFull(id: number): void;
-  markDraining(id: number): void;
-  markUnreachable(id: number, reason: string): void;
-}
-
-/** One cluster signaling places calls in (several with `clusters`: docs/global-tier.md). */
-export interface PlacementCluster {
-  readonly clusterId: number;
-  readonly region: string | undefined;
-  /** Its relays' public addresses (`ip:port`), advertised when no edge relay fits the caller. */
-  readonly relays: readonly string[];
-  /** Its relays' ICE-TCP addresses (`ip:port`), advertised beside `relays`. */
-  readonly tcpRelays: readonly string[];
-  /** The cluster's routing table in force. */
-  readonly routingTable: () => RoutingTable;
-  readonly statuses: StatusBook;
-  /** Its transceivers' API client (each cluster may have its own token); default: the options' `client`. */
-  readonly client?: TransceiverApi;
-}
-
-type TransceiverApi = Pick<
-  TransceiverClient,
-  'createSession' | 'updateSession' | 'deleteSession' | 'getSession'
->;
 
 export interface WhipAppOptions {
   readonly config: Pick<SignalingConfig, 'auth' | 'cors' | 'relays' | 'placement' | 'limits' | 'demo'> &
@@ -145,26 +123,10 @@ function etagOf(ufrag: string): string | undefined {
   return /^[\x21\x23-\x7e]{1,256}$/.test(ufrag) ? `"${ufrag}"` : undefined;
 }
 
-const isOfferProblem = (code: string | undefined): code is 'bad-sdp' | 'offer-too-complex' =>
-  code === 'bad-sdp' || code === 'offer-too-complex';
-
 /** The bearer token of an Authorization header (already checked), for the per-client key. */
 function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return match?.[1];
-}
-
-function transceiverProblem(reply: TransceiverReply<unknown>): string {
-  switch (reply.kind) {
-    case 'ok':
-      return 'ok';
-    case 'unreachable':
-      return `unreachable: ${reply.error}`;
-    case 'invalid':
-      return `answer outside the API (status ${reply.status}): ${reply.error}`;
-    case 'problem':
-      return `${reply.status}${reply.code ? ` ${reply.code}` : ''}${reply.detail ? `: ${reply.detail}` : ''}`;
-  }
 }
 
 export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
@@ -343,135 +305,56 @@ export function buildWhipApp(options: WhipAppOptions): FastifyInstance {
   };
   const noSession = (reply: FastifyReply) => sendProblem(reply, 'not-found', 'no such session');
 
-  /** Places a checked offer; `onPlaced` is told the session resource it made. */
+  const placer: Placer = {
+    clusters,
+    edges,
+    nearest,
+    maxAttempts: config.placement.maxAttempts,
+    client,
+    metrics,
+    logger,
+    ...(options.random === undefined ? {} : { random: options.random }),
+  };
+
+  /** Places a checked offer and answers; `onPlaced` is told the session resource it made. */
   const placeOffer = async (
     request: FastifyRequest,
     reply: FastifyReply,
     offer: string,
     onPlaced: (resource: string) => void,
   ): Promise<FastifyReply> => {
-    const { region, source } = callerRegion(request.headers[regionHeader], request.ip, edges, policy);
+    const caller = callerRegion(request.headers[regionHeader], request.ip, edges, policy);
     const metadata: Record<string, unknown> = { requestId: request.id };
     const userAgent = request.headers['user-agent'];
     if (userAgent !== undefined) metadata.userAgent = userAgent;
-    if (region !== undefined) metadata.region = region;
-    const failures: string[] = [];
-    const skippedByCluster: string[] = [];
-    let tried = 0;
-
-    const ordered = clusterOrder(clusters, region, nearest);
-    for (const [rank, cluster] of ordered.entries()) {
-      const ranking = rankTransceivers(
-        cluster.routingTable().transceivers,
-        (id) => cluster.statuses.view(id),
-        options.random,
-      );
-      if (ranking.candidates.length === 0) {
-        skippedByCluster.push(
-          clusters.length > 1
-            ? `cluster ${cluster.clusterId}: ${describeSkipped(ranking.skipped)}`
-            : describeSkipped(ranking.skipped),
-        );
-        continue;
+    if (caller.region !== undefined) metadata.region = caller.region;
+    const placement = await placeSession(placer, { requestId: request.id, offer, caller, metadata });
+    switch (placement.kind) {
+      case 'placed': {
+        const { transceiverId, sessionId } = placement;
+        const clusterId = named ? placement.clusterId : undefined;
+        const started = receivedAt.get(request);
+        if (started !== undefined) metrics.offerToAnswer.observe((performance.now() - started) / 1000);
+        onPlaced(formatResourceId(transceiverId, sessionId, clusterId));
+        const etag = etagOf(placement.ufrag);
+        if (etag !== undefined) reply.header('etag', etag);
+        return reply
+          .code(201)
+          .headers({
+            'content-type': SDP,
+            location: sessionLocation(transceiverId, sessionId, clusterId),
+            'accept-patch': ACCEPT_PATCH,
+          })
+          .send(placement.answer);
       }
-      const advertised = advertisedRelays(region, cluster.clusterId, cluster, edges);
-      const { relays, tcpRelays } = advertised;
-      // No relays named: the transceiver advertises its own (UDP and TCP) from its configuration.
-      const body =
-        relays.length === 0
-          ? { offer, metadata }
-          : tcpRelays.length === 0
-            ? { offer, relays, metadata }
-            : { offer, relays, tcpRelays, metadata };
-      for (const candidate of ranking.candidates.slice(0, config.placement.maxAttempts)) {
-        tried++;
-        const result = await (cluster.client ?? client).createSession(candidate.api, body);
-        if (result.kind === 'ok') {
-          const { sessionId, answer, ufrag } = result.value;
-          cluster.statuses.notePlaced(candidate.id);
-          metrics.sessionsPlaced.inc({ transceiver: String(candidate.id) });
-          metrics.placements.inc({
-            cluster: String(cluster.clusterId),
-            relay: advertised.via,
-            choice: rank === 0 ? 'first' : 'overflow',
-          });
-          const started = receivedAt.get(request);
-          if (started !== undefined) metrics.offerToAnswer.observe((performance.now() - started) / 1000);
-          logger.info(
-            {
-              requestId: request.id,
-              cluster: cluster.clusterId,
-              transceiver: candidate.id,
-              sessionId,
-              attempts: failures.length + 1,
-              region,
-              regionSource: source,
-              relay: advertised.via,
-            },
-            'session placed',
-          );
-          onPlaced(formatResourceId(candidate.id, sessionId, named ? cluster.clusterId : undefined));
-          const etag = etagOf(ufrag);
-          if (etag !== undefined) reply.header('etag', etag);
-          return reply
-            .code(201)
-            .headers({
-              'content-type': SDP,
-              location: sessionLocation(candidate.id, sessionId, named ? cluster.clusterId : undefined),
-              'accept-patch': ACCEPT_PATCH,
-            })
-            .send(answer);
-        }
-        const problemText = transceiverProblem(result);
-        const outcome = result.kind === 'problem' ? String(result.status) : result.kind;
-        metrics.transceiverErrors.inc({ operation: 'create', outcome });
-        if (result.kind === 'unreachable') {
-          cluster.statuses.markUnreachable(candidate.id, result.error);
-        } else if (result.kind === 'problem' && result.status === 503) {
-          if (result.code === 'draining') cluster.statuses.markDraining(candidate.id);
-          else cluster.statuses.markFull(candidate.id);
-        } else if (result.kind === 'problem' && result.status === 400 && isOfferProblem(result.code)) {
-          // The transceiver checks with the default shape limits: a signaling allowing more hears it here.
-          return sendProblem(reply, result.code, result.detail ?? 'the media server refused the offer');
-        } else {
-          logger.warn(
-            {
-              requestId: request.id,
-              cluster: cluster.clusterId,
-              transceiver: candidate.id,
-              problem: problemText,
-            },
-            'transceiver failed to create a session',
-          );
-          const code = result.kind === 'problem' && result.code ? ` (${result.code})` : '';
-          return sendProblem(
-            reply,
-            'transceiver-error',
-            `the media server could not create the session${code}`,
-          );
-        }
-        logger.info(
-          {
-            requestId: request.id,
-            cluster: cluster.clusterId,
-            transceiver: candidate.id,
-            problem: problemText,
-          },
-          'transceiver refused the session; trying the next',
-        );
-        failures.push(`transceiver ${candidate.id}: ${problemText}`);
-      }
+      case 'offer-refused':
+        return sendProblem(reply, placement.code, placement.detail);
+      case 'transceiver-error':
+        return sendProblem(reply, 'transceiver-error', placement.detail);
+      case 'no-capacity':
+        reply.header('retry-after', String(config.placement.retryAfterSeconds));
+        return sendProblem(reply, 'no-capacity', placement.detail);
     }
-
-    metrics.noCapacity.inc();
-    const skipped = skippedByCluster.join('; ');
-    const detail =
-      tried === 0
-        ? `no active transceiver has room (${skipped})`
-        : `no transceiver could take the session (${tried} tried)`;
-    logger.warn({ requestId: request.id, failures, skipped, region }, 'no capacity');
-    reply.header('retry-after', String(config.placement.retryAfterSeconds));
-    return sendProblem(reply, 'no-capacity', detail);
   };
 
   const refuse = (reply: FastifyReply, code: ProblemCode, detail: string, retryAfterS?: number) => {

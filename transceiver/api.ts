@@ -2,8 +2,9 @@
 // (api-auth.ts), JSON bodies checked by schema, errors as problem+json with stable codes.
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { formatIssues, TransportAddressSchema } from '../protocol/routing-table.ts';
+import { formatIssues, TransportAddressSchema } from '../protocol/schema.ts';
 import { checkOffer } from '../protocol/sdp-check.ts';
+import { serveHttpFace } from '../runtime/http-face.ts';
 import { type ApiAuthOptions, guardApi } from './api-auth.ts';
 import { sendProblem } from './api-problem.ts';
 import type { TransceiverMetrics } from './metrics.ts';
@@ -77,10 +78,6 @@ export function createTransceiverApi(
   });
 
   api.get('/status', async () => transceiver.status());
-  api.get('/healthz', async () => ({ status: 'ok' }));
-  api.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  serveHttpFace(api, { registry: metrics.registry });
   return api;
 }

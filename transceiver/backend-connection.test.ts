@@ -9,9 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type EchoAgent, startEchoAgent } from '../agents/echo/echo-agent.ts';
+import { encodeMulawSample } from '../audio/mulaw.ts';
 import { encodeControl, frameBytes, SUBPROTOCOL, type ToBackendMessage } from '../protocol/backend.ts';
 import { DEFAULT_ACCOUNT_SID } from '../protocol/twilio-media-streams.ts';
-import { encodeMulawSample } from './audio/mulaw.ts';
 import {
   BackendConnection,
   type BackendConnectionOptions,

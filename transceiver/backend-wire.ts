@@ -3,6 +3,7 @@
 // every protocol; a BackendWire turns the call's audio and events into that protocol's messages and
 // the backend's messages into the call's. Sans-I/O: no sockets, no clocks.
 import { createHash } from 'node:crypto';
+import { mulawToPcm16, pcm16ToMulaw } from '../audio/mulaw.ts';
 import {
   decodeControl,
   encodeControl,
@@ -20,7 +21,6 @@ import {
   stopMessage,
   type TwilioStreamIds,
 } from '../protocol/twilio-media-streams.ts';
-import { mulawToPcm16, pcm16ToMulaw } from './audio/mulaw.ts';
 
 /** The backend protocols a pool may speak. */
 export const BACKEND_PROTOCOLS = ['voice-edge', 'twilio-media-streams'] as const;

@@ -4,9 +4,9 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { RtpHeader, RtpPacket } from 'werift';
+import { AudioBridge, type AudioBridgeOutput, type BackendFrame } from '../audio/audio-bridge.ts';
 import type { TransportAddress } from '../protocol/address.ts';
 import type { SampleRate } from '../protocol/backend.ts';
-import { AudioBridge, type AudioBridgeOutput, type BackendFrame } from './audio/audio-bridge.ts';
 import { BackendConnection, BackendUnavailableError } from './backend-connection.ts';
 import { type BackendProtocol, createBackendWire } from './backend-wire.ts';
 import { type IceCredentials, Peer } from './peer.ts';

@@ -2,6 +2,7 @@
 // operator sets the transceiver ID that way), then one schema.
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_OPUS_COMPLEXITY } from '../audio/opus-codec.ts';
 import { readConfigMapping } from '../config/config-file.ts';
 import { applyEnvOverrides, ConfigError, configOrigin, invalidConfigError } from '../config/env-overrides.ts';
 import { listOf } from '../config/list-of.ts';
@@ -10,11 +11,10 @@ import { isSampleRate, SAMPLE_RATES, type SampleRate } from '../protocol/backend
 import { BearerTokenSchema } from '../protocol/bearer-auth.ts';
 import { CidrSchema } from '../protocol/cidr.ts';
 import { formatHostPort } from '../protocol/host-port.ts';
-import { TransportAddressSchema } from '../protocol/routing-table.ts';
+import { TransportAddressSchema } from '../protocol/schema.ts';
 import { ACCOUNT_SID, DEFAULT_ACCOUNT_SID } from '../protocol/twilio-media-streams.ts';
 import { ROUTING_KEYS_ENV } from '../routing/keyring-source.ts';
 import { RoutingTableSourceSchema, withPodNamespace } from '../routing/routing-table-config.ts';
-import { DEFAULT_OPUS_COMPLEXITY } from './audio/opus-codec.ts';
 import { BACKEND_PROTOCOLS } from './backend-wire.ts';
 
 /** Most backend audio queued for a caller by default (s): docs/reliability.md. */

@@ -15,12 +15,12 @@ import {
 } from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
 import { encodeStun, StunAttr, StunType } from '../protocol/stun.ts';
+import { WeriftInternalsChanged } from '../webrtc/werift-internals.ts';
 import {
   assertWeriftInternals,
   iceConnectionOf,
   TunnelIceProtocol,
   verifyClientSrtp,
-  WeriftInternalsChanged,
 } from './werift-tunnel.ts';
 
 test("werift's ice Connection still has the members the tunnel adapter uses", async () => {

@@ -22,6 +22,7 @@ import {
 } from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
 import { rtpSequenceNumber, rtpSsrc } from '../protocol/rtp-header.ts';
+import { WeriftInternalsChanged } from '../webrtc/werift-internals.ts';
 
 /** The members of werift's ice Connection this adapter uses. */
 interface WeriftIceConnection {
@@ -31,10 +32,6 @@ interface WeriftIceConnection {
   generation: number;
   protocols: Protocol[];
   ensureProtocol(protocol: Protocol): void;
-}
-
-export class WeriftInternalsChanged extends Error {
-  override name = 'WeriftInternalsChanged';
 }
 
 /** Throws WeriftInternalsChanged unless `connection` has everything this adapter relies on. */

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { z } from 'zod';
 import { commandFor } from '../../config/invocation.ts';
 import { formatHostPort } from '../../protocol/host-port.ts';
-import { formatIssues } from '../../protocol/routing-table.ts';
+import { formatIssues } from '../../protocol/schema.ts';
 import { startEchoAgent } from './echo-agent.ts';
 
 const command = commandFor('echo-agent', 'agent:echo');

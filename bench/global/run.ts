@@ -8,10 +8,11 @@
 // Needs root.
 //
 // Output: progress on stderr; on stdout a table, then, as the very last line, one JSON object.
-import { parseArgs } from 'node:util';
+
 import type { CallFigures } from '../../cli/caller.ts';
 import { GlobalEdge } from '../../test/support/global-edge.ts';
 import { DEFAULT_DISTANCES, type Distances } from '../../test/support/global-net.ts';
+import { isQuick, parseBenchArgs, usageError } from '../common/options.ts';
 
 const usage = `usage: npm run bench:global -- [options]
   --quick          short run: 1 round of 8 s calls (also VOICE_EDGE_BENCH_QUICK=1)
@@ -20,26 +21,18 @@ const usage = `usage: npm run bench:global -- [options]
   --seed N         seed of the delay/loss element (default ${DEFAULT_DISTANCES.seed})`;
 
 function parseOptions() {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      duration: { type: 'string' },
-      rounds: { type: 'string' },
-      seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+  const values = parseBenchArgs(usage, {
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    seed: { type: 'string' },
   });
-  if (values.help) {
-    process.stdout.write(`${usage}\n`);
-    process.exit(0);
-  }
-  const quick = values.quick || process.env.VOICE_EDGE_BENCH_QUICK === '1';
+  const quick = isQuick(values.quick);
   const integer = (name: string, text: string | undefined, fallback: number, min: number, max: number) => {
     if (text === undefined) return fallback;
     const value = Number(text);
     if (!Number.isInteger(value) || value < min || value > max) {
-      process.stderr.write(`--${name} must be an integer from ${min} to ${max}\n${usage}\n`);
-      process.exit(2);
+      usageError(`--${name} must be an integer from ${min} to ${max}\n${usage}`);
     }
     return value;
   };

@@ -13,8 +13,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { buildNative } from './native.ts';
+import { foreignLoadOver } from '../common/foreign-load.ts';
+import { isQuick, numberReader, parseBenchArgs, usageError } from '../common/options.ts';
 import {
   dropsBetween,
   foreignCpuSeconds,
@@ -23,7 +23,8 @@ import {
   readProcessCpuSeconds,
   readStealSeconds,
   readUdpDrops,
-} from './proc.ts';
+} from '../common/proc.ts';
+import { buildNative } from './native.ts';
 import {
   bindingRequestForNewSession,
   type Coturn,
@@ -74,71 +75,42 @@ const usage = `usage: npm run bench:relay -- [options]
   --profile-relay         run the relay under node --cpu-prof and print its hottest functions
   --keep                  keep the temporary directory (configs, logs, profiles)`;
 
-let parsed: ReturnType<typeof parseOptions>;
-function parseOptions() {
-  return parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      targets: { type: 'string' },
-      transport: { type: 'string' },
-      flows: { type: 'string' },
-      size: { type: 'string' },
-      'step-ms': { type: 'string' },
-      'drain-ms': { type: 'string' },
-      'loss-threshold': { type: 'string' },
-      'max-p50-us': { type: 'string' },
-      precision: { type: 'string' },
-      'start-rate': { type: 'string' },
-      'max-rate': { type: 'string' },
-      'latency-rate': { type: 'string' },
-      'latency-ms': { type: 'string' },
-      rounds: { type: 'string' },
-      'forwarder-cpu': { type: 'string' },
-      'load-cpu': { type: 'string' },
-      'relay-workers': { type: 'string' },
-      'coturn-threads': { type: 'string' },
-      'profile-relay': { type: 'boolean', default: false },
-      keep: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-}
-try {
-  parsed = parseOptions();
-} catch (error) {
-  process.stderr.write(`${(error as Error).message}\n${usage}\n`);
-  process.exit(2);
-}
-const options = parsed.values;
-if (options.help) {
-  process.stdout.write(`${usage}\n`);
-  process.exit(0);
-}
+const options = parseBenchArgs(usage, {
+  quick: { type: 'boolean', default: false },
+  targets: { type: 'string' },
+  transport: { type: 'string' },
+  flows: { type: 'string' },
+  size: { type: 'string' },
+  'step-ms': { type: 'string' },
+  'drain-ms': { type: 'string' },
+  'loss-threshold': { type: 'string' },
+  'max-p50-us': { type: 'string' },
+  precision: { type: 'string' },
+  'start-rate': { type: 'string' },
+  'max-rate': { type: 'string' },
+  'latency-rate': { type: 'string' },
+  'latency-ms': { type: 'string' },
+  rounds: { type: 'string' },
+  'forwarder-cpu': { type: 'string' },
+  'load-cpu': { type: 'string' },
+  'relay-workers': { type: 'string' },
+  'coturn-threads': { type: 'string' },
+  'profile-relay': { type: 'boolean', default: false },
+  keep: { type: 'boolean', default: false },
+});
+const numberOption = numberReader(options);
 
-function numberOption(name: keyof typeof options, fallback: number): number {
-  const text = options[name];
-  if (text === undefined || typeof text === 'boolean') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0) {
-    process.stderr.write(`--${name}: not a non-negative number: ${text}\n`);
-    process.exit(2);
-  }
-  return value;
-}
-
-const quick = options.quick || process.env.VOICE_EDGE_BENCH_QUICK === '1';
+const quick = isQuick(options.quick);
 const ALL_TARGETS = ['direct', 'coturn', 'relay', 'relay-tcp'] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
 if (options.transport !== undefined && options.transport !== 'tcp' && options.transport !== 'udp') {
-  process.stderr.write(`--transport: udp or tcp, not ${options.transport}\n`);
-  process.exit(2);
+  usageError(`--transport: udp or tcp, not ${options.transport}`);
 }
 const defaultTargets = options.transport === 'tcp' ? 'direct,relay,relay-tcp' : 'direct,coturn,relay';
 const wanted = (options.targets ?? defaultTargets).split(',').map((name) => name.trim());
 for (const name of wanted) {
   if (!(ALL_TARGETS as readonly string[]).includes(name)) {
-    process.stderr.write(`--targets: unknown target ${name}\n`);
-    process.exit(2);
+    usageError(`--targets: unknown target ${name}`);
   }
 }
 
@@ -241,13 +213,7 @@ function cpuOf(pids: Iterable<number | undefined>): number {
 async function waitForQuiet(timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const before = readAllProcessesCpu();
-    const stealBefore = readStealSeconds();
-    const start = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const seconds = (performance.now() - start) / 1000;
-    const foreign = foreignCpuSeconds(before, readAllProcessesCpu(), ourPids) / seconds;
-    const steal = (readStealSeconds() - stealBefore) / seconds;
+    const { foreignCores: foreign, stealCores: steal } = await foreignLoadOver(ourPids, 500, true);
     if (foreign < 0.05 && steal < STEAL_LIMIT_CORES) return true;
     if (Date.now() >= deadline) {
       log(
@@ -286,14 +252,14 @@ async function measure(
   const forwarderPids = [target.forwarder?.pid, forwarderSoftirqPid];
   const forwarderBefore = cpuOf(forwarderPids);
   const loadBefore = cpuOf(loadCorePids);
-  const processesBefore = readAllProcessesCpu();
+  const processesBefore = readAllProcessesCpu(true);
   const stealBefore = readStealSeconds();
   const dropsBefore = readUdpDrops();
   const startedAt = performance.now();
   const raw = await target.loadgen.step({ rate, durationMs, drainMs: settings.drainMs, tickUs });
   const elapsed = (performance.now() - startedAt) / 1000;
   const dropsAfter = readUdpDrops();
-  const foreignCores = foreignCpuSeconds(processesBefore, readAllProcessesCpu(), ourPids) / elapsed;
+  const foreignCores = foreignCpuSeconds(processesBefore, readAllProcessesCpu(true), ourPids) / elapsed;
   const stealCores = (readStealSeconds() - stealBefore) / elapsed;
   const forwarderSeconds = cpuOf(forwarderPids) - forwarderBefore;
   const loadSeconds = cpuOf(loadCorePids) - loadBefore;

@@ -19,16 +19,10 @@
 // With `decode`, it also decodes what comes back (a few callers only: libopus costs), to check that
 // the size-based onset is where the decoded tone starts and that the tone is the one sent.
 import { performance } from 'node:perf_hooks';
-import {
-  RTCPeerConnection,
-  type RTCRtpTransceiver,
-  type RtpPacket as Rtp,
-  RtpHeader,
-  RtpPacket,
-  useOPUS,
-} from 'werift';
-import { OpusFrameDecoder } from '../../transceiver/audio/opus-codec.ts';
-import { dominantFrequency, rms } from '../../transceiver/audio/tone.ts';
+import type { RTCPeerConnection, RtpPacket } from 'werift';
+import { OpusFrameDecoder } from '../../audio/opus-codec.ts';
+import { dominantFrequency, rms } from '../../audio/tone.ts';
+import { CallerPeer } from '../../cli/caller-peer.ts';
 import { type ConversationOptions, callSeed, TurnCursor } from './conversation.ts';
 import type { CallerVoice } from './speech.ts';
 import { CYCLE_FRAMES, type EncodedStream, LOUD_BYTES, QUIET_BEFORE } from './stream.ts';
@@ -119,14 +113,6 @@ interface OpenWindow {
   count: number;
 }
 
-/** werift's sender keeps these private; the caller reads them for RTCP figures. */
-interface SenderInternals {
-  remotePacketsLost?: number;
-  totalRoundTripTime: number;
-  roundTripTimeMeasurements: number;
-  handleRtcpPacket(packet: unknown): void;
-}
-
 /** Level above which a decoded frame counts as tone (the tone's RMS is about 0.21). */
 const DECODED_LOUD = 0.02;
 /** An echo 0–800 ms after a burst left can only be that burst's (one burst a second). */
@@ -146,8 +132,7 @@ export class Caller {
     firstAudioMs: Number.NaN,
   };
   readonly check: DecodeCheck = { agree: 0, disagree: 0, frequencies: [], levels: [] };
-  readonly #audio: RTCRtpTransceiver;
-  readonly #sender: SenderInternals;
+  readonly #peer: CallerPeer;
   readonly #options: CallerOptions;
   #offerSentAt = 0;
   #hangUp: (() => Promise<void>) | undefined;
@@ -176,9 +161,6 @@ export class Caller {
   #lastTimestamp = Number.NaN;
   #quietRun = 0;
   #window: OpenWindow | undefined;
-  // RTCP.
-  #rttTotal = 0;
-  #rttCount = 0;
   // Decoding (optional).
   readonly #decoder: OpusFrameDecoder | undefined;
   #decodedQuiet = 0;
@@ -190,20 +172,8 @@ export class Caller {
   constructor(options: CallerOptions) {
     this.#options = options;
     this.#frame = ((options.cyclePhase % CYCLE_FRAMES) + CYCLE_FRAMES) % CYCLE_FRAMES;
-    this.pc = new RTCPeerConnection({
-      // One UDP socket on loopback: no other interfaces, no STUN servers.
-      iceUseIpv4: false,
-      iceUseIpv6: false,
-      iceAdditionalHostAddresses: ['127.0.0.1'],
-      iceInterfaceAddresses: { udp4: '127.0.0.1', udp6: '::1' },
-      iceServers: [],
-      bundlePolicy: 'max-bundle',
-      codecs: { audio: [useOPUS()], video: [] },
-    });
-    this.#audio = this.pc.addTransceiver('audio', { direction: 'sendrecv' });
-    this.#audio.onTrack.subscribe((track) => {
-      track.onReceiveRtp.subscribe((rtp) => this.#onRtp(rtp));
-    });
+    this.#peer = new CallerPeer('loopback', (rtp) => this.#onRtp(rtp));
+    this.pc = this.#peer.pc;
     this.pc.iceConnectionStateChange.subscribe((state) => {
       if (state === 'connected' && Number.isNaN(this.times.iceConnectedMs)) {
         this.times.iceConnectedMs = performance.now() - this.#offerSentAt;
@@ -216,18 +186,7 @@ export class Caller {
       }
     });
     // Every completed RTCP round trip (werift averages them; we want each one).
-    this.#sender = this.#audio.sender as unknown as SenderInternals;
-    const handle = this.#sender.handleRtcpPacket.bind(this.#sender);
-    this.#sender.handleRtcpPacket = (packet: unknown) => {
-      handle(packet);
-      const count = this.#sender.roundTripTimeMeasurements;
-      if (count > this.#rttCount) {
-        const sample = (this.#sender.totalRoundTripTime - this.#rttTotal) / (count - this.#rttCount);
-        this.#rttCount = count;
-        this.#rttTotal = this.#sender.totalRoundTripTime;
-        this.#window?.rttsMs.push(sample * 1000);
-      }
-    };
+    this.#peer.onRoundTrip((seconds) => this.#window?.rttsMs.push(seconds * 1000));
     this.decodes = options.decode === true;
     this.#decoder = this.decodes ? new OpusFrameDecoder(16_000) : undefined;
   }
@@ -239,18 +198,7 @@ export class Caller {
   /** Offers, has the offer answered through `signal`, and waits for DTLS. */
   async connect(signal: Signal, timeoutMs = 15_000): Promise<void> {
     const began = performance.now();
-    await this.pc.setLocalDescription(await this.pc.createOffer());
-    if (this.pc.iceGatheringState !== 'complete') {
-      await new Promise<void>((resolve) => {
-        const { unSubscribe } = this.pc.iceGatheringStateChange.subscribe((state) => {
-          if (state === 'complete') {
-            unSubscribe();
-            resolve();
-          }
-        });
-      });
-    }
-    const offer = this.pc.localDescription!.sdp;
+    const offer = await this.#peer.offer();
     this.#offerSentAt = performance.now();
     this.times.offerMs = this.#offerSentAt - began;
     const { answer, hangUp, sessionId } = await signal(offer);
@@ -294,12 +242,13 @@ export class Caller {
     }
     const index = this.#frame;
     this.#frame = index + 1 === CYCLE_FRAMES ? 0 : index + 1;
-    const header = new RtpHeader({
+    const packet = {
       sequenceNumber: this.#seq,
       timestamp: this.#timestamp,
       marker: index === 0,
       payloadType: 111,
-    });
+      payload: this.#options.stream.frames[index]!,
+    };
     this.#seq = (this.#seq + 1) & 0xffff;
     this.#timestamp = (this.#timestamp + 960) >>> 0;
     if (index === 0) {
@@ -312,7 +261,7 @@ export class Caller {
       this.#burstFound = false;
     }
     this.#sent++;
-    this.#audio.sender.sendRtp(new RtpPacket(header, this.#options.stream.frames[index]!)).catch(() => {});
+    this.#peer.send(packet);
   }
 
   /** One frame of the conversation: speech in the caller's turns, its noise floor between them. */
@@ -327,21 +276,22 @@ export class Caller {
       payload = voice.noise[this.#noiseIndex]!;
       this.#noiseIndex = (this.#noiseIndex + 1) % voice.noise.length;
     }
-    const header = new RtpHeader({
+    const packet = {
       sequenceNumber: this.#seq,
       timestamp: this.#timestamp,
       // As a browser marks the first packet of a talkspurt.
       marker: talking && !this.#talking,
       payloadType: 111,
-    });
+      payload,
+    };
     this.#talking = talking;
     this.#seq = (this.#seq + 1) & 0xffff;
     this.#timestamp = (this.#timestamp + 960) >>> 0;
     this.#sent++;
-    this.#audio.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
+    this.#peer.send(packet);
   }
 
-  #onRtp(rtp: Rtp): void {
+  #onRtp(rtp: RtpPacket): void {
     const now = performance.now();
     this.#received++;
     const seq = rtp.header.sequenceNumber;
@@ -425,7 +375,7 @@ export class Caller {
       sent: this.#sent,
       highest: this.#highest,
       received: this.#received,
-      remoteLost: this.#remoteLost(),
+      remoteLost: this.#peer.remotePacketsLost,
       latenciesMs: [],
       burstsSent: 0,
       burstsFound: 0,
@@ -449,18 +399,12 @@ export class Caller {
       sent: this.#sent - window.sent,
       expected,
       received: this.#received - window.received,
-      remoteLost: Math.max(0, this.#remoteLost() - window.remoteLost),
+      remoteLost: Math.max(0, this.#peer.remotePacketsLost - window.remoteLost),
       latenciesMs: window.latenciesMs,
       missedBursts: window.burstsSent - window.burstsFound,
       rttsMs: window.rttsMs,
       offsetsMs: window.offsets.subarray(0, window.count),
     };
-  }
-
-  /** Cumulative loss of our packets in the far end's latest RTCP receiver report. */
-  #remoteLost(): number {
-    const lost = this.#sender.remotePacketsLost;
-    return typeof lost === 'number' && lost > 0 ? lost : 0;
   }
 
   /** Hangs up (WHIP DELETE or the endpoint's equivalent) and closes the peer connection. */

@@ -9,7 +9,7 @@
 //    Buffer (what werift 0.25 does for every packet) against a KeyObject made once per session.
 import { createCipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import { Encoder } from '@evan/opus';
-import { sine } from '../../transceiver/audio/tone.ts';
+import { sine } from '../../audio/tone.ts';
 
 function timeUs(iterations: number, body: (i: number) => void): number {
   for (let i = 0; i < Math.min(200, iterations); i++) body(i);

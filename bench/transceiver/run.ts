@@ -18,19 +18,24 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { Pacer } from '../../cli/pacer.ts';
 import { isSampleRate, SAMPLE_RATES } from '../../protocol/backend.ts';
 import { Edge, Service } from '../../test/support/edge.ts';
 import { freeTcpPort } from '../../test/support/net.ts';
 import { parsePrometheus, type Samples } from '../../test/support/prometheus.ts';
+import { ForeignSampler, foreignLoadOver } from '../common/foreign-load.ts';
+import { choiceOption, isQuick, numberReader, parseBenchArgs, usageError } from '../common/options.ts';
 import {
   dropsBetween,
+  foreignCpuSeconds,
   ksoftirqdPids,
+  readAllProcessesCpu,
   readProcessCpuSeconds,
+  readRssBytes,
   readStealSeconds,
   readUdpDrops,
-} from '../relay/proc.ts';
+  sampleThreads,
+} from '../common/proc.ts';
 import { type ProfileSummary, summarizeProfileDir } from '../relay/profile.ts';
 import type { AgentStats } from './agent-session.ts';
 import {
@@ -51,7 +56,6 @@ import {
 } from './conversation.ts';
 import { Metronome } from './metronome.ts';
 import { breakdownDir, type ProfileBreakdown } from './profile.ts';
-import { ForeignSampler, foreignSeconds, readProcessesOwnCpu, readRssBytes, sampleThreads } from './sched.ts';
 import { directSignal, whipSignal } from './signal.ts';
 import { makeVoices, NOISE_DBFS, type Voices } from './speech.ts';
 import { encodeStream, TONE_HZ } from './stream.ts';
@@ -97,94 +101,55 @@ const usage = `usage: npm run bench:transceiver -- [options]
   --transceiver-node-args "ARGS"  extra Node options for the transceiver (e.g. --single-threaded-gc)
   --keep                 keep the temporary directory (profiles)`;
 
-function parseOptions() {
-  return parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      'skip-setup': { type: 'boolean', default: false },
-      'skip-capacity': { type: 'boolean', default: false },
-      'setup-calls': { type: 'string' },
-      'window-ms': { type: 'string' },
-      'settle-ms': { type: 'string' },
-      'start-calls': { type: 'string' },
-      'max-calls': { type: 'string' },
-      precision: { type: 'string' },
-      'max-loss': { type: 'string' },
-      'max-delay-ms': { type: 'string' },
-      'echo-delay-ms': { type: 'string' },
-      'backend-protocol': { type: 'string', default: 'voice-edge' },
-      'sample-rate': { type: 'string' },
-      workload: { type: 'string', default: 'conversation' },
-      speech: { type: 'string', default: 'speech' },
-      'talk-share': { type: 'string' },
-      'barge-in-share': { type: 'string' },
-      'min-turn-ms': { type: 'string' },
-      'max-turn-ms': { type: 'string' },
-      'agent-lead-ms': { type: 'string' },
-      seed: { type: 'string' },
-      'echo-calls': { type: 'string' },
-      concurrency: { type: 'string' },
-      'transceiver-cpu': { type: 'string' },
-      'load-cpu': { type: 'string' },
-      profile: { type: 'boolean', default: false },
-      'transceiver-node-args': { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-}
-let parsed: ReturnType<typeof parseOptions>;
-try {
-  parsed = parseOptions();
-} catch (error) {
-  process.stderr.write(`${(error as Error).message}\n${usage}\n`);
-  process.exit(2);
-}
-const options = parsed.values;
-if (options.help) {
-  process.stdout.write(`${usage}\n`);
-  process.exit(0);
-}
+const options = parseBenchArgs(usage, {
+  quick: { type: 'boolean', default: false },
+  'skip-setup': { type: 'boolean', default: false },
+  'skip-capacity': { type: 'boolean', default: false },
+  'setup-calls': { type: 'string' },
+  'window-ms': { type: 'string' },
+  'settle-ms': { type: 'string' },
+  'start-calls': { type: 'string' },
+  'max-calls': { type: 'string' },
+  precision: { type: 'string' },
+  'max-loss': { type: 'string' },
+  'max-delay-ms': { type: 'string' },
+  'echo-delay-ms': { type: 'string' },
+  'backend-protocol': { type: 'string', default: 'voice-edge' },
+  'sample-rate': { type: 'string' },
+  workload: { type: 'string', default: 'conversation' },
+  speech: { type: 'string', default: 'speech' },
+  'talk-share': { type: 'string' },
+  'barge-in-share': { type: 'string' },
+  'min-turn-ms': { type: 'string' },
+  'max-turn-ms': { type: 'string' },
+  'agent-lead-ms': { type: 'string' },
+  seed: { type: 'string' },
+  'echo-calls': { type: 'string' },
+  concurrency: { type: 'string' },
+  'transceiver-cpu': { type: 'string' },
+  'load-cpu': { type: 'string' },
+  profile: { type: 'boolean', default: false },
+  'transceiver-node-args': { type: 'string' },
+  keep: { type: 'boolean', default: false },
+});
+const numberOption = numberReader(options);
+const choice = <T extends string>(name: 'workload' | 'speech' | 'backend-protocol', allowed: readonly T[]) =>
+  choiceOption(name, options[name], allowed);
 
-function numberOption(name: keyof typeof options, fallback: number): number {
-  const text = options[name];
-  if (text === undefined || typeof text === 'boolean') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0) {
-    process.stderr.write(`--${name}: not a non-negative number: ${text}\n`);
-    process.exit(2);
-  }
-  return value;
-}
-
-function choice<T extends string>(
-  name: 'workload' | 'speech' | 'backend-protocol',
-  allowed: readonly T[],
-): T {
-  const value = options[name] as string;
-  if (!(allowed as readonly string[]).includes(value)) {
-    process.stderr.write(`--${name}: one of ${allowed.join(', ')}, not ${value}\n`);
-    process.exit(2);
-  }
-  return value as T;
-}
-
-const quick = options.quick || process.env.VOICE_EDGE_BENCH_QUICK === '1';
+const quick = isQuick(options.quick);
 const workload = choice('workload', ['conversation', 'tone'] as const);
 const backendProtocol = choice('backend-protocol', ['voice-edge', 'twilio-media-streams'] as const);
 const twilio = backendProtocol === 'twilio-media-streams';
 if (twilio && workload === 'tone') {
-  process.stderr.write(
-    '--backend-protocol twilio-media-streams: the conversation workload only (the echo agent speaks voice-edge)\n',
+  usageError(
+    '--backend-protocol twilio-media-streams: the conversation workload only (the echo agent speaks voice-edge)',
   );
-  process.exit(2);
 }
 const sampleRate = numberOption('sample-rate', twilio ? TWILIO_RATE : 16_000);
 if (!isSampleRate(sampleRate) || (twilio && sampleRate !== TWILIO_RATE)) {
-  process.stderr.write(
-    `--sample-rate: one of ${SAMPLE_RATES.join(', ')}${twilio ? `, and ${TWILIO_RATE} with twilio-media-streams` : ''}, not ${sampleRate}\n`,
+  usageError(
+    `--sample-rate: one of ${SAMPLE_RATES.join(', ')}${twilio ? `, and ${TWILIO_RATE} with twilio-media-streams` : ''}, not ${sampleRate}`,
   );
-  process.exit(2);
 }
 const conversation: ConversationOptions = {
   talkShare: numberOption('talk-share', DEFAULT_CONVERSATION.talkShare),
@@ -195,8 +160,7 @@ const conversation: ConversationOptions = {
 try {
   checkConversationOptions(conversation);
 } catch (error) {
-  process.stderr.write(`${(error as Error).message}\n`);
-  process.exit(2);
+  usageError((error as Error).message);
 }
 const settings = {
   quick,
@@ -644,13 +608,7 @@ async function measureStep(
 async function waitForQuiet(ourPids: ReadonlySet<number>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const before = readProcessesOwnCpu();
-    const stealBefore = readStealSeconds();
-    const start = performance.now();
-    await sleep(1000);
-    const seconds = (performance.now() - start) / 1000;
-    const foreign = foreignSeconds(before, readProcessesOwnCpu(), ourPids) / seconds;
-    const steal = (readStealSeconds() - stealBefore) / seconds;
+    const { foreignCores: foreign, stealCores: steal } = await foreignLoadOver(ourPids, 1000, false);
     if (foreign + steal < FOREIGN_LIMIT_CORES) return true;
     if (Date.now() >= deadline) {
       log(
@@ -669,7 +627,7 @@ async function measureWindow(
   setupFailures: number,
 ): Promise<StepRecord> {
   const packets = Math.ceil((settings.windowMs / 20) * 1.05);
-  const processesBefore = readProcessesOwnCpu();
+  const processesBefore = readAllProcessesCpu(false);
   const stealBefore = readStealSeconds();
   const dropsBefore = readUdpDrops();
   const cpu = () => ({
@@ -706,7 +664,7 @@ async function measureWindow(
   const agentAfter = await agentStats();
   const rss = readRssBytes(pids.transceiver);
   const dropsAfter = readUdpDrops();
-  const foreignCores = foreignSeconds(processesBefore, readProcessesOwnCpu(), ourPids) / elapsed;
+  const foreignCores = foreignCpuSeconds(processesBefore, readAllProcessesCpu(false), ourPids) / elapsed;
   const stealCores = (readStealSeconds() - stealBefore) / elapsed;
 
   const delays: Float64Array[] = counts.map((c) => pacingDelays(c.offsetsMs));

@@ -14,9 +14,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OpusFrameEncoder } from '../../audio/opus-codec.ts';
+import { sine } from '../../audio/tone.ts';
 import { frameBytes, type SampleRate } from '../../protocol/backend.ts';
-import { OpusFrameEncoder } from '../../transceiver/audio/opus-codec.ts';
-import { sine } from '../../transceiver/audio/tone.ts';
 import { rng } from './conversation.ts';
 import { SEND_RATE, TONE_HZ } from './stream.ts';
 

@@ -2,8 +2,8 @@
 // silence, so that the echo of the burst's onset can be found in the returned stream. Encoded once
 // per run (libopus through the transceiver's own encoder), then only copied into RTP packets: the
 // load generator spends nothing on encoding.
-import { OpusFrameEncoder } from '../../transceiver/audio/opus-codec.ts';
-import { sine } from '../../transceiver/audio/tone.ts';
+import { OpusFrameEncoder } from '../../audio/opus-codec.ts';
+import { sine } from '../../audio/tone.ts';
 
 /** 20 ms frames per cycle: one burst per second. */
 export const CYCLE_FRAMES = 50;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { mulawToPcm16, pcm16ToMulaw } from '../../audio/mulaw.ts';
+import { sine } from '../../audio/tone.ts';
 import { mediaMessage, startMessage, stopMessage } from '../../protocol/twilio-media-streams.ts';
-import { mulawToPcm16, pcm16ToMulaw } from '../../transceiver/audio/mulaw.ts';
-import { sine } from '../../transceiver/audio/tone.ts';
 import { AgentSession } from './agent-session.ts';
 import { callSeed, conversationTurns, DEFAULT_CONVERSATION, FRAME_MS } from './conversation.ts';
 import { TWILIO_RATE, TwilioAgentWire } from './twilio-agent-wire.ts';

@@ -3,8 +3,9 @@
 // (which speaks voice-edge.v1); what the session sends, out as Twilio's messages. Audio is 8 kHz:
 // the caller's μ-law is decoded to PCM16 for the session's level checks, the session's PCM16
 // encoded to μ-law and sent as one `media` message per 20 ms, as Twilio agents send it.
+
+import { mulawToPcm16, pcm16ToMulaw } from '../../audio/mulaw.ts';
 import { encodeControl, type ToBackendMessage } from '../../protocol/backend.ts';
-import { mulawToPcm16, pcm16ToMulaw } from '../../transceiver/audio/mulaw.ts';
 
 export const TWILIO_RATE = 8000;
 const FRAME_BYTES = 160; // 20 ms of 8 kHz μ-law

@@ -3,7 +3,7 @@
 // written before a default existed, or by a client that skipped validation, reads the same), and
 // the names, labels, annotations and finalizers every part of the operator shares.
 import { z } from 'zod';
-import { TransportAddressSchema } from '../../protocol/routing-table.ts';
+import { TransportAddressSchema } from '../../protocol/schema.ts';
 import { ACCOUNT_SID, TWILIO_MEDIA_FORMAT } from '../../protocol/twilio-media-streams.ts';
 import { BACKEND_PROTOCOLS } from '../../transceiver/backend-wire.ts';
 

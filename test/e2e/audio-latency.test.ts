@@ -13,12 +13,12 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RtpHeader, RtpPacket } from 'werift';
+import { OpusFrameDecoder, OpusFrameEncoder } from '../../audio/opus-codec.ts';
+import { OpusRtpPacketizer } from '../../audio/rtp-packetizer.ts';
+import { rms, sine } from '../../audio/tone.ts';
 import { CALLER_TEXT, speak } from '../../bench/transceiver/speech.ts';
-import { newCallerPeerConnection } from '../../cli/caller.ts';
+import { newCallerPeerConnection } from '../../cli/caller-peer.ts';
 import { Pacer } from '../../cli/pacer.ts';
-import { OpusFrameDecoder, OpusFrameEncoder } from '../../transceiver/audio/opus-codec.ts';
-import { OpusRtpPacketizer } from '../../transceiver/audio/rtp-packetizer.ts';
-import { rms, sine } from '../../transceiver/audio/tone.ts';
 import { Edge } from '../support/edge.ts';
 
 const RATE = 48_000;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { newCallerPeerConnection } from '../../cli/caller.ts';
+import { newCallerPeerConnection } from '../../cli/caller-peer.ts';
 import { Edge } from '../support/edge.ts';
 import { type ScriptedBackend, startScriptedBackend } from '../support/scripted-backend.ts';
 import { UdpProxy } from '../support/udp-proxy.ts';

@@ -18,7 +18,7 @@ import nodeDataChannel, {
   type Track,
 } from 'node-datachannel';
 import { RtpPacket } from 'werift';
-import { dominantFrequency, rms, sine } from '../../transceiver/audio/tone.ts';
+import { dominantFrequency, rms, sine } from '../../audio/tone.ts';
 import { Edge } from '../support/edge.ts';
 
 const ECHO_DELAY_MS = 200;

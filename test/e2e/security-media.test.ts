@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RTCPeerConnection } from 'werift';
-import { newCallerPeerConnection } from '../../cli/caller.ts';
+import { newCallerPeerConnection } from '../../cli/caller-peer.ts';
 import { encodeTunnelPacket } from '../../protocol/tunnel.ts';
 import { Edge } from '../support/edge.ts';
 import { bindingRequest } from '../support/ice.ts';

@@ -8,6 +8,16 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import {
+  type RelayConfigInput,
+  relayConfig,
+  routingTable,
+  type SignalingConfigInput,
+  signalingConfig,
+  type TransceiverConfigInput,
+  transceiverConfig,
+} from '../../local/topology.ts';
+import type { SampleRate } from '../../protocol/backend.ts';
 import { freeTcpPort, freeUdpPort } from './net.ts';
 import { parsePrometheus, type Samples } from './prometheus.ts';
 import { makeKeyring } from './relay-process.ts';
@@ -104,7 +114,7 @@ export interface EdgeOptions {
   readonly backendUrl?: string;
   /** What that backend speaks (docs/backend-protocol.md); twilio-media-streams implies 8000 Hz. */
   readonly backendProtocol?: 'voice-edge' | 'twilio-media-streams';
-  readonly sampleRate?: number;
+  readonly sampleRate?: SampleRate;
   readonly mediaTimeoutMs?: number;
   /** Extra transceiver config fields. */
   readonly transceiver?: Record<string, unknown>;
@@ -195,23 +205,26 @@ export class Edge {
       const tunnelPort = await freeUdpPort();
       const apiPort = await freeTcpPort();
       const config = this.#write(`transceiver-${id}.yaml`, {
-        clusterId: 1,
-        transceiverId: id,
-        // The relay sends tunnel datagrams from 127.0.0.1: the only source the transceiver accepts.
-        tunnel: { listen: `127.0.0.1:${tunnelPort}`, allowedRelays: ['127.0.0.1'] },
-        relays: [relayAddress],
-        tcpRelays,
-        routingKeys: { file: keys },
-        backend:
-          options.backendProtocol === 'twilio-media-streams'
-            ? { url: this.backendUrl, protocol: 'twilio-media-streams', sampleRate: 8000 }
-            : { url: this.backendUrl, sampleRate: options.sampleRate ?? 16000 },
+        ...transceiverConfig({
+          clusterId: 1,
+          transceiverId: id,
+          tunnel: `127.0.0.1:${tunnelPort}`,
+          // The relay sends tunnel datagrams from 127.0.0.1: the only source the transceiver accepts.
+          allowedRelays: ['127.0.0.1'],
+          relays: [relayAddress],
+          tcpRelays,
+          keysFile: keys,
+          backend:
+            options.backendProtocol === 'twilio-media-streams'
+              ? { url: this.backendUrl, protocol: 'twilio-media-streams', sampleRate: 8000 }
+              : { url: this.backendUrl, sampleRate: options.sampleRate ?? 16000 },
+          api: { host: '127.0.0.1', port: apiPort, token: this.apiToken },
+          graceMs: 1_000,
+        }),
         sessions: { max: options.capacity ?? 100, mediaTimeoutMs: options.mediaTimeoutMs ?? 15_000 },
-        api: { host: '127.0.0.1', port: apiPort, tokens: [this.apiToken] },
         log: { level: 'warn' },
-        shutdown: { graceMs: 1_000 },
         ...options.transceiver,
-      });
+      } satisfies TransceiverConfigInput);
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       const service = await Service.start(
         `transceiver ${id}`,
@@ -224,37 +237,40 @@ export class Edge {
     this.writeRouting(this.transceivers.map(() => 'active'));
     const relayHttp = await freeTcpPort();
     this.relayHttpPort = relayHttp;
-    const relayConfig = this.#write('relay.yaml', {
-      clusterId: 1,
-      listen: [relayAddress],
-      tcp: { listen: tcpRelays },
-      workers: 1,
-      routingTable: { file: 'routing.yaml' },
-      routingKeys: { file: 'keys.yaml' },
-      http: { host: '127.0.0.1', port: relayHttp },
+    const relayFile = this.#write('relay.yaml', {
+      ...relayConfig({
+        clusterId: 1,
+        listen: relayAddress,
+        tcpListen: tcpRelays,
+        routingFile: 'routing.yaml',
+        keysFile: 'keys.yaml',
+        http: { host: '127.0.0.1', port: relayHttp },
+      }),
       log: { level: 'warn' },
-      shutdown: { drainMs: 0 },
       flows: { newFlowsPerSourcePerSecond: 1000 },
       ...options.relay,
-    });
-    this.#relayConfig = relayConfig;
+    } satisfies RelayConfigInput);
+    this.#relayConfig = relayFile;
     this.services.push(await this.#startRelay());
     const whipPort = await freeTcpPort();
     const opsPort = await freeTcpPort();
     const { transceivers: transceiverOptions, ...signalingOptions } = options.signaling ?? {};
-    const signalingConfig = this.#write('signaling.yaml', {
+    const signaling = signalingConfig({
       http: { host: '127.0.0.1', port: whipPort },
       ops: { host: '127.0.0.1', port: opsPort },
-      routingTable: { file: join(this.dir, 'routing.yaml') },
+      routingFile: join(this.dir, 'routing.yaml'),
       relays: [relayAddress],
       tcpRelays,
+      apiToken: this.apiToken,
+    });
+    const signalingFile = this.#write('signaling.yaml', {
+      ...signaling,
       log: { level: 'warn' },
-      shutdown: { drainMs: 0 },
       transceivers: {
+        ...signaling.transceivers,
         statusIntervalMs: 300,
         statusTimeoutMs: 250,
         statusStaleMs: 2_000,
-        apiTokens: [this.apiToken],
         ...(transceiverOptions as Record<string, unknown> | undefined),
       },
       // Every caller of these tests is 127.0.0.1, one client to the per-client limits: wrtc.test.ts
@@ -262,11 +278,11 @@ export class Edge {
       // (test/e2e/security-offers.test.ts) and what signaling/whip-limits.test.ts checks.
       limits: { perClient: { offersPerMinute: 60_000, offerBurst: 1_000, maxSessions: 1_000 } },
       ...signalingOptions,
-    });
+    } satisfies SignalingConfigInput);
     this.services.push(
       await Service.start(
         'signaling',
-        ['signaling/main.ts', '--config', signalingConfig],
+        ['signaling/main.ts', '--config', signalingFile],
         `http://127.0.0.1:${opsPort}/readyz`,
       ),
     );
@@ -274,18 +290,21 @@ export class Edge {
   }
 
   /** Writes the routing table with each transceiver's state (index-aligned). */
-  writeRouting(states: string[], generation = Date.now() % 1_000_000_000): void {
-    this.#write('routing.yaml', {
-      clusterId: 1,
-      generation,
-      transceivers: this.transceivers.map((t, i) => ({
-        id: t.id,
-        tunnel: `127.0.0.1:${t.tunnelPort}`,
-        state: states[i],
-        api: t.apiUrl,
-        ...(states[i] === 'draining' ? { drainingSince: Math.floor(Date.now() / 1000) } : {}),
-      })),
-    });
+  writeRouting(states: Array<'active' | 'draining'>, generation = Date.now() % 1_000_000_000): void {
+    this.#write(
+      'routing.yaml',
+      routingTable(
+        1,
+        generation,
+        this.transceivers.map((t, i) => ({
+          id: t.id,
+          tunnel: `127.0.0.1:${t.tunnelPort}`,
+          state: states[i]!,
+          api: t.apiUrl,
+          ...(states[i] === 'draining' ? { drainingSince: Math.floor(Date.now() / 1000) } : {}),
+        })),
+      ),
+    );
   }
 
   async relayMetrics(): Promise<Samples> {

@@ -16,6 +16,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { CallFigures } from '../../cli/caller.ts';
+import {
+  type RelayConfigInput,
+  type RoutingTableInput,
+  relayConfig,
+  routingTable,
+  type SignalingConfigInput,
+  type TransceiverConfigInput,
+  transceiverConfig,
+} from '../../local/topology.ts';
 import { Service } from './edge.ts';
 import { ADDRESS, DEFAULT_DISTANCES, type Distances, GlobalNet, NS } from './global-net.ts';
 import { parsePrometheus, type Samples } from './prometheus.ts';
@@ -128,7 +137,7 @@ export class GlobalEdge {
       },
       log: { level: 'warn' },
       shutdown: { drainMs: 0 },
-    });
+    } satisfies SignalingConfigInput);
     await this.#service(
       'signaling',
       NS.edge,
@@ -155,18 +164,21 @@ export class GlobalEdge {
       426,
     );
     const transceiver = this.#write(`transceiver-${name}.yaml`, {
-      clusterId: id,
-      transceiverId: TRANSCEIVER_ID,
-      // The cluster's relay runs in the same namespace: its tunnel datagrams come from `address`.
-      tunnel: { listen: `${address}:7000`, allowedRelays: [address] },
-      relays: [`${address}:${RELAY_PORT}`],
-      routingKeys: { file: 'keys.yaml' },
-      backend: { url: `ws://${address}:8765`, sampleRate: 16000 },
+      ...transceiverConfig({
+        clusterId: id,
+        transceiverId: TRANSCEIVER_ID,
+        tunnel: `${address}:7000`,
+        // The cluster's relay runs in the same namespace: its tunnel datagrams come from `address`.
+        allowedRelays: [address],
+        relays: [`${address}:${RELAY_PORT}`],
+        keysFile: 'keys.yaml',
+        backend: { url: `ws://${address}:8765`, sampleRate: 16000 },
+        api: { host: address, port: 8090, token: this.apiTokens[name] },
+        graceMs: 500,
+      }),
       sessions: { max: options.capacity?.[name] ?? 20, mediaTimeoutMs: 15_000 },
-      api: { host: address, port: 8090, tokens: [this.apiTokens[name]] },
       log: { level: 'warn' },
-      shutdown: { graceMs: 500 },
-    });
+    } satisfies TransceiverConfigInput);
     await this.#service(
       `transceiver ${name}`,
       ns,
@@ -176,24 +188,22 @@ export class GlobalEdge {
     // What the operator would publish for the cluster: its transceiver, and the edge relay it
     // accepts tunnel traffic from.
     this.#write(`routing-${name}.yaml`, {
-      clusterId: id,
-      generation: 1,
-      transceivers: [
+      ...routingTable(id, 1, [
         { id: TRANSCEIVER_ID, tunnel: `${address}:7000`, state: 'active', api: `http://${address}:8090` },
-      ],
+      ]),
       edgeRelays: [`${ADDRESS.edge}/32`],
-    });
+    } satisfies RoutingTableInput);
     const relay = this.#write(`relay-${name}.yaml`, {
-      clusterId: id,
-      listen: [`${address}:${RELAY_PORT}`],
-      workers: 1,
-      routingTable: { file: `routing-${name}.yaml` },
-      routingKeys: { file: 'keys.yaml' },
-      http: { host: address, port: 9090 },
+      ...relayConfig({
+        clusterId: id,
+        listen: `${address}:${RELAY_PORT}`,
+        routingFile: `routing-${name}.yaml`,
+        keysFile: 'keys.yaml',
+        http: { host: address, port: 9090 },
+      }),
       log: { level: 'warn' },
-      shutdown: { drainMs: 0 },
       flows: { newFlowsPerSourcePerSecond: 1000 },
-    });
+    } satisfies RelayConfigInput);
     await this.#service(
       `relay ${name}`,
       ns,
@@ -205,23 +215,23 @@ export class GlobalEdge {
   /** Starts (or restarts) the edge relay: mode edge, both clusters as peers, flows in Redis. */
   async startEdgeRelay(): Promise<void> {
     const config = this.#write('relay-edge.yaml', {
+      ...relayConfig({
+        clusterId: 1,
+        listen: `${ADDRESS.edge}:${RELAY_PORT}`,
+        tcpListen: [`${ADDRESS.edge}:${RELAY_PORT}`],
+        keysFile: 'keys.yaml',
+        http: { host: ADDRESS.edge, port: 9090 },
+      }),
       mode: 'edge',
-      clusterId: 1,
       peers: (Object.keys(CLUSTERS) as ClusterName[]).map((name) => ({
         clusterId: CLUSTERS[name].id,
         region: CLUSTERS[name].region,
         relays: [`${CLUSTERS[name].address}:${RELAY_PORT}`],
       })),
-      listen: [`${ADDRESS.edge}:${RELAY_PORT}`],
-      tcp: { listen: [`${ADDRESS.edge}:${RELAY_PORT}`] },
-      workers: 1,
-      routingKeys: { file: 'keys.yaml' },
       redis: { url: this.redis!.url },
-      http: { host: ADDRESS.edge, port: 9090 },
       log: { level: 'warn' },
-      shutdown: { drainMs: 0 },
       flows: { newFlowsPerSourcePerSecond: 1000 },
-    });
+    } satisfies RelayConfigInput);
     await this.#service(
       'edge relay',
       NS.edge,

@@ -37,7 +37,7 @@ test('a wrong import is caught: relay → transceiver, protocol → anything, pr
     ],
     ['protocol/codec.ts', "export { loadConfig } from '../config/config-file.ts';"],
     ['signaling/pick.ts', "const edge = await import('../test/support/edge.ts');"],
-    ['cli/caller.ts', "import { tone } from '../transceiver/audio/tone.ts';"],
+    ['cli/caller.ts', "import { tone } from '../audio/tone.ts';"],
     ['cli/call.ts', "import { Call } from '../transceiver/call.ts';"],
     // Unit tests may reach across the layers (to check a service's output with another's schema).
     ['relay/flow.test.ts', "import { Call } from '../transceiver/call.ts';"],

@@ -14,25 +14,41 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   protocol: [],
   config: ['protocol'],
   routing: ['protocol', 'config'],
-  relay: ['protocol', 'config', 'routing'],
-  transceiver: ['protocol', 'config', 'routing'],
-  signaling: ['protocol', 'config', 'routing'],
+  // What every service process shares that is no wire format: its HTTP face.
+  runtime: [],
+  // The guard in front of werift's private members (the transceiver's tunnel, the callers' RTCP).
+  webrtc: [],
+  // Tones, Opus, RTP and PCM conversions: the transceiver's media path and the callers' share them.
+  audio: ['protocol'],
+  relay: ['protocol', 'config', 'routing', 'runtime'],
+  transceiver: ['protocol', 'config', 'routing', 'runtime', 'audio', 'webrtc'],
+  signaling: ['protocol', 'config', 'routing', 'runtime'],
   operator: [
     'protocol',
     'config',
     'routing',
+    'runtime',
     // The backend protocols a pool may name, and the transceiver's env prefix the pods are given.
     'transceiver/backend-wire.ts',
     'transceiver/config.ts',
   ],
   agents: ['protocol', 'config'],
-  // The caller's tone, Opus and RTP are the transceiver's own audio code.
-  cli: ['protocol', 'config', 'transceiver/audio/'],
+  cli: ['protocol', 'config', 'audio', 'webrtc'],
   // The whole edge in one process.
   local: ['protocol', 'config', 'routing', 'relay', 'transceiver', 'signaling', 'agents'],
   crds: ['protocol', 'config', 'operator'],
   // The benchmarks run the real parts with the tests' harness.
-  bench: ['protocol', 'config', 'routing', 'relay', 'transceiver', 'signaling', 'cli', 'test/support/'],
+  bench: [
+    'protocol',
+    'config',
+    'routing',
+    'audio',
+    'relay',
+    'transceiver',
+    'signaling',
+    'cli',
+    'test/support/',
+  ],
   test: ['*'],
 };
 

@@ -4,8 +4,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { sine } from '../../audio/tone.ts';
 import { decodeControl, encodeControl, SUBPROTOCOL } from '../../protocol/backend.ts';
-import { sine } from '../../transceiver/audio/tone.ts';
 
 export interface ScriptedBackend {
   readonly url: string;

@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import wrtc from '@roamhq/wrtc';
-import { dominantFrequency, rms, sine } from '../../transceiver/audio/tone.ts';
+import { dominantFrequency, rms, sine } from '../../audio/tone.ts';
 
 const RATE = 48_000;
 const CHUNK = 480; // 10 ms, what RTCAudioSource takes

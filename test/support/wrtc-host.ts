@@ -1,6 +1,6 @@
 // The child process that hosts WhipCallers for a test (see wrtc-client.ts for why): it runs the
 // commands the parent sends over IPC and answers each with its result or error.
-import { rms } from '../../transceiver/audio/tone.ts';
+import { rms } from '../../audio/tone.ts';
 import { type CallOptions, WhipCaller } from './wrtc-client.ts';
 
 export interface HostRequest {

@@ -15,7 +15,7 @@
 // - After a long silence of the path (a relay restarted, a NAT rebound) the concealment, which
 //   follows real time, may have run ahead of the client's sequence: packets then arrive for slots
 //   already concealed. `resyncAfterLate` of those in a row restart the order at them.
-import { FRAME_MS } from '../../protocol/backend.ts';
+import { FRAME_MS } from '../protocol/backend.ts';
 
 export interface ArrivalOrderOptions {
   /** How long a packet ahead of a gap waits for the missing one (default 10 ms). */

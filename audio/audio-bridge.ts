@@ -28,7 +28,7 @@
 //   to 20 ms for the next token, for good. When every frame waited a whole frame or more, those
 //   whole frames are dropped as well.
 //   Backends that send faster than real time (a TTS burst) are queued as they ask.
-import { FRAME_MS, frameBytes, type SampleRate } from '../../protocol/backend.ts';
+import { FRAME_MS, frameBytes, type SampleRate } from '../protocol/backend.ts';
 import { ArrivalOrder, type ArrivalOrderOptions } from './arrival-order.ts';
 import { type OpusEncoderOptions, OpusFrameDecoder, OpusFrameEncoder } from './opus-codec.ts';
 import { PlayoutQueue } from './playout-queue.ts';

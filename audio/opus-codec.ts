@@ -6,7 +6,7 @@
 // lost packet, and counted. Its output is always exactly one frame, so the backend receives a
 // steady 50 frames per second of fixed size whatever the client does.
 import { Decoder, Encoder } from '@evan/opus';
-import { frameBytes, type SampleRate } from '../../protocol/backend.ts';
+import { frameBytes, type SampleRate } from '../protocol/backend.ts';
 
 /** How many consecutive concealed frames it takes to fade the last good frame out to silence. */
 export const CONCEAL_FADE_FRAMES = 4;

@@ -5,7 +5,7 @@
 //
 // Positions are counted in bytes of backend audio since the call started (`enqueued` at the tail,
 // `played` at the head), so a mark is just a position and never needs to split a frame.
-import { FRAME_MS, frameBytes, type SampleRate } from '../../protocol/backend.ts';
+import { FRAME_MS, frameBytes, type SampleRate } from '../protocol/backend.ts';
 
 export interface PlayoutQueueOptions {
   /** Most audio held (default 60 s); beyond it the oldest audio is dropped. */

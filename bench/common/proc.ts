@@ -1,5 +1,6 @@
-// Readers of Linux /proc counters the benchmark samples around every load step: per-core busy time,
-// a process's CPU time, and per-socket UDP receive drops (to tell which side dropped a packet).
+// Readers of Linux /proc counters the benchmarks sample around every load step: hypervisor steal,
+// a process's CPU time (and its threads'), every process's CPU time (to see who else ran), resident
+// memory, and per-socket UDP receive drops (to tell which side dropped a packet).
 import { readdirSync, readFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100; // USER_HZ: what /proc reports in, on every Linux architecture in use
@@ -57,13 +58,17 @@ function parseProcessCpuSeconds(text: string, children: boolean): number {
   return (own + reaped) / TICKS_PER_SECOND;
 }
 
-/** CPU seconds (own + reaped children) of every process on the machine, by PID. */
-export function readAllProcessesCpu(): Map<number, number> {
+/**
+ * CPU seconds of every process on the machine, by PID: own, plus (with `children`) those of its
+ * reaped children. Without them, a long-lived child that ends does not land its whole lifetime's CPU
+ * in its parent's counters at once (which would look like a burst of the parent).
+ */
+export function readAllProcessesCpu(children: boolean): Map<number, number> {
   const out = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      out.set(Number(entry), parseProcessCpuSeconds(readFileSync(`/proc/${entry}/stat`, 'utf8'), true));
+      out.set(Number(entry), parseProcessCpuSeconds(readFileSync(`/proc/${entry}/stat`, 'utf8'), children));
     } catch {
       // gone meanwhile
     }
@@ -86,6 +91,49 @@ export function foreignCpuSeconds(
     sum += Math.max(0, seconds - (before.get(pid) ?? 0));
   }
   return sum;
+}
+
+export interface ThreadSample {
+  /** Time the main thread waited on a run queue (s), from /proc/<pid>/task/<pid>/schedstat. */
+  readonly mainWaitS: number;
+  /** CPU time (s) of every other thread of the process. */
+  readonly helpersCpuS: number;
+}
+
+/**
+ * What the scheduler says about a process's threads: how long its main thread was runnable but
+ * waiting for its core (other threads ran there: V8's helpers of its own, or another process), and
+ * the CPU time of its other threads. On a core of its own the main thread only waits behind its own
+ * helpers, so a long wait with idle helpers means another process.
+ */
+export function sampleThreads(pid: number): ThreadSample {
+  let mainWaitS = 0;
+  let helpersCpuS = 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ');
+    mainWaitS = Number(fields[1]) / 1e9;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      if (tid === String(pid)) continue;
+      try {
+        helpersCpuS += parseProcessCpuSeconds(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'), false);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  } catch {
+    // the process is gone, or no schedstat (kernel without CONFIG_SCHEDSTATS)
+  }
+  return { mainWaitS, helpersCpuS };
+}
+
+/** A process's resident set (bytes), from VmRSS in /proc/<pid>/status; NaN when unreadable. */
+export function readRssBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? Number.NaN : Number(match[1]) * 1024;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /**

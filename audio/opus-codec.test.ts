@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Encoder } from '@evan/opus';
 import fc from 'fast-check';
-import { frameBytes, SAMPLE_RATES, type SampleRate } from '../../protocol/backend.ts';
+import { frameBytes, SAMPLE_RATES, type SampleRate } from '../protocol/backend.ts';
 import { CONCEAL_FADE_FRAMES, OpusFrameDecoder, OpusFrameEncoder } from './opus-codec.ts';
 import { dominantFrequency, rms, sine } from './tone.ts';
 

@@ -7,8 +7,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import type { TransportAddress } from './address.ts';
+import { classifyPacket } from './packet-kind.ts';
 import {
-  classifyPacket,
   decodeErrorCode,
   decodeXorMappedAddress,
   encodeStun,

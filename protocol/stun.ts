@@ -256,17 +256,3 @@ export function decodeErrorCode(value: Buffer): { code: number; reason: string }
   if (hundreds < 3 || hundreds > 6 || rest > 99) return undefined;
   return { code: hundreds * 100 + rest, reason: value.subarray(4).toString('utf8') };
 }
-
-/** Packet families sharing one 5-tuple, told apart by the first byte (RFC 7983). */
-export type PacketKind = 'stun' | 'zrtp' | 'dtls' | 'turn-channel' | 'rtp' | 'unknown';
-
-export function classifyPacket(packet: Buffer): PacketKind {
-  const first = packet[0];
-  if (first === undefined) return 'unknown';
-  if (first < 4) return 'stun';
-  if (first >= 16 && first <= 19) return 'zrtp';
-  if (first >= 20 && first <= 63) return 'dtls';
-  if (first >= 64 && first <= 79) return 'turn-channel';
-  if (first >= 128 && first <= 191) return 'rtp';
-  return 'unknown';
-}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { TransportAddress } from './address.ts';
-import { classifyPacket } from './stun.ts';
+import { classifyPacket } from './packet-kind.ts';
 import {
   decodeTunnelPacket,
   encodeTunnelHeader,

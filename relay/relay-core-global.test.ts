@@ -16,7 +16,7 @@ import {
 } from '../protocol/ufrag.ts';
 import { DROP_REASONS, type DropReason, dropSlotOf, newCounters, SLOT } from './counters.ts';
 import { type Flow, FlowTable } from './flow-table.ts';
-import { type ClientDecision, RelayCore } from './relay-core.ts';
+import { type ClientDecision, LookupRequest, RelayCore } from './relay-core.ts';
 import { Routes } from './routes.ts';
 import { SourceRateLimiter } from './source-rate-limiter.ts';
 
@@ -165,7 +165,7 @@ describe('RelayCore as an edge relay', () => {
 
   test('Redis recovery: a record of a peer cluster’s session restores the flow to that peer', () => {
     const { core } = edgeRelay(true);
-    assert.equal(core.onClientPacket(RTP, CLIENT.address, 4, CLIENT.port, 0, NOW_MS), 'lookup');
+    assert.ok(core.onClientPacket(RTP, CLIENT.address, 4, CLIENT.port, 0, NOW_MS) instanceof LookupRequest);
     const flow = core.recoverFlow(CLIENT.address, 4, CLIENT.port, 0, ufragOf(2, 9), NOW_MS);
     assert.equal(typeof flow, 'object');
     assert.deepEqual((flow as Flow).route.tunnel, C2_RELAY);
@@ -264,9 +264,9 @@ describe('RelayCore as a cluster relay behind edge relays', () => {
 
   test('Redis recovery through the edge: the restored flow replies through the edge', () => {
     const { core } = clusterRelay(true);
-    assert.equal(
-      core.onEdgeDatagram(encodeTunnelPacket(CLIENT, RTP), EDGE.address, EDGE.port, 0, NOW_MS),
-      'lookup',
+    assert.ok(
+      core.onEdgeDatagram(encodeTunnelPacket(CLIENT, RTP), EDGE.address, EDGE.port, 0, NOW_MS) instanceof
+        LookupRequest,
     );
     const flow = core.recoverFlow(CLIENT.address, 4, CLIENT.port, 0, ufragOf(1, 5), NOW_MS, EDGE);
     assert.equal(typeof flow, 'object');

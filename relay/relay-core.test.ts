@@ -29,6 +29,7 @@ import {
   DRAIN_CLOCK_TOLERANCE_S,
   FLOW_STUN_BURST,
   FLOW_STUN_PER_SECOND,
+  LookupRequest,
   RelayCore,
 } from './relay-core.ts';
 import { Routes } from './routes.ts';
@@ -96,6 +97,8 @@ function makeCore(
     idleTimeoutMs?: number;
     perSecond?: number;
     recovery?: boolean;
+    /** Flow cache lookups per source IP per second (default 5, the config's). */
+    lookupsPerSource?: number;
   } = {},
 ): Harness {
   const flows = new FlowTable({
@@ -112,6 +115,11 @@ function makeCore(
     newFlowLimiter: limiter,
     counters,
     recovery: options.recovery ?? false,
+    lookups: {
+      maxConcurrent: 256,
+      lookupsPerSourcePerSecond: options.lookupsPerSource ?? 5,
+      negativeCacheMs: 5_000,
+    },
   });
   return { core, flows, limiter, counters };
 }
@@ -631,8 +639,8 @@ describe('RelayCore: known flows', () => {
 });
 
 describe('RelayCore: recovery from the flow cache', () => {
-  test("'lookup' for DTLS/RTP from unknown addresses only when recovery is on", () => {
-    const on = makeCore({ recovery: true });
+  test('a lookup for DTLS/RTP from unknown addresses only when recovery is on', () => {
+    const on = makeCore({ recovery: true, lookupsPerSource: 100 });
     for (const packet of [
       DTLS,
       RTP,
@@ -641,7 +649,7 @@ describe('RelayCore: recovery from the flow cache', () => {
       Buffer.from([128]),
       Buffer.from([191]),
     ]) {
-      assert.equal(send(on, packet, client()), 'lookup');
+      assert.ok(send(on, packet, client()) instanceof LookupRequest);
     }
     assert.equal(totalDrops(on.counters), 0);
     assert.equal(on.flows.size, 0);
@@ -672,8 +680,57 @@ describe('RelayCore: recovery from the flow cache', () => {
     assert.equal(send(h, RTP, from), flow);
     // A second answer for the same address returns the flow already there.
     assert.equal(h.core.recoverFlow(from.address, from.family, from.port, 1, ufragFor(1), 8_000), flow);
-    h.core.countForwarded(flow, RTP);
+  });
+
+  test('settleLookup: the held packets go where the answer says, and every outcome is counted', () => {
+    const h = makeCore({ recovery: true, lookupsPerSource: 100 });
+    // Found by address: the flow is restored and the packets held meanwhile are released to it.
+    const a = client('192.0.2.40');
+    const request = send(h, RTP, a, 1_000) as LookupRequest;
+    assert.ok(request instanceof LookupRequest);
+    assert.deepEqual([request.address, request.port], [a.address, a.port]);
+    assert.equal(request.ssrc, RTP.readUInt32BE(8), "an RTP packet's SSRC goes with the question");
+    assert.equal(send(h, DTLS, a, 1_001), 'held');
+    const released = h.core.settleLookup(request.key, { ufrag: ufragFor(2), by: 'address' }, 1_010)!;
+    assert.equal(released.target, h.flows.get(request.key));
+    assert.deepEqual(released.packets, [RTP, DTLS]);
+    assert.equal(h.counters[SLOT.redisLookupHit], 1);
     assert.equal(h.counters[SLOT.packetsToTransceiver], 2);
+    assert.equal(
+      h.core.settleLookup(request.key, null, 1_020),
+      undefined,
+      'a second answer releases nothing',
+    );
+    // Found by SSRC: a candidate path, no flow.
+    const b = client('192.0.2.41');
+    const byB = send(h, RTP, b, 1_000) as LookupRequest;
+    const toCandidate = h.core.settleLookup(byB.key, { ufrag: ufragFor(3), by: 'ssrc' }, 1_010)!;
+    assert.equal(toCandidate.target.route.transceiverId, 3);
+    assert.equal(h.flows.get(byB.key), undefined);
+    assert.equal(h.core.candidates.size, 1);
+    // A miss drops what was held and is remembered; an error drops too and is not.
+    const c = client('192.0.2.42');
+    const byC = send(h, DTLS, c, 1_000) as LookupRequest;
+    send(h, DTLS, c, 1_001);
+    assert.equal(h.core.settleLookup(byC.key, null, 1_010), undefined);
+    assert.equal(h.counters[SLOT.redisLookupMiss], 1);
+    assert.equal(h.counters[dropSlotOf('redis_miss')], 2);
+    expectDrop(h, 'redis_miss', () => send(h, DTLS, c, 1_100));
+    const d = client('192.0.2.43');
+    const byD = send(h, DTLS, d, 1_000) as LookupRequest;
+    assert.equal(h.core.settleLookup(byD.key, 'error', 1_010), undefined);
+    assert.equal(h.counters[SLOT.redisLookupError], 1);
+    assert.equal(h.counters[dropSlotOf('redis_error')], 1);
+    assert.ok(send(h, DTLS, d, 1_100) instanceof LookupRequest, 'asked again after an error');
+  });
+
+  test('lookups are bounded per source, and not made while draining or for TCP', () => {
+    const h = makeCore({ recovery: true, lookupsPerSource: 2 });
+    assert.ok(send(h, DTLS, client('192.0.2.50'), 1_000) instanceof LookupRequest);
+    assert.ok(send(h, DTLS, client('192.0.2.50'), 1_000) instanceof LookupRequest);
+    expectDrop(h, 'rate_limited', () => send(h, DTLS, client('192.0.2.50'), 1_000));
+    h.core.startDraining();
+    expectDrop(h, 'unknown_flow', () => send(h, DTLS, client('192.0.2.51'), 1_000));
   });
 
   test('recoverFlow re-verifies the ufrag: tampered, foreign or unroutable records are refused', () => {
@@ -937,8 +994,8 @@ describe('RelayCore: hostile input', () => {
       fc.assert(
         fc.property(packetArb, addressArb, fc.integer({ min: 0, max: 65535 }), (packet, from, port) => {
           const decision = h.core.onClientPacket(packet, from.address, from.family, port, 0, 1_000);
-          assert.equal(typeof decision, 'string');
-          if (decision === 'lookup') lookups++;
+          if (decision instanceof LookupRequest || decision === 'held') lookups++;
+          else assert.equal(typeof decision, 'string');
           assert.equal(h.flows.size, 0);
         }),
         { numRuns: 3_000 },

@@ -6,7 +6,9 @@
 // ufrag excepted: the client started a new session from the same port). An unknown address creates
 // a flow only with a STUN Binding request whose ufrag tag verifies, names this cluster and a known
 // transceiver, and whose MESSAGE-INTEGRITY verifies with the password derived from the ufrag.
-// DTLS/RTP from an unknown address asks the flow cache (Redis) when there is one.
+// DTLS/RTP from an unknown address asks the flow cache (Redis) when there is one: the core decides
+// whether to ask, holds the packets meanwhile and decides what the answer means; the worker only
+// carries the question to Redis and the answer back (LookupRequest, settleLookup).
 //
 // Tunnel side: a datagram is accepted only from a transceiver's tunnel address in the routing table,
 // and only for a client that has a flow to that same transceiver.
@@ -25,6 +27,7 @@
 // from a known edge relay is handled like a client packet of the client its header names, and the
 // flow remembers the edge so that replies go back through it.
 import { type AddressFamily, addressKey, clientKey, tcpAddressKey } from '../protocol/address.ts';
+import { classifyPacket } from '../protocol/packet-kind.ts';
 import { rtpSsrc } from '../protocol/rtp-header.ts';
 import { parseStun, readReceiverUfrag, StunType, verifyMessageIntegrity } from '../protocol/stun.ts';
 import { decodeTunnelPacket, encodeTunnelHeader } from '../protocol/tunnel.ts';
@@ -32,6 +35,7 @@ import { decodeUfrag, deriveIcePassword, type RoutingKeyring } from '../protocol
 import { type DropReason, dropSlotOf, SLOT } from './counters.ts';
 import type { EdgeHop, Flow, FlowTable } from './flow-table.ts';
 import { type PathCandidate, PathCandidates } from './path-candidates.ts';
+import { PendingLookups, type PendingLookupsOptions } from './pending-lookups.ts';
 import type { Route, Routes } from './routes.ts';
 import type { SourceRateLimiter } from './source-rate-limiter.ts';
 
@@ -49,11 +53,41 @@ export const DRAIN_CLOCK_TOLERANCE_S = 10;
 export const FLOW_STUN_PER_SECOND = 50;
 export const FLOW_STUN_BURST = 100;
 
+/** Ask the flow cache who owns this address (or this SSRC); the packet is held until settleLookup. */
+export class LookupRequest {
+  /** The held packets' key: settleLookup takes it back with the answer. */
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  /** The first packet's SSRC when it is RTP: a session that moved is found by it. */
+  readonly ssrc: number | undefined;
+
+  constructor(key: string, address: string, port: number, ssrc: number | undefined) {
+    this.key = key;
+    this.address = address;
+    this.port = port;
+    this.ssrc = ssrc;
+  }
+}
+
+/** Where packets go: a flow, or a candidate path's transceiver (both carry `route` and `header`). */
+export type ForwardTarget = Flow | PathCandidate;
+
 /**
- * What to do with a client's packet: forward on the flow or to a candidate path's transceiver (both
- * carry `route` and `header`), drop (already counted), or ask the cache.
+ * What to do with a client's packet: forward to the target, drop (already counted), hold it for a
+ * lookup under way ('held'), or start one (LookupRequest: the packet is held too).
  */
-export type ClientDecision = Flow | PathCandidate | DropReason | 'lookup';
+export type ClientDecision = ForwardTarget | DropReason | 'held' | LookupRequest;
+
+/** The flow cache's answer: a record found (by address or by SSRC), none, or Redis failed. */
+export type LookupAnswer = { readonly ufrag: string; readonly by: 'address' | 'ssrc' } | null | 'error';
+
+/** Default bounds of the lookups (the relay config's `redis.*` defaults). */
+const DEFAULT_LOOKUPS: PendingLookupsOptions = {
+  maxConcurrent: 256,
+  lookupsPerSourcePerSecond: 5,
+  negativeCacheMs: 5_000,
+};
 
 /**
  * What to do with a tunnel datagram: send `datagram.subarray(flow.header.length)` to the flow's
@@ -71,6 +105,8 @@ export interface RelayCoreOptions {
   readonly counters: Float64Array;
   /** True when a flow cache can be asked about unknown addresses. */
   readonly recovery: boolean;
+  /** Bounds of the cache lookups (with recovery); the config's defaults when not given. */
+  readonly lookups?: PendingLookupsOptions;
   /** Candidate new paths (NAT rebinding); default limits when not given. */
   readonly candidates?: PathCandidates;
 }
@@ -85,6 +121,7 @@ export class RelayCore {
   readonly #newFlowLimiter: SourceRateLimiter;
   #draining = false;
   readonly candidates: PathCandidates;
+  readonly #lookups: PendingLookups | undefined;
   /** Flows created (or given an SSRC) since the cache writer last took them. */
   #unrecorded = new Set<Flow>();
 
@@ -97,6 +134,7 @@ export class RelayCore {
     this.counters = options.counters;
     this.recovery = options.recovery;
     this.candidates = options.candidates ?? new PathCandidates();
+    this.#lookups = options.recovery ? new PendingLookups(options.lookups ?? DEFAULT_LOOKUPS) : undefined;
     this.counters[SLOT.routingTableGeneration] = options.routes.generation;
   }
 
@@ -123,9 +161,9 @@ export class RelayCore {
   ): ClientDecision {
     const key = addressKey(address, port);
     const flow = this.flows.get(key);
-    const first = packet[0];
+    const kind = classifyPacket(packet);
     if (flow !== undefined) {
-      if (first !== undefined && first < 4) {
+      if (kind === 'stun') {
         if (!takeStunToken(flow, now)) return this.#drop('flow_stun_rate_limited');
         if (this.#namesOtherUfrag(packet, flow))
           return this.#newFlowFromStun(packet, key, address, family, port, socketIndex, undefined, now);
@@ -141,22 +179,81 @@ export class RelayCore {
       this.counters[flow.route.bytesSlot]! += packet.length;
       return flow;
     }
-    if (first === undefined) return this.#drop('unclassified');
-    if (first < 4)
+    if (kind === 'stun')
       return this.#newFlowFromStun(packet, key, address, family, port, socketIndex, undefined, now);
-    const isDtlsOrRtp = (first >= 20 && first <= 63) || (first >= 128 && first <= 191);
-    if (!isDtlsOrRtp) return this.#drop('unclassified');
-    const candidate = this.#candidatePath(
-      packet,
-      key,
-      { family, address, port },
-      socketIndex,
-      undefined,
-      now,
-    );
+    if (kind !== 'dtls' && kind !== 'rtp') return this.#drop('unclassified');
+    const client = { family, address, port };
+    const candidate = this.#candidatePath(packet, key, client, socketIndex, undefined, now);
     if (candidate !== undefined) return candidate;
-    if (this.recovery && !this.#draining) return 'lookup';
-    return this.#drop('unknown_flow');
+    return this.#lookupOrDrop(packet, key, client, socketIndex, undefined, now);
+  }
+
+  /** Media from an address no flow has: held for a flow cache lookup, or dropped without a cache. */
+  #lookupOrDrop(
+    packet: Buffer,
+    key: string,
+    client: PathCandidate['client'],
+    socketIndex: number,
+    via: EdgeHop | undefined,
+    now: number,
+  ): ClientDecision {
+    const lookups = this.#lookups;
+    // The cache knows UDP flows only: a TCP client's connection ended with the relay that held it.
+    if (lookups === undefined || this.#draining || client.transport === 'tcp')
+      return this.#drop('unknown_flow');
+    const { address, family, port } = client;
+    const held = lookups.hold(key, address, family, port, socketIndex, packet, now, via);
+    if (held === 'held') return 'held';
+    if (held !== 'start') return this.#drop(held);
+    return new LookupRequest(key, address, port, rtpSsrc(packet));
+  }
+
+  /**
+   * The flow cache answered the lookup `key` (LookupRequest): where its held packets go, if anywhere
+   * (drops and lookup results counted). A record of the address restores its flow; a record of the
+   * SSRC only makes the address a candidate path of that session (its transceiver verifies it).
+   */
+  settleLookup(
+    key: string,
+    answer: LookupAnswer,
+    now: number,
+  ): { target: ForwardTarget; packets: Buffer[] } | undefined {
+    const lookups = this.#lookups;
+    if (lookups === undefined) return undefined;
+    const outcome = answer === 'error' ? 'error' : answer === null ? 'miss' : 'found';
+    const waiting = lookups.settle(key, outcome, now);
+    if (waiting === undefined) return undefined;
+    if (answer === 'error' || answer === null) {
+      this.counters[answer === null ? SLOT.redisLookupMiss : SLOT.redisLookupError]!++;
+      for (const _ of waiting.packets) this.#drop(answer === null ? 'redis_miss' : 'redis_error');
+      return undefined;
+    }
+    this.counters[SLOT.redisLookupHit]!++;
+    const client = { family: waiting.family, address: waiting.address, port: waiting.port };
+    if (answer.by === 'ssrc') {
+      const candidate = this.candidateFromCache(client, waiting.socketIndex, answer.ufrag, now, waiting.via);
+      if (typeof candidate === 'string') {
+        for (const _ of waiting.packets.slice(1)) this.#drop(candidate);
+        return undefined;
+      }
+      const admitted = waiting.packets.filter((packet) => this.admitCandidatePacket(candidate, packet));
+      return { target: candidate, packets: admitted };
+    }
+    const flow = this.recoverFlow(
+      waiting.address,
+      waiting.family,
+      waiting.port,
+      waiting.socketIndex,
+      answer.ufrag,
+      now,
+      waiting.via,
+    );
+    if (typeof flow === 'string') {
+      for (const _ of waiting.packets.slice(1)) this.#drop(flow);
+      return undefined;
+    }
+    for (const packet of waiting.packets) this.#countForwarded(flow, packet);
+    return { target: flow, packets: waiting.packets };
   }
 
   /** Keeps the flow's SSRC index up to date (one read and compare per RTP packet). */
@@ -264,14 +361,12 @@ export class RelayCore {
     now: number,
   ): Flow | DropReason {
     if (flow === undefined) {
-      const first = packet[0];
-      if (first === undefined || first >= 4) return this.#drop('tcp_not_stun');
+      if (classifyPacket(packet) !== 'stun') return this.#drop('tcp_not_stun');
       const key = tcpAddressKey(address, port);
       return this.#newFlowFromStun(packet, key, address, family, port, -1, undefined, now, 'tcp');
     }
     if (this.flows.get(flow.key) !== flow) return this.#drop('tcp_flow_gone');
-    const first = packet[0];
-    if (first !== undefined && first < 4) {
+    if (classifyPacket(packet) === 'stun') {
       if (!takeStunToken(flow, now)) return this.#drop('flow_stun_rate_limited');
       // One connection, one session: a check for another session opens a connection of its own.
       if (this.#namesOtherUfrag(packet, flow)) return this.#drop('tcp_other_ufrag');
@@ -308,8 +403,8 @@ export class RelayCore {
     const { client, payload } = decoded.packet;
     const key = clientKey(client);
     const flow = this.flows.get(key);
-    const first = payload[0];
-    const isStun = first !== undefined && first < 4;
+    const kind = classifyPacket(payload);
+    const isStun = kind === 'stun';
     // A known flow, unless a STUN request names another session (a new call from the same address).
     if (flow !== undefined && !(isStun && this.#namesOtherUfrag(payload, flow))) {
       this.#noteEdge(flow, fromAddress, fromPort, socketIndex);
@@ -319,7 +414,6 @@ export class RelayCore {
       this.counters[flow.route.bytesSlot]! += payload.length;
       return flow;
     }
-    if (first === undefined) return this.#drop('unclassified');
     if (isStun) {
       const hop = { address: fromAddress, port: fromPort };
       return this.#newFlowFromStun(
@@ -334,16 +428,13 @@ export class RelayCore {
         client.transport,
       );
     }
-    const isDtlsOrRtp = (first >= 20 && first <= 63) || (first >= 128 && first <= 191);
-    if (!isDtlsOrRtp) return this.#drop('unclassified');
+    if (kind !== 'dtls' && kind !== 'rtp') return this.#drop('unclassified');
+    const hop = { address: fromAddress, port: fromPort };
     if (client.transport !== 'tcp') {
-      const hop = { address: fromAddress, port: fromPort };
       const candidate = this.#candidatePath(payload, key, client, socketIndex, hop, now);
       if (candidate !== undefined) return candidate;
     }
-    // The cache knows UDP flows only: a TCP client's connection ended with the relay that held it.
-    if (this.recovery && !this.#draining && client.transport !== 'tcp') return 'lookup';
-    return this.#drop('unknown_flow');
+    return this.#lookupOrDrop(payload, key, client, socketIndex, hop, now);
   }
 
   /** The flow's latest packet came through this edge relay (a restarted edge has a new port). */
@@ -487,8 +578,8 @@ export class RelayCore {
     return this.#routes.peerFor(decoded.fields.clusterId, key) ?? this.#drop('no_peer_relay');
   }
 
-  /** Counts a client packet forwarded after recovery (onClientPacket counted it as 'lookup'). */
-  countForwarded(flow: Flow, packet: Buffer): void {
+  /** Counts a held packet forwarded after recovery. */
+  #countForwarded(flow: Flow, packet: Buffer): void {
     this.counters[flow.route.packetsSlot]!++;
     this.counters[flow.route.bytesSlot]! += packet.length;
   }
@@ -538,14 +629,14 @@ export class RelayCore {
     return flow;
   }
 
+  /** Counts a drop decided at the sockets (the TCP front's connection limits). */
+  countDrop(reason: DropReason): void {
+    this.#drop(reason);
+  }
+
   /** Counts a failed send as a drop. */
   countSendError(): void {
     this.#drop('send_error');
-  }
-
-  /** Counts a drop decided outside the core (the cache path). */
-  countDrop(reason: DropReason): void {
-    this.#drop(reason);
   }
 
   setRoutes(routes: Routes): void {
@@ -584,6 +675,7 @@ export class RelayCore {
     this.counters[SLOT.flowsExpired]! += expired;
     this.counters[SLOT.flows] = this.flows.size;
     this.#newFlowLimiter.sweep(now);
+    this.#lookups?.sweep(now);
   }
 
   /**

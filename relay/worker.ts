@@ -1,20 +1,25 @@
 // One relay worker: its own public sockets, UDP and TCP (SO_REUSEPORT, so the kernel spreads client
-// flows and connections over the workers), its own tunnel sockets, flow table and Redis connection. The socket code here is
-// thin: every decision is RelayCore's.
+// flows and connections over the workers), its own tunnel sockets, flow table and Redis connection.
+// The code here only performs: every decision is RelayCore's (the flow cache's lookups included: the
+// worker carries a LookupRequest to Redis and the answer back).
 import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from 'pino';
 import { type AddressFamily, literalLookup, type TransportAddress } from '../protocol/address.ts';
 import { parseKeyringDocument } from '../protocol/keyring.ts';
 import { parseRoutingTable, type RoutingTable } from '../protocol/routing-table.ts';
-import { rtpSsrc } from '../protocol/rtp-header.ts';
-import { decodeTunnelPacket, TUNNEL_MAGIC, tunnelHeaderLength } from '../protocol/tunnel.ts';
+import { TUNNEL_MAGIC } from '../protocol/tunnel.ts';
 import type { RelayConfig } from './config.ts';
 import { SLOT } from './counters.ts';
-import { type EdgeHop, FlowTable } from './flow-table.ts';
+import { FlowTable } from './flow-table.ts';
 import { localClusterOf, routesInputFor } from './peer-routes.ts';
-import { PendingLookups } from './pending-lookups.ts';
 import { RedisFlowCache } from './redis-flow-cache.ts';
-import { type ClientDecision, RelayCore } from './relay-core.ts';
+import {
+  type ClientDecision,
+  type ForwardTarget,
+  type LookupAnswer,
+  LookupRequest,
+  RelayCore,
+} from './relay-core.ts';
 import { Routes } from './routes.ts';
 import { SourceRateLimiter } from './source-rate-limiter.ts';
 import { TcpFront } from './tcp-front.ts';
@@ -77,7 +82,6 @@ export class RelayWorker {
   #tunnel4: Socket | undefined;
   #tunnel6: Socket | undefined;
   readonly #cache: RedisFlowCache | undefined;
-  readonly #pending: PendingLookups | undefined;
   readonly #tcp: TcpFront | undefined;
   readonly #timers: NodeJS.Timeout[] = [];
   #writing: Promise<void> | undefined;
@@ -104,6 +108,13 @@ export class RelayWorker {
       newFlowLimiter: new SourceRateLimiter(config.flows.newFlowsPerSourcePerSecond),
       counters: options.counters,
       recovery: config.redis !== undefined,
+      ...(config.redis && {
+        lookups: {
+          maxConcurrent: config.redis.maxConcurrentLookups,
+          lookupsPerSourcePerSecond: config.redis.lookupsPerSourcePerSecond,
+          negativeCacheMs: config.redis.negativeCacheMs,
+        },
+      }),
     });
     if (config.tcp.listen.length > 0) {
       this.#tcp = new TcpFront({
@@ -119,11 +130,6 @@ export class RelayWorker {
       // record at its edge relay and at the cluster relay behind it.
       const scope = config.mode === 'edge' ? 'edge' : String(config.clusterId);
       this.#cache = new RedisFlowCache({ ...config.redis, scope }, this.#logger);
-      this.#pending = new PendingLookups({
-        maxConcurrent: config.redis.maxConcurrentLookups,
-        lookupsPerSourcePerSecond: config.redis.lookupsPerSourcePerSecond,
-        negativeCacheMs: config.redis.negativeCacheMs,
-      });
     }
   }
 
@@ -211,32 +217,19 @@ export class RelayWorker {
       socketIndex,
       Date.now(),
     );
-    if (typeof decision === 'object') {
-      this.#sendToTransceiver(decision, packet);
-    } else if (decision === 'lookup') {
-      this.#lookup(packet, address, family, port, socketIndex);
-    }
+    if (decision instanceof LookupRequest) this.#lookup(decision);
+    else if (typeof decision === 'object') this.#sendToTransceiver(decision, packet);
   }
 
   #onEdgeDatagram(datagram: Buffer, address: string, port: number, socketIndex: number): void {
     const decision = this.core.onEdgeDatagram(datagram, address, port, socketIndex, Date.now());
-    if (typeof decision === 'object') {
-      this.#sendToTransceiver(decision, datagram.subarray(tunnelHeaderLength(datagram)));
-    } else if (decision === 'lookup') {
-      // Rare (a flow this relay does not know yet): decode the header again rather than on every packet.
-      const client = this.#clientOf(datagram);
-      const payload = datagram.subarray(tunnelHeaderLength(datagram));
-      this.#lookup(payload, client.address, client.family, client.port, socketIndex, { address, port });
-    }
+    if (decision instanceof LookupRequest) this.#lookup(decision);
+    // The edge's header names the same client as the target's: the client's packet follows it.
+    else if (typeof decision === 'object')
+      this.#sendToTransceiver(decision, datagram.subarray(decision.header.length));
   }
 
-  #clientOf(datagram: Buffer): TransportAddress {
-    const decoded = decodeTunnelPacket(datagram);
-    if (!decoded.ok) throw new Error('a tunnel datagram the core accepted does not decode');
-    return decoded.packet.client;
-  }
-
-  #sendToTransceiver(flow: Exclude<ClientDecision, string>, packet: Buffer): void {
+  #sendToTransceiver(flow: ForwardTarget, packet: Buffer): void {
     const tunnel = flow.route.tunnel;
     const socket = tunnel.family === 4 ? this.#tunnel4 : this.#tunnel6;
     if (socket === undefined) {
@@ -270,83 +263,20 @@ export class RelayWorker {
     this.#logger.debug({ err: error.message }, 'udp send failed');
   }
 
-  #lookup(
-    packet: Buffer,
-    address: string,
-    family: AddressFamily,
-    port: number,
-    socketIndex: number,
-    via?: EdgeHop,
-  ): void {
-    const pending = this.#pending!;
-    const cache = this.#cache!;
-    const key = `${address}|${port}`;
-    const held = pending.hold(key, address, family, port, socketIndex, packet, Date.now(), via);
-    if (held === 'held') return;
-    if (held !== 'start') {
-      this.core.countDrop(held);
-      return;
-    }
-    cache.lookup(address, port, rtpSsrc(packet)).then(
-      (hit) => {
-        const now = Date.now();
-        const waiting = pending.settle(key, hit === null ? 'miss' : 'found', now);
-        if (waiting === undefined) return;
-        if (hit === null) {
-          this.#counters[SLOT.redisLookupMiss]!++;
-          for (const _ of waiting.packets) this.core.countDrop('redis_miss');
-          return;
-        }
-        this.#counters[SLOT.redisLookupHit]!++;
-        const { ufrag } = hit;
-        if (hit.by === 'ssrc') {
-          // The session is known by its media, not this address: a candidate path for its transceiver to verify.
-          const candidate = this.core.candidateFromCache(
-            { family, address, port },
-            waiting.socketIndex,
-            ufrag,
-            now,
-            waiting.via,
-          );
-          if (typeof candidate === 'string') {
-            for (const _ of waiting.packets.slice(1)) this.core.countDrop(candidate);
-            return;
-          }
-          for (const held of waiting.packets)
-            if (this.core.admitCandidatePacket(candidate, held)) this.#sendToTransceiver(candidate, held);
-          return;
-        }
-        const flow = this.core.recoverFlow(
-          address,
-          family,
-          port,
-          waiting.socketIndex,
-          ufrag,
-          now,
-          waiting.via,
-        );
-        if (typeof flow === 'string') {
-          for (const _ of waiting.packets.slice(1)) this.core.countDrop(flow);
-          return;
-        }
-        for (const held of waiting.packets) {
-          this.core.countForwarded(flow, held);
-          this.#sendToTransceiver(flow, held);
-        }
-      },
-      () => {
-        const waiting = pending.settle(key, 'error', Date.now());
-        this.#counters[SLOT.redisLookupError]!++;
-        for (const _ of waiting?.packets ?? []) this.core.countDrop('redis_error');
-      },
-    );
+  /** Asks the flow cache; the core holds the packets and decides what the answer means. */
+  #lookup(request: LookupRequest): void {
+    const answered = (answer: LookupAnswer) => {
+      const released = this.core.settleLookup(request.key, answer, Date.now());
+      if (released === undefined) return;
+      for (const packet of released.packets) this.#sendToTransceiver(released.target, packet);
+    };
+    this.#cache!.lookup(request.address, request.port, request.ssrc).then(answered, () => answered('error'));
   }
 
   #tick(): void {
     const now = Date.now();
     this.core.tick(now);
     this.#tcp?.tick();
-    this.#pending?.sweep(now);
     if (this.#cache) this.#counters[SLOT.redisConnected] = this.#cache.connected ? 1 : 0;
   }
 

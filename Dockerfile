@@ -24,10 +24,12 @@ COPY package.json ./
 COPY agents ./agents
 COPY cli ./cli
 COPY config ./config
+COPY kube ./kube
 COPY operator ./operator
 COPY protocol ./protocol
 COPY relay ./relay
 COPY routing ./routing
+COPY runtime ./runtime
 COPY signaling ./signaling
 COPY transceiver ./transceiver
 # The image's `node` user, by number so that Kubernetes can verify runAsNonRoot. The files above

@@ -4,7 +4,7 @@
 // own transceiver ID (pod IPs are reused); an answer older than `staleMs` counts as none.
 import type { Logger } from 'pino';
 import { TransceiverStatusSchema } from '../protocol/transceiver-status.ts';
-import { sleep } from './kube/sleep.ts';
+import { sleep } from '../runtime/sleep.ts';
 import { apiBaseUrl } from './transceiver-pod.ts';
 import type { StatusSample } from './transceiver-status.ts';
 

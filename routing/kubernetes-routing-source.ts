@@ -18,7 +18,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { RoutingTable } from '../protocol/routing-table.ts';
-import { type BackoffPolicy, backoffDelayMs, DEFAULT_BACKOFF } from './backoff.ts';
+import { type BackoffPolicy, backoffDelayMs, DEFAULT_BACKOFF } from '../runtime/backoff.ts';
 import { type ConfigMapOutcome, ConfigMapTableTracker } from './config-map-table.ts';
 import type { RoutingSource, RoutingSourceListener } from './routing-source.ts';
 

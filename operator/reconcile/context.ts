@@ -2,6 +2,9 @@
 // leader keeps for one leadership term. Everything here is rebuilt when leadership is (re)gained,
 // so nothing a previous term believed survives into the next.
 import type { Logger } from 'pino';
+import type { KubeClient } from '../../kube/client.ts';
+import type { EventRecorder } from '../../kube/events.ts';
+import type { Informer, KubeObject } from '../../kube/informer.ts';
 import type { RoutingTable } from '../../protocol/routing-table.ts';
 import {
   COMPONENT,
@@ -17,9 +20,6 @@ import type { CrashPoint, OperatorConfig } from '../config.ts';
 import type { OperatorIdentity } from '../desired/network-policy.ts';
 import type { ApiCredential } from '../desired/transceiver-api-secret.ts';
 import type { PodExpectations } from '../expectations.ts';
-import type { KubeClient } from '../kube/client.ts';
-import type { EventRecorder } from '../kube/events.ts';
-import type { Informer, KubeObject } from '../kube/informer.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { readPublishedTable } from '../routing-table-builder.ts';
 import type { StatusPoller } from '../status-poller.ts';

@@ -3,6 +3,11 @@
 // (pool-plan.ts); this carries the plan out — autoscaling through the scale subresource, draining
 // annotations, POST /drain, deletes, ID allocation and pod creation — and writes status. Deleting a
 // pool drains every pod first; the finalizer goes when the last pod has.
+
+import { isConflict, isNotFound, KubeApiError } from '../../kube/client.ts';
+import type { EventSubject } from '../../kube/events.ts';
+import type { ReconcileOutcome } from '../../kube/work-queue.ts';
+import { create, deleteObject, mergePatch } from '../../kube/writes.ts';
 import { mergeConditions } from '../api/conditions.ts';
 import {
   ANNOTATION_DRAINING_SINCE,
@@ -20,14 +25,10 @@ import {
 } from '../api/v1alpha1.ts';
 import { recommend } from '../autoscaler.ts';
 import { type TransceiverPodInput, templateHash, transceiverPod } from '../desired/transceiver-pod.ts';
-import { isConflict, isNotFound, KubeApiError } from '../kube/client.ts';
-import type { EventSubject } from '../kube/events.ts';
-import { RESOURCES } from '../kube/resources.ts';
-import type { ReconcileOutcome } from '../kube/work-queue.ts';
-import { create, deleteObject, mergePatch } from '../kube/writes.ts';
 import { type PoolPlan, planPool } from '../pool-plan.ts';
 import { poolConditions } from '../pool-status.ts';
 import { relayAddresses } from '../relay-addresses.ts';
+import { RESOURCES } from '../resources.ts';
 import { hasFinished, readTransceiverPod, type TransceiverPod } from '../transceiver-pod.ts';
 import type { StatusSample } from '../transceiver-status.ts';
 import { ensureApiCredential } from './api-credential.ts';

@@ -6,6 +6,9 @@
 // when the content changes), and writes status.
 // Deletion waits, through the finalizer, until no TransceiverPool names the cluster.
 import { createHash } from 'node:crypto';
+import { isConflict, isNotFound } from '../../kube/client.ts';
+import type { ReconcileOutcome } from '../../kube/work-queue.ts';
+import { deleteObject, serverSideApply } from '../../kube/writes.ts';
 import { mergeConditions } from '../api/conditions.ts';
 import {
   CLUSTER_FINALIZER,
@@ -22,11 +25,8 @@ import {
 import { clusterConditions, deploymentHealth } from '../cluster-status.ts';
 import { type DesiredObject, desiredClusterObjects } from '../desired/cluster-objects.ts';
 import { routingConfigMap } from '../desired/configmaps.ts';
-import { isConflict, isNotFound } from '../kube/client.ts';
-import { RESOURCES } from '../kube/resources.ts';
-import type { ReconcileOutcome } from '../kube/work-queue.ts';
-import { deleteObject, serverSideApply } from '../kube/writes.ts';
 import { relayAddresses } from '../relay-addresses.ts';
+import { RESOURCES } from '../resources.ts';
 import { buildRoutingTable, relaySourcesOf } from '../routing-table-builder.ts';
 import { ensureApiCredential } from './api-credential.ts';
 import {

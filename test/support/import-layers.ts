@@ -13,13 +13,19 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   // Wire formats and pure codecs: nothing of the project below them.
   protocol: [],
   config: ['protocol'],
-  routing: ['protocol', 'config'],
+  // Retry timing and abortable waits, shared by every loop that retries.
+  runtime: [],
+  // One Kubernetes client and informer for everything that watches or writes the API.
+  kube: ['protocol', 'runtime'],
+  routing: ['protocol', 'config', 'runtime', 'kube'],
   relay: ['protocol', 'config', 'routing'],
   transceiver: ['protocol', 'config', 'routing'],
   signaling: ['protocol', 'config', 'routing'],
   operator: [
     'protocol',
     'config',
+    'runtime',
+    'kube',
     'routing',
     // The backend protocols a pool may name, and the transceiver's env prefix the pods are given.
     'transceiver/backend-wire.ts',

@@ -5,9 +5,9 @@
 // capped exponential backoff and tells handlers what changed meanwhile (client-go's reflector does
 // the same). The client-node informer stops on errors other than 410, so the loop is written here.
 import type { Logger } from 'pino';
-import { type BackoffPolicy, backoffDelayMs } from '../../routing/backoff.ts';
+import { type BackoffPolicy, backoffDelayMs } from '../runtime/backoff.ts';
+import { sleep } from '../runtime/sleep.ts';
 import { isGone, type KubeClient, type WatchEvent } from './client.ts';
-import { sleep } from './sleep.ts';
 
 export interface KubeObject {
   apiVersion?: string;

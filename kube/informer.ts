@@ -50,7 +50,7 @@ interface ListAnswer {
   items?: KubeObject[];
 }
 
-export const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
+const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
 
 export class Informer<T extends KubeObject = KubeObject> {
   readonly name: string;

@@ -5,8 +5,8 @@
 import type { Logger } from 'pino';
 import { TransceiverStatusSchema } from '../protocol/transceiver-status.ts';
 import { sleep } from '../runtime/sleep.ts';
-import { apiBaseUrl } from './transceiver-pod.ts';
-import type { StatusSample } from './transceiver-status.ts';
+import { apiBaseUrl } from './observed-transceiver-pod.ts';
+import type { StatusSample } from './status-sample.ts';
 
 export interface PollTarget {
   /** `namespace/name` of the pod. */

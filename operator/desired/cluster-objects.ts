@@ -84,7 +84,7 @@ function names(input: ClusterObjectsInput) {
   return { cluster: name, namespace: input.cluster.metadata.namespace ?? 'default' };
 }
 
-export function routingReaderServiceAccount(input: ClusterObjectsInput): DesiredObject & V1ServiceAccount {
+function routingReaderServiceAccount(input: ClusterObjectsInput): DesiredObject & V1ServiceAccount {
   const { cluster } = names(input);
   return {
     apiVersion: 'v1',
@@ -94,7 +94,7 @@ export function routingReaderServiceAccount(input: ClusterObjectsInput): Desired
 }
 
 /** Read access to this cluster's routing table and nothing else (list/watch by metadata.name). */
-export function routingReaderRole(input: ClusterObjectsInput): DesiredObject & V1Role {
+function routingReaderRole(input: ClusterObjectsInput): DesiredObject & V1Role {
   const { cluster } = names(input);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -111,7 +111,7 @@ export function routingReaderRole(input: ClusterObjectsInput): DesiredObject & V
   };
 }
 
-export function routingReaderRoleBinding(input: ClusterObjectsInput): DesiredObject & V1RoleBinding {
+function routingReaderRoleBinding(input: ClusterObjectsInput): DesiredObject & V1RoleBinding {
   const { cluster, namespace } = names(input);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -247,7 +247,7 @@ export function relayService(input: ClusterObjectsInput): DesiredObject & V1Serv
   };
 }
 
-export function relayDisruptionBudget(input: ClusterObjectsInput): DesiredObject & V1PodDisruptionBudget {
+function relayDisruptionBudget(input: ClusterObjectsInput): DesiredObject & V1PodDisruptionBudget {
   const { cluster } = names(input);
   return {
     apiVersion: 'policy/v1',

@@ -7,7 +7,7 @@ import { FIELD_MANAGER, type ObjectMeta } from '../api/v1alpha1.ts';
 import type { ReconcileContext } from './context.ts';
 
 /** True if every field of `next` already has that value in `current`. */
-export function statusUpToDate(current: unknown, next: Record<string, unknown>): boolean {
+function statusUpToDate(current: unknown, next: Record<string, unknown>): boolean {
   const existing = (current ?? {}) as Record<string, unknown>;
   return Object.entries(next).every(([field, value]) => isDeepStrictEqual(existing[field], value));
 }

@@ -25,12 +25,12 @@ import {
 } from '../api/v1alpha1.ts';
 import { recommend } from '../autoscaler.ts';
 import { type TransceiverPodInput, templateHash, transceiverPod } from '../desired/transceiver-pod.ts';
+import { hasFinished, type ObservedTransceiverPod, readTransceiverPod } from '../observed-transceiver-pod.ts';
 import { type PoolPlan, planPool } from '../pool-plan.ts';
 import { poolConditions } from '../pool-status.ts';
 import { relayAddresses } from '../relay-addresses.ts';
 import { RESOURCES } from '../resources.ts';
-import { hasFinished, readTransceiverPod, type TransceiverPod } from '../transceiver-pod.ts';
-import type { StatusSample } from '../transceiver-status.ts';
+import type { StatusSample } from '../status-sample.ts';
 import { ensureApiCredential } from './api-credential.ts';
 import {
   clusterKey,
@@ -312,7 +312,7 @@ async function autoscale(
   context: ReconcileContext,
   subject: EventSubject,
   pool: TransceiverPool,
-  pods: readonly TransceiverPod[],
+  pods: readonly ObservedTransceiverPod[],
   samples: ReadonlyMap<string, StatusSample>,
   now: number,
 ): Promise<{ replicas: number; recheckAt: number | undefined }> {
@@ -376,7 +376,7 @@ async function markDraining(
   },
 ): Promise<void> {
   const namespace = subject.metadata.namespace ?? 'default';
-  const scaledDown: TransceiverPod[] = [];
+  const scaledDown: ObservedTransceiverPod[] = [];
   for (const pod of [...plan.drain, ...plan.restamp]) {
     const ok = await options.attempt(`mark ${pod.name} draining`, () =>
       mergePatch(

@@ -4,7 +4,6 @@
 // table, and the transceivers' NetworkPolicy. Pure: cluster spec in, objects out, applied as they
 // are with server-side apply.
 import type {
-  KubernetesObject,
   V1Deployment,
   V1EnvVar,
   V1PodDisruptionBudget,
@@ -29,7 +28,15 @@ import {
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
 import { relayTcpAddresses } from '../relay-addresses.ts';
-import { env, fieldEnv, ownedMeta, secretEnv, selectorLabels, yamlString } from './common.ts';
+import {
+  type DesiredObject,
+  env,
+  fieldEnv,
+  ownedMeta,
+  secretEnv,
+  selectorLabels,
+  yamlString,
+} from './common.ts';
 import { hostEnvValue, httpHost, relayListen, relayTunnelBindV6, serviceIpFamilies } from './ip-families.ts';
 import { type OperatorIdentity, transceiverNetworkPolicy } from './network-policy.ts';
 
@@ -47,12 +54,6 @@ export interface ClusterObjectsInput {
   /** The operator's own pods, allowed to the transceivers' API by the NetworkPolicy. */
   readonly operator: OperatorIdentity;
 }
-
-export type DesiredObject = KubernetesObject & {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace: string };
-};
 
 export function clusterImage(cluster: VoiceEdgeCluster, defaultImage: string): string {
   return cluster.spec.image ?? defaultImage;

@@ -37,7 +37,7 @@ export async function ensureApiCredential(
     } catch (error) {
       if (!isNotFound(error)) throw error;
       try {
-        secret = await create(context.client, transceiverApiSecret(cluster, newApiToken()) as never, {
+        secret = await create(context.client, transceiverApiSecret(cluster, newApiToken()), {
           fieldManager: FIELD_MANAGER,
           signal: context.signal,
         });

@@ -45,7 +45,7 @@ export async function allocateTransceiverIds(
     if (ledger !== undefined && allocation.next === current) return allocation.ids;
     try {
       if (ledger === undefined) {
-        await create(context.client, ledgerConfigMap(cluster, allocation.next) as never, {
+        await create(context.client, ledgerConfigMap(cluster, allocation.next), {
           fieldManager: FIELD_MANAGER,
           signal: context.signal,
         });

@@ -466,7 +466,7 @@ async function createPods(
     let failure = '';
     const ok = await attempt(`create ${pod.metadata.name}`, async () => {
       try {
-        const answer = await create(context.client, pod as never, {
+        const answer = await create(context.client, pod, {
           fieldManager: FIELD_MANAGER,
           signal: context.signal,
         });

@@ -23,7 +23,8 @@ import {
   type VoiceEdgeClusterStatus,
 } from '../api/v1alpha1.ts';
 import { clusterConditions, deploymentHealth } from '../cluster-status.ts';
-import { type DesiredObject, desiredClusterObjects } from '../desired/cluster-objects.ts';
+import { desiredClusterObjects } from '../desired/cluster-objects.ts';
+import type { DesiredObject } from '../desired/common.ts';
 import { routingConfigMap } from '../desired/configmaps.ts';
 import { relayAddresses } from '../relay-addresses.ts';
 import { RESOURCES } from '../resources.ts';
@@ -164,7 +165,7 @@ export async function reconcileCluster(
     try {
       const written = await serverSideApply<{ metadata: { resourceVersion: string } }>(
         context.client,
-        routingConfigMap(cluster, result.document, base === undefined ? undefined : baseVersion) as never,
+        routingConfigMap(cluster, result.document, base === undefined ? undefined : baseVersion),
         { fieldManager: FIELD_MANAGER, signal: context.signal },
       );
       table = result.table;
@@ -261,14 +262,10 @@ async function applyOwned(context: ReconcileContext, object: DesiredObject): Pro
     const cached = informer.get(object.metadata.namespace, object.metadata.name);
     if (cached !== undefined && cached.metadata.resourceVersion === previous.resourceVersion) return;
   }
-  const written = await serverSideApply<{ metadata?: { resourceVersion?: string } }>(
-    context.client,
-    object as never,
-    {
-      fieldManager: FIELD_MANAGER,
-      signal: context.signal,
-    },
-  );
+  const written = await serverSideApply<{ metadata?: { resourceVersion?: string } }>(context.client, object, {
+    fieldManager: FIELD_MANAGER,
+    signal: context.signal,
+  });
   context.applied.set(key, { hash, at: now, resourceVersion: written?.metadata?.resourceVersion });
 }
 

@@ -84,7 +84,7 @@ export function poolBlocker(observed: PoolObservation): Blocker | undefined {
 }
 
 /** What a pod of this pool is built from; undefined while pods cannot be built. */
-export function podInputOf(observed: PoolObservation): TransceiverPodInput | undefined {
+function podInputOf(observed: PoolObservation): TransceiverPodInput | undefined {
   if (observed.cluster.kind !== 'found' || !observed.credential?.ok || poolBlocker(observed))
     return undefined;
   return {

@@ -25,6 +25,7 @@ COPY agents ./agents
 COPY audio ./audio
 COPY cli ./cli
 COPY config ./config
+COPY kube ./kube
 COPY operator ./operator
 COPY protocol ./protocol
 COPY relay ./relay

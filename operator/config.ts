@@ -7,7 +7,7 @@ import { applyEnvOverrides, ConfigError, invalidConfigError } from '../config/en
 
 export { ConfigError };
 
-export const OPERATOR_ENV_PREFIX = 'VOICE_EDGE_OPERATOR_';
+const OPERATOR_ENV_PREFIX = 'VOICE_EDGE_OPERATOR_';
 
 const ipLiteral = z.union([z.ipv4(), z.ipv6()]);
 const dnsLabel = z
@@ -29,10 +29,10 @@ const asText = <T extends z.ZodType>(schema: T) =>
   );
 
 /** Named points where the operator can be made to crash (SIGKILL itself): for tests only. */
-export const CRASH_POINTS = ['after-id-allocation', 'after-pod-create'] as const;
+const CRASH_POINTS = ['after-id-allocation', 'after-pod-create'] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
-export const OperatorConfigSchema = z
+const OperatorConfigSchema = z
   .strictObject({
     /** The image of relay, signaling and transceiver pods when the resources name none. */
     image: asText(z.string().min(1).default('ghcr.io/voice-edge/voice-edge:latest')),

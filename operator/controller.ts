@@ -4,14 +4,14 @@
 // loses the Lease stops writing at once (its in-flight requests are aborted) and forgets what it
 // believed.
 import type { Logger } from 'pino';
+import type { KubeClient } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import type { KubeObject } from '../kube/informer.ts';
+import { WorkQueue } from '../kube/work-queue.ts';
 import { COMPONENT, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_POOL } from './api/v1alpha1.ts';
 import type { CrashPoint, OperatorConfig } from './config.ts';
 import type { OperatorIdentity } from './desired/network-policy.ts';
 import { PodExpectations } from './expectations.ts';
-import type { KubeClient } from './kube/client.ts';
-import type { EventRecorder } from './kube/events.ts';
-import type { KubeObject } from './kube/informer.ts';
-import { WorkQueue } from './kube/work-queue.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import {
   type Caches,

@@ -2,10 +2,10 @@
 // "expectations"): a reconcile that ran on a cache without the pod it created a moment ago would
 // create another. Created pods count as present and deleted ones as gone until the cache shows it
 // or `ttlMs` passes (a write whose watch event never comes must not block the pool for ever).
-import type { TransceiverPod } from './transceiver-pod.ts';
+import type { ObservedTransceiverPod } from './observed-transceiver-pod.ts';
 
 interface Pending {
-  readonly pod: TransceiverPod;
+  readonly pod: ObservedTransceiverPod;
   readonly at: number;
 }
 
@@ -18,11 +18,11 @@ export class PodExpectations {
     this.#ttlMs = ttlMs;
   }
 
-  expectCreated(poolKey: string, pod: TransceiverPod, now: number): void {
+  expectCreated(poolKey: string, pod: ObservedTransceiverPod, now: number): void {
     mapOf(this.#created, poolKey).set(pod.name, { pod, at: now });
   }
 
-  expectDeleted(poolKey: string, pod: TransceiverPod, now: number): void {
+  expectDeleted(poolKey: string, pod: ObservedTransceiverPod, now: number): void {
     mapOf(this.#deleted, poolKey).set(pod.name, { pod, at: now });
   }
 
@@ -31,7 +31,7 @@ export class PodExpectations {
    * the cache lacks, minus deleted pods the cache still shows as live. Satisfied or expired
    * expectations are dropped.
    */
-  view(poolKey: string, cached: readonly TransceiverPod[], now: number): TransceiverPod[] {
+  view(poolKey: string, cached: readonly ObservedTransceiverPod[], now: number): ObservedTransceiverPod[] {
     const byName = new Map(cached.map((pod) => [pod.name, pod]));
     const created = this.#created.get(poolKey);
     const deleted = this.#deleted.get(poolKey);

@@ -2,7 +2,7 @@
 // by compare-and-swap BEFORE any pod carrying the new IDs exists, so a crash between the two only
 // leaves a gap and an ID is never handed out twice. The ledger never goes below an ID a pod
 // carries: a ledger deleted or edited by hand restarts above every live pod's ID.
-export const FIRST_ID = 1;
+const FIRST_ID = 1;
 export const MAX_ID = 0xffffffff;
 
 export class IdSpaceExhaustedError extends Error {

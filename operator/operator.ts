@@ -8,6 +8,11 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { RunningService } from '../config/service-main.ts';
+import { KubeClient } from '../kube/client.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { Informer } from '../kube/informer.ts';
+import { LeaderElector } from '../kube/leader-election.ts';
+import { type Resource, resourcePath } from '../kube/resources.ts';
 import { formatHostPort } from '../protocol/host-port.ts';
 import {
   COMPONENT,
@@ -20,13 +25,9 @@ import {
 import type { CrashPoint, OperatorConfig } from './config.ts';
 import { Controller } from './controller.ts';
 import { createOperatorHttp } from './http.ts';
-import { KubeClient } from './kube/client.ts';
-import { EventRecorder } from './kube/events.ts';
-import { Informer } from './kube/informer.ts';
-import { LeaderElector } from './kube/leader-election.ts';
-import { RESOURCES, type Resource, resourcePath } from './kube/resources.ts';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
 import type { Caches } from './reconcile/context.ts';
+import { RESOURCES } from './resources.ts';
 
 export class OperatorStartError extends Error {
   override name = 'OperatorStartError';

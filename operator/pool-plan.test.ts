@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import type { ObservedTransceiverPod } from './observed-transceiver-pod.ts';
 import { type PoolPlanInput, planPool } from './pool-plan.ts';
+import type { StatusSample } from './status-sample.ts';
 import { pod } from './test-support/fixtures.ts';
-import type { TransceiverPod } from './transceiver-pod.ts';
-import type { StatusSample } from './transceiver-status.ts';
 
 const NOW = 1_800_000_000;
 
@@ -29,7 +29,7 @@ const sample = (sessions: number, state: 'active' | 'draining' = 'active'): Stat
   at: NOW * 1000,
 });
 
-const names = (pods: readonly TransceiverPod[]) => pods.map((p) => p.name);
+const names = (pods: readonly ObservedTransceiverPod[]) => pods.map((p) => p.name);
 
 describe('planPool: scaling', () => {
   it('creates the missing pods, and none while it cannot', () => {
@@ -101,7 +101,7 @@ describe('planPool: scaling', () => {
 });
 
 describe('planPool: draining', () => {
-  const draining = (id: number, since = NOW - 10, fields: Partial<TransceiverPod> = {}) =>
+  const draining = (id: number, since = NOW - 10, fields: Partial<ObservedTransceiverPod> = {}) =>
     pod(id, { draining: true, drainingSince: since, ...fields });
 
   it('waits for the routing table before telling the transceiver', () => {

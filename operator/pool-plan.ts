@@ -6,8 +6,8 @@
 // told to drain once the table shows it draining, and deleted only when it says it is draining with
 // no sessions left, or when its drain timeout has passed.
 import type { PoolTransceiverStatus } from './api/v1alpha1.ts';
-import { hasFinished, type TransceiverPod } from './transceiver-pod.ts';
-import type { StatusSample } from './transceiver-status.ts';
+import { hasFinished, type ObservedTransceiverPod } from './observed-transceiver-pod.ts';
+import type { StatusSample } from './status-sample.ts';
 
 export interface PoolPlanInput {
   /** Active pods wanted (0 while the pool is being deleted). */
@@ -19,7 +19,7 @@ export interface PoolPlanInput {
    */
   readonly templateHash: string | undefined;
   /** The pool's pods, terminating ones included. */
-  readonly pods: readonly TransceiverPod[];
+  readonly pods: readonly ObservedTransceiverPod[];
   /** Latest /status per pod name; absent when unknown. */
   readonly samples: ReadonlyMap<string, StatusSample>;
   /** IDs the published routing table lists as draining. */
@@ -36,12 +36,12 @@ export interface PoolPlan {
   /** New pods to create (each needs a freshly allocated ID). */
   readonly create: number;
   /** Active pods to mark draining now. */
-  readonly drain: readonly TransceiverPod[];
+  readonly drain: readonly ObservedTransceiverPod[];
   /** Draining pods whose draining-since annotation is unreadable: stamp it again with now. */
-  readonly restamp: readonly TransceiverPod[];
+  readonly restamp: readonly ObservedTransceiverPod[];
   /** Draining pods published as draining that have not said they drain: POST /drain. */
-  readonly notifyDrain: readonly TransceiverPod[];
-  readonly delete: readonly { readonly pod: TransceiverPod; readonly reason: DeleteReason }[];
+  readonly notifyDrain: readonly ObservedTransceiverPod[];
+  readonly delete: readonly { readonly pod: ObservedTransceiverPod; readonly reason: DeleteReason }[];
   /** Unix seconds at which the plan changes by itself (the next drain timeout), if any. */
   readonly wakeAt: number | undefined;
   readonly status: PoolPlanStatus;
@@ -68,14 +68,14 @@ export function planPool(input: PoolPlanInput): PoolPlan {
   const active = running.filter((pod) => !pod.draining);
   const draining = running.filter((pod) => pod.draining);
 
-  const isCurrent = (pod: TransceiverPod) =>
+  const isCurrent = (pod: ObservedTransceiverPod) =>
     input.templateHash === undefined || pod.templateHash === input.templateHash;
   const upToDate = active.filter(isCurrent);
   const outdated = active.filter((pod) => !isCurrent(pod));
   const replicas = Math.max(0, input.replicas);
 
   const create = input.canCreate ? Math.max(0, replicas - upToDate.length) : 0;
-  const drain: TransceiverPod[] = [];
+  const drain: ObservedTransceiverPod[] = [];
   if (upToDate.length > replicas) {
     const ranked = upToDate.toSorted((a, b) => compareForDrain(a, b, input.samples));
     drain.push(...ranked.slice(0, upToDate.length - replicas));
@@ -84,9 +84,9 @@ export function planPool(input: PoolPlanInput): PoolPlan {
   const upToDateReady = upToDate.filter((pod) => pod.ready).length;
   if (outdated.length > 0 && upToDateReady >= replicas) drain.push(...outdated);
 
-  const restamp: TransceiverPod[] = [];
-  const notifyDrain: TransceiverPod[] = [];
-  const deletions: { pod: TransceiverPod; reason: DeleteReason }[] = finished.map((pod) => ({
+  const restamp: ObservedTransceiverPod[] = [];
+  const notifyDrain: ObservedTransceiverPod[] = [];
+  const deletions: { pod: ObservedTransceiverPod; reason: DeleteReason }[] = finished.map((pod) => ({
     pod,
     reason: 'finished' as const,
   }));
@@ -155,12 +155,12 @@ export function planPool(input: PoolPlanInput): PoolPlan {
  * the fewest known sessions (a ready pod whose count is unknown goes last), then the highest ID.
  */
 function compareForDrain(
-  a: TransceiverPod,
-  b: TransceiverPod,
+  a: ObservedTransceiverPod,
+  b: ObservedTransceiverPod,
   samples: ReadonlyMap<string, StatusSample>,
 ): number {
   if (a.ready !== b.ready) return a.ready ? 1 : -1;
-  const sessionsOf = (pod: TransceiverPod) =>
+  const sessionsOf = (pod: ObservedTransceiverPod) =>
     pod.ready ? (samples.get(pod.name)?.sessions ?? Number.POSITIVE_INFINITY) : 0;
   const bySessions = sessionsOf(a) - sessionsOf(b);
   if (bySessions !== 0 && !Number.isNaN(bySessions)) return bySessions;

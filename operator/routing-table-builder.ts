@@ -10,9 +10,9 @@ import {
   RoutingTableSchema,
   serializeRoutingTable,
 } from '../protocol/routing-table.ts';
-import { apiBaseUrl, type TransceiverPod, tunnelAddress } from './transceiver-pod.ts';
+import { apiBaseUrl, type ObservedTransceiverPod, tunnelAddress } from './observed-transceiver-pod.ts';
 
-export interface PeerSpec {
+export interface ClusterPeerSpec {
   readonly clusterId: number;
   readonly region?: string | undefined;
   readonly relays: readonly string[];
@@ -20,12 +20,12 @@ export interface PeerSpec {
 
 export interface RoutingTableInput {
   readonly clusterId: number;
-  readonly peers: readonly PeerSpec[];
+  readonly peers: readonly ClusterPeerSpec[];
   /** Edge relays (IP or CIDR text) the cluster's relays accept tunnel traffic from. */
   readonly edgeRelays: readonly string[];
   /** The addresses the cluster's relays send tunnel datagrams from (`relaySourcesOf`). */
   readonly relaySources: readonly string[];
-  readonly pods: readonly TransceiverPod[];
+  readonly pods: readonly ObservedTransceiverPod[];
   /** The table as published now (parsed `routing.json`), if any. */
   readonly published: RoutingTable | undefined;
   /** The highest generation known from elsewhere (the cluster's status), so a deleted ConfigMap does not restart at 1. */

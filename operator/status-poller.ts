@@ -1,12 +1,18 @@
 // Live load of the transceivers: GET http://<podIP>:8090/status of every transceiver pod each
-// interval (bounded concurrency, a timeout per request), and POST /drain to those chosen to drain
-// until one answers that it drains or the pod is gone. An answer counts only if it names the pod's
-// own transceiver ID (pod IPs are reused); an answer older than `staleMs` counts as none.
+// interval (the shared TransceiverStatusPoller: bounded concurrency here, a timeout per request),
+// and POST /drain to those chosen to drain until one answers that it drains or the pod is gone. An
+// answer counts only if it names the pod's own transceiver ID (pod IPs are reused); a failed poll
+// keeps the last sample, and a sample older than `staleMs` counts as none.
 import type { Logger } from 'pino';
 import { TransceiverStatusSchema } from '../protocol/transceiver-status.ts';
-import { sleep } from './kube/sleep.ts';
-import { apiBaseUrl } from './transceiver-pod.ts';
-import type { StatusSample } from './transceiver-status.ts';
+import {
+  type PolledTarget,
+  type StatusAnswer,
+  type StatusFetch,
+  TransceiverStatusPoller,
+} from '../routing/transceiver-status-poller.ts';
+import { apiBaseUrl } from './observed-transceiver-pod.ts';
+import type { StatusSample } from './status-sample.ts';
 
 export interface PollTarget {
   /** `namespace/name` of the pod. */
@@ -33,142 +39,117 @@ export interface StatusPollerOptions {
   readonly onDrainRequest?: (outcome: 'ok' | 'error') => void;
 }
 
-interface Entry {
-  target: PollTarget;
+/** A pod target as the shared poller keys it: with its API base URL. */
+interface PodTarget extends PollTarget {
+  readonly api: string;
+}
+
+interface PodState {
   sample: StatusSample | undefined;
   drainWanted: boolean;
 }
 
+type Polled = PolledTarget<PodTarget, PodState>;
+
 export class StatusPoller {
   readonly #options: StatusPollerOptions;
-  readonly #entries = new Map<string, Entry>();
-  readonly #stop = new AbortController();
+  readonly #poller: TransceiverStatusPoller<PodTarget, PodState>;
   readonly #staleMs: number;
   readonly #baseUrl: (target: PollTarget) => string;
-  #loop: Promise<void> | undefined;
 
   constructor(options: StatusPollerOptions) {
     this.#options = options;
     this.#baseUrl = options.baseUrl ?? ((target) => apiBaseUrl(target.podIP));
     this.#staleMs = options.intervalMs * 3 + options.timeoutMs;
+    this.#poller = new TransceiverStatusPoller<PodTarget, PodState>({
+      intervalMs: options.intervalMs,
+      concurrency: options.concurrency ?? 16,
+      fetchStatus: (target, signal) => this.#fetchStatus(target, signal),
+      initialState: () => ({ sample: undefined, drainWanted: false }),
+      sameTransceiver: (previous, next) => previous.podIP === next.podIP && previous.id === next.id,
+      onAnswer: (polled, answer, startedAt) => this.#onAnswer(polled, answer, startedAt),
+      beforeRound: () =>
+        this.#poller.setTargets(this.#options.targets().map((target) => this.#podTarget(target))),
+      afterPoll: async (polled) => {
+        if (polled.state.drainWanted && polled.state.sample?.state !== 'draining') await this.#drain(polled);
+      },
+    });
   }
 
   /** The latest fresh sample of a pod, if any. */
   sample(key: string, now = Date.now()): StatusSample | undefined {
-    const sample = this.#entries.get(key)?.sample;
+    const sample = this.#poller.get(key)?.state.sample;
     return sample !== undefined && now - sample.at <= this.#staleMs ? sample : undefined;
   }
 
   /** Asks for POST /drain to this pod at every round until it says it drains (or leaves the targets). */
   requestDrain(target: PollTarget): void {
-    let entry = this.#entries.get(target.key);
-    if (entry === undefined || entry.target.podIP !== target.podIP || entry.target.id !== target.id) {
-      entry = { target, sample: undefined, drainWanted: false };
-      this.#entries.set(target.key, entry);
-    } else entry.target = target;
-    if (entry.drainWanted) return;
-    entry.drainWanted = true;
+    const polled = this.#poller.upsert(this.#podTarget(target));
+    if (polled.state.drainWanted) return;
+    polled.state.drainWanted = true;
     // Tell it now rather than at the next round.
-    if (!this.#stop.signal.aborted) void this.#drain(entry);
+    if (!this.#poller.stopped) void this.#drain(polled);
   }
 
   start(): void {
-    this.#loop ??= this.#run();
+    void this.#poller.start();
   }
 
   async stop(): Promise<void> {
-    this.#stop.abort();
-    await this.#loop;
+    await this.#poller.stop();
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#stop.signal;
-    while (!signal.aborted) {
-      const started = Date.now();
-      await this.#round();
-      const wait = Math.max(0, this.#options.intervalMs - (Date.now() - started));
-      await sleep(wait, signal);
-    }
+  #podTarget(target: PollTarget): PodTarget {
+    return { ...target, api: this.#baseUrl(target) };
   }
 
-  /** One round over every target; exposed for tests through start(). */
-  async #round(): Promise<void> {
-    const targets = this.#options.targets();
-    const live = new Set<string>();
-    for (const target of targets) {
-      live.add(target.key);
-      const entry = this.#entries.get(target.key);
-      if (entry === undefined)
-        this.#entries.set(target.key, { target, sample: undefined, drainWanted: false });
-      else if (entry.target.podIP !== target.podIP || entry.target.id !== target.id) {
-        entry.target = target;
-        entry.sample = undefined;
-        entry.drainWanted = false;
-      } else entry.target = target; // a rotated token
-    }
-    for (const key of this.#entries.keys()) if (!live.has(key)) this.#entries.delete(key);
-
-    const queue = [...this.#entries.values()];
-    const worker = async () => {
-      for (let entry = queue.shift(); entry !== undefined; entry = queue.shift()) {
-        if (this.#stop.signal.aborted) return;
-        await this.#poll(entry);
-        if (entry.drainWanted && entry.sample?.state !== 'draining') await this.#drain(entry);
-      }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(this.#options.concurrency ?? 16, queue.length) }, worker),
-    );
+  async #fetchStatus(target: PodTarget, stop: AbortSignal): Promise<StatusFetch> {
+    const response = await fetch(`${target.api}/status`, {
+      headers: authorization(target),
+      signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), stop]),
+    });
+    const body = response.ok ? await response.json() : undefined;
+    const parsed = TransceiverStatusSchema.safeParse(body);
+    if (!parsed.success) return { ok: false, problem: `unexpected /status answer (HTTP ${response.status})` };
+    return { ok: true, status: parsed.data };
   }
 
-  async #poll(entry: Entry): Promise<void> {
-    const { target } = entry;
-    const before = this.sample(target.key);
-    try {
-      const response = await fetch(`${this.#baseUrl(target)}/status`, {
-        headers: authorization(target),
-        signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#stop.signal]),
-      });
-      const body = response.ok ? await response.json() : undefined;
-      const parsed = TransceiverStatusSchema.safeParse(body);
-      if (!parsed.success) throw new Error(`unexpected /status answer (HTTP ${response.status})`);
-      if (parsed.data.transceiverId !== target.id) {
-        this.#options.onPoll?.('mismatch');
-        entry.sample = undefined;
-      } else {
-        this.#options.onPoll?.('ok');
-        const { sessions, capacity, state } = parsed.data;
-        entry.sample = { sessions, capacity, state, at: Date.now() };
-      }
-    } catch (error) {
-      if (this.#stop.signal.aborted) return;
+  #onAnswer(polled: Polled, answer: StatusAnswer, startedAt: number): void {
+    const { target, state } = polled;
+    const before = this.sample(target.key, startedAt);
+    if (answer.kind === 'ok') {
+      this.#options.onPoll?.('ok');
+      const { sessions, capacity, state: transceiverState } = answer.status;
+      state.sample = { sessions, capacity, state: transceiverState, at: Date.now() };
+    } else if (answer.kind === 'mismatch') {
+      this.#options.onPoll?.('mismatch');
+      state.sample = undefined;
+    } else {
+      // The last sample stays until it is stale.
       this.#options.onPoll?.('error');
-      this.#options.logger.debug(
-        { pod: target.key, err: (error as Error).message },
-        'transceiver status unavailable',
-      );
+      this.#options.logger.debug({ pod: target.key, err: answer.problem }, 'transceiver status unavailable');
     }
     const after = this.sample(target.key);
     if (before?.sessions !== after?.sessions || before?.state !== after?.state)
       this.#options.onChange(target.key);
   }
 
-  async #drain(entry: Entry): Promise<void> {
-    const { target } = entry;
+  async #drain(polled: Polled): Promise<void> {
+    const { target } = polled;
     try {
-      const response = await fetch(`${this.#baseUrl(target)}/drain`, {
+      const response = await fetch(`${target.api}/drain`, {
         method: 'POST',
         headers: authorization(target),
-        signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#stop.signal]),
+        signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#poller.signal]),
       });
       const body = (response.ok ? await response.json() : undefined) as { state?: string } | undefined;
       if (body?.state !== 'draining') throw new Error(`POST /drain answered HTTP ${response.status}`);
       this.#options.onDrainRequest?.('ok');
       this.#options.logger.info({ pod: target.key, transceiverId: target.id }, 'transceiver drains');
       // A call may have begun since the last /status: ask again now that no new one can.
-      await this.#poll(entry);
+      await this.#poller.refresh(polled);
     } catch (error) {
-      if (this.#stop.signal.aborted) return;
+      if (this.#poller.stopped) return;
       this.#options.onDrainRequest?.('error');
       this.#options.logger.debug(
         { pod: target.key, err: (error as Error).message },

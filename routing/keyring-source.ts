@@ -15,7 +15,7 @@ export interface LoadedKeyring {
   readonly keyring: RoutingKeyring;
 }
 
-export function parseKeyringText(text: string, origin: string): LoadedKeyring {
+function parseKeyringText(text: string, origin: string): LoadedKeyring {
   let document: unknown;
   try {
     document = parseYaml(text);

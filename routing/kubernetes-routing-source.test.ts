@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError } from '../kube/client.ts';
 import { describeKubernetesError, KubernetesRoutingSource } from './kubernetes-routing-source.ts';
 
 /** A loopback port nothing listens on (bound, then released). */
@@ -28,17 +29,17 @@ function kubeConfigFor(server: string): KubeConfig {
 
 describe('describeKubernetesError', () => {
   test('an API answer: status and the Status message; 403 says which permission is missing', () => {
-    const body = JSON.stringify({
-      kind: 'Status',
-      code: 403,
-      message: 'configmaps is forbidden: User "x" cannot list',
-    });
+    const path = '/api/v1/namespaces/edge/configmaps';
+    const message = 'configmaps is forbidden: User "x" cannot list';
     assert.equal(
-      describeKubernetesError(new ApiException(403, 'HTTP-Code: 403\nMessage: …\nBody: …', body, {})),
+      describeKubernetesError(new KubeApiError('GET', path, 403, 'Forbidden', message)),
       'HTTP 403: configmaps is forbidden: User "x" cannot list (the ServiceAccount needs get/list/watch on configmaps)',
     );
-    assert.equal(describeKubernetesError(new ApiException(500, 'long', 'not json', {})), 'HTTP 500');
-    assert.equal(describeKubernetesError(Object.assign(new Error('Gone'), { statusCode: 410 })), 'HTTP 410');
+    assert.equal(
+      describeKubernetesError(new KubeApiError('GET', path, 500, undefined, undefined, 'not json')),
+      'HTTP 500',
+    );
+    assert.equal(describeKubernetesError(new KubeApiError('GET', path, 410, 'Gone', undefined)), 'HTTP 410');
   });
 
   test('a transport failure: the message and its cause', () => {
@@ -67,7 +68,7 @@ describe('KubernetesRoutingSource without an API server', () => {
         assert.equal(
           error.message,
           `no valid routing table ConfigMap edge/vec-routing within 1 s (namespace edge, API server ${server}): ` +
-            `API server ${server}: fetch failed: connect ECONNREFUSED ${server.slice('https://'.length)}`,
+            `API server ${server}: connect ECONNREFUSED ${server.slice('https://'.length)}`,
         );
         return true;
       },

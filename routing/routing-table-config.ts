@@ -4,7 +4,7 @@
 // out when the pod's own namespace is in POD_NAMESPACE (the downward API).
 import { z } from 'zod';
 
-export const POD_NAMESPACE_ENV = 'POD_NAMESPACE';
+const POD_NAMESPACE_ENV = 'POD_NAMESPACE';
 
 /** Kubernetes object names: DNS-1123 subdomain (ConfigMap) and label (namespace). */
 const dnsSubdomain = z

@@ -5,6 +5,13 @@
 // figures; the next poll replaces them with the transceiver's own.
 import type { RoutingTable } from '../protocol/routing-table.ts';
 import type { TransceiverStatus } from '../protocol/transceiver-status.ts';
+import {
+  type PolledTarget,
+  type StatusAnswer,
+  type StatusFetch,
+  type StatusTarget,
+  TransceiverStatusPoller,
+} from '../routing/transceiver-status-poller.ts';
 import type { StatusView } from './pick.ts';
 import type { TransceiverClient } from './transceiver-client.ts';
 
@@ -24,12 +31,8 @@ type Known =
   | { readonly kind: 'status'; readonly status: TransceiverStatus; readonly at: number }
   | { readonly kind: 'down'; readonly reason: string };
 
-interface Target {
-  readonly id: number;
-  readonly api: string;
+interface Target extends StatusTarget {
   readonly clusterId: number;
-  known: Known | undefined;
-  polling: Promise<void> | undefined;
 }
 
 export type Availability = 'available' | 'full' | 'draining' | 'unavailable';
@@ -37,13 +40,18 @@ export type Availability = 'available' | 'full' | 'draining' | 'unavailable';
 export class StatusCache {
   readonly #options: StatusCacheOptions;
   readonly #now: () => number;
-  #targets = new Map<number, Target>();
-  #timer: NodeJS.Timeout | undefined;
-  #closed = false;
+  readonly #poller: TransceiverStatusPoller<Target, Known | undefined>;
 
   constructor(options: StatusCacheOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#poller = new TransceiverStatusPoller<Target, Known | undefined>({
+      intervalMs: options.intervalMs,
+      fetchStatus: (target) => this.#fetchStatus(target),
+      initialState: () => undefined,
+      sameTransceiver: (previous, next) => previous.api === next.api && previous.clusterId === next.clusterId,
+      onAnswer: (polled, answer) => this.#onAnswer(polled, answer),
+    });
   }
 
   /**
@@ -51,85 +59,57 @@ export class StatusCache {
    * transceiver (or a changed API URL) is polled at once; the promise resolves when those polls end.
    */
   setTable(table: Pick<RoutingTable, 'clusterId' | 'transceivers'>): Promise<void> {
-    const next = new Map<number, Target>();
-    const fresh: Target[] = [];
+    const targets: Target[] = [];
     for (const entry of table.transceivers) {
       if (entry.api === undefined) continue;
-      const previous = this.#targets.get(entry.id);
-      if (previous && previous.api === entry.api && previous.clusterId === table.clusterId) {
-        next.set(entry.id, previous);
-      } else {
-        const target: Target = {
-          id: entry.id,
-          api: entry.api,
-          clusterId: table.clusterId,
-          known: undefined,
-          polling: undefined,
-        };
-        next.set(entry.id, target);
-        fresh.push(target);
-      }
+      targets.push({ key: String(entry.id), id: entry.id, api: entry.api, clusterId: table.clusterId });
     }
-    this.#targets = next;
-    return this.#closed
-      ? Promise.resolve()
-      : Promise.all(fresh.map((target) => this.#poll(target))).then(() => {});
+    const fresh = this.#poller.setTargets(targets);
+    return Promise.all(fresh.map((polled) => this.#poller.poll(polled))).then(() => {});
   }
 
   /** Polls everything once now (resolves when every poll ended), then every intervalMs. */
   start(): Promise<void> {
-    if (this.#timer === undefined && !this.#closed) {
-      this.#timer = setInterval(() => void this.pollAll(), this.#options.intervalMs);
-      this.#timer.unref();
-    }
-    return this.pollAll();
+    return this.#poller.start();
   }
 
-  /** One round: every target not already being polled. */
+  /** One round: every target (joining a poll already under way). */
   pollAll(): Promise<void> {
-    return Promise.all([...this.#targets.values()].map((target) => this.#poll(target))).then(() => {});
+    return this.#poller.pollAll();
   }
 
-  #poll(target: Target): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    target.polling ??= (async () => {
-      try {
-        const reply = await this.#options.client.status(target.api);
-        if (this.#closed || this.#targets.get(target.id) !== target) return;
-        let problem: string | undefined;
-        if (reply.kind === 'ok') {
-          if (reply.value.transceiverId !== target.id) {
-            problem = `${target.api} answers as transceiver ${reply.value.transceiverId}, not ${target.id}`;
-          } else if (reply.value.clusterId !== target.clusterId) {
-            problem = `${target.api} answers for cluster ${reply.value.clusterId}, not ${target.clusterId}`;
-          }
-        } else if (reply.kind === 'unreachable') {
-          problem = reply.error;
-        } else if (reply.kind === 'problem') {
-          problem = `status ${reply.status}${reply.code ? ` ${reply.code}` : ''}${reply.detail ? `: ${reply.detail}` : ''}`;
-        } else {
-          problem = reply.error;
-        }
-        const wasDown = target.known?.kind === 'down';
-        if (problem === undefined && reply.kind === 'ok') {
-          if (target.known?.kind === 'down') this.#options.onRecovered?.(target.id);
-          target.known = { kind: 'status', status: reply.value, at: this.#now() };
-        } else {
-          target.known = { kind: 'down', reason: problem ?? 'unknown' };
-          this.#options.onPollError?.(target.id, problem ?? 'unknown', !wasDown);
-        }
-      } finally {
-        target.polling = undefined;
-      }
-    })();
-    return target.polling;
+  async #fetchStatus(target: Target): Promise<StatusFetch> {
+    const reply = await this.#options.client.status(target.api);
+    switch (reply.kind) {
+      case 'ok':
+        return { ok: true, status: reply.value };
+      case 'problem':
+        return {
+          ok: false,
+          problem: `status ${reply.status}${reply.code ? ` ${reply.code}` : ''}${reply.detail ? `: ${reply.detail}` : ''}`,
+        };
+      default:
+        return { ok: false, problem: reply.error };
+    }
+  }
+
+  #onAnswer(polled: PolledTarget<Target, Known | undefined>, answer: StatusAnswer): void {
+    const { id } = polled.target;
+    const wasDown = polled.state?.kind === 'down';
+    if (answer.kind === 'ok') {
+      if (wasDown) this.#options.onRecovered?.(id);
+      polled.state = { kind: 'status', status: answer.status, at: this.#now() };
+    } else {
+      polled.state = { kind: 'down', reason: answer.problem };
+      this.#options.onPollError?.(id, answer.problem, !wasDown);
+    }
   }
 
   /** What pick needs; undefined for a transceiver that is not polled (no api, not in the table). */
   view(id: number): StatusView | undefined {
-    const target = this.#targets.get(id);
-    if (target === undefined) return undefined;
-    const known = target.known;
+    const polled = this.#poller.get(String(id));
+    if (polled === undefined) return undefined;
+    const known = polled.state;
     if (known === undefined) return { reachable: false, reason: 'no status yet' };
     if (known.kind === 'down') return { reachable: false, reason: known.reason };
     const age = this.#now() - known.at;
@@ -155,22 +135,22 @@ export class StatusCache {
 
   /** A request to it failed at the network level. */
   markUnreachable(id: number, reason: string): void {
-    const target = this.#targets.get(id);
-    if (target) target.known = { kind: 'down', reason };
+    const polled = this.#poller.get(String(id));
+    if (polled) polled.state = { kind: 'down', reason };
   }
 
   #adjust(id: number, change: (status: TransceiverStatus) => TransceiverStatus): void {
-    const target = this.#targets.get(id);
-    if (target?.known?.kind === 'status') {
-      target.known = { kind: 'status', status: change(target.known.status), at: target.known.at };
+    const polled = this.#poller.get(String(id));
+    if (polled?.state?.kind === 'status') {
+      polled.state = { kind: 'status', status: change(polled.state.status), at: polled.state.at };
     }
   }
 
   /** How many polled transceivers are in each condition (for a gauge). */
   availability(): Record<Availability, number> {
     const counts: Record<Availability, number> = { available: 0, full: 0, draining: 0, unavailable: 0 };
-    for (const id of this.#targets.keys()) {
-      const view = this.view(id);
+    for (const key of this.#poller.keys()) {
+      const view = this.view(Number(key));
       if (view === undefined || !view.reachable) counts.unavailable++;
       else if (view.state === 'draining') counts.draining++;
       else if (view.sessions >= view.capacity) counts.full++;
@@ -180,8 +160,6 @@ export class StatusCache {
   }
 
   close(): void {
-    this.#closed = true;
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    void this.#poller.stop();
   }
 }

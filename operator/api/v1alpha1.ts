@@ -9,7 +9,7 @@ import { BACKEND_PROTOCOLS } from '../../transceiver/backend-wire.ts';
 
 export const GROUP = 'voice-edge.io';
 export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
+const API_VERSION = `${GROUP}/${VERSION}`;
 export const CLUSTER_KIND = 'VoiceEdgeCluster';
 export const POOL_KIND = 'TransceiverPool';
 export const CLUSTER_PLURAL = 'voiceedgeclusters';
@@ -75,7 +75,7 @@ export const transceiverApiSecretName = (cluster: {
 
 // --- object metadata, as much of it as the operator reads ---
 
-export const OwnerReferenceSchema = z.object({
+const OwnerReferenceSchema = z.object({
   apiVersion: z.string(),
   kind: z.string(),
   name: z.string(),
@@ -83,7 +83,6 @@ export const OwnerReferenceSchema = z.object({
   controller: z.boolean().optional(),
   blockOwnerDeletion: z.boolean().optional(),
 });
-export type OwnerReference = z.infer<typeof OwnerReferenceSchema>;
 
 export const ObjectMetaSchema = z.object({
   name: z.string(),
@@ -102,10 +101,10 @@ export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
 
 // --- conditions ---
 
-export const CONDITION_TYPES = ['Ready', 'Progressing', 'Degraded'] as const;
+const CONDITION_TYPES = ['Ready', 'Progressing', 'Degraded'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
-export const ConditionSchema = z.object({
+const ConditionSchema = z.object({
   type: z.string(),
   status: z.enum(['True', 'False', 'Unknown']),
   observedGeneration: z.number().int().optional(),
@@ -118,7 +117,7 @@ export type Condition = z.infer<typeof ConditionSchema>;
 // --- VoiceEdgeCluster ---
 
 /** Service.spec.ipFamilies' values. */
-export const IP_FAMILIES = ['IPv4', 'IPv6'] as const;
+const IP_FAMILIES = ['IPv4', 'IPv6'] as const;
 export type IpFamily = (typeof IP_FAMILIES)[number];
 
 const port = z.number().int().min(1).max(65535);
@@ -143,14 +142,12 @@ const labelSelector = z.object({
     )
     .optional(),
 });
-export type LabelSelector = z.infer<typeof labelSelector>;
 
 const networkPolicyPeer = z
   .object({ namespaceSelector: labelSelector.optional(), podSelector: labelSelector.optional() })
   .refine((peer) => peer.namespaceSelector !== undefined || peer.podSelector !== undefined, {
     message: 'needs namespaceSelector or podSelector',
   });
-export type NetworkPolicyPeerSpec = z.infer<typeof networkPolicyPeer>;
 
 export const VoiceEdgeClusterSpecSchema = z.object({
   clusterId: z.number().int().min(0).max(0xffff),

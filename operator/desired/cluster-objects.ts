@@ -4,7 +4,6 @@
 // table, and the transceivers' NetworkPolicy. Pure: cluster spec in, objects out, applied as they
 // are with server-side apply.
 import type {
-  KubernetesObject,
   V1Deployment,
   V1EnvVar,
   V1PodDisruptionBudget,
@@ -29,7 +28,15 @@ import {
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
 import { relayTcpAddresses } from '../relay-addresses.ts';
-import { env, fieldEnv, ownedMeta, secretEnv, selectorLabels, yamlString } from './common.ts';
+import {
+  type DesiredObject,
+  env,
+  fieldEnv,
+  ownedMeta,
+  secretEnv,
+  selectorLabels,
+  yamlString,
+} from './common.ts';
 import { hostEnvValue, httpHost, relayListen, relayTunnelBindV6, serviceIpFamilies } from './ip-families.ts';
 import { type OperatorIdentity, transceiverNetworkPolicy } from './network-policy.ts';
 
@@ -47,12 +54,6 @@ export interface ClusterObjectsInput {
   /** The operator's own pods, allowed to the transceivers' API by the NetworkPolicy. */
   readonly operator: OperatorIdentity;
 }
-
-export type DesiredObject = KubernetesObject & {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace: string };
-};
 
 export function clusterImage(cluster: VoiceEdgeCluster, defaultImage: string): string {
   return cluster.spec.image ?? defaultImage;
@@ -84,7 +85,7 @@ function names(input: ClusterObjectsInput) {
   return { cluster: name, namespace: input.cluster.metadata.namespace ?? 'default' };
 }
 
-export function routingReaderServiceAccount(input: ClusterObjectsInput): DesiredObject & V1ServiceAccount {
+function routingReaderServiceAccount(input: ClusterObjectsInput): DesiredObject & V1ServiceAccount {
   const { cluster } = names(input);
   return {
     apiVersion: 'v1',
@@ -94,7 +95,7 @@ export function routingReaderServiceAccount(input: ClusterObjectsInput): Desired
 }
 
 /** Read access to this cluster's routing table and nothing else (list/watch by metadata.name). */
-export function routingReaderRole(input: ClusterObjectsInput): DesiredObject & V1Role {
+function routingReaderRole(input: ClusterObjectsInput): DesiredObject & V1Role {
   const { cluster } = names(input);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -111,7 +112,7 @@ export function routingReaderRole(input: ClusterObjectsInput): DesiredObject & V
   };
 }
 
-export function routingReaderRoleBinding(input: ClusterObjectsInput): DesiredObject & V1RoleBinding {
+function routingReaderRoleBinding(input: ClusterObjectsInput): DesiredObject & V1RoleBinding {
   const { cluster, namespace } = names(input);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -247,7 +248,7 @@ export function relayService(input: ClusterObjectsInput): DesiredObject & V1Serv
   };
 }
 
-export function relayDisruptionBudget(input: ClusterObjectsInput): DesiredObject & V1PodDisruptionBudget {
+function relayDisruptionBudget(input: ClusterObjectsInput): DesiredObject & V1PodDisruptionBudget {
   const { cluster } = names(input);
   return {
     apiVersion: 'policy/v1',

@@ -1,6 +1,13 @@
 // Pieces every desired object shares.
-import type { V1EnvVar, V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
+import type { KubernetesObject, V1EnvVar, V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
 import { clusterLabels, controllerReference, type ObjectMeta } from '../api/v1alpha1.ts';
+
+/** An object the operator writes whole: kind, name and namespace always set. */
+export type DesiredObject = KubernetesObject & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string };
+};
 
 export interface Owner {
   readonly apiVersion?: string;

@@ -9,7 +9,7 @@ import {
   routingConfigMapName,
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
-import { ownedMeta } from './common.ts';
+import { type DesiredObject, ownedMeta } from './common.ts';
 
 /**
  * The routing table ConfigMap. With `resourceVersion` the apply succeeds only if nobody wrote the
@@ -19,7 +19,7 @@ export function routingConfigMap(
   cluster: VoiceEdgeCluster,
   document: unknown,
   resourceVersion: string | undefined,
-): V1ConfigMap & { metadata: { name: string; namespace: string } } {
+): DesiredObject & V1ConfigMap {
   const name = cluster.metadata.name;
   const metadata = ownedMeta(routingConfigMapName(name), COMPONENT.routingTable, cluster);
   return {
@@ -30,10 +30,7 @@ export function routingConfigMap(
   };
 }
 
-export function ledgerConfigMap(
-  cluster: VoiceEdgeCluster,
-  next: number,
-): V1ConfigMap & { metadata: { name: string; namespace: string } } {
+export function ledgerConfigMap(cluster: VoiceEdgeCluster, next: number): DesiredObject & V1ConfigMap {
   const name = cluster.metadata.name;
   return {
     apiVersion: 'v1',

@@ -7,7 +7,7 @@ import type { IpFamily, VoiceEdgeCluster } from '../api/v1alpha1.ts';
 
 const WILDCARD: Record<IpFamily, string> = { IPv4: '0.0.0.0', IPv6: '::' };
 
-export function ipFamiliesOf(cluster: VoiceEdgeCluster): readonly IpFamily[] {
+function ipFamiliesOf(cluster: VoiceEdgeCluster): readonly IpFamily[] {
   return cluster.spec.ipFamilies ?? ['IPv4'];
 }
 

@@ -37,9 +37,9 @@ export interface OperatorIdentity {
 }
 
 /** The label every namespace carries with its own name (Kubernetes 1.22+). */
-export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
-export function operatorPeer(operator: OperatorIdentity): NetworkPolicyPeer {
+function operatorPeer(operator: OperatorIdentity): NetworkPolicyPeer {
   return {
     namespaceSelector:
       operator.namespace === undefined ? {} : { matchLabels: { [NAMESPACE_NAME_LABEL]: operator.namespace } },

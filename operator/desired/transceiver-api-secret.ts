@@ -11,7 +11,7 @@ import {
   transceiverApiSecretName,
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
-import { ownedMeta } from './common.ts';
+import { type DesiredObject, ownedMeta } from './common.ts';
 
 /** token68 (RFC 6750 §2.1), what an Authorization: Bearer header can carry. */
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -22,10 +22,7 @@ export function newApiToken(random: (size: number) => Buffer = randomBytes): str
 }
 
 /** The Secret the operator creates when the cluster's credential Secret does not exist. */
-export function transceiverApiSecret(
-  cluster: VoiceEdgeCluster,
-  token: string,
-): V1Secret & { apiVersion: string; kind: string; metadata: { name: string; namespace: string } } {
+export function transceiverApiSecret(cluster: VoiceEdgeCluster, token: string): DesiredObject & V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',

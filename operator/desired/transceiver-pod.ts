@@ -30,7 +30,7 @@ import {
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
 import { clusterImage, routingTableEnv, tcpRelaysEnv } from './cluster-objects.ts';
-import { env, fieldEnv, secretEnv, yamlString } from './common.ts';
+import { type DesiredObject, env, fieldEnv, secretEnv, yamlString } from './common.ts';
 import { hostEnvValue, httpHost } from './ip-families.ts';
 
 export interface TransceiverPodInput {
@@ -45,10 +45,7 @@ export interface TransceiverPodInput {
 const PREFIX = 'VOICE_EDGE_TRANSCEIVER_';
 const ID_VARIABLE = `${PREFIX}TRANSCEIVER_ID`;
 
-export function transceiverPod(
-  input: TransceiverPodInput,
-  id: number,
-): V1Pod & { metadata: { name: string } } {
+export function transceiverPod(input: TransceiverPodInput, id: number): DesiredObject & V1Pod {
   const pod = podWithoutHash(input, id);
   pod.metadata.annotations = { ...pod.metadata.annotations, [ANNOTATION_TEMPLATE_HASH]: templateHash(input) };
   return pod;

@@ -2,6 +2,10 @@
 // server (not a cache: the operator watches no Secrets), create it with a random token when it does
 // not exist (owned by the cluster), never write an existing one (a person may be rotating it). What
 // it found is remembered for this term per cluster, for the pool reconciler and the status poller.
+
+import { isConflict, isNotFound, KubeApiError } from '../../kube/client.ts';
+import { resourcePath } from '../../kube/resources.ts';
+import { create } from '../../kube/writes.ts';
 import {
   CLUSTER_KIND,
   FIELD_MANAGER,
@@ -14,9 +18,7 @@ import {
   readApiCredential,
   transceiverApiSecret,
 } from '../desired/transceiver-api-secret.ts';
-import { isConflict, isNotFound, KubeApiError } from '../kube/client.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
-import { create } from '../kube/writes.ts';
+import { RESOURCES } from '../resources.ts';
 import { clusterKey, type ReconcileContext } from './context.ts';
 
 export async function ensureApiCredential(
@@ -35,7 +37,7 @@ export async function ensureApiCredential(
     } catch (error) {
       if (!isNotFound(error)) throw error;
       try {
-        secret = await create(context.client, transceiverApiSecret(cluster, newApiToken()) as never, {
+        secret = await create(context.client, transceiverApiSecret(cluster, newApiToken()), {
           fieldManager: FIELD_MANAGER,
           signal: context.signal,
         });

@@ -2,13 +2,15 @@
 // leader keeps for one leadership term. Everything here is rebuilt when leadership is (re)gained,
 // so nothing a previous term believed survives into the next.
 import type { Logger } from 'pino';
+import type { KubeClient } from '../../kube/client.ts';
+import type { EventRecorder } from '../../kube/events.ts';
+import type { Informer, KubeObject } from '../../kube/informer.ts';
 import type { RoutingTable } from '../../protocol/routing-table.ts';
 import {
   COMPONENT,
   LABEL_COMPONENT,
   LABEL_INSTANCE,
   LABEL_POOL,
-  type ObjectMeta,
   ROUTING_TABLE_KEY,
   routingConfigMapName,
 } from '../api/v1alpha1.ts';
@@ -17,13 +19,10 @@ import type { CrashPoint, OperatorConfig } from '../config.ts';
 import type { OperatorIdentity } from '../desired/network-policy.ts';
 import type { ApiCredential } from '../desired/transceiver-api-secret.ts';
 import type { PodExpectations } from '../expectations.ts';
-import type { KubeClient } from '../kube/client.ts';
-import type { EventRecorder } from '../kube/events.ts';
-import type { Informer, KubeObject } from '../kube/informer.ts';
 import type { OperatorMetrics } from '../metrics.ts';
+import { type ObservedTransceiverPod, readTransceiverPod } from '../observed-transceiver-pod.ts';
 import { readPublishedTable } from '../routing-table-builder.ts';
 import type { StatusPoller } from '../status-poller.ts';
-import { readTransceiverPod, type TransceiverPod } from '../transceiver-pod.ts';
 
 export interface Caches {
   readonly clusters: Informer;
@@ -74,10 +73,10 @@ export function parseKey(key: string): { kind: 'vec' | 'tp'; namespace: string; 
   return match ? { kind: match[1] as 'vec' | 'tp', namespace: match[2]!, name: match[3]! } : undefined;
 }
 
-const podViews = new WeakMap<object, TransceiverPod | null>();
+const podViews = new WeakMap<object, ObservedTransceiverPod | null>();
 
 /** The cached pod as a transceiver (memoised per cached object). */
-export function podView(object: KubeObject): TransceiverPod | undefined {
+export function podView(object: KubeObject): ObservedTransceiverPod | undefined {
   let view = podViews.get(object);
   if (view === undefined) {
     view = readTransceiverPod(object) ?? null;
@@ -99,8 +98,8 @@ export function relayPods(caches: Caches, namespace: string, cluster: string): K
 }
 
 /** Every transceiver pod of one cluster (all pools), terminating ones included. */
-export function clusterPods(caches: Caches, namespace: string, cluster: string): TransceiverPod[] {
-  const pods: TransceiverPod[] = [];
+export function clusterPods(caches: Caches, namespace: string, cluster: string): ObservedTransceiverPod[] {
+  const pods: ObservedTransceiverPod[] = [];
   for (const object of caches.pods.list()) {
     const labels = object.metadata.labels;
     if (object.metadata.namespace !== namespace || labels?.[LABEL_INSTANCE] !== cluster) continue;
@@ -112,8 +111,13 @@ export function clusterPods(caches: Caches, namespace: string, cluster: string):
 }
 
 /** The pods one pool owns (its label and its UID as controller). */
-export function poolPods(caches: Caches, namespace: string, pool: string, poolUid: string): TransceiverPod[] {
-  const pods: TransceiverPod[] = [];
+export function poolPods(
+  caches: Caches,
+  namespace: string,
+  pool: string,
+  poolUid: string,
+): ObservedTransceiverPod[] {
+  const pods: ObservedTransceiverPod[] = [];
   for (const object of caches.pods.list()) {
     if (object.metadata.namespace !== namespace || object.metadata.labels?.[LABEL_POOL] !== pool) continue;
     const view = podView(object);
@@ -146,9 +150,4 @@ export function poolsNaming(caches: Caches, namespace: string, cluster: string):
         pool.metadata.namespace === namespace &&
         (pool.spec as { clusterName?: unknown })?.clusterName === cluster,
     );
-}
-
-/** The object as an event subject / owner. */
-export function subjectOf(object: { apiVersion?: string; kind: string; metadata: ObjectMeta }) {
-  return { apiVersion: object.apiVersion, kind: object.kind, metadata: object.metadata };
 }

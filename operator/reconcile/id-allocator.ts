@@ -2,12 +2,14 @@
 // the cache), compute the step (id-ledger.ts), write it back with the resourceVersion it was read
 // at. A conflict means someone else moved the ledger: read again. The IDs are the caller's only
 // once the write has succeeded, and before any pod carries them.
+
+import { isConflict, isNotFound } from '../../kube/client.ts';
+import { resourcePath } from '../../kube/resources.ts';
+import { create } from '../../kube/writes.ts';
 import { FIELD_MANAGER, ledgerConfigMapName, type VoiceEdgeCluster } from '../api/v1alpha1.ts';
 import { ledgerConfigMap } from '../desired/configmaps.ts';
 import { allocateIds, readLedgerNext } from '../id-ledger.ts';
-import { isConflict, isNotFound } from '../kube/client.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
-import { create } from '../kube/writes.ts';
+import { RESOURCES } from '../resources.ts';
 import type { ReconcileContext } from './context.ts';
 
 const ATTEMPTS = 5;
@@ -43,7 +45,7 @@ export async function allocateTransceiverIds(
     if (ledger !== undefined && allocation.next === current) return allocation.ids;
     try {
       if (ledger === undefined) {
-        await create(context.client, ledgerConfigMap(cluster, allocation.next) as never, {
+        await create(context.client, ledgerConfigMap(cluster, allocation.next), {
           fieldManager: FIELD_MANAGER,
           signal: context.signal,
         });

@@ -1,13 +1,20 @@
-// Reconciles one TransceiverPool, level-triggered: its pods (cache plus this term's own recent
-// writes), the transceivers' last /status and the published routing table go into the pure plan
-// (pool-plan.ts); this carries the plan out — autoscaling through the scale subresource, draining
-// annotations, POST /drain, deletes, ID allocation and pod creation — and writes status. Deleting a
-// pool drains every pod first; the finalizer goes when the last pod has.
+// Reconciles one TransceiverPool, level-triggered, in three steps: observe (its cluster, the
+// internal-API credential, its pods — cache plus this term's own recent writes —, the transceivers'
+// last /status and the published routing table), plan (pool-reconcile-plan.ts, pure: the
+// autoscaler's replicas, the pod plan of pool-plan.ts, the Events), execute (the scale subresource,
+// draining annotations, POST /drain, deletes, ID allocation and pod creation), then the status.
+// Deleting a pool drains every pod first; the finalizer goes when the last pod has.
+
+import { isConflict, isNotFound, KubeApiError } from '../../kube/client.ts';
+import type { EventSubject } from '../../kube/events.ts';
+import type { ReconcileOutcome } from '../../kube/work-queue.ts';
+import { create, deleteObject, mergePatch } from '../../kube/writes.ts';
 import { mergeConditions } from '../api/conditions.ts';
 import {
   ANNOTATION_DRAINING_SINCE,
   AUTOSCALER_FIELD_MANAGER,
   FIELD_MANAGER,
+  type ObjectMeta,
   ObjectMetaSchema,
   POOL_FINALIZER,
   poolSelector,
@@ -16,20 +23,25 @@ import {
   relayName,
   type TransceiverPool,
   type TransceiverPoolStatus,
-  type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
-import { recommend } from '../autoscaler.ts';
-import { type TransceiverPodInput, templateHash, transceiverPod } from '../desired/transceiver-pod.ts';
-import { isConflict, isNotFound, KubeApiError } from '../kube/client.ts';
-import type { EventSubject } from '../kube/events.ts';
-import { RESOURCES } from '../kube/resources.ts';
-import type { ReconcileOutcome } from '../kube/work-queue.ts';
-import { create, deleteObject, mergePatch } from '../kube/writes.ts';
-import { type PoolPlan, planPool } from '../pool-plan.ts';
+import { type TransceiverPodInput, transceiverPod } from '../desired/transceiver-pod.ts';
+import { type ObservedTransceiverPod, readTransceiverPod } from '../observed-transceiver-pod.ts';
+import {
+  type ClusterLookup,
+  createFailedEvent,
+  type PodsPlan,
+  type PoolEvent,
+  type PoolObservation,
+  planPods,
+  planScale,
+  type ScalePlan,
+  scalingDownEvent,
+  scalingUpEvent,
+} from '../pool-reconcile-plan.ts';
 import { poolConditions } from '../pool-status.ts';
 import { relayAddresses } from '../relay-addresses.ts';
-import { hasFinished, readTransceiverPod, type TransceiverPod } from '../transceiver-pod.ts';
-import type { StatusSample } from '../transceiver-status.ts';
+import { RESOURCES } from '../resources.ts';
+import type { StatusSample } from '../status-sample.ts';
 import { ensureApiCredential } from './api-credential.ts';
 import {
   clusterKey,
@@ -58,7 +70,6 @@ export async function reconcilePool(
   const subject: EventSubject = { apiVersion: raw.apiVersion, kind: 'TransceiverPool', metadata: meta };
   const currentStatus = (raw.status ?? {}) as TransceiverPoolStatus;
   const now = context.now();
-  const nowSeconds = Math.floor(now / 1000);
   const conditionsOf = (states: ReturnType<typeof poolConditions>) =>
     mergeConditions(currentStatus.conditions, states, meta.generation, new Date(now));
 
@@ -85,186 +96,30 @@ export async function reconcilePool(
   const deleting = meta.deletionTimestamp !== undefined;
   if (!deleting) await setFinalizer(context, RESOURCES.pool, meta, POOL_FINALIZER, true);
 
-  // The cluster: without it (or its relay addresses) no pod can be built, but existing pods are
-  // still drained and deleted as the plan says.
-  const clusterName = pool.spec.clusterName;
-  const clusterRaw = context.caches.clusters.get(namespace, clusterName);
-  const clusterRead = clusterRaw === undefined ? undefined : readVoiceEdgeCluster(clusterRaw);
-  const cluster: VoiceEdgeCluster | undefined = clusterRead?.ok ? clusterRead.object : undefined;
-  const addresses = cluster
-    ? relayAddresses(cluster, context.caches.services.get(namespace, relayName(clusterName)))
-    : [];
-  let blocked: { reason: string; message: string } | undefined;
-  if (clusterRaw === undefined) {
-    blocked = {
-      reason: 'ClusterNotFound',
-      message: `no VoiceEdgeCluster ${clusterName} in namespace ${namespace}`,
-    };
-  } else if (clusterRead && !clusterRead.ok) {
-    blocked = { reason: 'ClusterInvalid', message: `VoiceEdgeCluster ${clusterName}: ${clusterRead.error}` };
-  } else if (addresses.length === 0) {
-    blocked = {
-      reason: 'RelayAddressesUnknown',
-      message: `VoiceEdgeCluster ${clusterName} has no relay address yet (spec.relay.publicAddresses or a load-balancer IP)`,
-    };
-  }
-  // The cluster's internal-API credential (its hash is part of every pod's template): as the cluster
-  // reconciler last read it this term, else read (or created) now.
-  const credential = cluster
-    ? (context.credentials.get(clusterKey(namespace, clusterName)) ??
-      (await ensureApiCredential(context, cluster)))
-    : undefined;
-  if (credential && !credential.ok && !blocked) {
-    blocked = { reason: 'TransceiverApiCredentialUnavailable', message: credential.error };
-  }
-  const podInput: TransceiverPodInput | undefined =
-    cluster && credential?.ok && !blocked
-      ? {
-          pool,
-          cluster,
-          defaultImage: context.config.image,
-          relayAddresses: addresses,
-          apiTokensHash: credential.hash,
-        }
-      : undefined;
+  const observed = await observePool(context, pool, meta, deleting, now);
+  const writes = new PassWrites(context, now);
 
-  const pods = context.expectations.view(key, poolPods(context.caches, namespace, name, meta.uid ?? ''), now);
-  const samples = new Map<string, StatusSample>();
-  for (const pod of pods) {
-    const sample = context.poller.sample(`${namespace}/${pod.name}`, now);
-    if (sample) samples.set(pod.name, sample);
-  }
-  const table = publishedTable(context.caches, namespace, clusterName);
-  const publishedDraining = new Set(
-    (table?.transceivers ?? []).filter((entry) => entry.state === 'draining').map((entry) => entry.id),
-  );
-  const publishedActive = new Set(
-    (table?.transceivers ?? []).filter((entry) => entry.state === 'active').map((entry) => entry.id),
-  );
-
-  const writeErrors: string[] = [];
-  let requeueAfterMs: number | undefined;
-  const requeueAt = (atMs: number) => {
-    const delay = Math.max(100, atMs - now);
-    requeueAfterMs = requeueAfterMs === undefined ? delay : Math.min(requeueAfterMs, delay);
-  };
-
-  // Replicas: the spec's, 0 while deleting, or the autoscaler's (written through /scale).
+  // Replicas: the spec's, 0 while deleting, or the autoscaler's. The autoscaler's are written
+  // (through /scale) before the pods are planned: the pods follow the replicas the API server took,
+  // and if it refused them (e.g. RBAC without transceiverpools/scale), the spec's, with the refusal
+  // in the status (Degraded) instead of only in the log.
   let replicas = deleting ? 0 : pool.spec.replicas;
-  if (!deleting && pool.spec.autoscaling.enabled) {
-    try {
-      const scaled = await autoscale(context, subject, pool, pods, samples, now);
-      replicas = scaled.replicas;
-      if (scaled.recheckAt !== undefined) requeueAt(scaled.recheckAt);
-    } catch (error) {
-      if (context.signal.aborted) throw error;
-      // The decision could not be written (e.g. RBAC without transceiverpools/scale): act on the
-      // replicas the spec holds, and say why in the status (Degraded) instead of only in the log.
-      writeErrors.push(`autoscaler: ${(error as Error).message}`);
+  const scale = planScale(observed);
+  if (scale !== undefined) {
+    context.recommendations.set(key, scale.history);
+    const scaled = await writes.attempt('autoscaler', () => writeScale(context, subject, pool, scale));
+    if (scaled) {
+      replicas = scale.replicas;
+      if (scale.recheckAt !== undefined) writes.requeueAt(scale.recheckAt);
     }
   }
 
-  const currentHash = podInput ? templateHash(podInput) : undefined;
-  const plan = planPool({
-    replicas,
-    drainTimeoutSeconds: pool.spec.drainTimeoutSeconds,
-    templateHash: currentHash,
-    pods,
-    samples,
-    publishedDraining,
-    canCreate: podInput !== undefined && !deleting,
-    now: nowSeconds,
-  });
-  if (plan.wakeAt !== undefined) requeueAt(plan.wakeAt * 1000 + 500);
-
-  const attempt = async (what: string, write: () => Promise<unknown>) => {
-    try {
-      await write();
-      return true;
-    } catch (error) {
-      if (context.signal.aborted) throw error;
-      writeErrors.push(`${what}: ${(error as Error).message}`);
-      return false;
-    }
-  };
-
-  await markDraining(context, subject, plan, {
-    deleting,
-    replicas,
-    templateHash: currentHash,
-    nowSeconds,
-    attempt,
-  });
-  for (const pod of plan.notifyDrain) {
-    const drainCredential = context.credentials.get(clusterKey(namespace, clusterName));
-    context.poller.requestDrain({
-      key: `${namespace}/${pod.name}`,
-      podIP: pod.podIP!,
-      id: pod.id,
-      token: drainCredential?.ok ? drainCredential.token : undefined,
-    });
-  }
-  for (const { pod, reason } of plan.delete) {
-    const deleted = await attempt(`delete ${pod.name}`, async () => {
-      try {
-        await deleteObject(
-          context.client,
-          { resource: RESOURCES.pod, namespace, name: pod.name, uid: pod.uid },
-          { signal: context.signal },
-        );
-      } catch (error) {
-        if (!isNotFound(error) && !isConflict(error)) throw error;
-      }
-    });
-    if (!deleted) continue;
-    context.expectations.expectDeleted(key, pod, now);
-    const sessions = samples.get(pod.name)?.sessions;
-    const who = `transceiver ${pod.id} (pod ${pod.name})`;
-    if (reason === 'drained') {
-      context.recorder.record(
-        subject,
-        'Normal',
-        'DrainFinished',
-        'Drain',
-        `${who} drained: no sessions left, pod deleted`,
-      );
-    } else if (reason === 'no-address') {
-      context.recorder.record(
-        subject,
-        'Normal',
-        'DrainFinished',
-        'Drain',
-        `${who} never started: pod deleted`,
-      );
-    } else if (reason === 'drain-timeout') {
-      context.recorder.record(
-        subject,
-        'Warning',
-        'DrainTimeout',
-        'Drain',
-        `${who} still had ${sessions ?? 'an unknown number of'} sessions after drainTimeoutSeconds ${pool.spec.drainTimeoutSeconds}: pod deleted`,
-      );
-    } else {
-      context.recorder.record(
-        subject,
-        'Warning',
-        'TransceiverStopped',
-        'Replace',
-        `${who} stopped (phase ${pod.phase}): pod deleted`,
-      );
-    }
-  }
-
-  if (plan.create > 0 && podInput && cluster) {
-    await createPods(context, subject, podInput, cluster, plan.create, replicas, attempt);
-  }
+  const pods = planPods(observed, replicas);
+  if (pods.plan.wakeAt !== undefined) writes.requeueAt(pods.plan.wakeAt * 1000 + 500);
+  await executePods(context, subject, observed, pods, replicas, writes);
 
   // Status, from what this pass saw (the writes above show in the next pass).
-  const unpublished = pods.filter(
-    (pod) =>
-      !pod.terminating && !pod.draining && !hasFinished(pod) && pod.ready && !publishedActive.has(pod.id),
-  ).length;
-  const writeError = writeErrors.length > 0 ? writeErrors.join('; ') : undefined;
+  const { plan } = pods;
   await writeStatus(context, RESOURCES.pool, meta, currentStatus, {
     observedGeneration: meta.generation,
     replicas: plan.status.replicas,
@@ -272,17 +127,17 @@ export async function reconcilePool(
     drainingReplicas: plan.status.drainingReplicas,
     sessions: plan.status.sessions,
     capacity: plan.status.replicas * pool.spec.capacityPerPod,
-    selector: poolSelector(clusterName, name),
+    selector: poolSelector(pool.spec.clusterName, name),
     transceivers: plan.status.transceivers,
     conditions: conditionsOf(
       poolConditions({
         invalidSpec: undefined,
         deleting,
-        blocked: deleting ? undefined : blocked,
-        writeError,
+        blocked: deleting ? undefined : pods.blocked,
+        writeError: writes.error,
         replicas,
         status: plan.status,
-        unpublished,
+        unpublished: pods.unpublished,
       }),
     ),
   });
@@ -300,90 +155,157 @@ export async function reconcilePool(
       context.logger.info({ pool: `${namespace}/${name}` }, 'every transceiver drained: pool released');
     }
   }
-  if (context.expectations.pending(key)) requeueAt(now + 2_000);
-  if (writeError !== undefined) throw new Error(writeError);
-  return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+  if (context.expectations.pending(key)) writes.requeueAt(now + 2_000);
+  if (writes.error !== undefined) throw new Error(writes.error);
+  return writes.requeueAfterMs === undefined ? undefined : { requeueAfterMs: writes.requeueAfterMs };
 }
 
-type Attempt = (what: string, write: () => Promise<unknown>) => Promise<boolean>;
+/** What the pool's reconcile reads: its cluster, credential, pods, their /status and the published table. */
+async function observePool(
+  context: ReconcileContext,
+  pool: TransceiverPool,
+  meta: ObjectMeta,
+  deleting: boolean,
+  now: number,
+): Promise<PoolObservation> {
+  const namespace = meta.namespace ?? 'default';
+  const name = meta.name;
+  // The cluster: without it (or its relay addresses) no pod can be built, but existing pods are
+  // still drained and deleted as the plan says.
+  const clusterName = pool.spec.clusterName;
+  const clusterRaw = context.caches.clusters.get(namespace, clusterName);
+  const clusterRead = clusterRaw === undefined ? undefined : readVoiceEdgeCluster(clusterRaw);
+  const cluster: ClusterLookup =
+    clusterRead === undefined
+      ? { kind: 'missing' }
+      : clusterRead.ok
+        ? { kind: 'found', cluster: clusterRead.object }
+        : { kind: 'invalid', error: clusterRead.error };
+  const relayAddressList =
+    cluster.kind === 'found'
+      ? relayAddresses(cluster.cluster, context.caches.services.get(namespace, relayName(clusterName)))
+      : [];
+  // The cluster's internal-API credential (its hash is part of every pod's template): as the cluster
+  // reconciler last read it this term, else read (or created) now.
+  const credential =
+    cluster.kind === 'found'
+      ? (context.credentials.get(clusterKey(namespace, clusterName)) ??
+        (await ensureApiCredential(context, cluster.cluster)))
+      : undefined;
 
-async function autoscale(
+  const key = poolKey(namespace, name);
+  const pods = context.expectations.view(key, poolPods(context.caches, namespace, name, meta.uid ?? ''), now);
+  const samples = new Map<string, StatusSample>();
+  for (const pod of pods) {
+    const sample = context.poller.sample(`${namespace}/${pod.name}`, now);
+    if (sample) samples.set(pod.name, sample);
+  }
+  const published = publishedTable(context.caches, namespace, clusterName)?.transceivers ?? [];
+  return {
+    namespace,
+    name,
+    pool,
+    deleting,
+    cluster,
+    relayAddresses: relayAddressList,
+    credential,
+    defaultImage: context.config.image,
+    pods,
+    samples,
+    publishedDraining: new Set(
+      published.filter((entry) => entry.state === 'draining').map((entry) => entry.id),
+    ),
+    publishedActive: new Set(published.filter((entry) => entry.state === 'active').map((entry) => entry.id)),
+    history: context.recommendations.get(key),
+    now,
+  };
+}
+
+/**
+ * The writes of one pass: each is attempted and a failure is kept for the status (and the retry)
+ * instead of ending the pass; and when to look again.
+ */
+class PassWrites {
+  readonly #context: ReconcileContext;
+  readonly #now: number;
+  readonly #errors: string[] = [];
+  requeueAfterMs: number | undefined;
+
+  constructor(context: ReconcileContext, now: number) {
+    this.#context = context;
+    this.#now = now;
+  }
+
+  /** Runs `write`; true if it succeeded. A failure is recorded (unless the term ended: then it throws). */
+  async attempt(what: string, write: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await write();
+      return true;
+    } catch (error) {
+      if (this.#context.signal.aborted) throw error;
+      this.#errors.push(`${what}: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  requeueAt(atMs: number): void {
+    const delay = Math.max(100, atMs - this.#now);
+    this.requeueAfterMs = this.requeueAfterMs === undefined ? delay : Math.min(this.requeueAfterMs, delay);
+  }
+
+  get error(): string | undefined {
+    return this.#errors.length > 0 ? this.#errors.join('; ') : undefined;
+  }
+}
+
+function record(context: ReconcileContext, subject: EventSubject, event: PoolEvent | undefined): void {
+  if (event) context.recorder.record(subject, event.type, event.reason, event.action, event.note);
+}
+
+/** Writes the autoscaler's replicas through the scale subresource, if they changed. */
+async function writeScale(
   context: ReconcileContext,
   subject: EventSubject,
   pool: TransceiverPool,
-  pods: readonly TransceiverPod[],
-  samples: ReadonlyMap<string, StatusSample>,
-  now: number,
-): Promise<{ replicas: number; recheckAt: number | undefined }> {
-  const key = poolKey(pool.metadata.namespace ?? 'default', pool.metadata.name);
-  const running = pods.filter((pod) => !pod.terminating && !hasFinished(pod));
-  let knownSessions = 0;
-  let unknownPods = 0;
-  for (const pod of running) {
-    const sample = samples.get(pod.name);
-    if (sample) knownSessions += sample.sessions;
-    else if (!pod.draining) unknownPods++;
-  }
-  const spec = pool.spec.autoscaling;
-  // A fresh term has no history: start from the current replicas, so a restart never scales down
-  // before a whole stabilisation window has passed.
-  const history = context.recommendations.get(key) ?? [{ at: now, replicas: pool.spec.replicas }];
-  const decision = recommend({
-    spec,
-    capacityPerPod: pool.spec.capacityPerPod,
-    currentReplicas: pool.spec.replicas,
-    knownSessions,
-    unknownPods,
-    history,
-    now,
-  });
-  context.recommendations.set(key, decision.history);
-  if (decision.replicas !== pool.spec.replicas) {
-    await mergePatch(
-      context.client,
-      {
-        resource: RESOURCES.pool,
-        namespace: pool.metadata.namespace ?? 'default',
-        name: pool.metadata.name,
-        subresource: 'scale',
-      },
-      { spec: { replicas: decision.replicas } },
-      { fieldManager: AUTOSCALER_FIELD_MANAGER, signal: context.signal },
-    );
-    const up = decision.replicas > pool.spec.replicas;
-    context.recorder.record(
-      subject,
-      'Normal',
-      up ? 'ScaledUp' : 'ScaledDown',
-      'Autoscale',
-      `autoscaler: replicas ${pool.spec.replicas} → ${decision.replicas} (${knownSessions} sessions${unknownPods > 0 ? `, ${unknownPods} transceivers not reporting` : ''}; target ${spec.targetUtilizationPercent}% of ${pool.spec.capacityPerPod} per transceiver)`,
-    );
-  }
-  return { replicas: decision.replicas, recheckAt: decision.recheckAt };
+  scale: ScalePlan,
+): Promise<void> {
+  if (scale.change === undefined) return;
+  await mergePatch(
+    context.client,
+    {
+      resource: RESOURCES.pool,
+      namespace: pool.metadata.namespace ?? 'default',
+      name: pool.metadata.name,
+      subresource: 'scale',
+    },
+    { spec: { replicas: scale.change.replicas } },
+    { fieldManager: AUTOSCALER_FIELD_MANAGER, signal: context.signal },
+  );
+  record(context, subject, scale.change.event);
 }
 
-async function markDraining(
+/** Carries out the pod plan: draining annotations, POST /drain, deletes, then new pods. */
+async function executePods(
   context: ReconcileContext,
   subject: EventSubject,
-  plan: PoolPlan,
-  options: {
-    deleting: boolean;
-    replicas: number;
-    templateHash: string | undefined;
-    nowSeconds: number;
-    attempt: Attempt;
-  },
+  observed: PoolObservation,
+  pods: PodsPlan,
+  replicas: number,
+  writes: PassWrites,
 ): Promise<void> {
-  const namespace = subject.metadata.namespace ?? 'default';
-  const scaledDown: TransceiverPod[] = [];
-  for (const pod of [...plan.drain, ...plan.restamp]) {
-    const ok = await options.attempt(`mark ${pod.name} draining`, () =>
+  const { namespace } = observed;
+  const key = poolKey(namespace, observed.name);
+  const nowSeconds = Math.floor(observed.now / 1000);
+  const scaledDown: ObservedTransceiverPod[] = [];
+  for (const drain of pods.drains) {
+    const { pod } = drain;
+    const ok = await writes.attempt(`mark ${pod.name} draining`, () =>
       mergePatch(
         context.client,
         { resource: RESOURCES.pod, namespace, name: pod.name },
         {
           metadata: {
-            annotations: { [ANNOTATION_DRAINING_SINCE]: String(options.nowSeconds) },
+            annotations: { [ANNOTATION_DRAINING_SINCE]: String(nowSeconds) },
             // Only the pod that was planned for: a different UID makes the patch fail.
             uid: pod.uid,
           },
@@ -392,32 +314,40 @@ async function markDraining(
       ),
     );
     if (!ok) continue;
-    const restamped = !plan.drain.includes(pod);
-    const replaced = options.templateHash !== undefined && pod.templateHash !== options.templateHash;
-    const why = options.deleting
-      ? 'the pool is being deleted'
-      : restamped
-        ? 'its draining-since annotation was unreadable and is set again'
-        : replaced
-          ? 'replaced by a pod of the current template'
-          : `scale-down to ${options.replicas} replicas`;
-    if (!options.deleting && !restamped && !replaced) scaledDown.push(pod);
-    context.recorder.record(
-      subject,
-      'Normal',
-      'DrainStarted',
-      'Drain',
-      `transceiver ${pod.id} (pod ${pod.name}) draining: ${why}; no new sessions, deleted when its calls end`,
-    );
+    if (drain.scaleDown) scaledDown.push(pod);
+    record(context, subject, drain.event);
   }
-  if (scaledDown.length > 0) {
-    context.recorder.record(
-      subject,
-      'Normal',
-      'ScalingDown',
-      'Scale',
-      `draining ${scaledDown.length} transceivers (IDs ${scaledDown.map((pod) => pod.id).join(', ')}) for ${options.replicas} replicas`,
-    );
+  record(context, subject, scalingDownEvent(scaledDown, replicas));
+
+  for (const pod of pods.plan.notifyDrain) {
+    const drainCredential = context.credentials.get(clusterKey(namespace, observed.pool.spec.clusterName));
+    context.poller.requestDrain({
+      key: `${namespace}/${pod.name}`,
+      podIP: pod.podIP!,
+      id: pod.id,
+      token: drainCredential?.ok ? drainCredential.token : undefined,
+    });
+  }
+
+  for (const { pod, event } of pods.deletes) {
+    const deleted = await writes.attempt(`delete ${pod.name}`, async () => {
+      try {
+        await deleteObject(
+          context.client,
+          { resource: RESOURCES.pod, namespace, name: pod.name, uid: pod.uid },
+          { signal: context.signal },
+        );
+      } catch (error) {
+        if (!isNotFound(error) && !isConflict(error)) throw error;
+      }
+    });
+    if (!deleted) continue;
+    context.expectations.expectDeleted(key, pod, observed.now);
+    record(context, subject, event);
+  }
+
+  if (pods.plan.create > 0 && pods.podInput) {
+    await createPods(context, subject, pods.podInput, pods.plan.create, replicas, writes);
   }
 }
 
@@ -425,11 +355,11 @@ async function createPods(
   context: ReconcileContext,
   subject: EventSubject,
   podInput: TransceiverPodInput,
-  cluster: VoiceEdgeCluster,
   count: number,
   replicas: number,
-  attempt: Attempt,
+  writes: PassWrites,
 ): Promise<void> {
+  const { cluster } = podInput;
   const namespace = subject.metadata.namespace ?? 'default';
   const key = poolKey(namespace, subject.metadata.name);
   const spareKey = clusterKey(namespace, cluster.metadata.name);
@@ -441,7 +371,7 @@ async function createPods(
     const listed = (publishedTable(context.caches, namespace, cluster.metadata.name)?.transceivers ?? []).map(
       (entry) => entry.id,
     );
-    const allocated = await attempt('allocate transceiver IDs', async () => {
+    const allocated = await writes.attempt('allocate transceiver IDs', async () => {
       ids.push(
         ...(await allocateTransceiverIds(
           context,
@@ -463,9 +393,9 @@ async function createPods(
     const pod = transceiverPod(podInput, id);
     let refused = false;
     let failure = '';
-    const ok = await attempt(`create ${pod.metadata.name}`, async () => {
+    const ok = await writes.attempt(`create ${pod.metadata.name}`, async () => {
       try {
-        const answer = await create(context.client, pod as never, {
+        const answer = await create(context.client, pod, {
           fieldManager: FIELD_MANAGER,
           signal: context.signal,
         });
@@ -485,28 +415,14 @@ async function createPods(
         spareKey,
         [...ids.slice(refused ? index : index + 1), ...spares].toSorted((a, b) => a - b),
       );
-      context.recorder.record(
-        subject,
-        'Warning',
-        'CreateFailed',
-        'Scale',
-        `could not create pod ${pod.metadata.name}: ${failure}`,
-      );
+      record(context, subject, createFailedEvent(pod.metadata.name, failure));
       break;
     }
     created.push(id);
     context.crash('after-pod-create');
   }
   if (created.length === ids.length) context.spareIds.set(spareKey, spares);
-  if (created.length > 0) {
-    context.recorder.record(
-      subject,
-      'Normal',
-      'ScalingUp',
-      'Scale',
-      `created ${created.length} transceivers (IDs ${created.join(', ')}) for ${replicas} replicas`,
-    );
-  }
+  record(context, subject, scalingUpEvent(created, replicas));
 }
 
 function forgetPool(context: ReconcileContext, key: string, namespace: string, name: string): void {

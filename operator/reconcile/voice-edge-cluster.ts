@@ -3,9 +3,14 @@
 // RBAC and NetworkPolicy objects (server-side apply; the NetworkPolicy is deleted when disabled),
 // makes sure the ID ledger exists above every ID in use, publishes the routing table built from the
 // transceiver pods of all the cluster's pools and the IPs of its relay pods (generation +1 only
-// when the content changes), and writes status.
+// when the content changes), and writes status. Each of its two jobs — the owned objects, the
+// ledger and routing table — observes, plans (cluster-reconcile-plan.ts, pure) and then writes.
 // Deletion waits, through the finalizer, until no TransceiverPool names the cluster.
 import { createHash } from 'node:crypto';
+import { isConflict, isNotFound } from '../../kube/client.ts';
+import type { ReconcileOutcome } from '../../kube/work-queue.ts';
+import { deleteObject, serverSideApply } from '../../kube/writes.ts';
+import type { RoutingTable } from '../../protocol/routing-table.ts';
 import { mergeConditions } from '../api/conditions.ts';
 import {
   CLUSTER_FINALIZER,
@@ -16,18 +21,21 @@ import {
   relayName,
   routingConfigMapName,
   signalingName,
-  transceiverPolicyName,
+  type VoiceEdgeCluster,
   type VoiceEdgeClusterStatus,
 } from '../api/v1alpha1.ts';
+import {
+  type OwnedObjectsPlan,
+  planOwnedObjects,
+  planRouting,
+  type RoutingObservation,
+  type RoutingPlan,
+  routingConflictNote,
+} from '../cluster-reconcile-plan.ts';
 import { clusterConditions, deploymentHealth } from '../cluster-status.ts';
-import { type DesiredObject, desiredClusterObjects } from '../desired/cluster-objects.ts';
-import { routingConfigMap } from '../desired/configmaps.ts';
-import { isConflict, isNotFound } from '../kube/client.ts';
-import { RESOURCES } from '../kube/resources.ts';
-import type { ReconcileOutcome } from '../kube/work-queue.ts';
-import { deleteObject, serverSideApply } from '../kube/writes.ts';
+import type { DesiredObject } from '../desired/common.ts';
 import { relayAddresses } from '../relay-addresses.ts';
-import { buildRoutingTable, relaySourcesOf } from '../routing-table-builder.ts';
+import { RESOURCES } from '../resources.ts';
 import { ensureApiCredential } from './api-credential.ts';
 import {
   clusterKey,
@@ -98,105 +106,32 @@ export async function reconcileCluster(
   // The internal-API credential first: signaling's pod template carries its hash.
   const credential = await ensureApiCredential(context, cluster);
 
-  // Owned objects: one failure does not stop the others.
+  // Owned objects: observe (the relay Service's addresses), plan, apply.
   const addresses = relayAddresses(cluster, context.caches.services.get(namespace, relayName(name)));
-  const applyErrors: string[] = [];
-  for (const object of desiredClusterObjects({
+  const owned = planOwnedObjects({
     cluster,
     defaultImage: context.config.image,
     relayAddresses: addresses,
-    apiTokensHash: credential.ok ? credential.hash : undefined,
+    credential,
     operator: context.operator,
-  })) {
-    try {
-      await applyOwned(context, object);
-    } catch (error) {
-      if (context.signal.aborted) throw error;
-      applyErrors.push(`${object.kind}/${object.metadata.name}: ${(error as Error).message}`);
-    }
-  }
-  if (!cluster.spec.networkPolicy.enabled) {
-    try {
-      await deleteOwned(context, RESOURCES.networkPolicy, namespace, transceiverPolicyName(name));
-    } catch (error) {
-      if (context.signal.aborted) throw error;
-      applyErrors.push(`delete NetworkPolicy/${transceiverPolicyName(name)}: ${(error as Error).message}`);
-    }
-  }
+  });
+  const applyErrors = await applyOwnedObjects(context, namespace, owned);
 
-  const pods = clusterPods(context.caches, namespace, name);
-  const cached = publishedTable(context.caches, namespace, name);
-  const lastWritten = context.published.get(key);
-  // The cache may not show this term's last write yet: build on whichever is newer.
-  const useWritten = lastWritten !== undefined && lastWritten.generation > (cached?.generation ?? -1);
-  const base = useWritten ? lastWritten.table : cached;
-  const baseVersion = useWritten
-    ? lastWritten.resourceVersion
-    : (context.caches.configMaps.get(namespace, routingConfigMapName(name))?.metadata.resourceVersion as
-        | string
-        | undefined);
-
-  if (context.caches.configMaps.get(namespace, ledgerConfigMapName(name)) === undefined) {
-    const highest = Math.max(
-      0,
-      ...pods.map((pod) => pod.id),
-      ...(base?.transceivers ?? []).map((entry) => entry.id),
-    );
+  // The ID ledger and the routing table: observe (after the applies above), plan, write.
+  const routing = planRouting(observeRouting(context, cluster, currentStatus));
+  if (routing.ledgerAbove !== undefined) {
     try {
-      await allocateTransceiverIds(context, cluster, 0, highest);
+      await allocateTransceiverIds(context, cluster, 0, routing.ledgerAbove);
     } catch (error) {
       if (context.signal.aborted) throw error;
       applyErrors.push(`ConfigMap/${ledgerConfigMapName(name)}: ${(error as Error).message}`);
     }
   }
-
-  const result = buildRoutingTable({
-    clusterId: cluster.spec.clusterId,
-    peers: cluster.spec.peers,
-    edgeRelays: cluster.spec.edgeRelays,
-    relaySources: relaySourcesOf(relayPods(context.caches, namespace, name)),
-    pods,
-    published: base,
-    knownGeneration: currentStatus.routingTableGeneration ?? 0,
-  });
-  let table = base;
-  if (result.changed) {
-    try {
-      const written = await serverSideApply<{ metadata: { resourceVersion: string } }>(
-        context.client,
-        routingConfigMap(cluster, result.document, base === undefined ? undefined : baseVersion) as never,
-        { fieldManager: FIELD_MANAGER, signal: context.signal },
-      );
-      table = result.table;
-      context.published.set(key, {
-        generation: result.table.generation,
-        resourceVersion: written.metadata.resourceVersion,
-        table: result.table,
-      });
-      context.metrics.routingTablePublishes.inc({ namespace, cluster: name });
-      context.logger.info(
-        {
-          cluster: `${namespace}/${name}`,
-          generation: result.table.generation,
-          transceivers: result.table.transceivers.length,
-        },
-        'published the routing table',
-      );
-    } catch (error) {
-      // Written by someone else since it was read (or gone): start again from the cache.
-      if (isConflict(error) || isNotFound(error)) context.published.delete(key);
-      throw error;
-    }
-  }
+  const table = await publishRoutingTable(context, namespace, name, routing);
   if (table) context.metrics.routingTableGeneration.set({ namespace, cluster: name }, table.generation);
-  if (result.conflicts.length > 0) {
-    context.recorder.record(
-      subject,
-      'Warning',
-      'RoutingConflict',
-      'PublishRoutingTable',
-      `pods left out of the routing table because another pod holds their ID or address: ${result.conflicts.join(', ')}`,
-    );
+  const conflicts = routingConflictNote(routing.result.conflicts);
+  if (conflicts !== undefined) {
+    context.recorder.record(subject, 'Warning', 'RoutingConflict', 'PublishRoutingTable', conflicts);
   }
   for (const error of applyErrors) context.recorder.record(subject, 'Warning', 'ApplyFailed', 'Apply', error);
 
@@ -216,12 +151,98 @@ export async function reconcileCluster(
       ),
       relayAddresses: addresses,
       routingTablePublished: table !== undefined,
-      routingConflicts: result.conflicts,
+      routingConflicts: routing.result.conflicts,
       credentialError: credential.ok ? undefined : credential.error,
     }),
   );
   if (applyErrors.length > 0) throw new Error(`could not apply every object: ${applyErrors.join('; ')}`);
   return undefined;
+}
+
+/** Applies every owned object and deletes the one the spec no longer wants; returns what failed. */
+async function applyOwnedObjects(
+  context: ReconcileContext,
+  namespace: string,
+  owned: OwnedObjectsPlan,
+): Promise<string[]> {
+  const errors: string[] = [];
+  for (const object of owned.apply) {
+    try {
+      await applyOwned(context, object);
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      errors.push(`${object.kind}/${object.metadata.name}: ${(error as Error).message}`);
+    }
+  }
+  if (owned.deleteNetworkPolicy !== undefined) {
+    const policy = owned.deleteNetworkPolicy;
+    try {
+      await deleteOwned(context, RESOURCES.networkPolicy, namespace, policy);
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      errors.push(`delete NetworkPolicy/${policy}: ${(error as Error).message}`);
+    }
+  }
+  return errors;
+}
+
+/** What the routing table and the ledger are built from: the cluster's pods and the table in force. */
+function observeRouting(
+  context: ReconcileContext,
+  cluster: VoiceEdgeCluster,
+  currentStatus: VoiceEdgeClusterStatus,
+): RoutingObservation {
+  const namespace = cluster.metadata.namespace ?? 'default';
+  const name = cluster.metadata.name;
+  return {
+    cluster,
+    pods: clusterPods(context.caches, namespace, name),
+    relayPods: relayPods(context.caches, namespace, name),
+    cached: publishedTable(context.caches, namespace, name),
+    cachedVersion: context.caches.configMaps.get(namespace, routingConfigMapName(name))?.metadata
+      .resourceVersion as string | undefined,
+    lastWritten: context.published.get(clusterKey(namespace, name)),
+    ledgerExists: context.caches.configMaps.get(namespace, ledgerConfigMapName(name)) !== undefined,
+    knownGeneration: currentStatus.routingTableGeneration ?? 0,
+  };
+}
+
+/** Publishes the planned table, if it changed; returns the table in force after. */
+async function publishRoutingTable(
+  context: ReconcileContext,
+  namespace: string,
+  name: string,
+  routing: RoutingPlan,
+): Promise<RoutingTable | undefined> {
+  if (routing.publish === undefined) return routing.base;
+  const key = clusterKey(namespace, name);
+  const { table } = routing.result;
+  try {
+    const written = await serverSideApply<{ metadata: { resourceVersion: string } }>(
+      context.client,
+      routing.publish,
+      { fieldManager: FIELD_MANAGER, signal: context.signal },
+    );
+    context.published.set(key, {
+      generation: table.generation,
+      resourceVersion: written.metadata.resourceVersion,
+      table,
+    });
+  } catch (error) {
+    // Written by someone else since it was read (or gone): start again from the cache.
+    if (isConflict(error) || isNotFound(error)) context.published.delete(key);
+    throw error;
+  }
+  context.metrics.routingTablePublishes.inc({ namespace, cluster: name });
+  context.logger.info(
+    {
+      cluster: `${namespace}/${name}`,
+      generation: table.generation,
+      transceivers: table.transceivers.length,
+    },
+    'published the routing table',
+  );
+  return table;
 }
 
 /**
@@ -261,14 +282,10 @@ async function applyOwned(context: ReconcileContext, object: DesiredObject): Pro
     const cached = informer.get(object.metadata.namespace, object.metadata.name);
     if (cached !== undefined && cached.metadata.resourceVersion === previous.resourceVersion) return;
   }
-  const written = await serverSideApply<{ metadata?: { resourceVersion?: string } }>(
-    context.client,
-    object as never,
-    {
-      fieldManager: FIELD_MANAGER,
-      signal: context.signal,
-    },
-  );
+  const written = await serverSideApply<{ metadata?: { resourceVersion?: string } }>(context.client, object, {
+    fieldManager: FIELD_MANAGER,
+    signal: context.signal,
+  });
   context.applied.set(key, { hash, at: now, resourceVersion: written?.metadata?.resourceVersion });
 }
 

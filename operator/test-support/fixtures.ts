@@ -6,7 +6,7 @@ import {
   type TransceiverPool,
   type VoiceEdgeCluster,
 } from '../api/v1alpha1.ts';
-import type { TransceiverPod } from '../transceiver-pod.ts';
+import type { ObservedTransceiverPod } from '../observed-transceiver-pod.ts';
 
 export function cluster(spec: Record<string, unknown> = {}, name = 'edge'): VoiceEdgeCluster {
   const result = readVoiceEdgeCluster({
@@ -30,7 +30,7 @@ export function pool(spec: Record<string, unknown> = {}, name = 'echo'): Transce
   return result.object;
 }
 
-export function pod(id: number, fields: Partial<TransceiverPod> = {}): TransceiverPod {
+export function pod(id: number, fields: Partial<ObservedTransceiverPod> = {}): ObservedTransceiverPod {
   return {
     name: `echo-${id}`,
     namespace: 'voice',

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { KubeClient } from '../../operator/kube/client.ts';
+import { KubeClient } from '../../kube/client.ts';
 import { type ControlPlane, startControlPlane, TEST_NODE_IP } from '../kube/control-plane.ts';
 import { startTestKubelet, type TestKubelet } from '../kube/kubelet.ts';
 import { testInformer } from '../kube/test-informer.ts';

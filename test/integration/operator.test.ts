@@ -11,12 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import pino from 'pino';
+import type { KubeClient } from '../../kube/client.ts';
+import { LeaderElector } from '../../kube/leader-election.ts';
+import { resourcePath } from '../../kube/resources.ts';
 import { loadOperatorConfig } from '../../operator/config.ts';
 import { readApiCredential } from '../../operator/desired/transceiver-api-secret.ts';
-import type { KubeClient } from '../../operator/kube/client.ts';
-import { LeaderElector } from '../../operator/kube/leader-election.ts';
-import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import { type RunningOperator, startOperator } from '../../operator/operator.ts';
+import { RESOURCES } from '../../operator/resources.ts';
 import { type ControlPlane, startControlPlane } from '../kube/control-plane.ts';
 import {
   ARTIFACTS,

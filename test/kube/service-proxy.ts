@@ -4,8 +4,8 @@
 // balancer controller: a LoadBalancer Service gets status.loadBalancer.ingress = the node IP (the rules
 // forward nodeIP:port), written with the admin identity since no node or proxy identity may.
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { type KubeClient, PATCH } from '../../operator/kube/client.ts';
-import type { Informer, KubeObject } from '../../operator/kube/informer.ts';
+import { type KubeClient, PATCH } from '../../kube/client.ts';
+import type { Informer, KubeObject } from '../../kube/informer.ts';
 import { type PodNetwork, PROXY_CHAINS } from './pod-network.ts';
 import { type Frontend, renderRules, serviceFrontends, staleUdpEntries } from './service-rules.ts';
 import { testInformer } from './test-informer.ts';

@@ -1,10 +1,10 @@
 // The caches of the test kubelet, its mini kube-proxy and the tests that watch objects are the
-// operator's informer (operator/kube/informer.ts): one list+watch for product and test alike. This
+// project's informer (kube/informer.ts): one list+watch for product and test alike. This
 // holds what they share: retries from 0.2 s doubling to 5 s, watches of 60 to 120 s, and the
 // informer's warnings (failed list/watch, a handler that threw) as one line through a plain log.
 import pino, { type Logger } from 'pino';
-import type { KubeClient } from '../../operator/kube/client.ts';
-import { Informer, type InformerHandlers, type KubeObject } from '../../operator/kube/informer.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { Informer, type InformerHandlers, type KubeObject } from '../../kube/informer.ts';
 
 export interface TestInformerOptions {
   /** For log lines: `pods`, `services`… */

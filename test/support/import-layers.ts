@@ -13,9 +13,11 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   // Wire formats and pure codecs: nothing of the project below them.
   protocol: [],
   config: ['protocol'],
-  routing: ['protocol', 'config'],
-  // What every service process shares that is no wire format: its HTTP face.
+  // What every service shares that is no wire format: retry timing, abortable waits, the HTTP face.
   runtime: [],
+  // One Kubernetes client and informer for everything that watches or writes the API.
+  kube: ['protocol', 'runtime'],
+  routing: ['protocol', 'config', 'runtime', 'kube'],
   // The guard in front of werift's private members (the transceiver's tunnel, the callers' RTCP).
   webrtc: [],
   // Tones, Opus, RTP and PCM conversions: the transceiver's media path and the callers' share them.
@@ -26,8 +28,9 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   operator: [
     'protocol',
     'config',
-    'routing',
     'runtime',
+    'kube',
+    'routing',
     // The backend protocols a pool may name, and the transceiver's env prefix the pods are given.
     'transceiver/backend-wire.ts',
     'transceiver/config.ts',

@@ -6,8 +6,9 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { KubeClient } from '../../operator/kube/client.ts';
-import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
+import { KubeClient } from '../../kube/client.ts';
+import { resourcePath } from '../../kube/resources.ts';
+import { RESOURCES } from '../../operator/resources.ts';
 import { freeTcpPort } from './net.ts';
 
 const MAIN = fileURLToPath(new URL('../../operator/main.ts', import.meta.url));

@@ -1,5 +1,5 @@
-// REST paths of the kinds the operator touches (no discovery: the set is fixed and small).
-import { CLUSTER_KIND, CLUSTER_PLURAL, GROUP, POOL_KIND, POOL_PLURAL, VERSION } from '../api/v1alpha1.ts';
+// REST paths of the built-in kinds the project touches (no discovery: the set is fixed and small);
+// the operator adds its CRDs' (operator/resources.ts).
 
 export interface Resource {
   readonly apiVersion: string;
@@ -7,13 +7,13 @@ export interface Resource {
   readonly plural: string;
 }
 
-const resource = (apiVersion: string, kind: string, plural: string): Resource => ({
+export const resource = (apiVersion: string, kind: string, plural: string): Resource => ({
   apiVersion,
   kind,
   plural,
 });
 
-export const RESOURCES = {
+export const BUILT_IN_RESOURCES = {
   pod: resource('v1', 'Pod', 'pods'),
   configMap: resource('v1', 'ConfigMap', 'configmaps'),
   secret: resource('v1', 'Secret', 'secrets'),
@@ -26,11 +26,9 @@ export const RESOURCES = {
   roleBinding: resource('rbac.authorization.k8s.io/v1', 'RoleBinding', 'rolebindings'),
   lease: resource('coordination.k8s.io/v1', 'Lease', 'leases'),
   event: resource('events.k8s.io/v1', 'Event', 'events'),
-  cluster: resource(`${GROUP}/${VERSION}`, CLUSTER_KIND, CLUSTER_PLURAL),
-  pool: resource(`${GROUP}/${VERSION}`, POOL_KIND, POOL_PLURAL),
 } as const;
 
-const BY_KIND = new Map(Object.values(RESOURCES).map((r) => [`${r.apiVersion}/${r.kind}`, r]));
+const BY_KIND = new Map(Object.values(BUILT_IN_RESOURCES).map((r) => [`${r.apiVersion}/${r.kind}`, r]));
 
 export function resourceOf(apiVersion: string, kind: string): Resource {
   const found = BY_KIND.get(`${apiVersion}/${kind}`);

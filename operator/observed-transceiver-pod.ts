@@ -12,7 +12,7 @@ import {
   transceiverIdOf,
 } from './api/v1alpha1.ts';
 
-export interface TransceiverPod {
+export interface ObservedTransceiverPod {
   readonly name: string;
   readonly namespace: string;
   readonly uid: string;
@@ -51,7 +51,7 @@ interface PodLike {
 }
 
 /** The pod as a transceiver, or undefined if it lacks a name, cluster, pool or valid ID label. */
-export function readTransceiverPod(object: unknown): TransceiverPod | undefined {
+export function readTransceiverPod(object: unknown): ObservedTransceiverPod | undefined {
   const pod = object as PodLike;
   const meta = pod?.metadata;
   const name = meta?.name;
@@ -96,6 +96,6 @@ export function apiBaseUrl(ip: string): string {
 }
 
 /** A pod that can hold no sessions any more: its containers have stopped for good. */
-export function hasFinished(pod: TransceiverPod): boolean {
+export function hasFinished(pod: ObservedTransceiverPod): boolean {
   return pod.phase === 'Succeeded' || pod.phase === 'Failed';
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { apiBaseUrl, readTransceiverPod, tunnelAddress } from './observed-transceiver-pod.ts';
 import { relayAddresses } from './relay-addresses.ts';
 import { cluster } from './test-support/fixtures.ts';
-import { apiBaseUrl, readTransceiverPod, tunnelAddress } from './transceiver-pod.ts';
 
 const labels = {
   'app.kubernetes.io/instance': 'edge',

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { PATCH } from './client.ts';
 import { microTime } from './leader-election.ts';
-import { RESOURCES, resourcePath } from './resources.ts';
+import { BUILT_IN_RESOURCES, resourcePath } from './resources.ts';
 
 export interface EventSubject {
   readonly apiVersion?: string | undefined;
@@ -79,7 +79,7 @@ export class EventRecorder {
       tracked.lastWriteAt = now;
       this.#track(
         this.#client
-          .request('PATCH', resourcePath(RESOURCES.event, tracked.namespace, tracked.name), {
+          .request('PATCH', resourcePath(BUILT_IN_RESOURCES.event, tracked.namespace, tracked.name), {
             body: { series: { count: tracked.count, lastObservedTime: microTime(now) } },
             contentType: PATCH.merge,
             timeoutMs: 10_000,
@@ -101,7 +101,7 @@ export class EventRecorder {
     this.#options.onRecorded?.(type, reason);
     this.#track(
       this.#client
-        .request('POST', resourcePath(RESOURCES.event, namespace), {
+        .request('POST', resourcePath(BUILT_IN_RESOURCES.event, namespace), {
           body: {
             apiVersion: 'events.k8s.io/v1',
             kind: 'Event',

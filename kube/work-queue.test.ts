@@ -75,7 +75,7 @@ describe('WorkQueue', () => {
     assert.equal(times.length, 4);
     assert.equal(errors.length, 3);
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    // Equal jitter (routing/backoff.ts): the n-th retry waits between half and all of 20·2^(n-1) ms.
+    // Equal jitter (runtime/backoff.ts): the n-th retry waits between half and all of 20·2^(n-1) ms.
     assert.ok(gaps[0]! >= 9 && gaps[1]! >= 19 && gaps[2]! >= 39, `gaps ${gaps}`);
     assert.equal(queue.addRateLimited('a') <= 24, true, 'the backoff starts again after a success');
   });

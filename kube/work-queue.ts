@@ -2,7 +2,7 @@
 // while it is being reconciled runs again right after, never twice at once; failures requeue it
 // with a per-key capped exponential backoff; `addAfter` keeps one timer per key (the earliest).
 // Memory is bounded by the number of distinct keys, i.e. by the objects being watched.
-import { type BackoffPolicy, backoffDelayMs } from '../../routing/backoff.ts';
+import { type BackoffPolicy, backoffDelayMs } from '../runtime/backoff.ts';
 
 export interface ReconcileOutcome {
   /** Reconcile this key again after this long even if nothing changes (timeouts, windows). */

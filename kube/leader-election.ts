@@ -6,9 +6,9 @@
 // lease can expire and another take over; on shutdown it releases the Lease so a standby takes
 // over without waiting.
 import type { Logger } from 'pino';
+import { sleep } from '../runtime/sleep.ts';
 import { isConflict, isNotFound, type KubeClient } from './client.ts';
-import { RESOURCES, resourcePath } from './resources.ts';
-import { sleep } from './sleep.ts';
+import { BUILT_IN_RESOURCES, resourcePath } from './resources.ts';
 
 export interface LeaseSpec {
   holderIdentity?: string | undefined;
@@ -169,7 +169,7 @@ export class LeaderElector {
 
   async #tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity, leaseDurationSeconds, renewDeadlineMs, retryPeriodMs } = this.#options;
-    const path = resourcePath(RESOURCES.lease, namespace, name);
+    const path = resourcePath(BUILT_IN_RESOURCES.lease, namespace, name);
     // A renewal that takes longer than the deadline is worthless: give up on it in time.
     const timeoutMs = Math.max(500, Math.min(renewDeadlineMs - retryPeriodMs, 10_000));
     const signal = this.#stop.signal;
@@ -197,16 +197,20 @@ export class LeaderElector {
     try {
       let written: LeaseObject;
       if (current === undefined) {
-        written = await this.#client.request<LeaseObject>('POST', resourcePath(RESOURCES.lease, namespace), {
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name, namespace },
-            spec: decision.spec,
+        written = await this.#client.request<LeaseObject>(
+          'POST',
+          resourcePath(BUILT_IN_RESOURCES.lease, namespace),
+          {
+            body: {
+              apiVersion: 'coordination.k8s.io/v1',
+              kind: 'Lease',
+              metadata: { name, namespace },
+              spec: decision.spec,
+            },
+            signal,
+            timeoutMs,
           },
-          signal,
-          timeoutMs,
-        });
+        );
       } else {
         written = await this.#client.request<LeaseObject>('PUT', path, {
           body: { ...current, spec: decision.spec },
@@ -230,7 +234,7 @@ export class LeaderElector {
    */
   async #release(): Promise<void> {
     const { namespace, name, identity } = this.#options;
-    const path = resourcePath(RESOURCES.lease, namespace, name);
+    const path = resourcePath(BUILT_IN_RESOURCES.lease, namespace, name);
     try {
       const current = await this.#client.get<LeaseObject>(path, { timeoutMs: 2_000 });
       if (current.spec?.holderIdentity !== identity) return;

@@ -10,17 +10,17 @@ export interface WriteOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-export interface AppliedObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string | undefined; [field: string]: unknown };
-  [field: string]: unknown;
+/** An object to write whole: its apiVersion and kind say where it goes, its metadata which one it is. */
+export interface WritableObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace?: string | undefined };
 }
 
 /** Server-side apply (PATCH application/apply-patch+yaml; JSON is YAML) with force. */
 export function serverSideApply<T = unknown>(
   client: KubeClient,
-  object: AppliedObject,
+  object: WritableObject,
   options: WriteOptions,
 ) {
   const path = resourcePath(
@@ -36,7 +36,7 @@ export function serverSideApply<T = unknown>(
   });
 }
 
-export function create<T = unknown>(client: KubeClient, object: AppliedObject, options: WriteOptions) {
+export function create<T = unknown>(client: KubeClient, object: WritableObject, options: WriteOptions) {
   const path = resourcePath(resourceOf(object.apiVersion, object.kind), object.metadata.namespace);
   return client.request<T>('POST', path, {
     query: { fieldManager: options.fieldManager },

@@ -5,9 +5,9 @@
 // capped exponential backoff and tells handlers what changed meanwhile (client-go's reflector does
 // the same). The client-node informer stops on errors other than 410, so the loop is written here.
 import type { Logger } from 'pino';
-import { type BackoffPolicy, backoffDelayMs } from '../../routing/backoff.ts';
+import { type BackoffPolicy, backoffDelayMs } from '../runtime/backoff.ts';
+import { sleep } from '../runtime/sleep.ts';
 import { isGone, type KubeClient, type WatchEvent } from './client.ts';
-import { sleep } from './sleep.ts';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -41,8 +41,13 @@ export interface InformerOptions {
   /** A watch asks the server to end it after this long (randomised up to twice, as client-go does). */
   readonly watchTimeoutSeconds: number;
   readonly pageSize?: number;
+  /** A list request that takes longer is abandoned (and retried). Default: the client's 30 s. */
+  readonly listTimeoutMs?: number;
   readonly logger: Logger;
-  readonly onRestart?: (cause: 'error' | 'expired') => void;
+  /** The list/watch failed and starts again with a relist; `error` says why. */
+  readonly onRestart?: (cause: 'error' | 'expired', error: Error) => void;
+  /** The server ended a watch normally; it is resumed from the last version seen. */
+  readonly onWatchEnd?: () => void;
 }
 
 interface ListAnswer {
@@ -50,7 +55,7 @@ interface ListAnswer {
   items?: KubeObject[];
 }
 
-export const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
+const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
 
 export class Informer<T extends KubeObject = KubeObject> {
   readonly name: string;
@@ -126,13 +131,14 @@ export class Informer<T extends KubeObject = KubeObject> {
         // a watch that does not must still back off.
         if (resourceVersion === undefined) resourceVersion = await this.#relist(signal);
         resourceVersion = await this.#watch(resourceVersion, signal);
+        if (!signal.aborted) this.#options.onWatchEnd?.();
       } catch (error) {
         if (signal.aborted) break;
         const expired = isGone(error) || (error as { expired?: boolean }).expired === true;
         // Whatever the cache missed meanwhile, the next list brings it.
         resourceVersion = undefined;
         this.#failures++;
-        this.#options.onRestart?.(expired ? 'expired' : 'error');
+        this.#options.onRestart?.(expired ? 'expired' : 'error', error as Error);
         // A 410 on a healthy server relists at once; anything else waits first.
         const delay =
           expired && this.#failures === 1 ? 0 : backoffDelayMs(this.#failures, this.#options.backoff);
@@ -159,6 +165,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           continue: continueToken,
         },
         signal,
+        ...(this.#options.listTimeoutMs === undefined ? {} : { timeoutMs: this.#options.listTimeoutMs }),
       });
       for (const item of page.items ?? []) {
         if (item?.metadata?.name)

@@ -21,11 +21,23 @@ export class KubeApiError extends Error {
   readonly status: number;
   /** The Status object's `reason` (`NotFound`, `Conflict`, `AlreadyExists`, `Expired`…). */
   readonly reason: string | undefined;
+  /** The Status object's `message`; undefined when the answer was not a Status object. */
+  readonly statusMessage: string | undefined;
 
-  constructor(method: string, path: string, status: number, reason: string | undefined, message: string) {
-    super(`${method} ${path}: ${status}${reason ? ` ${reason}` : ''}: ${message}`);
+  constructor(
+    method: string,
+    path: string,
+    status: number,
+    reason: string | undefined,
+    statusMessage: string | undefined,
+    text = '',
+  ) {
+    super(
+      `${method} ${path}: ${status}${reason ? ` ${reason}` : ''}: ${statusMessage ?? text.slice(0, 500)}`,
+    );
     this.status = status;
     this.reason = reason;
+    this.statusMessage = statusMessage;
   }
 }
 
@@ -245,13 +257,13 @@ async function readBody(response: IncomingMessage, limit: number): Promise<strin
 
 function apiError(method: string, path: string, response: IncomingMessage, text: string): KubeApiError {
   let reason: string | undefined;
-  let message = text.slice(0, 500);
+  let message: string | undefined;
   try {
     const status = JSON.parse(text) as { reason?: string; message?: string };
     reason = status.reason;
-    message = status.message ?? message;
+    message = status.message;
   } catch {
-    // Not a Status object: keep the text.
+    // Not a Status object: the error shows the text.
   }
-  return new KubeApiError(method, path, response.statusCode ?? 0, reason, message);
+  return new KubeApiError(method, path, response.statusCode ?? 0, reason, message, text);
 }

@@ -22,7 +22,3 @@ export const COMPONENTS = {
 } as const satisfies Record<string, Component>;
 
 export type ComponentName = keyof typeof COMPONENTS;
-
-export function isComponentName(name: string): name is ComponentName {
-  return Object.hasOwn(COMPONENTS, name);
-}

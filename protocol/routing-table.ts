@@ -93,7 +93,6 @@ export const RoutingTableSchema = z
 
 export type RoutingTable = z.output<typeof RoutingTableSchema>;
 export type TransceiverEntry = RoutingTable['transceivers'][number];
-export type PeerCluster = RoutingTable['peers'][number];
 
 export type RoutingTableResult = { ok: true; table: RoutingTable } | { ok: false; error: string };
 

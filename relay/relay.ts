@@ -67,28 +67,18 @@ function startWorker(init: WorkerInit): Promise<RunningWorker> {
   });
 }
 
-export async function startRelay(
+type Broadcast = (message: ToWorker) => void;
+type RelayMetrics = ReturnType<typeof createRelayMetrics>;
+
+/** The routing keys, followed live: every reload goes to the workers. */
+async function openRoutingKeys(
   config: RelayConfig,
+  env: NodeJS.ProcessEnv,
+  metrics: RelayMetrics,
   logger: Logger,
-  env: NodeJS.ProcessEnv = process.env,
-  /** Default: the one `config.routingTable` names (a file or a Kubernetes ConfigMap). */
-  source?: RoutingSource,
-): Promise<RelayHandle> {
-  const workers: RunningWorker[] = [];
-  const metrics = createRelayMetrics(() => workers.map((worker) => worker.counters));
-  const routingSource =
-    source ??
-    (config.routingTable === undefined
-      ? peersOnlySource(config.clusterId)
-      : await createRoutingSource(config.routingTable, {
-          logger,
-          onWatchRestart: (reason) => metrics.routingWatchRestarts.inc({ reason }),
-        }));
-  const broadcast = (message: ToWorker) => {
-    for (const worker of workers) if (worker.alive) worker.thread.postMessage(message);
-  };
+  broadcast: Broadcast,
+): Promise<{ keys: KeyringSource; document: unknown }> {
   const keys = new KeyringSource(config.routingKeys?.file, env);
-  let keyring: unknown;
   try {
     const loaded = await keys.start({
       onKeyring(next) {
@@ -100,20 +90,43 @@ export async function startRelay(
         logger.error({ error }, 'routing keys rejected; keeping the previous ones');
       },
     });
-    keyring = loaded.document;
+    return { keys, document: loaded.document };
   } catch (error) {
     throw new RelayStartError((error as Error).message);
   }
-  const checkCluster = (table: RoutingTable): string | undefined =>
-    config.clusterId === undefined || table.clusterId === config.clusterId
-      ? undefined
-      : `routing table is for cluster ${table.clusterId}, this relay serves cluster ${config.clusterId}`;
+}
 
+/** Why a routing table cannot be this relay's, if it cannot. */
+function clusterProblemOf(config: RelayConfig, table: RoutingTable): string | undefined {
+  return config.clusterId === undefined || table.clusterId === config.clusterId
+    ? undefined
+    : `routing table is for cluster ${table.clusterId}, this relay serves cluster ${config.clusterId}`;
+}
+
+/**
+ * The routing table, followed live (a file, a ConfigMap, or only the configured peers of an edge
+ * relay): the first one is checked and returned, each valid update goes to the workers.
+ */
+async function openRoutingTable(
+  config: RelayConfig,
+  logger: Logger,
+  metrics: RelayMetrics,
+  broadcast: Broadcast,
+  source: RoutingSource | undefined,
+): Promise<{ source: RoutingSource; first: { table: RoutingTable; document: unknown } }> {
+  const routingSource =
+    source ??
+    (config.routingTable === undefined
+      ? peersOnlySource(config.clusterId)
+      : await createRoutingSource(config.routingTable, {
+          logger,
+          onWatchRestart: (reason) => metrics.routingWatchRestarts.inc({ reason }),
+        }));
   let first: { table: RoutingTable; document: unknown };
   try {
     first = await routingSource.start({
       onTable(table, document) {
-        const problem = checkCluster(table);
+        const problem = clusterProblemOf(config, table);
         if (problem !== undefined) {
           metrics.routingTableErrors.inc();
           logger.error({ problem }, 'routing table rejected; keeping the previous one');
@@ -131,19 +144,82 @@ export async function startRelay(
       },
     });
   } catch (error) {
-    keys.close();
     throw new RelayStartError((error as Error).message);
   }
-  const clusterProblem =
-    checkCluster(first.table) ??
+  const problem =
+    clusterProblemOf(config, first.table) ??
     (config.mode === 'edge' && mergePeers(config.peers, first.table.peers, undefined).length === 0
       ? 'an edge relay needs peer clusters: set peers, or a routing table that lists some'
       : undefined);
-  if (clusterProblem !== undefined) {
+  if (problem !== undefined) {
     routingSource.close();
-    keys.close();
-    throw new RelayStartError(clusterProblem);
+    throw new RelayStartError(problem);
   }
+  return { source: routingSource, first };
+}
+
+/** Starts `config.workerCount` workers one after the other; none is left running if one fails. */
+async function startWorkers(
+  config: RelayConfig,
+  routingTable: unknown,
+  keyring: unknown,
+): Promise<RunningWorker[]> {
+  const workers: RunningWorker[] = [];
+  try {
+    for (let index = 0; index < config.workerCount; index++)
+      workers.push(await startWorker({ index, config, counters: newCounters(), routingTable, keyring }));
+    return workers;
+  } catch (error) {
+    await Promise.all(workers.map((worker) => worker.thread.terminate()));
+    throw error;
+  }
+}
+
+/** Asks every live worker to stop (it writes its last Redis batch); terminates one that takes over 5 s. */
+async function stopWorkers(workers: readonly RunningWorker[]): Promise<void> {
+  const done = workers
+    .filter((worker) => worker.alive)
+    .map(
+      (worker) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            worker.thread.terminate().then(() => resolve());
+          }, 5_000);
+          worker.thread.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          worker.thread.postMessage({ type: 'stop' } satisfies ToWorker);
+        }),
+    );
+  await Promise.all(done);
+}
+
+export async function startRelay(
+  config: RelayConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+  /** Default: the one `config.routingTable` names (a file or a Kubernetes ConfigMap). */
+  source?: RoutingSource,
+): Promise<RelayHandle> {
+  const workers: RunningWorker[] = [];
+  const metrics = createRelayMetrics(() => workers.map((worker) => worker.counters));
+  const broadcast: Broadcast = (message) => {
+    for (const worker of workers) if (worker.alive) worker.thread.postMessage(message);
+  };
+  const { keys, document: keyring } = await openRoutingKeys(config, env, metrics, logger, broadcast);
+  let routing: Awaited<ReturnType<typeof openRoutingTable>>;
+  try {
+    routing = await openRoutingTable(config, logger, metrics, broadcast, source);
+  } catch (error) {
+    keys.close();
+    throw error;
+  }
+  const { first } = routing;
+  const closeSources = () => {
+    routing.source.close();
+    keys.close();
+  };
 
   let ready = false;
   let shuttingDown = false;
@@ -155,10 +231,6 @@ export async function startRelay(
     },
     notReady: () => (ready ? undefined : { status: shuttingDown ? 'draining' : 'starting' }),
   });
-  const closeSources = () => {
-    routingSource.close();
-    keys.close();
-  };
   try {
     await http.listen({ host: config.http.host, port: config.http.port });
   } catch (error) {
@@ -167,20 +239,9 @@ export async function startRelay(
       `cannot serve HTTP on ${formatHostPort(config.http.host, config.http.port)}: ${(error as Error).message}`,
     );
   }
-
   try {
-    for (let index = 0; index < config.workerCount; index++) {
-      const init: WorkerInit = {
-        index,
-        config,
-        counters: newCounters(),
-        routingTable: first.document,
-        keyring,
-      };
-      workers.push(await startWorker(init));
-    }
+    workers.push(...(await startWorkers(config, first.document, keyring)));
   } catch (error) {
-    await Promise.all(workers.map((worker) => worker.thread.terminate()));
     await http.close();
     closeSources();
     throw error;
@@ -191,26 +252,6 @@ export async function startRelay(
     resolveStopped = resolve;
   });
   let shutdownPromise: Promise<void> | undefined;
-
-  const stopWorkers = async () => {
-    const done = workers
-      .filter((worker) => worker.alive)
-      .map(
-        (worker) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(() => {
-              worker.thread.terminate().then(() => resolve());
-            }, 5_000);
-            worker.thread.once('exit', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            worker.thread.postMessage({ type: 'stop' } satisfies ToWorker);
-          }),
-      );
-    await Promise.all(done);
-  };
-
   const shutdown = (cause?: Error): Promise<void> => {
     shutdownPromise ??= (async () => {
       shuttingDown = true;
@@ -221,7 +262,7 @@ export async function startRelay(
       );
       broadcast({ type: 'drain' });
       if (cause === undefined && config.shutdown.drainMs > 0) await sleep(config.shutdown.drainMs);
-      await stopWorkers();
+      await stopWorkers(workers);
       await http.close();
       closeSources();
       logger.info('relay stopped');

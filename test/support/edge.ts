@@ -251,7 +251,7 @@ export class Edge {
       ...options.relay,
     } satisfies RelayConfigInput);
     this.#relayConfig = relayFile;
-    this.services.push(await this.#startRelay());
+    this.services.push(await this.#launchRelay());
     const whipPort = await freeTcpPort();
     const opsPort = await freeTcpPort();
     const { transceivers: transceiverOptions, ...signalingOptions } = options.signaling ?? {};
@@ -335,7 +335,7 @@ export class Edge {
     return this.services.map((service) => `--- ${service.name}\n${service.output}`).join('\n');
   }
 
-  #startRelay(): Promise<Service> {
+  #launchRelay(): Promise<Service> {
     return Service.start(
       'relay',
       ['relay/main.ts', '--config', this.#relayConfig],
@@ -347,7 +347,7 @@ export class Edge {
   async restartRelay(): Promise<void> {
     const index = this.services.findIndex((service) => service.name === 'relay');
     await this.services[index]!.stop('SIGKILL');
-    this.services[index] = await this.#startRelay();
+    this.services[index] = await this.#launchRelay();
   }
 
   async stop(): Promise<void> {

@@ -22,7 +22,7 @@ function publicPortsToEdge(conntrack: string): number[] {
   return ports;
 }
 
-const created = (samples: Samples, cause: 'stun' | 'redis') =>
+const created = (samples: Samples, cause: 'stun' | 'redis' | 'ssrc') =>
   sample(samples, 'voice_edge_relay_flows_created_total', { cause });
 
 describe('recovery through the edge relay', () => {
@@ -43,8 +43,14 @@ describe('recovery through the edge relay', () => {
       await caller.waitForEcho(8_000);
       const before = publicPortsToEdge(edge.net.natMappings());
       assert.equal(before.length, 1, `one mapping to the edge relay: ${edge.net.natMappings()}`);
-      const edgeBefore = created(await edge.relayMetrics('edge'), 'stun');
-      const clusterBefore = created(await edge.relayMetrics('c1'), 'stun');
+      // A flow for the new address, made from the client's media (by SSRC) or, if a consent check
+      // happened to be its first packet from there, from STUN.
+      const moved = async (relay: 'edge' | 'c1') => {
+        const metrics = await edge.relayMetrics(relay);
+        return { ssrc: created(metrics, 'ssrc'), stun: created(metrics, 'stun') };
+      };
+      const edgeBefore = await moved('edge');
+      const clusterBefore = await moved('c1');
 
       edge.net.flushNat();
       const flushedAt = Date.now();
@@ -53,15 +59,21 @@ describe('recovery through the edge relay', () => {
       const gapMs = Date.now() - flushedAt;
 
       const afterPorts = publicPortsToEdge(edge.net.natMappings());
+      const edgeAfter = await moved('edge');
+      const clusterAfter = await moved('c1');
       t.diagnostic(
-        `public port ${before[0]} → ${afterPorts.join(', ')}; the new tone echoed ${gapMs} ms after the flush`,
+        `public port ${before[0]} → ${afterPorts.join(', ')}; the new tone echoed ${gapMs} ms after the flush; ` +
+          `new flows at the edge relay by SSRC ${edgeAfter.ssrc - edgeBefore.ssrc}, by STUN ${edgeAfter.stun - edgeBefore.stun}; ` +
+          `at the cluster relay by SSRC ${clusterAfter.ssrc - clusterBefore.ssrc}, by STUN ${clusterAfter.stun - clusterBefore.stun}`,
       );
       assert.equal(afterPorts.length, 1);
       assert.notEqual(afterPorts[0], before[0], 'the NAT gave the client a new public port');
-      // The client's next consent check authenticated the new address at the edge relay and, through
-      // it, at the cluster relay (the transceiver kept the session).
-      assert.ok(created(await edge.relayMetrics('edge'), 'stun') > edgeBefore);
-      assert.ok(created(await edge.relayMetrics('c1'), 'stun') > clusterBefore);
+      // The new address got a flow at the edge relay and, through it, at the cluster relay (the
+      // transceiver kept the session): from the client's SRTP (docs/relay.md, NAT rebinding).
+      const total = (after: { ssrc: number; stun: number }, before: { ssrc: number; stun: number }) =>
+        after.ssrc - before.ssrc + after.stun - before.stun;
+      assert.ok(total(edgeAfter, edgeBefore) >= 1, 'a flow for the new address at the edge relay');
+      assert.ok(total(clusterAfter, clusterBefore) >= 1, 'and at the cluster relay');
       assert.equal(await caller.connectionState(), 'connected');
       assert.ok(echoMs < 15_000);
     } finally {

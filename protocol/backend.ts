@@ -10,7 +10,7 @@
 // - text that is not JSON, not an object, has no string `type`, or has a known `type` with wrong
 //   fields is `bad-message` (the receiver answers with an `error` of that code).
 import { z } from 'zod';
-import { formatIssues } from './schema.ts';
+import { formatIssues, parseJsonObject } from './schema.ts';
 
 /** The WebSocket subprotocol both sides must agree on. */
 export const SUBPROTOCOL = 'voice-edge.v1';
@@ -164,16 +164,10 @@ export function decodeControl(
   text: string,
   direction: Direction,
 ): DecodeResult<ToBackendMessage | FromBackendMessage> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    return { ok: false, code: 'bad-message', error: `not JSON: ${(cause as Error).message}` };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, code: 'bad-message', error: 'not a JSON object' };
-  }
-  const type = (value as { type?: unknown }).type;
+  const parsed = parseJsonObject(text);
+  if (!parsed.ok) return { ok: false, code: 'bad-message', error: parsed.error };
+  const value = parsed.value;
+  const type = value.type;
   if (typeof type !== 'string') {
     return { ok: false, code: 'bad-message', error: 'type: must be a string' };
   }

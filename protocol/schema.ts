@@ -15,6 +15,24 @@ export const TransportAddressSchema = z.string().transform((text, context): Tran
   }
 });
 
+/**
+ * A text message's JSON, when it is an object (what every JSON wire message is): the error names what
+ * it is instead, for a `bad-message`.
+ */
+export function parseJsonObject(
+  text: string,
+): { ok: true; value: Record<string, unknown> } | { ok: false; error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    return { ok: false, error: `not JSON: ${(cause as Error).message}` };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, error: 'not a JSON object' };
+  return { ok: true, value: value as Record<string, unknown> };
+}
+
 /** Every issue as `path: message` (`(root)` for the value itself), joined with `; `. */
 export function formatIssues(error: z.ZodError): string {
   return error.issues

@@ -5,7 +5,7 @@
 // 8000 Hz, mono. Pure: message builders and one decoder, no sockets, no clocks, no counters.
 import { z } from 'zod';
 import { isBase64 } from './backend.ts';
-import { formatIssues } from './schema.ts';
+import { formatIssues, parseJsonObject } from './schema.ts';
 
 /** The only audio format of the protocol. */
 export const TWILIO_MEDIA_FORMAT = { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 } as const;
@@ -151,16 +151,10 @@ const MarkSchema = z.object({ mark: z.object({ name: z.string().min(1) }) });
 
 /** Decodes one text message from an agent. Never throws. */
 export function decodeAgentMessage(text: string): AgentDecodeResult {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    return { ok: false, code: 'bad-message', error: `not JSON: ${(cause as Error).message}` };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, code: 'bad-message', error: 'not a JSON object' };
-  }
-  const event = (value as { event?: unknown }).event;
+  const parsed = parseJsonObject(text);
+  if (!parsed.ok) return { ok: false, code: 'bad-message', error: parsed.error };
+  const value = parsed.value;
+  const event = value.event;
   if (typeof event !== 'string') return { ok: false, code: 'bad-message', error: 'event: must be a string' };
   switch (event) {
     case 'media': {

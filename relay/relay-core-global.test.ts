@@ -14,6 +14,7 @@ import {
   type RoutingKey,
   RoutingKeyring,
 } from '../protocol/ufrag.ts';
+import { rtpPacket } from '../test/support/ice.ts';
 import { DROP_REASONS, type DropReason, dropSlotOf, newCounters, SLOT } from './counters.ts';
 import { type Flow, FlowTable } from './flow-table.ts';
 import { type ClientDecision, LookupRequest, RelayCore } from './relay-core.ts';
@@ -332,14 +333,7 @@ describe('ICE-TCP through the global tier', () => {
 
 describe('NAT rebinding through the global tier', () => {
   test('a client rebound behind an edge relay: a candidate at the edge and at the cluster relay, flows made as the transceiver answers', () => {
-    const withSsrc = (seq: number) => {
-      const packet = Buffer.concat([Buffer.alloc(12), randomBytes(40)]);
-      packet[0] = 0x80;
-      packet[1] = 111;
-      packet.writeUInt16BE(seq, 2);
-      packet.writeUInt32BE(0xfeed, 8);
-      return packet;
-    };
+    const withSsrc = (seq: number) => rtpPacket(52, { ssrc: 0xfeed, seq });
     const edge = edgeRelay();
     const cluster = clusterRelay();
     // The call as it was: client → edge → cluster relay → transceiver 5, RTP with SSRC 0xfeed.

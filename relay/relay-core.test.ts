@@ -21,6 +21,7 @@ import {
   RoutingKeyring,
   UFRAG_LENGTH,
 } from '../protocol/ufrag.ts';
+import { rtpPacket } from '../test/support/ice.ts';
 import { DROP_REASONS, type DropReason, dropSlotOf, newCounters, SLOT } from './counters.ts';
 import { type Flow, FlowTable } from './flow-table.ts';
 import { type PathCandidate, PathCandidates } from './path-candidates.ts';
@@ -1202,14 +1203,7 @@ describe('RelayCore: records for the flow cache', () => {
 
 describe('RelayCore: NAT rebinding by SSRC (candidate paths)', () => {
   /** An RTP packet with this SSRC (the header is clear in SRTP). */
-  function rtpWithSsrc(ssrc: number, seq = 1): Buffer {
-    const packet = Buffer.concat([Buffer.alloc(12), randomBytes(40)]);
-    packet[0] = 0x80;
-    packet[1] = 111;
-    packet.writeUInt16BE(seq, 2);
-    packet.writeUInt32BE(ssrc, 8);
-    return packet;
-  }
+  const rtpWithSsrc = (ssrc: number, seq = 1) => rtpPacket(52, { ssrc, seq });
 
   /** A flow to transceiver `id` whose client has sent RTP with `ssrc`. */
   function flowWithSsrc(h: Harness, id: number, ssrc: number) {

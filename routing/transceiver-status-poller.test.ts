@@ -90,10 +90,7 @@ describe('TransceiverStatusPoller', () => {
   });
 
   test('one poll at a time per target; refresh asks again after the one under way', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { promise: gate, resolve: release } = Promise.withResolvers<void>();
     const { instance, answers, asked } = poller(async () => {
       await gate;
       return { ok: true, status: status(1) };
@@ -109,10 +106,7 @@ describe('TransceiverStatusPoller', () => {
   });
 
   test('after stop() answers are dropped and nothing more is asked', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { promise: gate, resolve: release } = Promise.withResolvers<void>();
     const { instance, answers, asked } = poller(async () => {
       await gate;
       return { ok: true, status: status(1) };

@@ -15,6 +15,7 @@ import {
   verifyMessageIntegrity,
 } from '../protocol/stun.ts';
 import { decodeTunnelPacket, encodeTunnelPacket } from '../protocol/tunnel.ts';
+import { rtpPacket } from '../test/support/ice.ts';
 import { TunnelRouter, type TunnelSessionPort } from './tunnel-router.ts';
 
 const SERVER_PWD = 'password-a-0123456789xyz';
@@ -401,14 +402,7 @@ describe('TunnelRouter with ICE-TCP clients', () => {
 });
 
 describe("TunnelRouter: a NAT rebinding found by the client's SRTP", () => {
-  function rtp(ssrc: number, seq: number): Buffer {
-    const packet = Buffer.concat([Buffer.alloc(12), randomBytes(60)]);
-    packet[0] = 0x80;
-    packet[1] = 111;
-    packet.writeUInt16BE(seq, 2);
-    packet.writeUInt32BE(ssrc, 8);
-    return packet;
-  }
+  const rtp = (ssrc: number, seq: number) => rtpPacket(72, { ssrc, seq });
 
   /** A connected client that has sent RTP with `ssrc` on its validated path. */
   function talking(ssrc = 0xabcd) {

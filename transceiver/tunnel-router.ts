@@ -278,18 +278,7 @@ export class TunnelRouter {
       return this.#drop('media_candidate_rejected');
     const verdict = session.paths.onVerifiedMedia(client, key, payload.length, now);
     if (verdict.kind !== 'deliver') return this.#drop('stun_too_many_paths');
-    if (verdict.evicted !== undefined) {
-      const evicted = this.#clients.get(verdict.evicted);
-      if (evicted?.session === session) this.#clients.delete(verdict.evicted);
-    }
-    const binding: ClientBinding = {
-      client,
-      header: encodeTunnelHeader(client),
-      session,
-      relay,
-      lastSeen: now,
-    };
-    this.#clients.set(key, binding);
+    const binding = this.#bind(session, verdict.evicted, client, key, relay, now);
     this.mediaPathsBound++;
     session.port.onData(payload, client);
     if (verdict.challenge) this.#challenge(session, verdict.path, binding, now);
@@ -326,9 +315,28 @@ export class TunnelRouter {
     if (verdict.kind === 'replayed') return this.#drop('stun_replayed');
     if (verdict.kind === 'rate-limited') return this.#drop('stun_rate_limited');
     if (verdict.kind === 'too-many-paths') return this.#drop('stun_too_many_paths');
-    if (verdict.evicted !== undefined) {
-      const evicted = this.#clients.get(verdict.evicted);
-      if (evicted?.session === session) this.#clients.delete(verdict.evicted);
+    const binding = this.#bind(session, verdict.evicted, client, key, relay, now);
+    session.port.onStunRequest(message.raw, binding.client);
+    if (verdict.path.validated) session.port.onPathActivity();
+    else if (verdict.challenge) this.#challenge(session, verdict.path, binding, now);
+    return undefined;
+  }
+
+  /**
+   * Binds `client` to the session it proved to belong to (a verified check, or verified SRTP),
+   * forgetting the address the session's paths evicted to make room, if any.
+   */
+  #bind(
+    session: Session,
+    evictedKey: string | undefined,
+    client: TransportAddress,
+    key: string,
+    relay: { address: string; port: number },
+    now: number,
+  ): ClientBinding {
+    if (evictedKey !== undefined) {
+      const evicted = this.#clients.get(evictedKey);
+      if (evicted?.session === session) this.#clients.delete(evictedKey);
     }
     let binding = this.#clients.get(key);
     if (binding === undefined || binding.session !== session) {
@@ -339,10 +347,7 @@ export class TunnelRouter {
     }
     binding.relay = relay;
     binding.lastSeen = now;
-    session.port.onStunRequest(message.raw, binding.client);
-    if (verdict.path.validated) session.port.onPathActivity();
-    else if (verdict.challenge) this.#challenge(session, verdict.path, binding, now);
-    return undefined;
+    return binding;
   }
 
   /** A check's MESSAGE-INTEGRITY (keyed with `password`) and FINGERPRINT; the drop if either fails. */

@@ -69,7 +69,7 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     env(ID_VARIABLE, String(id)),
     // The pod's IP and the port apart: `$(POD_IP):7000` would be `fd00::9:7000` for an IPv6 pod, an
     // address with no port (Kubernetes cannot add the brackets). The routing table names the same
-    // address (transceiver-pod.ts: tunnelAddress).
+    // address (observed-transceiver-pod.ts: tunnelAddress).
     env(`${PREFIX}TUNNEL__HOST`, '$(POD_IP)'),
     env(`${PREFIX}TUNNEL__PORT`, String(TRANSCEIVER_TUNNEL_PORT)),
     env(`${PREFIX}API__HOST`, hostEnvValue(httpHost(cluster))),

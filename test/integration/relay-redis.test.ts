@@ -87,12 +87,7 @@ describe('relay with Redis', () => {
     const first = await UdpEndpoint.open();
     const second = await UdpEndpoint.open();
     const third = await UdpEndpoint.open();
-    const withSsrc = (seq: number) => {
-      const packet = rtpPacket();
-      packet.writeUInt16BE(seq, 2);
-      packet.writeUInt32BE(0x5eed_1234, 8);
-      return packet;
-    };
+    const withSsrc = (seq: number) => rtpPacket(172, { ssrc: 0x5eed_1234, seq });
     /** The next tunnel datagram names `client`'s address and carries `packet`; echoed back through the relay. */
     const expectAt = async (client: UdpEndpoint, packet: Buffer) => {
       const via = await transceiver.next();

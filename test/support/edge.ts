@@ -2,12 +2,11 @@
 // echo agent ← transceivers ← relay ← signaling, sharing one keyring and one routing table.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 import {
   type RelayConfigInput,
   relayConfig,
@@ -21,6 +20,7 @@ import type { SampleRate } from '../../protocol/backend.ts';
 import { freeTcpPort, freeUdpPort } from './net.ts';
 import { parsePrometheus, type Samples } from './prometheus.ts';
 import { makeKeyring } from './relay-process.ts';
+import { writeYaml } from './yaml-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -167,9 +167,7 @@ export class Edge {
   }
 
   #write(name: string, content: unknown): string {
-    const file = join(this.dir, name);
-    writeFileSync(file, stringify(content));
-    return file;
+    return writeYaml(this.dir, name, content);
   }
 
   async #start(options: EdgeOptions): Promise<void> {

@@ -10,11 +10,10 @@
 // `X-Voice-Edge-Region: us-east` goes straight to cluster 1's relay.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 import type { CallFigures } from '../../cli/caller.ts';
 import {
   type RelayConfigInput,
@@ -30,6 +29,7 @@ import { ADDRESS, DEFAULT_DISTANCES, type Distances, GlobalNet, NS } from './glo
 import { parsePrometheus, type Samples } from './prometheus.ts';
 import { RedisServer } from './redis-server.ts';
 import { makeKeyring } from './relay-process.ts';
+import { writeYaml } from './yaml-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -79,9 +79,7 @@ export class GlobalEdge {
   }
 
   #write(name: string, content: unknown): string {
-    const file = join(this.dir, name);
-    writeFileSync(file, stringify(content));
-    return file;
+    return writeYaml(this.dir, name, content);
   }
 
   async #service(

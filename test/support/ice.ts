@@ -36,9 +36,15 @@ export function dtlsPacket(size = 120): Buffer {
   return packet;
 }
 
-export function rtpPacket(size = 172): Buffer {
+/**
+ * An RTP packet (Opus, payload type 111) of `size` bytes: random but for the first two bytes, and the
+ * sequence number and SSRC when given (a session is found by its SSRC: NAT rebinding).
+ */
+export function rtpPacket(size = 172, fields: { ssrc?: number; seq?: number } = {}): Buffer {
   const packet = randomBytes(size);
   packet[0] = 0x80;
   packet[1] = 111;
+  if (fields.seq !== undefined) packet.writeUInt16BE(fields.seq, 2);
+  if (fields.ssrc !== undefined) packet.writeUInt32BE(fields.ssrc, 8);
   return packet;
 }

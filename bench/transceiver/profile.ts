@@ -34,8 +34,8 @@ export const COMPONENTS: readonly { readonly name: string; readonly fn: string; 
     fn: '#serviceAudio',
     file: /transceiver\/call\.ts$/,
   },
-  { name: 'Opus encode (backend audio → caller)', fn: 'encode', file: /transceiver\/audio\/opus-codec\.ts$/ },
-  { name: 'Opus decode (caller → backend)', fn: 'decode', file: /transceiver\/audio\/opus-codec\.ts$/ },
+  { name: 'Opus encode (backend audio → caller)', fn: 'encode', file: /(^|\/)audio\/opus-codec\.ts$/ },
+  { name: 'Opus decode (caller → backend)', fn: 'decode', file: /(^|\/)audio\/opus-codec\.ts$/ },
   { name: 'RTP out: werift sendRtp, SRTP, socket', fn: 'sendRtp', file: /transceiver\/peer\.ts$/ },
   {
     name: 'PCM to the backend: WebSocket send',

@@ -418,8 +418,17 @@ describe('voice-edge on Kubernetes: chart, operator, pods, calls', {
     );
     const drainingCaller = kept.find((c) => transceiverOf(c) === drainingId)!;
     assert.ok(drainingCaller, `a kept call is on the draining transceiver ${drainingId}`);
-    const table = await routingTable();
-    const entry = table.transceivers.find((x) => x.id === drainingId);
+    // The pool's status and the routing table are written by two reconcilers (the pool's and the
+    // cluster's), both on the pod's draining annotation: the table may follow a moment later.
+    let entry: Awaited<ReturnType<typeof routingTable>>['transceivers'][number] | undefined;
+    await waitUntil(
+      async () => {
+        entry = (await routingTable()).transceivers.find((x) => x.id === drainingId);
+        return entry?.state === 'draining';
+      },
+      5_000,
+      'the routing table to mark it draining',
+    );
     assert.equal(entry?.state, 'draining', 'the routing table marks it draining');
     assert.ok(entry?.drainingSince !== undefined, 'with the time draining began');
 

@@ -33,29 +33,36 @@ const STATE_TEXT = {
 };
 const BUSY = new Set(['microphone', 'offering', 'connecting', 'interrupted', 'ending']);
 
+/** A call's figures before it starts (the page's first state, and every new call's). */
+function freshFigures() {
+  return {
+    /** The failure in plain words (title. explanation), or null. */
+    error: null,
+    /** What failed, for programs: { kind: microphone|whip|ice|dtls|edge, status?, code?, detail?, retryAfterSeconds? } */
+    failure: null,
+    /** A warning or note shown while the call runs (e.g. no audio arriving), or null. */
+    notice: null,
+    /** Talk → connectionState 'connected', in ms. */
+    setupMs: null,
+    setup: { microphoneMs: null, offerToAnswerMs: null, connectMs: null },
+    whipStatus: null,
+    sessionUrl: null,
+    /** The relay address (ip:port) the answer gave as the media path. */
+    relay: null,
+    hangUpStatus: null,
+    /** Where the latest RTT came from: 'rtcp' (remote-inbound-rtp) or 'ice' (candidate pair). */
+    rttSource: null,
+    samples: { rtt: [], jitter: [], loss: [], levelIn: [], levelOut: [] },
+    packets: { received: 0, lost: 0, sent: 0 },
+    callSeconds: 0,
+  };
+}
+
 const demo = {
   /** idle | microphone | offering | connecting | connected | interrupted | ending | ended | failed */
   state: 'idle',
-  /** The failure in plain words (title. explanation), or null. */
-  error: null,
-  /** What failed, for programs: { kind: microphone|whip|ice|dtls|edge, status?, code?, detail?, retryAfterSeconds? } */
-  failure: null,
-  /** A warning or note shown while the call runs (e.g. no audio arriving), or null. */
-  notice: null,
-  /** Talk → connectionState 'connected', in ms. */
-  setupMs: null,
-  setup: { microphoneMs: null, offerToAnswerMs: null, connectMs: null },
+  ...freshFigures(),
   whipUrl,
-  whipStatus: null,
-  sessionUrl: null,
-  /** The relay address (ip:port) the answer gave as the media path. */
-  relay: null,
-  hangUpStatus: null,
-  /** Where the latest RTT came from: 'rtcp' (remote-inbound-rtp) or 'ice' (candidate pair). */
-  rttSource: null,
-  samples: { rtt: [], jitter: [], loss: [], levelIn: [], levelOut: [] },
-  packets: { received: 0, lost: 0, sent: 0 },
-  callSeconds: 0,
   events: [],
 };
 window.voiceEdgeDemo = demo;
@@ -473,21 +480,7 @@ function relayOf(sdp) {
 // Figures
 
 function resetFigures() {
-  Object.assign(demo, {
-    error: null,
-    failure: null,
-    notice: null,
-    setupMs: null,
-    setup: { microphoneMs: null, offerToAnswerMs: null, connectMs: null },
-    whipStatus: null,
-    sessionUrl: null,
-    relay: null,
-    hangUpStatus: null,
-    rttSource: null,
-    samples: { rtt: [], jitter: [], loss: [], levelIn: [], levelOut: [] },
-    packets: { received: 0, lost: 0, sent: 0 },
-    callSeconds: 0,
-  });
+  Object.assign(demo, freshFigures());
 }
 
 function pickStats(report) {

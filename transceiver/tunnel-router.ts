@@ -23,6 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { clientKey, type TransportAddress } from '../protocol/address.ts';
 import type { CidrSet } from '../protocol/cidr.ts';
+import { classifyPacket } from '../protocol/packet-kind.ts';
 import { rtpSsrc } from '../protocol/rtp-header.ts';
 import {
   encodeErrorCode,
@@ -236,8 +237,7 @@ export class TunnelRouter {
     if (!decoded.ok) return this.#drop('tunnel_malformed');
     const { client, payload } = decoded.packet;
     const key = clientKey(client);
-    const first = payload[0];
-    if (first !== undefined && first < 4) return this.#onStun(payload, client, key, relay, now);
+    if (classifyPacket(payload) === 'stun') return this.#onStun(payload, client, key, relay, now);
     const binding = this.#clients.get(key);
     if (binding === undefined) return this.#onUnknownClientMedia(payload, client, key, relay, now);
     binding.relay = relay;

@@ -388,7 +388,8 @@ export class RelayCore {
    * A tunnel datagram on the public port: an edge relay forwarding a client's packet. Accepted only
    * from a known edge relay; then handled like a packet from the client the header names (same
    * checks for new flows), and the flow remembers the edge so that replies go back through it. The
-   * worker forwards the client's packet, `datagram.subarray(tunnelHeaderLength(datagram))`.
+   * worker forwards the client's packet, `datagram.subarray(target.header.length)` (the same client, so
+   * the same header length).
    */
   onEdgeDatagram(
     datagram: Buffer,

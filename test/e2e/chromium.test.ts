@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from '../support/chromium.ts';
-import { Edge } from '../support/edge.ts';
-import { serveTestPages, type TestPages } from '../support/test-pages.ts';
+import { ChromiumEdge } from '../support/chromium-edge.ts';
+import type { Edge } from '../support/edge.ts';
+import type { TestPages } from '../support/test-pages.ts';
 import { runWhipCall } from '../support/whip-call.ts';
 
 const ECHO_DELAY_MS = 300;
@@ -32,24 +32,15 @@ describe('a Chromium caller through the whole edge', () => {
   let edge: Edge | undefined;
   let pages: TestPages | undefined;
   let browser: Browser | undefined;
+  let setup: ChromiumEdge | undefined;
 
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
-    pages = await serveTestPages();
-    edge = await Edge.start({
-      echoDelayMs: ECHO_DELAY_MS,
-      // The harness polls transceiver status with a 150 ms timeout; Chromium starting on a small
-      // machine can delay an answer that long, and a missed poll makes signaling refuse the call.
-      signaling: { transceivers: { statusIntervalMs: 500, statusTimeoutMs: 400, statusStaleMs: 3_000 } },
-    });
-    browser = await launchChromium();
+    setup = await ChromiumEdge.start({ echoDelayMs: ECHO_DELAY_MS });
+    ({ edge, pages, browser } = setup);
   });
 
-  after(async () => {
-    await browser?.close().catch(() => {});
-    pages?.close();
-    await edge?.stop();
-  });
+  after(() => setup?.stop());
 
   test('hears its own microphone come back after the echo delay; hang-up frees the session', async (t) => {
     let outcome: Awaited<ReturnType<typeof runWhipCall>> | undefined;

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from '../support/chromium.ts';
-import { Edge } from '../support/edge.ts';
+import { ChromiumEdge } from '../support/chromium-edge.ts';
+import type { Edge } from '../support/edge.ts';
 import { sample } from '../support/prometheus.ts';
-import { serveTestPages, type TestPages } from '../support/test-pages.ts';
+import type { TestPages } from '../support/test-pages.ts';
 import { toneCallerEvents } from '../support/tone-caller.ts';
 import { blockUdp } from '../support/udp-block.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -49,22 +49,14 @@ describe('ICE-TCP: a Chromium caller whose network blocks UDP', () => {
   let edge: Edge | undefined;
   let pages: TestPages | undefined;
   let browser: Browser | undefined;
+  let setup: ChromiumEdge | undefined;
 
   before(async () => {
-    pages = await serveTestPages();
-    edge = await Edge.start({
-      echoDelayMs: ECHO_DELAY_MS,
-      tcp: true,
-      signaling: { transceivers: { statusIntervalMs: 500, statusTimeoutMs: 400, statusStaleMs: 3_000 } },
-    });
-    browser = await launchChromium();
+    setup = await ChromiumEdge.start({ echoDelayMs: ECHO_DELAY_MS, tcp: true });
+    ({ edge, pages, browser } = setup);
   });
 
-  after(async () => {
-    await browser?.close().catch(() => {});
-    pages?.close();
-    await edge?.stop();
-  });
+  after(() => setup?.stop());
 
   test('with UDP open, Chromium uses UDP: the TCP candidate ranks below it', async (t) => {
     const { result, hangUpStatus, console } = await runWhipCall(browser!, pages!, edge!.whipUrl, {

@@ -115,12 +115,12 @@ export class RelayCore {
   readonly clusterId: number;
   readonly flows: FlowTable;
   readonly counters: Float64Array;
-  readonly recovery: boolean;
   #keyring: RoutingKeyring;
   #routes: Routes;
   readonly #newFlowLimiter: SourceRateLimiter;
   #draining = false;
   readonly candidates: PathCandidates;
+  /** The flow cache's lookups held: present exactly when there is a cache (recovery). */
   readonly #lookups: PendingLookups | undefined;
   /** Flows created (or given an SSRC) since the cache writer last took them. */
   #unrecorded = new Set<Flow>();
@@ -132,7 +132,6 @@ export class RelayCore {
     this.flows = options.flows;
     this.#newFlowLimiter = options.newFlowLimiter;
     this.counters = options.counters;
-    this.recovery = options.recovery;
     this.candidates = options.candidates ?? new PathCandidates();
     this.#lookups = options.recovery ? new PendingLookups(options.lookups ?? DEFAULT_LOOKUPS) : undefined;
     this.counters[SLOT.routingTableGeneration] = options.routes.generation;
@@ -262,7 +261,7 @@ export class RelayCore {
     if (ssrc === undefined || ssrc === flow.ssrc) return;
     this.flows.indexSsrc(flow, ssrc);
     // A restarted relay or another replica finds the session by this SSRC in the flow cache.
-    if (this.recovery && flow.client.transport === undefined) this.#unrecorded.add(flow);
+    if (this.#lookups !== undefined && flow.client.transport === undefined) this.#unrecorded.add(flow);
   }
 
   /**
@@ -501,7 +500,7 @@ export class RelayCore {
     if (!this.#newFlowLimiter.allow(address, now)) return this.#drop('rate_limited');
     if (!this.flows.hasRoomFor(key)) return this.#drop('flow_table_full');
     const flow = this.#createFlow(key, address, family, port, socketIndex, ufrag, route, via, now, transport);
-    if (this.recovery && transport === undefined) this.#unrecorded.add(flow);
+    if (this.#lookups !== undefined && transport === undefined) this.#unrecorded.add(flow);
     this.counters[SLOT.flowsCreatedStun]!++;
     this.counters[route.packetsSlot]!++;
     this.counters[route.bytesSlot]! += packet.length;
@@ -625,7 +624,7 @@ export class RelayCore {
       candidate.via,
       now,
     );
-    if (this.recovery) this.#unrecorded.add(flow);
+    if (this.#lookups !== undefined) this.#unrecorded.add(flow);
     this.counters[SLOT.flowsCreatedSsrc]!++;
     return flow;
   }

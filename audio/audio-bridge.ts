@@ -92,6 +92,8 @@ export interface AudioBridgeStats {
   /** Frames to the backend made up for missing audio (lost, undecodable). */
   concealedFrames: number;
   decodeErrors: number;
+  /** Packets decoded, by the Opus bandwidth they carried (OPUS_BANDWIDTHS order). */
+  decodedByBandwidth: readonly number[];
   lost: number;
   late: number;
   duplicate: number;
@@ -318,6 +320,7 @@ export class AudioBridge {
       framesToBackend: order.delivered + order.lost,
       concealedFrames: decoder.concealed,
       decodeErrors: decoder.decodeErrors,
+      decodedByBandwidth: [...decoder.decodedByBandwidth],
       lost: order.lost,
       late: order.late,
       duplicate: order.duplicate,

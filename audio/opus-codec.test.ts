@@ -3,7 +3,13 @@ import { describe, test } from 'node:test';
 import { Encoder } from '@evan/opus';
 import fc from 'fast-check';
 import { frameBytes, SAMPLE_RATES, type SampleRate } from '../protocol/backend.ts';
-import { CONCEAL_FADE_FRAMES, OpusFrameDecoder, OpusFrameEncoder } from './opus-codec.ts';
+import {
+  CONCEAL_FADE_FRAMES,
+  OPUS_BANDWIDTHS,
+  OpusFrameDecoder,
+  OpusFrameEncoder,
+  opusBandwidthIndex,
+} from './opus-codec.ts';
 import { dominantFrequency, rms, sine } from './tone.ts';
 
 function frames(pcm: Buffer, bytes: number): Buffer[] {
@@ -102,5 +108,40 @@ describe('OpusFrameDecoder', () => {
   test('concealment before anything was decoded is silence', () => {
     const decoder = new OpusFrameDecoder(8000);
     assert.deepEqual(decoder.conceal(), Buffer.alloc(320));
+  });
+});
+
+describe('Opus bandwidth', () => {
+  test('the TOC configuration names it (RFC 6716 §3.1, Table 2)', () => {
+    const of = (config: number) => OPUS_BANDWIDTHS[opusBandwidthIndex(config << 3)];
+    const expected: Record<string, number[]> = {
+      narrowband: [0, 1, 2, 3, 16, 17, 18, 19],
+      mediumband: [4, 5, 6, 7],
+      wideband: [8, 9, 10, 11, 20, 21, 22, 23],
+      superwideband: [12, 13, 24, 25, 26, 27],
+      fullband: [14, 15, 28, 29, 30, 31],
+    };
+    for (const [bandwidth, configs] of Object.entries(expected))
+      for (const config of configs) assert.equal(of(config), bandwidth, `configuration ${config}`);
+    // The stereo flag and frame count code (the TOC's low 3 bits) do not change it.
+    assert.equal(opusBandwidthIndex((9 << 3) | 0b111), opusBandwidthIndex(9 << 3));
+  });
+
+  test('the decoder counts what it decoded by bandwidth: a 16 kHz encoder sends wideband, 48 kHz fullband', () => {
+    for (const [rate, bandwidth] of [
+      [16_000, 'wideband'],
+      [48_000, 'fullband'],
+    ] as const) {
+      const encoder = new OpusFrameEncoder(rate);
+      const decoder = new OpusFrameDecoder(16_000);
+      for (const frame of frames(sine(440, rate, 200, 0.3), frameBytes(rate)))
+        decoder.decode(encoder.encode(frame));
+      const counts = decoder.stats.decodedByBandwidth;
+      assert.equal(counts[OPUS_BANDWIDTHS.indexOf(bandwidth)], 10, `${rate} Hz: ${counts}`);
+      assert.equal(
+        counts.reduce((a, b) => a + b, 0),
+        10,
+      );
+    }
   });
 });

@@ -8,6 +8,22 @@
 import { Decoder, Encoder } from '@evan/opus';
 import { frameBytes, type SampleRate } from '../protocol/backend.ts';
 
+/** Opus's audio bandwidths (RFC 6716 §2), narrowest first: the order of `decodedByBandwidth`. */
+export const OPUS_BANDWIDTHS = ['narrowband', 'mediumband', 'wideband', 'superwideband', 'fullband'] as const;
+export type OpusBandwidth = (typeof OPUS_BANDWIDTHS)[number];
+
+/**
+ * The bandwidth an Opus packet carries, as an index into OPUS_BANDWIDTHS, from its TOC byte's
+ * configuration number (RFC 6716 §3.1, Table 2): SILK 0–11, hybrid 12–15, CELT 16–31.
+ */
+export function opusBandwidthIndex(toc: number): number {
+  const config = toc >> 3;
+  if (config < 12) return config >> 2; // SILK: NB, MB, WB, four configurations each
+  if (config < 16) return config < 14 ? 3 : 4; // hybrid: SWB, FB
+  const celt = (config - 16) >> 2; // CELT: NB, WB, SWB, FB
+  return celt === 0 ? 0 : celt + 1;
+}
+
 /** How many consecutive concealed frames it takes to fade the last good frame out to silence. */
 export const CONCEAL_FADE_FRAMES = 4;
 
@@ -20,6 +36,11 @@ export interface OpusDecoderStats {
   decodeErrors: number;
   /** Decoded packets that did not carry 20 ms and were trimmed or padded to one frame. */
   resized: number;
+  /**
+   * Decoded packets by the bandwidth they carried (OPUS_BANDWIDTHS order): whether callers honour the
+   * answer's `maxplaybackrate` (wider audio costs more to decode and is thrown away here).
+   */
+  decodedByBandwidth: number[];
 }
 
 export class OpusFrameDecoder {
@@ -30,7 +51,13 @@ export class OpusFrameDecoder {
   /** The last frame libopus produced: what concealment repeats. */
   #lastFrame: Buffer | undefined;
   #concealedInRow = 0;
-  readonly #stats: OpusDecoderStats = { decoded: 0, concealed: 0, decodeErrors: 0, resized: 0 };
+  readonly #stats: OpusDecoderStats = {
+    decoded: 0,
+    concealed: 0,
+    decodeErrors: 0,
+    resized: 0,
+    decodedByBandwidth: OPUS_BANDWIDTHS.map(() => 0),
+  };
 
   constructor(sampleRate: SampleRate) {
     this.sampleRate = sampleRate;
@@ -62,6 +89,7 @@ export class OpusFrameDecoder {
       return this.conceal();
     }
     this.#stats.decoded++;
+    this.#stats.decodedByBandwidth[opusBandwidthIndex(payload[0]!)]!++;
     this.#concealedInRow = 0;
     // The binding returns a fresh copy (Uint8Array#slice of its shared buffer): a view is safe.
     let frame = Buffer.from(decoded.buffer, decoded.byteOffset, decoded.byteLength);

@@ -121,18 +121,25 @@ export class Call {
     call.#wireBackend();
     let answer: string;
     try {
-      const answered = await Peer.answer(options.offer, options.relays, options.credentials, options.router, {
-        onRtp: (rtp) => call.#onRtp(rtp.header.sequenceNumber, rtp.payload),
-        onDataChannelMessage: (label, data) => call.#backend.sendDataChannel(label, data),
-        onConnected: () => call.#onConnected(),
-        onFailed: (reason) => {
-          call.#logger.info({ reason }, 'peer failed');
-          call.end('peer-failed');
+      const answered = await Peer.answer(
+        options.offer,
+        options.relays,
+        options.credentials,
+        options.router,
+        {
+          onRtp: (rtp) => call.#onRtp(rtp.header.sequenceNumber, rtp.payload),
+          onDataChannelMessage: (label, data) => call.#backend.sendDataChannel(label, data),
+          onConnected: () => call.#onConnected(),
+          onFailed: (reason) => {
+            call.#logger.info({ reason }, 'peer failed');
+            call.end('peer-failed');
+          },
+          onActivity: () => {
+            call.#lastActivity = Date.now();
+          },
         },
-        onActivity: () => {
-          call.#lastActivity = Date.now();
-        },
-      });
+        options.backend.sampleRate,
+      );
       call.#peer = answered.peer;
       answer = answered.answer;
     } catch (error) {
@@ -315,6 +322,11 @@ export class Call {
 
   get queuedMs(): number {
     return this.#bridge.queuedMs;
+  }
+
+  /** The caller's packets decoded, by Opus bandwidth (OPUS_BANDWIDTHS order). */
+  get decodedByBandwidth(): readonly number[] {
+    return this.#bridge.stats.decodedByBandwidth;
   }
 
   async #reportQuality(): Promise<void> {

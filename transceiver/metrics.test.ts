@@ -11,6 +11,7 @@ function gaugesWith(sessions: () => number): TransceiverGauges {
     tunnelSendDrops: () => new Map(),
     pathsValidated: () => 0,
     mediaPathsBound: () => 0,
+    decodedByBandwidth: () => [0, 0, 7, 0, 1],
   };
 }
 
@@ -34,4 +35,20 @@ test('memory: rss, heap and the idle baseline reported; per session = growth ove
   assert.ok(perSession >= 16 * 1024 * 1024 * 0.9, `per session ${perSession}`);
   assert.ok(Math.abs(perSession - (rss - idleRss) / 4) < 4 * 1024 * 1024);
   assert.equal(held[held.length - 1], 1);
+});
+
+test('Opus packets decoded are counted by bandwidth', async () => {
+  const text = await createTransceiverMetrics(gaugesWith(() => 0)).registry.metrics();
+  assert.equal(
+    value(text, /voice_edge_transceiver_opus_packets_decoded_total\{bandwidth="wideband"\} (\d+)/),
+    7,
+  );
+  assert.equal(
+    value(text, /voice_edge_transceiver_opus_packets_decoded_total\{bandwidth="fullband"\} (\d+)/),
+    1,
+  );
+  assert.equal(
+    value(text, /voice_edge_transceiver_opus_packets_decoded_total\{bandwidth="narrowband"\} (\d+)/),
+    0,
+  );
 });

@@ -1,5 +1,6 @@
 // Prometheus metrics of a transceiver.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { OPUS_BANDWIDTHS } from '../audio/opus-codec.ts';
 import type { CallQuality } from './call.ts';
 
 export interface TransceiverMetrics {
@@ -28,6 +29,8 @@ export interface TransceiverGauges {
   pathsValidated(): number;
   /** Client addresses bound by the client's verified SRTP (NAT rebinding found by its media). */
   mediaPathsBound(): number;
+  /** Callers' packets decoded since start, by Opus bandwidth (OPUS_BANDWIDTHS order). */
+  decodedByBandwidth(): readonly number[];
 }
 
 export function createTransceiverMetrics(gauges: TransceiverGauges): TransceiverMetrics {
@@ -78,6 +81,18 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
     "Client addresses bound by the client's verified SRTP since start (a NAT rebinding found by its media, then challenged)",
     () => gauges.mediaPathsBound(),
   );
+  new Counter({
+    name: 'voice_edge_transceiver_opus_packets_decoded_total',
+    help: "Callers' Opus packets decoded, by the audio bandwidth they carried: wider than the backend's rate means a caller ignored the answer's maxplaybackrate (decoded at a cost, then thrown away)",
+    labelNames: ['bandwidth'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      gauges.decodedByBandwidth().forEach((count, index) => {
+        this.inc({ bandwidth: OPUS_BANDWIDTHS[index]! }, count);
+      });
+    },
+  });
   // Memory per session, estimated: the process's resident memory above what it held with no session
   // (the lowest figure seen while idle), shared out over the live sessions. What bounds it: the
   // offer shape limits (a few m= sections, docs/whip.md#limits), the playout queue per call and the

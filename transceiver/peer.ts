@@ -10,7 +10,7 @@ import {
   useOPUS,
 } from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
-import { rewriteAnswer, stripCandidates } from './sdp.ts';
+import { limitOpusRate, rewriteAnswer, stripCandidates } from './sdp.ts';
 import type { TunnelSessionPort } from './tunnel-router.ts';
 import {
   attachTunnel,
@@ -45,6 +45,8 @@ export class Peer implements TunnelSessionPort {
   readonly #protocol: TunnelIceProtocol;
   readonly #audio: RTCRtpTransceiver;
   readonly #events: PeerEvents;
+  /** The most audio bandwidth worth receiving (Hz): the backend's rate. */
+  readonly #maxAudioRateHz: number;
   readonly #channels = new Map<string, RTCDataChannel>();
   #closed = false;
 
@@ -52,9 +54,11 @@ export class Peer implements TunnelSessionPort {
     pc: RTCPeerConnection,
     audio: RTCRtpTransceiver,
     events: PeerEvents,
+    maxAudioRateHz: number,
     protocol: (owner: Peer) => TunnelIceProtocol,
   ) {
     this.pc = pc;
+    this.#maxAudioRateHz = maxAudioRateHz;
     this.#protocol = protocol(this);
     this.#audio = audio;
     this.#events = events;
@@ -69,7 +73,8 @@ export class Peer implements TunnelSessionPort {
   }
 
   /**
-   * Answers `offer`. Throws on SDP werift rejects. The answer's only candidates are `relays`.
+   * Answers `offer`. Throws on SDP werift rejects. The answer's only candidates are `relays`; it
+   * asks for Opus no wider than `maxAudioRateHz` (sdp.ts limitOpusRate).
    */
   static async answer(
     offer: string,
@@ -77,6 +82,7 @@ export class Peer implements TunnelSessionPort {
     credentials: IceCredentials,
     sender: TunnelSender,
     events: PeerEvents,
+    maxAudioRateHz: number,
   ): Promise<{ peer: Peer; answer: string }> {
     const pc = new RTCPeerConnection({
       iceLite: true,
@@ -93,6 +99,7 @@ export class Peer implements TunnelSessionPort {
         pc,
         audio,
         events,
+        maxAudioRateHz,
         (owner) => new TunnelIceProtocol(sender, owner, relays[0]!, credentials.ufrag),
       );
       const protocol = peer.#protocol;
@@ -100,7 +107,7 @@ export class Peer implements TunnelSessionPort {
       attachTunnel(pc, protocol);
       setIceCredentials(pc, credentials.ufrag, credentials.password, protocol);
       await pc.setLocalDescription(await pc.createAnswer());
-      return { peer, answer: rewriteAnswer(pc.localDescription!.sdp, relays) };
+      return { peer, answer: peer.#answerSdp(relays) };
     } catch (error) {
       await pc.close().catch(() => {});
       throw error;
@@ -132,7 +139,12 @@ export class Peer implements TunnelSessionPort {
           .catch((error: Error) => this.#events.onFailed(`ICE restart failed: ${error.message}`));
       }
     }
-    return { answer: rewriteAnswer(this.pc.localDescription!.sdp, relays), restarted };
+    return { answer: this.#answerSdp(relays), restarted };
+  }
+
+  /** werift's answer as sent to the client: the relays as candidates, Opus limited to the backend's rate. */
+  #answerSdp(relays: readonly TransportAddress[]): string {
+    return limitOpusRate(rewriteAnswer(this.pc.localDescription!.sdp, relays), this.#maxAudioRateHz);
   }
 
   // TunnelSessionPort: packets the router verified and routed to this call.

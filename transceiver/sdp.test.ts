@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { iceUfragOf, rewriteAnswer, stripCandidates } from './sdp.ts';
+import { CHROME_AUDIO_OFFER, FIREFOX_AUDIO_OFFER } from '../protocol/testdata/offers.ts';
+import { iceUfragOf, limitOpusRate, opusMaxPlaybackRate, rewriteAnswer, stripCandidates } from './sdp.ts';
 
 const answer = [
   'v=0',
@@ -58,4 +59,38 @@ test('ICE-TCP relays are passive host candidates, below every UDP candidate (RFC
   ]);
   // 126 << 24 | (4 << 13) − 1 << 8 | 255: host, passive, second in line, component 1.
   assert.equal(2122317823, 126 * 2 ** 24 + ((4 << 13) - 1) * 2 ** 8 + 255);
+});
+
+test('the Opus rate limit replaces echoed rate parameters and keeps the others (RFC 7587 §6.1)', () => {
+  // Firefox offers maxplaybackrate=48000;stereo=1;useinbandfec=1 on payload type 109.
+  const firefox = limitOpusRate(FIREFOX_AUDIO_OFFER, 16_000);
+  assert.deepEqual(
+    firefox.split('\r\n').filter((l) => l.startsWith('a=fmtp:109')),
+    ['a=fmtp:109 stereo=1;useinbandfec=1;maxplaybackrate=16000;sprop-maxcapturerate=16000'],
+  );
+  assert.equal(opusMaxPlaybackRate(firefox), 16_000);
+  assert.equal(opusMaxPlaybackRate(FIREFOX_AUDIO_OFFER), 48_000);
+  // Other formats' parameters are not touched.
+  const chrome = limitOpusRate(CHROME_AUDIO_OFFER, 8_000);
+  const otherFmtp = (sdp: string) =>
+    sdp.split('\r\n').filter((l) => l.startsWith('a=fmtp:') && !l.startsWith('a=fmtp:111 '));
+  assert.deepEqual(otherFmtp(chrome), otherFmtp(CHROME_AUDIO_OFFER));
+  assert.match(
+    chrome,
+    /\r\na=fmtp:111 minptime=10;useinbandfec=1;maxplaybackrate=8000;sprop-maxcapturerate=8000\r\n/,
+  );
+  assert.equal(opusMaxPlaybackRate(chrome), 8_000);
+  // At Opus's own rate nothing is said.
+  assert.equal(limitOpusRate(CHROME_AUDIO_OFFER, 48_000), CHROME_AUDIO_OFFER);
+});
+
+test('an Opus format without parameters gets an fmtp line after its rtpmap', () => {
+  const sdp = `${answer}\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\n`;
+  const lines = limitOpusRate(sdp, 24_000).trim().split('\r\n');
+  assert.equal(
+    lines[lines.indexOf('a=rtpmap:111 opus/48000/2') + 1],
+    'a=fmtp:111 maxplaybackrate=24000;sprop-maxcapturerate=24000',
+  );
+  assert.equal(opusMaxPlaybackRate(lines.join('\r\n')), 24_000);
+  assert.equal(opusMaxPlaybackRate(answer), 48_000, 'no Opus format: the default');
 });

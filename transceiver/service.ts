@@ -39,6 +39,7 @@ export async function startTransceiver(
     tunnelSendDrops: () => transceiver?.router.sendDrops ?? new Map(),
     pathsValidated: () => transceiver?.router.pathsValidated ?? 0,
     mediaPathsBound: () => transceiver?.router.mediaPathsBound ?? 0,
+    decodedByBandwidth: () => transceiver?.decodedByBandwidth() ?? [],
   });
   const keys = new KeyringSource(config.routingKeys?.file, env);
   let loaded: Awaited<ReturnType<KeyringSource['start']>>;

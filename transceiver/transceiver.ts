@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { OPUS_BANDWIDTHS } from '../audio/opus-codec.ts';
 import { literalLookup, type TransportAddress } from '../protocol/address.ts';
 import { type Cidr, CidrSet } from '../protocol/cidr.ts';
 import { deriveIcePassword, newUfrag, type RoutingKeyring } from '../protocol/ufrag.ts';
@@ -53,6 +54,8 @@ export class Transceiver {
   /** When the datagram being handled arrived (performance.now() ms). */
   #datagramAt = 0;
   #housekeeping: NodeJS.Timeout | undefined;
+  /** Packets decoded by calls that have ended, by Opus bandwidth. */
+  readonly #endedDecodedByBandwidth = OPUS_BANDWIDTHS.map(() => 0);
 
   constructor(
     config: TransceiverConfig,
@@ -220,6 +223,9 @@ export class Transceiver {
 
   #onEnded(call: Call, reason: CallEndReason): void {
     this.#calls.delete(call.id);
+    call.decodedByBandwidth.forEach((count, index) => {
+      this.#endedDecodedByBandwidth[index]! += count;
+    });
     this.#metrics.sessionsEnded.inc({ reason });
   }
 
@@ -227,6 +233,16 @@ export class Transceiver {
   drain(): void {
     if (!this.#draining) this.#logger.info({ sessions: this.#calls.size }, 'draining');
     this.#draining = true;
+  }
+
+  /** Packets of callers' audio decoded since start, by Opus bandwidth (OPUS_BANDWIDTHS order). */
+  decodedByBandwidth(): number[] {
+    const totals = [...this.#endedDecodedByBandwidth];
+    for (const call of this.#calls.values())
+      call.decodedByBandwidth.forEach((count, index) => {
+        totals[index]! += count;
+      });
+    return totals;
   }
 
   get calls(): ReadonlyMap<string, Call> {

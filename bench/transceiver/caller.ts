@@ -23,9 +23,10 @@ import type { RTCPeerConnection, RtpPacket } from 'werift';
 import { OpusFrameDecoder } from '../../audio/opus-codec.ts';
 import { dominantFrequency, rms } from '../../audio/tone.ts';
 import { CallerPeer } from '../../cli/caller-peer.ts';
+import { opusMaxPlaybackRate } from '../../transceiver/sdp.ts';
 import { type ConversationOptions, callSeed, TurnCursor } from './conversation.ts';
 import type { CallerVoice } from './speech.ts';
-import { CYCLE_FRAMES, type EncodedStream, LOUD_BYTES, QUIET_BEFORE } from './stream.ts';
+import { CYCLE_FRAMES, type EncodedStream, forPlaybackRate, LOUD_BYTES, QUIET_BEFORE } from './stream.ts';
 
 /** How a caller gets its offer answered: WHIP through the edge, or the direct endpoint. */
 export type Signal = (
@@ -81,7 +82,8 @@ export interface DecodeCheck {
 }
 
 export interface CallerOptions {
-  readonly stream: EncodedStream;
+  /** The cycle encoded at each rate an answer may ask for (see forPlaybackRate). */
+  readonly streams: readonly EncodedStream[];
   /** The echo agent's configured delay, removed from every loop latency (ms). */
   readonly echoDelayMs: number;
   /** Which frame of the cycle this caller sends first (spreads bursts over the cycle). */
@@ -94,7 +96,8 @@ export interface CallerOptions {
    * timed. The schedule's seed is the session ID (from the signal) mixed with `runSeed`.
    */
   readonly conversation?: {
-    readonly voice: CallerVoice;
+    /** The caller's voice encoded at each rate an answer may ask for. */
+    readonly voices: readonly CallerVoice[];
     readonly options: ConversationOptions;
     readonly runSeed: number;
   };
@@ -135,6 +138,9 @@ export class Caller {
   readonly #peer: CallerPeer;
   readonly #options: CallerOptions;
   #offerSentAt = 0;
+  /** What this call sends, at the rate its answer asked for (set in connect). */
+  #stream: EncodedStream | undefined;
+  #voice: CallerVoice | undefined;
   #hangUp: (() => Promise<void>) | undefined;
   #connected = false;
   #closed = false;
@@ -203,12 +209,15 @@ export class Caller {
     this.times.offerMs = this.#offerSentAt - began;
     const { answer, hangUp, sessionId } = await signal(offer);
     this.#hangUp = hangUp;
+    const maxPlaybackRate = opusMaxPlaybackRate(answer);
+    this.#stream = forPlaybackRate(this.#options.streams, maxPlaybackRate);
     const conversation = this.#options.conversation;
     if (conversation !== undefined) {
       const seed = callSeed(sessionId ?? `${ssrcSeed}-${Math.random()}`, conversation.runSeed);
       this.#turns = new TurnCursor(seed, conversation.options, 'caller');
       // Each call starts its speech loop elsewhere.
-      this.#speechIndex = seed % conversation.voice.speech.length;
+      this.#voice = forPlaybackRate(conversation.voices, maxPlaybackRate);
+      this.#speechIndex = seed % this.#voice.speech.length;
     }
     this.times.answerMs = performance.now() - this.#offerSentAt;
     await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
@@ -237,7 +246,7 @@ export class Caller {
   tick(): void {
     if (!this.#connected || this.#closed) return;
     if (this.#turns !== undefined) {
-      this.#conversationTick(this.#turns, this.#options.conversation!.voice);
+      this.#conversationTick(this.#turns, this.#voice!);
       return;
     }
     const index = this.#frame;
@@ -247,7 +256,7 @@ export class Caller {
       timestamp: this.#timestamp,
       marker: index === 0,
       payloadType: 111,
-      payload: this.#options.stream.frames[index]!,
+      payload: this.#stream!.frames[index]!,
     };
     this.#seq = (this.#seq + 1) & 0xffff;
     this.#timestamp = (this.#timestamp + 960) >>> 0;

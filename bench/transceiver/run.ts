@@ -267,11 +267,12 @@ async function startDirectEndpoint(): Promise<DirectEndpoint> {
 
 // ---- setup time ---------------------------------------------------------------------------------
 
-const stream = encodeStream();
+/** The burst cycle as a browser would send it: at 48 kHz, or at the backend's rate when the answer asks. */
+const streams = [...new Set([48_000, settings.sampleRate] as const)].map((rate) => encodeStream(rate));
 
 /** One call from offer to first echoed audio, then hung up. */
 async function setupCall(signal: Signal): Promise<SetupTimes> {
-  const caller = new Caller({ stream, echoDelayMs: settings.echoDelayMs, cyclePhase: 0 });
+  const caller = new Caller({ streams, echoDelayMs: settings.echoDelayMs, cyclePhase: 0 });
   // The caller speaks (the burst) from the moment it is connected, one packet per 20 ms.
   const pacer = new Pacer(() => caller.tick());
   try {
@@ -461,7 +462,7 @@ class CallPool {
         left--;
         const index = this.#created++;
         const caller = new Caller({
-          stream,
+          streams,
           echoDelayMs: settings.echoDelayMs,
           // Bursts spread over the cycle: the transceiver encodes tone and silence every tick.
           cyclePhase: index * 7,
@@ -469,7 +470,7 @@ class CallPool {
           conversation:
             this.voices === undefined
               ? undefined
-              : { voice: this.voices.caller, options: settings.conversation, runSeed: settings.seed },
+              : { voices: this.voices.caller, options: settings.conversation, runSeed: settings.seed },
         });
         try {
           await caller.connect(signal, 10_000);
@@ -1210,7 +1211,7 @@ function describeWorkload(voices: Voices | undefined) {
   if (settings.workload === 'tone') {
     return {
       name: 'tone',
-      caller: `${TONE_HZ} Hz tone 200 ms then 800 ms digital silence, every second, pre-encoded Opus 48 kHz, 50 packets/s`,
+      caller: `${TONE_HZ} Hz tone 200 ms then 800 ms digital silence, every second, pre-encoded Opus at the answer's maxplaybackrate (${settings.sampleRate} Hz; 48 kHz without one), 50 packets/s`,
       backend: `echo agent, delay ${settings.echoDelayMs} ms: every frame back`,
     };
   }
@@ -1227,8 +1228,7 @@ function describeWorkload(voices: Voices | undefined) {
     noiseDbfs: NOISE_DBFS,
     callerSeconds: voices?.callerSeconds,
     agentSeconds: voices?.agentSeconds,
-    caller:
-      'pre-encoded Opus 48 kHz, 50 packets/s always: speech in its turns, its noise floor between them (never digital silence)',
+    caller: `pre-encoded Opus at the answer's maxplaybackrate (${settings.sampleRate} Hz), 50 packets/s always: speech in its turns, its noise floor between them (never digital silence)`,
     backendProtocol: settings.backendProtocol,
     backend: `benchmark agent: ${twilio ? 'Twilio Media Streams, μ-law in JSON, one message per 20 ms,' : 'PCM16'} at ${settings.sampleRate} Hz in its turns, ${settings.agentLeadMs > 0 ? `${settings.agentLeadMs} ms at once, then ` : ''}one 20 ms frame per 20 ms; nothing between turns; clear ${BARGE_IN_DETECT_MS} ms into the caller's barge-in`,
   };
@@ -1245,7 +1245,7 @@ async function main(): Promise<void> {
   if (conversationCapacity) {
     voices = makeVoices(settings.speech, settings.sampleRate, dir);
     log(
-      `voices: ${voices.source}; caller ${voices.callerSeconds.toFixed(1)} s (${voices.caller.speech.length} frames), agent ${voices.agentSeconds.toFixed(1)} s`,
+      `voices: ${voices.source}; caller ${voices.callerSeconds.toFixed(1)} s (${voices.caller[0]!.speech.length} frames; encoded at ${voices.caller.map((voice) => voice.rate).join(' and ')} Hz), agent ${voices.agentSeconds.toFixed(1)} s`,
     );
   }
   let direct: DirectEndpoint | undefined;

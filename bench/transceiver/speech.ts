@@ -37,7 +37,9 @@ export const AGENT_TEXT =
 export type SpeechKind = 'speech' | 'tone';
 
 export interface CallerVoice {
-  /** Opus frames (48 kHz, 20 ms) of the caller talking, looped during its turns. */
+  /** The rate the caller's audio was made and encoded at (Hz). */
+  readonly rate: SampleRate;
+  /** Opus frames (20 ms) of the caller talking, looped during its turns. */
   readonly speech: readonly Buffer[];
   /** Opus frames of the noise floor alone, looped between its turns. */
   readonly noise: readonly Buffer[];
@@ -45,7 +47,8 @@ export interface CallerVoice {
 
 export interface Voices {
   readonly kind: SpeechKind;
-  readonly caller: CallerVoice;
+  /** The caller's voice encoded at each rate an answer may ask for (see forPlaybackRate). */
+  readonly caller: readonly CallerVoice[];
   /** PCM16LE mono at the backend's rate: what the agent says, looped over its turns. */
   readonly agentPcmFile: string;
   readonly agentSeconds: number;
@@ -102,11 +105,11 @@ export function addNoise(pcm: Buffer, dbfs: number, seed: number): Buffer {
 }
 
 /**
- * Opus frames of `pcm` (48 kHz), encoded twice in a row with one encoder and the second pass kept,
+ * Opus frames of `pcm` (at `rate`), encoded twice in a row with one encoder and the second pass kept,
  * so the loop joins without a glitch (the encoder's state at the end matches the start's).
  */
-export function encodeLoop(pcm: Buffer): Buffer[] {
-  const encoder = new OpusFrameEncoder(SEND_RATE);
+export function encodeLoop(pcm: Buffer, rate: SampleRate): Buffer[] {
+  const encoder = new OpusFrameEncoder(rate);
   let frames: Buffer[] = [];
   for (let pass = 0; pass < 2; pass++) {
     frames = [];
@@ -117,31 +120,38 @@ export function encodeLoop(pcm: Buffer): Buffer[] {
   return frames;
 }
 
-/** Makes both voices in `dir` (espeak-ng and sox for speech). */
+/**
+ * Makes both voices in `dir` (espeak-ng and sox for speech): the agent's at the backend's rate, the
+ * caller's at 48 kHz (what a browser sends unless told less) and at the backend's rate (what it
+ * sends when the answer's maxplaybackrate says so).
+ */
 export function makeVoices(kind: SpeechKind, backendRate: SampleRate, dir: string): Voices {
-  let callerPcm: Buffer;
-  let agentPcm: Buffer;
-  let source: string;
-  if (kind === 'speech') {
-    callerPcm = speak(CALLER_TEXT, 'en-us', SEND_RATE, dir);
-    agentPcm = speak(AGENT_TEXT, 'en-gb+f3', backendRate, dir);
-    source = `espeak-ng (en-us caller, en-gb+f3 agent, 160 wpm), sox gain -n -3 rate -v; caller + white noise ${NOISE_DBFS} dBFS`;
-  } else {
-    // 440 Hz: a whole number of periods per second, so 1 s loops without a phase jump.
-    callerPcm = sine(TONE_HZ, SEND_RATE, 1000, 0.3);
-    agentPcm = sine(TONE_HZ, backendRate, 1000, 0.3);
-    source = `${TONE_HZ} Hz sine, 0.3 of full scale; caller + white noise ${NOISE_DBFS} dBFS`;
-  }
-  addNoise(callerPcm, NOISE_DBFS, 1);
-  const noisePcm = addNoise(Buffer.alloc(frameBytes(SEND_RATE) * NOISE_FRAMES), NOISE_DBFS, 2);
+  const callerPcm = (rate: SampleRate) =>
+    kind === 'speech'
+      ? speak(CALLER_TEXT, 'en-us', rate, dir)
+      : // 440 Hz: a whole number of periods per second, so 1 s loops without a phase jump.
+        sine(TONE_HZ, rate, 1000, 0.3);
+  const agentPcm =
+    kind === 'speech'
+      ? speak(AGENT_TEXT, 'en-gb+f3', backendRate, dir)
+      : sine(TONE_HZ, backendRate, 1000, 0.3);
+  const source =
+    kind === 'speech'
+      ? `espeak-ng (en-us caller, en-gb+f3 agent, 160 wpm), sox gain -n -3 rate -v; caller + white noise ${NOISE_DBFS} dBFS`
+      : `${TONE_HZ} Hz sine, 0.3 of full scale; caller + white noise ${NOISE_DBFS} dBFS`;
+  const caller = [...new Set<SampleRate>([SEND_RATE, backendRate])].map((rate): CallerVoice => {
+    const speech = addNoise(callerPcm(rate), NOISE_DBFS, 1);
+    const noise = addNoise(Buffer.alloc(frameBytes(rate) * NOISE_FRAMES), NOISE_DBFS, 2);
+    return { rate, speech: encodeLoop(speech, rate), noise: encodeLoop(noise, rate) };
+  });
   const agentPcmFile = join(dir, `agent-${backendRate}.raw`);
   writeFileSync(agentPcmFile, agentPcm);
   return {
     kind,
-    caller: { speech: encodeLoop(callerPcm), noise: encodeLoop(noisePcm) },
+    caller,
     agentPcmFile,
     agentSeconds: agentPcm.length / 2 / backendRate,
-    callerSeconds: callerPcm.length / 2 / SEND_RATE,
+    callerSeconds: caller[0]!.speech.length / 50,
     source,
   };
 }

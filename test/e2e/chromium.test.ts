@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { ChromiumEdge } from '../support/chromium-edge.ts';
 import type { Edge } from '../support/edge.ts';
+import { sample } from '../support/prometheus.ts';
 import type { TestPages } from '../support/test-pages.ts';
 import { runWhipCall } from '../support/whip-call.ts';
 
@@ -111,6 +112,18 @@ describe('a Chromium caller through the whole edge', () => {
       // Hang up from the page (a cross-origin DELETE, so CORS preflight included): the session ends.
       assert.equal(outcome.hangUpStatus, 200);
       await waitUntil(async () => (await edge!.status(0)).sessions === 0, 5_000, 'the session to end');
+
+      // The answer told Chromium the edge hears Opus up to the backend's 16 kHz (maxplaybackrate,
+      // RFC 7587): it sent wideband, which costs a third less to decode than its fullband default.
+      const metrics = await edge!.transceiverMetrics(0);
+      const decoded = (bandwidth: string) =>
+        sample(metrics, 'voice_edge_transceiver_opus_packets_decoded_total', { bandwidth });
+      const byBandwidth = ['narrowband', 'mediumband', 'wideband', 'superwideband', 'fullband'].map(
+        (bandwidth) => `${bandwidth} ${decoded(bandwidth)}`,
+      );
+      t.diagnostic(`Opus packets decoded by bandwidth: ${byBandwidth.join(', ')}`);
+      assert.ok(decoded('wideband') >= 100, byBandwidth.join(', '));
+      assert.equal(decoded('superwideband') + decoded('fullband'), 0, byBandwidth.join(', '));
       passed = true;
     } finally {
       t.diagnostic(`screenshot: ${screenshot}`);

@@ -1,6 +1,7 @@
 // The patches in patches/ (applied by `npm install` through patch-package) each fix one problem of
 // the pinned werift; each test here fails if its patch stops applying or stops working.
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +11,8 @@ import {
   CipherContext,
   DtlsClient,
   DtlsServer,
+  Event,
+  getBit,
   HashAlgorithm,
   NamedCurveAlgorithm,
   ProtectionProfileAeadAes128Gcm,
@@ -242,6 +245,84 @@ describe('werift patches', () => {
         `${from}: ${numbers}`,
       );
     }
+  });
+
+  test('009 getbit-without-strings: RTP headers are parsed without turning bytes into strings', () => {
+    for (let byte = 0; byte < 256; byte++)
+      for (let start = 0; start < 8; start++)
+        for (let length = 1; start + length <= 8; length++) {
+          const expected = Number.parseInt(
+            byte
+              .toString(2)
+              .padStart(8, '0')
+              .slice(start, start + length),
+            2,
+          );
+          assert.equal(getBit(byte, start, length), expected, `getBit(${byte}, ${start}, ${length})`);
+        }
+    // Unpatched, every bit field read converts its byte to a binary string (six per RTP header).
+    const header = Buffer.from([
+      0x90, 0xef, 0x12, 0x34, 0, 0, 0x03, 0xc0, 0xde, 0xad, 0xbe, 0xef, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0,
+    ]);
+    const numberToString = Number.prototype.toString;
+    let conversions = 0;
+    Number.prototype.toString = function (this: number, radix?: number) {
+      conversions++;
+      return numberToString.call(this, radix);
+    };
+    let parsed: RtpHeader;
+    try {
+      parsed = RtpHeader.deSerialize(header);
+    } finally {
+      Number.prototype.toString = numberToString;
+    }
+    assert.equal(conversions, 0, `${conversions} number-to-string conversions parsing one header`);
+    assert.deepEqual(
+      [
+        parsed.version,
+        parsed.padding,
+        parsed.extension,
+        parsed.csrcLength,
+        parsed.marker,
+        parsed.payloadType,
+      ],
+      [2, false, true, 0, true, 111],
+    );
+    assert.equal(parsed.sequenceNumber, 0x1234);
+  });
+
+  test('010 event-execute-without-async-subscribers: an event with synchronous subscribers only makes no promise', async () => {
+    const event = new Event<[number]>();
+    let total = 0;
+    event.subscribe((value) => {
+      total += value;
+    });
+    let promises = 0;
+    const hook = createHook({
+      init(_id, type) {
+        if (type === 'PROMISE') promises++;
+      },
+    }).enable();
+    try {
+      for (let index = 0; index < 100; index++) event.execute(1);
+    } finally {
+      hook.disable();
+    }
+    assert.equal(total, 100);
+    // Unpatched: one async function started per emit, for nothing.
+    assert.equal(promises, 0, `${promises} promises for 100 emits`);
+    // Async subscribers still run, after the synchronous ones, one after the other.
+    const order: string[] = [];
+    const mixed = new Event<[string]>();
+    mixed.queuingSubscribe(async (value) => {
+      await sleep(5);
+      order.push(`async ${value}`);
+    });
+    mixed.subscribe((value) => order.push(`sync ${value}`));
+    mixed.execute('a');
+    assert.deepEqual(order, ['sync a']);
+    await sleep(20);
+    assert.deepEqual(order, ['sync a', 'async a']);
   });
 });
 

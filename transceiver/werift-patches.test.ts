@@ -15,6 +15,9 @@ import {
   getBit,
   HashAlgorithm,
   NamedCurveAlgorithm,
+  ntpTime,
+  ntpTime2Sec,
+  ntpTimeToEpochMs,
   ProtectionProfileAeadAes128Gcm,
   ProtectionProfileAes128CmHmacSha1_80,
   type Protocol,
@@ -323,6 +326,20 @@ describe('werift patches', () => {
     assert.deepEqual(order, ['sync a']);
     await sleep(20);
     assert.deepEqual(order, ['sync a', 'async a']);
+  });
+  test('011 ntp-timestamp-format: NTP timestamps carry a binary fraction of a second (RFC 3550 §4)', async () => {
+    const ntpEpoch = Date.UTC(1900, 0, 1);
+    // 2026-01-01T00:00:00.5Z: the fraction is half of 2^32.
+    const halfPast = (BigInt((Date.UTC(2026, 0, 1) - ntpEpoch) / 1000) << 32n) | 0x80000000n;
+    assert.equal(ntpTimeToEpochMs(halfPast), Date.UTC(2026, 0, 1) + 500);
+    assert.equal(ntpTime2Sec(halfPast), (Date.UTC(2026, 0, 1) - ntpEpoch) / 1000 + 0.5);
+    // Unpatched, the decimal digits of the fraction were written as the binary fraction: 0.5 s as 5.
+    for (let sample = 0; sample < 10; sample++) {
+      const ntp = ntpTime();
+      const ms = Number(ntp >> 32n) * 1000 + (Number(ntp & 0xffffffffn) / 2 ** 32) * 1000 + ntpEpoch;
+      assert.ok(Math.abs(ms - Date.now()) < 5, `sample ${sample}: NTP says ${ms}, the clock ${Date.now()}`);
+      await sleep(37);
+    }
   });
 });
 

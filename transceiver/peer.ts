@@ -1,6 +1,7 @@
 // One call's WebRTC endpoint: a werift peer connection, ICE-lite, carried over the tunnel, with the
-// server credentials minted by the ufrag codec. It knows nothing of backends or audio codecs: it
-// hands out RTP and data-channel messages and takes RTP to send.
+// server credentials minted by the ufrag codec. It knows nothing of backends or audio codecs beyond
+// the widest Opus its answer asks for: it hands out RTP and data-channel messages and takes RTP to
+// send.
 import {
   type MediaStreamTrack,
   type RTCDataChannel,

@@ -5,6 +5,8 @@ import { createHook } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { p256 } from '@noble/curves/p256';
+import nacl from 'tweetnacl';
 import {
   Candidate,
   CandidatePair,
@@ -15,6 +17,7 @@ import {
   getBit,
   HashAlgorithm,
   NamedCurveAlgorithm,
+  NamedCurveAlgorithmList,
   ntpTime,
   ntpTime2Sec,
   ntpTimeToEpochMs,
@@ -340,6 +343,45 @@ describe('werift patches', () => {
       assert.ok(Math.abs(ms - Date.now()) < 5, `sample ${sample}: NTP says ${ms}, the clock ${Date.now()}`);
       await sleep(37);
     }
+  });
+  test('012 dtls-ecdhe-node-crypto: the key exchange runs in node:crypto, with either curve', async () => {
+    const certificate = await CipherContext.createSelfSignedCertificateWithKey(
+      { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },
+      NamedCurveAlgorithm.secp256r1_23,
+    );
+    // werift's own pure-JavaScript curves (tweetnacl's X25519, @noble/curves' P-256), watched:
+    // unpatched, each handshake calls them for both ends' key pairs and secrets (milliseconds each).
+    const calls: string[] = [];
+    const watch = <T extends object, K extends keyof T>(owner: T, name: K, label: string) => {
+      const original = owner[name] as (...args: unknown[]) => unknown;
+      owner[name] = ((...args: unknown[]) => {
+        calls.push(label);
+        return original.apply(owner, args);
+      }) as T[K];
+      return () => {
+        owner[name] = original as T[K];
+      };
+    };
+    const restore = [
+      watch(nacl, 'scalarMult', 'tweetnacl scalarMult'),
+      watch(nacl.box, 'keyPair', 'tweetnacl keyPair'),
+      watch(p256, 'getSharedSecret', 'noble getSharedSecret'),
+      watch(p256, 'getPublicKey', 'noble getPublicKey'),
+    ];
+    const preference = [...NamedCurveAlgorithmList];
+    try {
+      // The server takes the first curve of the client's list: X25519 as werift lists them, then P-256.
+      for (const first of [NamedCurveAlgorithm.x25519_29, NamedCurveAlgorithm.secp256r1_23]) {
+        NamedCurveAlgorithmList.sort((a, b) => (a === first ? -1 : b === first ? 1 : 0));
+        const result = await dtlsHandshake(certificate, () => false);
+        assert.ok(result.connected, `curve ${first}: not connected after ${result.ms} ms`);
+        assert.deepEqual(result.received, ['to server', 'to client'], `curve ${first}: application data`);
+      }
+    } finally {
+      NamedCurveAlgorithmList.splice(0, NamedCurveAlgorithmList.length, ...preference);
+      for (const undo of restore) undo();
+    }
+    assert.deepEqual(calls, [], 'pure-JavaScript curve operations during the handshakes');
   });
 });
 

@@ -24,6 +24,9 @@ import {
   ProtectionProfileAeadAes128Gcm,
   ProtectionProfileAes128CmHmacSha1_80,
   type Protocol,
+  RTCCertificate,
+  RTCDtlsParameters,
+  RTCDtlsTransport,
   RTCPeerConnection,
   RtpHeader,
   SignatureAlgorithm,
@@ -382,6 +385,67 @@ describe('werift patches', () => {
       for (const undo of restore) undo();
     }
     assert.deepEqual(calls, [], 'pure-JavaScript curve operations during the handshakes');
+  });
+  test('013 dtls-start-without-delay: a client sends its first flight at once; a server keeps what came before it started', async () => {
+    const certificate = await CipherContext.createSelfSignedCertificateWithKey(
+      { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },
+      NamedCurveAlgorithm.secp256r1_23,
+    );
+    const local = new RTCCertificate(certificate.keyPem, certificate.certPem, certificate.signatureHash);
+    // werift's ICE connection as the DTLS transport uses it: what it sends (to `peer` once set), and
+    // an event that delivers.
+    interface FakeConnection {
+      sent: Buffer[];
+      peer: FakeConnection | undefined;
+      onData: Event<[Buffer]>;
+      send(data: Buffer): Promise<void>;
+    }
+    const iceTransport = () => {
+      const connection: FakeConnection = {
+        sent: [],
+        peer: undefined,
+        onData: new Event<[Buffer]>(),
+        send: async (data) => {
+          connection.sent.push(data);
+          const peer = connection.peer;
+          if (peer !== undefined) setImmediate(() => peer.onData.execute(data));
+        },
+      };
+      return { connection, stop: async () => {} };
+    };
+    const dtlsTransport = (ice: ReturnType<typeof iceTransport>, role: 'client' | 'server') => {
+      const transport = new RTCDtlsTransport({} as never, ice as never, local, []);
+      // Both ends hold the same certificate: each expects the other's fingerprint to be its own.
+      transport.setRemoteParams(new RTCDtlsParameters(local.getFingerprints(), 'auto'));
+      transport.role = role;
+      return transport;
+    };
+    const clientIce = iceTransport();
+    const serverIce = iceTransport();
+    const client = dtlsTransport(clientIce, 'client');
+    const server = dtlsTransport(serverIce, 'server');
+    try {
+      const clientStarted = client.start();
+      await new Promise((resolve) => setImmediate(resolve));
+      // Unpatched, the client waits 100 ms after ICE connects before its ClientHello.
+      const clientHello = clientIce.connection.sent[0];
+      assert.ok(clientHello !== undefined, 'no ClientHello right after start()');
+      assert.deepEqual([clientHello[0], clientHello[13]], [22, 1], 'a handshake record: ClientHello');
+      // It reaches the server before the server has started (its ICE connected a moment later).
+      serverIce.connection.onData.execute(clientHello);
+      clientIce.connection.peer = serverIce.connection;
+      serverIce.connection.peer = clientIce.connection;
+      const serverStarted = server.start();
+      // Unpatched, the early ClientHello was lost and the client repeats it only 500 ms later.
+      const connected = await Promise.race([
+        Promise.all([clientStarted, serverStarted]).then(() => true),
+        sleep(400).then(() => false),
+      ]);
+      assert.ok(connected, `not connected within 400 ms: client ${client.state}, server ${server.state}`);
+    } finally {
+      await client.stop();
+      await server.stop();
+    }
   });
 });
 

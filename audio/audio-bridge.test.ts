@@ -49,14 +49,20 @@ function run(bridge: AudioBridge, from: number, to: number): (AudioBridgeOutput 
  * 300 ms of backend audio at once (echoed after a stall), then a frame at each of `arrivals` (ms)
  * until 3 s: how long each frame sent in the last second waited in the queue (ms).
  */
-function waitsAfterBurst(bridge: AudioBridge, arrivals: ReadonlySet<number>): number[] {
+function waitsAfterBurst(
+  bridge: AudioBridge,
+  arrivals: ReadonlySet<number>,
+  shed: { ms: number } = { ms: 0 },
+): number[] {
   const frame = sine(440, BACKEND_RATE, 20);
   for (let i = 0; i < 15; i++) bridge.enqueueBackendAudio(frame, 0);
   const waits: number[] = [];
   for (let at = 0; at < 3_000; at++) {
     if (arrivals.has(at)) bridge.enqueueBackendAudio(frame, at);
     if (bridge.wakeAt > at) continue;
-    for (const packet of bridge.poll(at).toClient) if (at >= 2_000) waits.push(at - packet.arrivedAt!);
+    const output = bridge.poll(at);
+    shed.ms += output.shedMs;
+    for (const packet of output.toClient) if (at >= 2_000) waits.push(at - packet.arrivedAt!);
   }
   return waits;
 }
@@ -268,9 +274,11 @@ describe('AudioBridge: backend → caller', () => {
       const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
       // After the burst, real time (`phase` ms into each slot): five go at once, the rest would
       // stand as delay for good.
+      const shed = { ms: 0 };
       const delays = waitsAfterBurst(
         bridge,
         everyFrame(() => phase),
+        shed,
       );
       assert.ok(delays.length >= 49, `phase ${phase}: ${delays.length} frames in the last second`);
       assert.ok(
@@ -278,6 +286,8 @@ describe('AudioBridge: backend → caller', () => {
         `phase ${phase}: frames left ${Math.max(...delays)} ms after they arrived`,
       );
       assert.ok(bridge.stats.shedMs >= 180, `phase ${phase}: ${bridge.stats.shedMs} ms shed`);
+      // Each poll says what it shed (the transceiver counts it: backend_shed_seconds_total).
+      assert.equal(shed.ms, bridge.stats.shedMs);
     }
 
     const burst = new AudioBridge({ sampleRate: BACKEND_RATE });

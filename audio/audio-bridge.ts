@@ -83,6 +83,8 @@ export interface AudioBridgeOutput {
   toClient: ClientPacket[];
   /** Backend marks whose audio has now been sent: answer each with a `mark` message. */
   marksReached: string[];
+  /** Backend audio dropped by this poll to shed a standing delay (ms; usually 0). */
+  shedMs: number;
 }
 
 export interface AudioBridgeStats {
@@ -240,6 +242,7 @@ export class AudioBridge {
     const toBackend = this.#toBackend(this.#arrival.poll(now));
     const toClient: ClientPacket[] = [];
     const marksReached: string[] = [];
+    let shedMs = 0;
     for (let sent = 0; sent < CATCH_UP_FRAMES; sent++) {
       if (!this.#frameReady(now) || !this.#hasToken(now)) break;
       const arrivedAt = this.#arrivals.shift();
@@ -250,6 +253,7 @@ export class AudioBridge {
         // Shedding: this frame is dropped, the next one takes its slot.
         this.#shedDebtMs -= FRAME_MS;
         this.#stats.shedMs += FRAME_MS;
+        shedMs += FRAME_MS;
         sent--;
         continue;
       }
@@ -287,7 +291,7 @@ export class AudioBridge {
         this.#tokens -= 1;
       }
     }
-    return { toBackend, toClient, marksReached };
+    return { toBackend, toClient, marksReached, shedMs };
   }
 
   /** When `poll` next has work (ms): the next slot, the next DTX frame, or a loss to conceal. */

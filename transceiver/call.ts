@@ -60,6 +60,8 @@ export interface CallOptions {
   readonly onBackendDrop: (reason: 'bad-message' | 'bad-audio' | 'queue-overflow') => void;
   /** The backend's `clear` (barge-in) dropped this much of its queued audio (ms; 0 if none was). */
   readonly onBackendClear: (clearedMs: number) => void;
+  /** This much backend audio was dropped to shed a standing delay (audio/audio-bridge.ts). */
+  readonly onBackendShed: (shedMs: number) => void;
   /** Opus encoder complexity for the caller's stream (0–10). */
   readonly opusComplexity: number;
   /** Most backend audio queued for the caller (ms); beyond it the oldest is dropped. */
@@ -267,6 +269,7 @@ export class Call {
       if (arrivedAt !== undefined) this.#options.onLatency('to_client', performance.now() - arrivedAt);
     }
     for (const name of out.marksReached) this.#backend.sendMark(name);
+    if (out.shedMs > 0) this.#options.onBackendShed(out.shedMs);
   }
 
   #sendToBackend(frames: readonly BackendFrame[], now: number): void {

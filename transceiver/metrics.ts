@@ -13,6 +13,8 @@ export interface TransceiverMetrics {
   readonly backendDrops: Counter<'reason'>;
   readonly backendClears: Counter;
   readonly backendClearedSeconds: Counter;
+  /** Backend audio dropped to shed a standing delay toward callers. */
+  readonly backendShedSeconds: Counter;
   /** Time a frame spends inside the transceiver, by direction (to_backend, to_client). */
   readonly audioLatency: Histogram<'direction'>;
   observeQuality(quality: CallQuality): void;
@@ -193,6 +195,11 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
     backendClearedSeconds: new Counter({
       name: 'voice_edge_transceiver_backend_cleared_seconds_total',
       help: 'Backend audio dropped by clear before the caller heard it (seconds)',
+      registers: [registry],
+    }),
+    backendShedSeconds: new Counter({
+      name: 'voice_edge_transceiver_backend_shed_seconds_total',
+      help: 'Backend audio dropped to shed a standing delay toward callers (seconds): audio that was going out late for good, after a stall of this process or of the backend',
       registers: [registry],
     }),
     observeQuality(quality) {

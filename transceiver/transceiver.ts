@@ -175,6 +175,7 @@ export class Transceiver {
         opusComplexity: this.config.audio.opusComplexity,
         maxQueueMs: this.config.audio.maxQueueSeconds * 1000,
         onBackendDrop: (reason) => this.#metrics.backendDrops.inc({ reason }),
+        onBackendShed: (shedMs) => this.#metrics.backendShedSeconds.inc(shedMs / 1000),
         onBackendClear: (clearedMs) => {
           this.#metrics.backendClears.inc();
           this.#metrics.backendClearedSeconds.inc(clearedMs / 1000);

@@ -1,14 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  fitLine,
-  histogramBuckets,
-  pacingDelays,
-  quantile,
-  skippedTicks,
-  summarize,
-  windowQuantile,
-} from './analysis.ts';
+import { fitLine, histogramBuckets, pacingDelays, quantile, summarize, windowQuantile } from './analysis.ts';
 
 /** Offsets (arrival − 20 ms × seq) of a call whose packets leave `delays` ms after grid points. */
 function offsetsOf(phase: number, gridIndex: number, delays: number[]): Float64Array {
@@ -34,13 +26,6 @@ describe('analysis', () => {
     assert.equal(measured[0], 0);
     assert.equal(measured[3], 11.5);
     assert.equal(measured[50], 0, 'an early packet is not a negative delay');
-  });
-
-  test('skippedTicks sees offsets step by 20 ms', () => {
-    const steady = Array.from({ length: 200 }, (_, i) => 100 + (i % 3) * 0.5);
-    assert.equal(skippedTicks(Float64Array.from(steady)), 0);
-    const skipped = steady.map((offset, i) => (i >= 120 ? offset + 40 : offset));
-    assert.equal(skippedTicks(Float64Array.from(skipped)), 2);
   });
 
   test('fitLine', () => {

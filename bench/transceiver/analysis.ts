@@ -8,7 +8,6 @@
 // call: `pacingDelays` takes the call's 5th-percentile offset of the window as its on-time level
 // (a low quantile rather than the minimum: a talkspurt may start with two frames at once, one of
 // them 20 ms "early") and measures every packet from there.
-export const TICK_MS = 20;
 
 /** The q-quantile (0…1) of sorted values (nearest rank), NaN for none. */
 export function quantile(sorted: ArrayLike<number>, q: number): number {
@@ -47,21 +46,6 @@ export function pacingDelays(offsets: ArrayLike<number>): Float64Array {
   const base = quantile(sortedCopy(Array.from(offsets)), 0.05);
   for (let i = 0; i < offsets.length; i++) out[i] = Math.max(0, offsets[i]! - base);
   return out;
-}
-
-/**
- * Ticks the transceiver skipped for one call during a window: its pacer runs at most 5 overdue
- * ticks back to back and skips older ones, and a skipped tick sends nothing, so the sequence
- * numbers stay gapless while the offsets jump by 20 ms for good. Estimated from the medians of the
- * first and last `edge` offsets (robust to the jitter of single packets).
- */
-export function skippedTicks(offsets: ArrayLike<number>, edge = 25): number {
-  if (offsets.length < 4 * edge) return 0;
-  const median = (from: number) => {
-    const part = Array.from({ length: edge }, (_, i) => offsets[from + i]!).sort((a, b) => a - b);
-    return part[edge >> 1]!;
-  };
-  return Math.max(0, Math.round((median(offsets.length - edge) - median(0)) / TICK_MS));
 }
 
 /** Least-squares line through (x, y): the marginal cost per call and the fixed part. */

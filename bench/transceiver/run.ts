@@ -43,7 +43,6 @@ import {
   histogramBuckets,
   pacingDelays,
   type Summary,
-  skippedTicks,
   summarize,
   windowQuantile,
 } from './analysis.ts';
@@ -349,9 +348,12 @@ interface StepRecord {
   readonly calls: number;
   readonly verdict: 'ok' | 'loss' | 'latency' | 'saturated' | 'setup' | 'load side';
   readonly windowS: number;
-  /** Return path (transceiver → caller): missing sequence numbers and ticks not sent / expected. */
+  /**
+   * Return path (transceiver → caller): missing sequence numbers, plus the packets of backend audio
+   * the transceiver shed (`backendShedMs`, 20 ms a packet: not sent, so no gap), over expected.
+   */
   readonly lossToCaller: number;
-  /** Ticks the transceiver's pacer skipped (nothing sent: part of lossToCaller). */
+  /** Packets of backend audio shed by the transceiver (part of lossToCaller). */
   readonly packetsNotSent: number;
   /** Caller → transceiver: lost per the transceiver's RTCP receiver reports / sent. */
   readonly lossFromCaller: number;
@@ -376,6 +378,11 @@ interface StepRecord {
   readonly transceiverEventLoopLagP99Ms: number;
   readonly transceiverEventLoopLagMaxMs: number;
   readonly playoutQueueMaxMs: number;
+  /**
+   * Backend audio the transceiver dropped in the window to shed a standing delay (ms, all calls),
+   * from its `backend_shed_seconds_total`: audio it never sent, with no gap in the sequence numbers.
+   */
+  readonly backendShedMs: number;
   readonly drops: { transceiver: number; relay: number; other: number };
   readonly setupFailures: number;
   /**
@@ -670,8 +677,13 @@ async function measureWindow(
 
   const delays: Float64Array[] = counts.map((c) => pacingDelays(c.offsetsMs));
   const total = (pick: (c: WindowCounts) => number) => counts.reduce((sum, c) => sum + pick(c), 0);
-  // Ticks the transceiver never ran for a call send nothing: lost to the caller, without a gap.
-  const notSent = total((c) => skippedTicks(c.offsetsMs));
+  // Audio the transceiver shed is never sent and leaves no gap in the sequence numbers: the
+  // transceiver counts it (its pacing is per call and sends every other frame it gets).
+  const shedMs =
+    (metricValue(metrics, 'backend_shed_seconds_total') -
+      metricValue(metricsBefore, 'backend_shed_seconds_total')) *
+    1000;
+  const notSent = Number.isFinite(shedMs) ? Math.round(shedMs / 20) : 0;
   const expected = total((c) => c.expected) + notSent;
   const sent = total((c) => c.sent);
   const share = (key: keyof ReturnType<typeof cpu>) => (after[key] - before[key]) / elapsed;
@@ -710,6 +722,7 @@ async function measureWindow(
     transceiverEventLoopLagP99Ms: metricValue(metrics, 'nodejs_eventloop_lag_p99_seconds') * 1000,
     transceiverEventLoopLagMaxMs: metricValue(metrics, 'nodejs_eventloop_lag_max_seconds') * 1000,
     playoutQueueMaxMs: metricValue(metrics, 'playout_queue_max_seconds') * 1000,
+    backendShedMs: shedMs,
     drops: {
       transceiver: dropsBetween(dropsBefore, dropsAfter, (port) => port === tunnelPort),
       relay: dropsBetween(dropsBefore, dropsAfter, (port) => port === edge.relayPort),
@@ -1031,7 +1044,7 @@ function printReport(
     if (failed) {
       out.push(
         `  first failing step, ${failed.calls} calls (${failed.verdict}): pacing delay p99 ${ms(failed.pacingDelayMs.p99)},` +
-          ` loss ${pct(failed.lossToCaller)} / ${pct(failed.lossFromCaller)}, transceiver ${(failed.transceiverCpu * 100).toFixed(0)} %,` +
+          ` loss ${pct(failed.lossToCaller)} / ${pct(failed.lossFromCaller)} (backend audio shed: ${Math.round(failed.backendShedMs)} ms), transceiver ${(failed.transceiverCpu * 100).toFixed(0)} %,` +
           ` its main thread waited ${failed.transceiverMainThreadWaitMsPerS.toFixed(0)} ms/s for its core`,
       );
     }

@@ -98,6 +98,8 @@ function opusPayloadTypes(sdpLines: readonly string[]): Set<string> {
 }
 
 const RATE_PARAMETERS = new Set(['maxplaybackrate', 'sprop-maxcapturerate']);
+/** `a=fmtp:<payload type> <parameters>`. */
+const FMTP_LINE = /^a=fmtp:(\d+) ?(.*)$/;
 
 /**
  * Tells the client that this side plays and captures Opus at `rateHz` at most (RFC 7587 §6.1:
@@ -115,7 +117,7 @@ export function limitOpusRate(sdp: string, rateHz: number): string {
   const withFmtp = new Set<string>();
   const out: string[] = [];
   for (const line of input) {
-    const fmtp = /^a=fmtp:(\d+) ?(.*)$/.exec(line);
+    const fmtp = FMTP_LINE.exec(line);
     if (fmtp !== null && opus.has(fmtp[1]!)) {
       withFmtp.add(fmtp[1]!);
       const kept = fmtp[2]!
@@ -146,7 +148,7 @@ export function opusMaxPlaybackRate(sdp: string): number {
   const input = lines(sdp);
   const opus = opusPayloadTypes(input);
   for (const line of input) {
-    const fmtp = /^a=fmtp:(\d+) ?(.*)$/.exec(line);
+    const fmtp = FMTP_LINE.exec(line);
     if (fmtp === null || !opus.has(fmtp[1]!)) continue;
     for (const parameter of fmtp[2]!.split(';')) {
       const [key, value] = parameter.trim().split('=');

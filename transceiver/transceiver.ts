@@ -224,9 +224,7 @@ export class Transceiver {
 
   #onEnded(call: Call, reason: CallEndReason): void {
     this.#calls.delete(call.id);
-    call.decodedByBandwidth.forEach((count, index) => {
-      this.#endedDecodedByBandwidth[index]! += count;
-    });
+    addCounts(this.#endedDecodedByBandwidth, call.decodedByBandwidth);
     this.#metrics.sessionsEnded.inc({ reason });
   }
 
@@ -239,10 +237,7 @@ export class Transceiver {
   /** Packets of callers' audio decoded since start, by Opus bandwidth (OPUS_BANDWIDTHS order). */
   decodedByBandwidth(): number[] {
     const totals = [...this.#endedDecodedByBandwidth];
-    for (const call of this.#calls.values())
-      call.decodedByBandwidth.forEach((count, index) => {
-        totals[index]! += count;
-      });
+    for (const call of this.#calls.values()) addCounts(totals, call.decodedByBandwidth);
     return totals;
   }
 
@@ -261,6 +256,13 @@ export class Transceiver {
     await new Promise<void>((resolve) => (this.#socket ? this.#socket.close(() => resolve()) : resolve()));
     this.#socket = undefined;
   }
+}
+
+/** Adds `counts` into `totals`, index by index. */
+function addCounts(totals: number[], counts: readonly number[]): void {
+  counts.forEach((count, index) => {
+    totals[index]! += count;
+  });
 }
 
 /**

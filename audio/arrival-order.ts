@@ -15,6 +15,12 @@
 // - After a long silence of the path (a relay restarted, a NAT rebound) the concealment, which
 //   follows real time, may have run ahead of the client's sequence: packets then arrive for slots
 //   already concealed. `resyncAfterLate` of those in a row restart the order at them.
+// - A client in DTX (RFC 7587 §3.1.3; a browser does it when the answer says `usedtx=1`) sends
+//   nothing while its user is silent, a packet every 400 ms at most: the slots go on being made up
+//   in real time as for a loss. Its next packet continues the sequence with the RTP timestamp moved
+//   on by the pause, so nothing was lost: the slots made up since its last packet are counted as
+//   `dtx`, not `lost`, and the order restarts at it at once (it is the user speaking again; the
+//   concealment that covered the pause has usually run ahead of its sequence number).
 import { FRAME_MS } from '../protocol/backend.ts';
 
 export interface ArrivalOrderOptions {
@@ -30,6 +36,8 @@ export interface ArrivalOrderOptions {
   maxConcealPerPoll?: number;
   /** Packets in a row for slots already concealed that restart the order (default 3). */
   resyncAfterLate?: number;
+  /** RTP timestamp ticks per 20 ms frame (default 960: Opus's 48 kHz clock). */
+  ticksPerFrame?: number;
 }
 
 export type Delivery =
@@ -39,6 +47,8 @@ export type Delivery =
 export interface ArrivalOrderCounters {
   delivered: number;
   lost: number;
+  /** Slots made up while the client sent nothing in DTX (its sequence went on unbroken). */
+  dtx: number;
   late: number;
   duplicate: number;
   resyncs: number;
@@ -52,6 +62,11 @@ function seqDiff(a: number, b: number): number {
   return ((a - b + 0x8000) & 0xffff) - 0x8000;
 }
 
+/** Signed distance from `b` to `a` in 32-bit RTP timestamp space. */
+function timestampDiff(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
 export class ArrivalOrder {
   readonly #reorderWaitMs: number;
   readonly #lossWaitMs: number;
@@ -59,8 +74,12 @@ export class ArrivalOrder {
   readonly #maxGap: number;
   readonly #maxConcealPerPoll: number;
   readonly #resyncAfterLate: number;
-  /** The last sequence number delivered from a real packet (not concealed). */
+  readonly #ticksPerFrame: number;
+  /** The last sequence number delivered from a real packet (not concealed), and its RTP timestamp. */
   #lastReal = 0;
+  #lastRealTimestamp = 0;
+  /** Slots made up since that packet: a DTX pause's, once the next packet shows nothing was lost. */
+  #concealedSinceReal = 0;
   /** Sequence numbers recently delivered from real packets (a duplicate is one of these). */
   readonly #recent = new Set<number>();
   /** Packets in a row that came for slots already concealed. */
@@ -69,8 +88,15 @@ export class ArrivalOrder {
   #next: number | undefined;
   /** When `#next` is due: the arrival of the packet before it plus 20 ms per packet. */
   #nextDueAt = 0;
-  readonly #held = new Map<number, { payload: Buffer; arrivedAt: number }>();
-  readonly counters: ArrivalOrderCounters = { delivered: 0, lost: 0, late: 0, duplicate: 0, resyncs: 0 };
+  readonly #held = new Map<number, { timestamp: number; payload: Buffer; arrivedAt: number }>();
+  readonly counters: ArrivalOrderCounters = {
+    delivered: 0,
+    lost: 0,
+    dtx: 0,
+    late: 0,
+    duplicate: 0,
+    resyncs: 0,
+  };
 
   constructor(options: ArrivalOrderOptions = {}) {
     this.#reorderWaitMs = options.reorderWaitMs ?? 10;
@@ -79,6 +105,7 @@ export class ArrivalOrder {
     this.#maxGap = options.maxGap ?? 50;
     this.#maxConcealPerPoll = options.maxConcealPerPoll ?? 5;
     this.#resyncAfterLate = options.resyncAfterLate ?? 3;
+    this.#ticksPerFrame = options.ticksPerFrame ?? 960;
   }
 
   /** Whether the caller's audio has started (from then on the backend gets 50 frames/s). */
@@ -87,14 +114,20 @@ export class ArrivalOrder {
   }
 
   /** A packet from the caller: what to hand to the backend now, in order. */
-  push(sequenceNumber: number, payload: Buffer, arrivedAt: number): Delivery[] {
+  push(sequenceNumber: number, timestamp: number, payload: Buffer, arrivedAt: number): Delivery[] {
     const out: Delivery[] = [];
     if (this.#next === undefined) {
       this.#next = sequenceNumber;
-      this.#deliver(out, payload, arrivedAt);
+      this.#deliver(out, timestamp, payload, arrivedAt);
       return out;
     }
     const ahead = seqDiff(sequenceNumber, this.#next);
+    if (ahead <= 0 && this.#endsDtxPause(out, sequenceNumber, timestamp)) {
+      this.#held.clear();
+      this.#next = sequenceNumber;
+      this.#deliver(out, timestamp, payload, arrivedAt);
+      return out;
+    }
     if (ahead < 0) {
       if (this.#recent.has(sequenceNumber)) {
         this.counters.duplicate++;
@@ -114,11 +147,11 @@ export class ArrivalOrder {
       this.counters.resyncs++;
       this.#held.clear();
       this.#next = sequenceNumber;
-      this.#deliver(out, payload, arrivedAt);
+      this.#deliver(out, timestamp, payload, arrivedAt);
       return out;
     }
     if (ahead === 0) {
-      this.#deliver(out, payload, arrivedAt);
+      this.#deliver(out, timestamp, payload, arrivedAt);
       this.#drainHeld(out);
       return out;
     }
@@ -126,7 +159,7 @@ export class ArrivalOrder {
       this.counters.duplicate++;
       return out;
     }
-    this.#held.set(sequenceNumber, { payload, arrivedAt });
+    this.#held.set(sequenceNumber, { timestamp, payload, arrivedAt });
     // Two or more packets beyond the gap (or too many held): the gap is loss, not reordering.
     if (ahead >= 2 || this.#held.size > this.#maxHeld) this.#concealToHeld(out);
     return out;
@@ -164,10 +197,33 @@ export class ArrivalOrder {
     return this.#nextDueAt + this.#lossWaitMs;
   }
 
-  #deliver(out: Delivery[], payload: Buffer, arrivedAt: number): void {
+  /**
+   * Whether a packet for a slot already made up is the end of a DTX pause: the one after the last
+   * real packet, timestamped two frames or more after it. The slots made up since are the pause's,
+   * as many as its timestamp skipped (more would be loss: the client's clock says so). Those the
+   * concealment has not reached yet (it runs `lossWaitMs` behind) are made up now, so the backend's
+   * frames stay in step with the client's timeline.
+   */
+  #endsDtxPause(out: Delivery[], sequenceNumber: number, timestamp: number): boolean {
+    if (sequenceNumber !== ((this.#lastReal + 1) & 0xffff)) return false;
+    const skipped = Math.round(timestampDiff(timestamp, this.#lastRealTimestamp) / this.#ticksPerFrame) - 1;
+    if (skipped < 1) return false;
+    const paused = Math.min(skipped, this.#concealedSinceReal);
+    this.counters.lost -= paused;
+    this.counters.dtx += paused;
+    for (let i = Math.min(skipped - paused, this.#maxConcealPerPoll); i > 0; i--) {
+      out.push({ kind: 'lost' });
+      this.counters.dtx++;
+    }
+    return true;
+  }
+
+  #deliver(out: Delivery[], timestamp: number, payload: Buffer, arrivedAt: number): void {
     out.push({ kind: 'packet', payload, arrivedAt });
     this.counters.delivered++;
     this.#lastReal = this.#next!;
+    this.#lastRealTimestamp = timestamp;
+    this.#concealedSinceReal = 0;
     this.#lateRun = 0;
     this.#recent.add(this.#next!);
     if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.values().next().value!);
@@ -178,6 +234,7 @@ export class ArrivalOrder {
   #lose(out: Delivery[]): void {
     out.push({ kind: 'lost' });
     this.counters.lost++;
+    this.#concealedSinceReal++;
     this.#next = (this.#next! + 1) & 0xffff;
     this.#nextDueAt += FRAME_MS;
   }
@@ -191,7 +248,7 @@ export class ArrivalOrder {
   #drainHeld(out: Delivery[]): void {
     for (let held = this.#held.get(this.#next!); held !== undefined; held = this.#held.get(this.#next!)) {
       this.#held.delete(this.#next!);
-      this.#deliver(out, held.payload, held.arrivedAt);
+      this.#deliver(out, held.timestamp, held.payload, held.arrivedAt);
     }
   }
 }

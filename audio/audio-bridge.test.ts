@@ -79,13 +79,18 @@ describe('AudioBridge: caller → backend', () => {
     const rand = random(42);
     // Up to 8 ms of jitter: some packets overtake their predecessor.
     const arrivals = packets
-      .map((payload, i) => ({ at: 20 * i + rand() * 8, sequence: (65500 + i) & 0xffff, payload }))
+      .map((payload, i) => ({
+        at: 20 * i + rand() * 8,
+        sequence: (65500 + i) & 0xffff,
+        timestamp: i * 960,
+        payload,
+      }))
       .sort((a, b) => a.at - b.at);
     const frames: { pcm: Buffer; heldMs: number }[] = [];
-    for (const { at, sequence, payload } of arrivals) {
+    for (const { at, sequence, timestamp, payload } of arrivals) {
       for (const output of run(bridge, Math.floor(at), Math.floor(at)))
         frames.push(...output.toBackend.map((f) => ({ pcm: f.pcm, heldMs: 0 })));
-      for (const frame of bridge.onRtp(sequence, payload, at))
+      for (const frame of bridge.onRtp(sequence, timestamp, payload, at))
         frames.push({ pcm: frame.pcm, heldMs: at - frame.arrivedAt! });
     }
     assert.equal(frames.length, packets.length);
@@ -103,7 +108,7 @@ describe('AudioBridge: caller → backend', () => {
     const frames: Buffer[] = [];
     for (let at = 0; at < 20 * packets.length + 100; at++) {
       if (at % 20 === 0 && at / 20 < packets.length && (at / 20) % 10 !== 5)
-        frames.push(...bridge.onRtp(at / 20, packets[at / 20]!, at).map((f) => f.pcm));
+        frames.push(...bridge.onRtp(at / 20, (at / 20) * 960, packets[at / 20]!, at).map((f) => f.pcm));
       if (bridge.wakeAt <= at) frames.push(...bridge.poll(at).toBackend.map((f) => f.pcm));
     }
     assert.ok(frames.length >= packets.length, `${frames.length} frames`);
@@ -112,11 +117,47 @@ describe('AudioBridge: caller → backend', () => {
     assert.ok(Math.abs(dominantFrequency(voiced, BACKEND_RATE) - 440) < 15);
   });
 
+  test('a caller in DTX: its pauses are made up for the backend, not lost, and it is heard again at once', () => {
+    const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
+    const packets = callerPackets(sine(440, 48000, 1000));
+    const frames: { pcm: Buffer; arrivedAt: number | undefined; at: number }[] = [];
+    // Talk 200 ms, a one-byte DTX packet (RFC 7587 §3.1.3), nothing for 400 ms, then talk again:
+    // the sequence runs on unbroken, the timestamp moves on by the pause.
+    const sent = new Map<number, { seq: number; timestamp: number; payload: Buffer }>();
+    let seq = 7;
+    for (let i = 0; i < 10; i++) sent.set(i * 20, { seq: seq++, timestamp: i * 960, payload: packets[i]! });
+    sent.set(200, { seq: seq++, timestamp: 10 * 960, payload: Buffer.from([packets[0]![0]! & 0xfc]) });
+    for (let i = 31; i < 50; i++) sent.set(i * 20, { seq: seq++, timestamp: i * 960, payload: packets[i]! });
+    for (let at = 0; at < 1000; at++) {
+      const packet = sent.get(at);
+      if (packet !== undefined)
+        for (const frame of bridge.onRtp(packet.seq, packet.timestamp, packet.payload, at))
+          frames.push({ ...frame, at });
+      if (bridge.wakeAt <= at) for (const frame of bridge.poll(at).toBackend) frames.push({ ...frame, at });
+    }
+    const { lost, dtx, late, resyncs } = bridge.stats;
+    assert.deepEqual({ lost, late, resyncs }, { lost: 0, late: 0, resyncs: 0 });
+    assert.equal(dtx, 20, 'the 20 frames the timestamp skipped');
+    assert.equal(
+      frames.length,
+      50,
+      `a frame every 20 ms, the pause included: ${frames.map((f) => f.at).join(' ')}`,
+    );
+    const back = frames.find((frame) => frame.arrivedAt === 620)!;
+    assert.equal(back.at, 620, 'the first packet after the pause goes on arrival');
+    const decodedAfter = frames.filter((frame) => frame.at >= 620 && frame.arrivedAt !== undefined);
+    assert.equal(decodedAfter.length, 19);
+    assert.ok(
+      decodedAfter.every((frame) => frame.arrivedAt === frame.at),
+      'each on arrival',
+    );
+  });
+
   test('garbage payloads are concealed, and a caller gone quiet is filled with silence', () => {
     const bridge = new AudioBridge({ sampleRate: 8000 });
     assert.deepEqual(bridge.poll(0).toBackend, [], 'nothing before the caller starts');
-    const first = bridge.onRtp(1, Buffer.from([0xff, 0xff, 0xff]), 0);
-    const second = bridge.onRtp(2, Buffer.alloc(0), 20);
+    const first = bridge.onRtp(1, 960, Buffer.from([0xff, 0xff, 0xff]), 0);
+    const second = bridge.onRtp(2, 1920, Buffer.alloc(0), 20);
     assert.equal(first.length + second.length, 2);
     const later = run(bridge, 21, 260).flatMap((output) => output.toBackend);
     assert.ok(later.length >= 10, 'concealment keeps 50 frames/s after the caller went quiet');

@@ -9,7 +9,8 @@
 //
 // - To the backend, nothing is held: a packet is decoded and handed on the moment it arrives, in
 //   order; a lost one is concealed as soon as it is certainly lost (arrival-order.ts). Once the
-//   caller's audio has started the backend gets exactly 50 frames a second, gapless.
+//   caller's audio has started the backend gets exactly 50 frames a second, gapless (a caller in
+//   DTX sends nothing while its user is silent: those frames are made up as for a loss).
 // - To the caller, audio goes out as soon as it is ready, never ahead of real time: a token
 //   bucket of 50 frames a second holding `burstFrames` (5) at a talkspurt's start and up to 25
 //   within one, so a stall's backlog goes out as soon as it is there. A backend that streams in real
@@ -97,6 +98,8 @@ export interface AudioBridgeStats {
   /** Packets decoded, by the Opus bandwidth they carried (OPUS_BANDWIDTHS order). */
   decodedByBandwidth: readonly number[];
   lost: number;
+  /** Frames the caller did not send, in DTX, made up for the backend (not loss). */
+  dtx: number;
   late: number;
   duplicate: number;
   resyncs: number;
@@ -192,9 +195,9 @@ export class AudioBridge {
   }
 
   /** An RTP packet from the caller (its payload: one Opus packet): frames for the backend now. */
-  onRtp(sequenceNumber: number, payload: Buffer, arrivedAt: number): BackendFrame[] {
+  onRtp(sequenceNumber: number, timestamp: number, payload: Buffer, arrivedAt: number): BackendFrame[] {
     this.#stats.rtpReceived++;
-    return this.#toBackend(this.#arrival.push(sequenceNumber, payload, arrivedAt));
+    return this.#toBackend(this.#arrival.push(sequenceNumber, timestamp, payload, arrivedAt));
   }
 
   /** Queues backend audio (PCM16LE, any even length) that arrived at `now`. Returns ms dropped (overflow). */
@@ -326,6 +329,7 @@ export class AudioBridge {
       decodeErrors: decoder.decodeErrors,
       decodedByBandwidth: [...decoder.decodedByBandwidth],
       lost: order.lost,
+      dtx: order.dtx,
       late: order.late,
       duplicate: order.duplicate,
       resyncs: order.resyncs,

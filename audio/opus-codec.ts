@@ -134,6 +134,12 @@ export interface OpusEncoderOptions {
    * (docs/benchmarks.md).
    */
   complexity?: number;
+  /**
+   * libopus DTX: silence is coded as one-byte packets (a browser leaves those unsent when the other
+   * side asks for `usedtx=1`). For the benchmark's callers; the transceiver's own stream goes quiet
+   * its own way (audio-bridge.ts).
+   */
+  dtx?: boolean;
 }
 
 export const DEFAULT_OPUS_COMPLEXITY = 5;
@@ -151,6 +157,7 @@ export class OpusFrameEncoder {
     this.#encoder = new Encoder({ channels: 1, sample_rate: sampleRate, application: 'voip' });
     this.#encoder.bitrate = options.bitrate ?? 32_000;
     this.#encoder.complexity = (options.complexity ?? DEFAULT_OPUS_COMPLEXITY) as 5;
+    if (options.dtx === true) this.#encoder.dtx = true;
   }
 
   /** One Opus packet (a fresh Buffer) from exactly one 20 ms frame of PCM16LE mono. */

@@ -10,7 +10,7 @@ import type { SampleRate } from '../protocol/backend.ts';
 import { BackendConnection, BackendUnavailableError } from './backend-connection.ts';
 import { type BackendProtocol, createBackendWire } from './backend-wire.ts';
 import { type IceCredentials, Peer } from './peer.ts';
-import { iceCredentialsOf } from './sdp.ts';
+import { answerOpusParameters, iceCredentialsOf } from './sdp.ts';
 import type { TunnelRouter } from './tunnel-router.ts';
 
 export type CallEndReason =
@@ -64,6 +64,8 @@ export interface CallOptions {
   readonly onBackendShed: (shedMs: number) => void;
   /** Opus encoder complexity for the caller's stream (0–10). */
   readonly opusComplexity: number;
+  /** Ask the caller for Opus DTX (sdp.ts answerOpusParameters). */
+  readonly callerDtx: boolean;
   /** Most backend audio queued for the caller (ms); beyond it the oldest is dropped. */
   readonly maxQueueMs: number;
 }
@@ -129,7 +131,7 @@ export class Call {
         options.credentials,
         options.router,
         {
-          onRtp: (rtp) => call.#onRtp(rtp.header.sequenceNumber, rtp.payload),
+          onRtp: (rtp) => call.#onRtp(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload),
           onDataChannelMessage: (label, data) => call.#backend.sendDataChannel(label, data),
           onConnected: () => call.#onConnected(),
           onFailed: (reason) => {
@@ -140,7 +142,7 @@ export class Call {
             call.#lastActivity = Date.now();
           },
         },
-        options.backend.sampleRate,
+        answerOpusParameters(options.backend.sampleRate, options.callerDtx),
       );
       call.#peer = answered.peer;
       answer = answered.answer;
@@ -244,9 +246,9 @@ export class Call {
   }
 
   /** A packet of the caller's audio: decoded and handed to the backend at once. */
-  #onRtp(sequenceNumber: number, payload: Buffer): void {
+  #onRtp(sequenceNumber: number, timestamp: number, payload: Buffer): void {
     if (this.#ended || !this.#connected) return;
-    const frames = this.#bridge.onRtp(sequenceNumber, payload, this.#options.datagramArrivedAt());
+    const frames = this.#bridge.onRtp(sequenceNumber, timestamp, payload, this.#options.datagramArrivedAt());
     const now = performance.now();
     this.#sendToBackend(frames, now);
     this.#armAudioTimer(now);
@@ -330,6 +332,11 @@ export class Call {
   /** The caller's packets decoded, by Opus bandwidth (OPUS_BANDWIDTHS order). */
   get decodedByBandwidth(): readonly number[] {
     return this.#bridge.stats.decodedByBandwidth;
+  }
+
+  /** Frames the caller did not send, in DTX, made up for the backend. */
+  get callerDtxFrames(): number {
+    return this.#bridge.stats.dtx;
   }
 
   async #reportQuality(): Promise<void> {

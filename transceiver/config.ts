@@ -152,8 +152,18 @@ export const TransceiverConfigSchema = z.strictObject({
        * told (`queue-overflow`). 20 by default: a long spoken answer sent at once fits.
        */
       maxQueueSeconds: z.number().min(1).max(600).default(DEFAULT_MAX_QUEUE_SECONDS),
+      /**
+       * Ask callers for Opus DTX (`usedtx=1` in the answer): a caller whose user is silent sends a
+       * packet every 400 ms instead of 50 a second. The backend still gets every frame, silence
+       * made up for the pauses (docs/transceiver.md#audio). On by default.
+       */
+      callerDtx: z.boolean().default(true),
     })
-    .default({ opusComplexity: DEFAULT_OPUS_COMPLEXITY, maxQueueSeconds: DEFAULT_MAX_QUEUE_SECONDS }),
+    .default({
+      opusComplexity: DEFAULT_OPUS_COMPLEXITY,
+      maxQueueSeconds: DEFAULT_MAX_QUEUE_SECONDS,
+      callerDtx: true,
+    }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

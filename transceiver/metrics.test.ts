@@ -12,6 +12,7 @@ function gaugesWith(sessions: () => number): TransceiverGauges {
     pathsValidated: () => 0,
     mediaPathsBound: () => 0,
     decodedByBandwidth: () => [0, 0, 7, 0, 1],
+    callerDtxFrames: () => 42,
   };
 }
 
@@ -35,6 +36,11 @@ test('memory: rss, heap and the idle baseline reported; per session = growth ove
   assert.ok(perSession >= 16 * 1024 * 1024 * 0.9, `per session ${perSession}`);
   assert.ok(Math.abs(perSession - (rss - idleRss) / 4) < 4 * 1024 * 1024);
   assert.equal(held[held.length - 1], 1);
+});
+
+test('frames callers did not send in DTX are counted', async () => {
+  const text = await createTransceiverMetrics(gaugesWith(() => 0)).registry.metrics();
+  assert.equal(value(text, /^voice_edge_transceiver_caller_dtx_frames_total (\d+)$/m), 42);
 });
 
 test('Opus packets decoded are counted by bandwidth', async () => {

@@ -33,6 +33,8 @@ export interface TransceiverGauges {
   mediaPathsBound(): number;
   /** Callers' packets decoded since start, by Opus bandwidth (OPUS_BANDWIDTHS order). */
   decodedByBandwidth(): readonly number[];
+  /** Frames callers did not send, in DTX, made up for their backends, since start. */
+  callerDtxFrames(): number;
 }
 
 export function createTransceiverMetrics(gauges: TransceiverGauges): TransceiverMetrics {
@@ -93,6 +95,15 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
       gauges.decodedByBandwidth().forEach((count, index) => {
         this.inc({ bandwidth: OPUS_BANDWIDTHS[index]! }, count);
       });
+    },
+  });
+  new Counter({
+    name: 'voice_edge_transceiver_caller_dtx_frames_total',
+    help: "20 ms frames callers did not send while their user was silent (Opus DTX, asked for by the answer's usedtx=1): made up for the backend as silence, not counted as loss",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(gauges.callerDtxFrames());
     },
   });
   // Memory per session, estimated: the process's resident memory above what it held with no session

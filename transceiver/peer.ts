@@ -11,7 +11,7 @@ import {
   useOPUS,
 } from 'werift';
 import type { TransportAddress } from '../protocol/address.ts';
-import { limitOpusRate, rewriteAnswer, stripCandidates } from './sdp.ts';
+import { rewriteAnswer, setOpusParameters, stripCandidates } from './sdp.ts';
 import type { TunnelSessionPort } from './tunnel-router.ts';
 import {
   attachTunnel,
@@ -46,8 +46,8 @@ export class Peer implements TunnelSessionPort {
   readonly #protocol: TunnelIceProtocol;
   readonly #audio: RTCRtpTransceiver;
   readonly #events: PeerEvents;
-  /** The most audio bandwidth worth receiving (Hz): the backend's rate. */
-  readonly #maxAudioRateHz: number;
+  /** What every answer states about Opus (sdp.ts answerOpusParameters). */
+  readonly #opusParameters: Readonly<Record<string, string>>;
   readonly #channels = new Map<string, RTCDataChannel>();
   #closed = false;
 
@@ -55,11 +55,11 @@ export class Peer implements TunnelSessionPort {
     pc: RTCPeerConnection,
     audio: RTCRtpTransceiver,
     events: PeerEvents,
-    maxAudioRateHz: number,
+    opusParameters: Readonly<Record<string, string>>,
     protocol: (owner: Peer) => TunnelIceProtocol,
   ) {
     this.pc = pc;
-    this.#maxAudioRateHz = maxAudioRateHz;
+    this.#opusParameters = opusParameters;
     this.#protocol = protocol(this);
     this.#audio = audio;
     this.#events = events;
@@ -75,7 +75,7 @@ export class Peer implements TunnelSessionPort {
 
   /**
    * Answers `offer`. Throws on SDP werift rejects. The answer's only candidates are `relays`; it
-   * asks for Opus no wider than `maxAudioRateHz` (sdp.ts limitOpusRate).
+   * states `opusParameters` on its Opus formats (sdp.ts answerOpusParameters).
    */
   static async answer(
     offer: string,
@@ -83,7 +83,7 @@ export class Peer implements TunnelSessionPort {
     credentials: IceCredentials,
     sender: TunnelSender,
     events: PeerEvents,
-    maxAudioRateHz: number,
+    opusParameters: Readonly<Record<string, string>>,
   ): Promise<{ peer: Peer; answer: string }> {
     const pc = new RTCPeerConnection({
       iceLite: true,
@@ -100,7 +100,7 @@ export class Peer implements TunnelSessionPort {
         pc,
         audio,
         events,
-        maxAudioRateHz,
+        opusParameters,
         (owner) => new TunnelIceProtocol(sender, owner, relays[0]!, credentials.ufrag),
       );
       const protocol = peer.#protocol;
@@ -145,7 +145,7 @@ export class Peer implements TunnelSessionPort {
 
   /** werift's answer as sent to the client: the relays as candidates, Opus limited to the backend's rate. */
   #answerSdp(relays: readonly TransportAddress[]): string {
-    return limitOpusRate(rewriteAnswer(this.pc.localDescription!.sdp, relays), this.#maxAudioRateHz);
+    return setOpusParameters(rewriteAnswer(this.pc.localDescription!.sdp, relays), this.#opusParameters);
   }
 
   // TunnelSessionPort: packets the router verified and routed to this call.

@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CHROME_AUDIO_OFFER, FIREFOX_AUDIO_OFFER } from '../protocol/testdata/offers.ts';
-import { iceUfragOf, limitOpusRate, opusMaxPlaybackRate, rewriteAnswer, stripCandidates } from './sdp.ts';
+import {
+  answerOpusParameters,
+  iceUfragOf,
+  opusMaxPlaybackRate,
+  opusParameter,
+  rewriteAnswer,
+  setOpusParameters,
+  stripCandidates,
+} from './sdp.ts';
+
+const limitOpusRate = (sdp: string, rateHz: number) =>
+  setOpusParameters(sdp, answerOpusParameters(rateHz, false));
 
 const answer = [
   'v=0',
@@ -82,6 +93,21 @@ test('the Opus rate limit replaces echoed rate parameters and keeps the others (
   assert.equal(opusMaxPlaybackRate(chrome), 8_000);
   // At Opus's own rate nothing is said.
   assert.equal(limitOpusRate(CHROME_AUDIO_OFFER, 48_000), CHROME_AUDIO_OFFER);
+});
+
+test('with callerDtx the answer asks the client for DTX (usedtx=1), replacing what the offer said', () => {
+  assert.deepEqual(answerOpusParameters(16_000, true), {
+    maxplaybackrate: '16000',
+    'sprop-maxcapturerate': '16000',
+    usedtx: '1',
+  });
+  assert.deepEqual(answerOpusParameters(48_000, true), { usedtx: '1' });
+  const chrome = setOpusParameters(CHROME_AUDIO_OFFER, answerOpusParameters(48_000, true));
+  assert.match(chrome, /\r\na=fmtp:111 minptime=10;useinbandfec=1;usedtx=1\r\n/);
+  assert.equal(opusParameter(chrome, 'usedtx'), '1');
+  assert.equal(opusParameter(CHROME_AUDIO_OFFER, 'usedtx'), undefined);
+  const twice = setOpusParameters(setOpusParameters(CHROME_AUDIO_OFFER, { usedtx: '0' }), { usedtx: '1' });
+  assert.equal(twice, chrome, 'replaced, not repeated');
 });
 
 test('an Opus format without parameters gets an fmtp line after its rtpmap', () => {

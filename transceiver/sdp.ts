@@ -97,23 +97,40 @@ function opusPayloadTypes(sdpLines: readonly string[]): Set<string> {
   return types;
 }
 
-const RATE_PARAMETERS = new Set(['maxplaybackrate', 'sprop-maxcapturerate']);
 /** `a=fmtp:<payload type> <parameters>`. */
 const FMTP_LINE = /^a=fmtp:(\d+) ?(.*)$/;
 
 /**
- * Tells the client that this side plays and captures Opus at `rateHz` at most (RFC 7587 §6.1:
- * `maxplaybackrate`, `sprop-maxcapturerate` on every Opus format), when that is below Opus's
- * 48 kHz. The backend hears audio at its own rate, so wider audio would be decoded only to be
- * thrown away: a browser told 16 kHz encodes wideband SILK instead of fullband hybrid, which costs
- * less to decode here (about a third less) and spends the bitrate on what the backend hears.
- * werift's answer echoes the offer's parameters; those two are replaced, the others kept.
+ * The Opus parameters (RFC 7587 §6.1) an answer states for a backend hearing `rateHz`:
+ * - below Opus's 48 kHz, `maxplaybackrate` and `sprop-maxcapturerate`: this side plays and captures
+ *   no wider. The backend hears audio at its own rate, so wider audio would be decoded only to be
+ *   thrown away: a browser told 16 kHz encodes wideband SILK instead of fullband hybrid, which costs
+ *   less to decode here (about a third less) and spends the bitrate on what the backend hears;
+ * - with `callerDtx`, `usedtx=1`: the client may stop sending while its user is silent (a packet
+ *   every 400 ms instead of 50 a second), which spares the relay and the transceiver half of a
+ *   conversation's packets; the backend still gets every frame (audio/arrival-order.ts).
  */
-export function limitOpusRate(sdp: string, rateHz: number): string {
-  if (rateHz >= 48_000) return sdp;
+export function answerOpusParameters(rateHz: number, callerDtx: boolean): Record<string, string> {
+  const parameters: Record<string, string> = {};
+  if (rateHz < 48_000) {
+    parameters.maxplaybackrate = String(rateHz);
+    parameters['sprop-maxcapturerate'] = String(rateHz);
+  }
+  if (callerDtx) parameters.usedtx = '1';
+  return parameters;
+}
+
+/**
+ * Sets `parameters` on every Opus format of `sdp`: werift's answer echoes the offer's parameters;
+ * those named are replaced, the others kept. An Opus format without an fmtp line gets one after
+ * its rtpmap.
+ */
+export function setOpusParameters(sdp: string, parameters: Readonly<Record<string, string>>): string {
+  const names = new Set(Object.keys(parameters));
+  if (names.size === 0) return sdp;
   const input = lines(sdp);
   const opus = opusPayloadTypes(input);
-  const limit = [`maxplaybackrate=${rateHz}`, `sprop-maxcapturerate=${rateHz}`];
+  const set = Object.entries(parameters).map(([name, value]) => `${name}=${value}`);
   const withFmtp = new Set<string>();
   const out: string[] = [];
   for (const line of input) {
@@ -123,28 +140,22 @@ export function limitOpusRate(sdp: string, rateHz: number): string {
       const kept = fmtp[2]!
         .split(';')
         .map((parameter) => parameter.trim())
-        .filter(
-          (parameter) => parameter !== '' && !RATE_PARAMETERS.has(parameter.split('=')[0]!.toLowerCase()),
-        );
-      out.push(`a=fmtp:${fmtp[1]} ${[...kept, ...limit].join(';')}`);
+        .filter((parameter) => parameter !== '' && !names.has(parameter.split('=')[0]!.toLowerCase()));
+      out.push(`a=fmtp:${fmtp[1]} ${[...kept, ...set].join(';')}`);
       continue;
     }
     out.push(line);
   }
-  // An Opus format without parameters gets a line of its own after its rtpmap.
   for (const type of opus) {
     if (withFmtp.has(type)) continue;
     const at = out.findIndex((line) => new RegExp(`^a=rtpmap:${type} `).test(line));
-    out.splice(at + 1, 0, `a=fmtp:${type} ${limit.join(';')}`);
+    out.splice(at + 1, 0, `a=fmtp:${type} ${set.join(';')}`);
   }
   return join(out);
 }
 
-/**
- * The highest Opus rate `sdp` says its author plays (`maxplaybackrate` of its first Opus format;
- * 48000 when it says nothing): what a sender should encode at most.
- */
-export function opusMaxPlaybackRate(sdp: string): number {
+/** The value of Opus parameter `name` in the first Opus format of `sdp`, if it states one. */
+export function opusParameter(sdp: string, name: string): string | undefined {
   const input = lines(sdp);
   const opus = opusPayloadTypes(input);
   for (const line of input) {
@@ -152,10 +163,18 @@ export function opusMaxPlaybackRate(sdp: string): number {
     if (fmtp === null || !opus.has(fmtp[1]!)) continue;
     for (const parameter of fmtp[2]!.split(';')) {
       const [key, value] = parameter.trim().split('=');
-      if (key?.toLowerCase() === 'maxplaybackrate' && value !== undefined && /^\d+$/.test(value))
-        return Math.min(48_000, Number(value));
+      if (key?.toLowerCase() === name) return value;
     }
-    return 48_000;
+    return undefined;
   }
-  return 48_000;
+  return undefined;
+}
+
+/**
+ * The highest Opus rate `sdp` says its author plays (`maxplaybackrate`; 48000 when it says
+ * nothing): what a sender should encode at most.
+ */
+export function opusMaxPlaybackRate(sdp: string): number {
+  const value = opusParameter(sdp, 'maxplaybackrate');
+  return value !== undefined && /^\d+$/.test(value) ? Math.min(48_000, Number(value)) : 48_000;
 }

@@ -40,6 +40,7 @@ export async function startTransceiver(
     pathsValidated: () => transceiver?.router.pathsValidated ?? 0,
     mediaPathsBound: () => transceiver?.router.mediaPathsBound ?? 0,
     decodedByBandwidth: () => transceiver?.decodedByBandwidth() ?? [],
+    callerDtxFrames: () => transceiver?.callerDtxFrames() ?? 0,
   });
   const keys = new KeyringSource(config.routingKeys?.file, env);
   let loaded: Awaited<ReturnType<KeyringSource['start']>>;

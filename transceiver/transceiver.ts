@@ -56,6 +56,7 @@ export class Transceiver {
   #housekeeping: NodeJS.Timeout | undefined;
   /** Packets decoded by calls that have ended, by Opus bandwidth. */
   readonly #endedDecodedByBandwidth = OPUS_BANDWIDTHS.map(() => 0);
+  #endedCallerDtxFrames = 0;
 
   constructor(
     config: TransceiverConfig,
@@ -173,6 +174,7 @@ export class Transceiver {
         datagramArrivedAt: () => this.#datagramAt,
         onLatency: (direction, ms) => this.#metrics.audioLatency.observe({ direction }, ms / 1000),
         opusComplexity: this.config.audio.opusComplexity,
+        callerDtx: this.config.audio.callerDtx,
         maxQueueMs: this.config.audio.maxQueueSeconds * 1000,
         onBackendDrop: (reason) => this.#metrics.backendDrops.inc({ reason }),
         onBackendShed: (shedMs) => this.#metrics.backendShedSeconds.inc(shedMs / 1000),
@@ -225,6 +227,7 @@ export class Transceiver {
   #onEnded(call: Call, reason: CallEndReason): void {
     this.#calls.delete(call.id);
     addCounts(this.#endedDecodedByBandwidth, call.decodedByBandwidth);
+    this.#endedCallerDtxFrames += call.callerDtxFrames;
     this.#metrics.sessionsEnded.inc({ reason });
   }
 
@@ -239,6 +242,13 @@ export class Transceiver {
     const totals = [...this.#endedDecodedByBandwidth];
     for (const call of this.#calls.values()) addCounts(totals, call.decodedByBandwidth);
     return totals;
+  }
+
+  /** Frames callers did not send, in DTX, made up for their backends, since start. */
+  callerDtxFrames(): number {
+    let total = this.#endedCallerDtxFrames;
+    for (const call of this.#calls.values()) total += call.callerDtxFrames;
+    return total;
   }
 
   get calls(): ReadonlyMap<string, Call> {

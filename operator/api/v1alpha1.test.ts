@@ -49,7 +49,7 @@ describe('readTransceiverPool', () => {
     assert.equal(spec.replicas, 1);
     assert.equal(spec.capacityPerPod, 50);
     assert.deepEqual(spec.backend, { url: 'wss://b/x', protocol: 'voice-edge', sampleRate: 48000 });
-    assert.deepEqual(spec.audio, { opusComplexity: 5, maxQueueSeconds: 20 });
+    assert.deepEqual(spec.audio, { opusComplexity: 5, maxQueueSeconds: 20, callerDtx: true });
     assert.equal(spec.drainTimeoutSeconds, 3600);
     assert.deepEqual(spec.autoscaling, {
       enabled: false,

@@ -294,6 +294,7 @@ export const TransceiverPoolSpecSchema = z
       .object({
         opusComplexity: z.number().int().min(0).max(10).default(5),
         maxQueueSeconds: z.number().min(1).max(600).default(20),
+        callerDtx: z.boolean().default(true),
       })
       .prefault({}),
     autoscaling: z

@@ -83,6 +83,7 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     ...(spec.backend.accountSid ? [env(`${PREFIX}BACKEND__ACCOUNT_SID`, spec.backend.accountSid)] : []),
     env(`${PREFIX}AUDIO__OPUS_COMPLEXITY`, String(spec.audio.opusComplexity)),
     env(`${PREFIX}AUDIO__MAX_QUEUE_SECONDS`, String(spec.audio.maxQueueSeconds)),
+    env(`${PREFIX}AUDIO__CALLER_DTX`, String(spec.audio.callerDtx)),
     env(`${PREFIX}SESSIONS__MAX`, String(spec.capacityPerPod)),
     secretEnv('VOICE_EDGE_ROUTING_KEYS', cluster.spec.routingKeys.secretName, cluster.spec.routingKeys.key),
     secretEnv(`${PREFIX}API__TOKENS`, transceiverApiSecretName(cluster), API_TOKENS_KEY),

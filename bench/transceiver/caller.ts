@@ -23,10 +23,13 @@ import type { RTCPeerConnection, RtpPacket } from 'werift';
 import { OpusFrameDecoder } from '../../audio/opus-codec.ts';
 import { dominantFrequency, rms } from '../../audio/tone.ts';
 import { CallerPeer } from '../../cli/caller-peer.ts';
-import { opusMaxPlaybackRate } from '../../transceiver/sdp.ts';
+import { opusMaxPlaybackRate, opusParameter } from '../../transceiver/sdp.ts';
 import { type ConversationOptions, callSeed, TurnCursor } from './conversation.ts';
 import type { CallerVoice } from './speech.ts';
 import { CYCLE_FRAMES, type EncodedStream, forPlaybackRate, LOUD_BYTES, QUIET_BEFORE } from './stream.ts';
+
+/** libopus's DTX frames are one or two bytes: a TOC byte, nothing coded (WebRTC's test). */
+const DTX_FRAME_BYTES = 2;
 
 /** How a caller gets its offer answered: WHIP through the edge, or the direct endpoint. */
 export type Signal = (
@@ -141,6 +144,10 @@ export class Caller {
   /** What this call sends, at the rate its answer asked for (set in connect). */
   #stream: EncodedStream | undefined;
   #voice: CallerVoice | undefined;
+  /** The voice's frames to send: with libopus DTX when the answer asks for it (usedtx=1). */
+  #frames: { readonly speech: readonly Buffer[]; readonly noise: readonly Buffer[] } | undefined;
+  /** The last frame was a DTX frame: the next ones are not sent until audio resumes. */
+  #inDtx = false;
   #hangUp: (() => Promise<void>) | undefined;
   #connected = false;
   #closed = false;
@@ -217,6 +224,7 @@ export class Caller {
       this.#turns = new TurnCursor(seed, conversation.options, 'caller');
       // Each call starts its speech loop elsewhere.
       this.#voice = forPlaybackRate(conversation.voices, maxPlaybackRate);
+      this.#frames = opusParameter(answer, 'usedtx') === '1' ? this.#voice.dtx : this.#voice;
       this.#speechIndex = seed % this.#voice.speech.length;
     }
     this.times.answerMs = performance.now() - this.#offerSentAt;
@@ -246,7 +254,7 @@ export class Caller {
   tick(): void {
     if (!this.#connected || this.#closed) return;
     if (this.#turns !== undefined) {
-      this.#conversationTick(this.#turns, this.#voice!);
+      this.#conversationTick(this.#turns, this.#frames!);
       return;
     }
     const index = this.#frame;
@@ -273,17 +281,32 @@ export class Caller {
     this.#peer.send(packet);
   }
 
-  /** One frame of the conversation: speech in the caller's turns, its noise floor between them. */
-  #conversationTick(turns: TurnCursor, voice: CallerVoice): void {
+  /**
+   * One frame of the conversation: speech in the caller's turns, its noise floor between them. In
+   * DTX, as WebRTC does: the first one-byte frame of a silence is sent, the ones after it are not
+   * (the RTP timestamp runs on, the sequence number does not), and libopus's own frame every 400 ms
+   * refreshes the far end's comfort noise.
+   */
+  #conversationTick(
+    turns: TurnCursor,
+    frames: { speech: readonly Buffer[]; noise: readonly Buffer[] },
+  ): void {
     const talking = turns.at(this.#mediaMs) !== undefined;
     this.#mediaMs += 20;
     let payload: Buffer;
     if (talking) {
-      payload = voice.speech[this.#speechIndex]!;
-      this.#speechIndex = (this.#speechIndex + 1) % voice.speech.length;
+      payload = frames.speech[this.#speechIndex]!;
+      this.#speechIndex = (this.#speechIndex + 1) % frames.speech.length;
     } else {
-      payload = voice.noise[this.#noiseIndex]!;
-      this.#noiseIndex = (this.#noiseIndex + 1) % voice.noise.length;
+      payload = frames.noise[this.#noiseIndex]!;
+      this.#noiseIndex = (this.#noiseIndex + 1) % frames.noise.length;
+    }
+    const dtx = payload.length <= DTX_FRAME_BYTES;
+    const unsent = dtx && this.#inDtx;
+    this.#inDtx = dtx;
+    if (unsent) {
+      this.#timestamp = (this.#timestamp + 960) >>> 0;
+      return;
     }
     const packet = {
       sequenceNumber: this.#seq,

@@ -12,7 +12,8 @@
 //     [--seed 1] [--talk-share 0.5] [--barge-in-share 0.3] [--min-turn-ms 2000] \
 //     [--max-turn-ms 6000] [--lead-ms 0] [--protocol voice-edge|twilio-media-streams]
 //
-// Plain HTTP: GET /healthz (200), GET /stats (the counters of every call so far, JSON).
+// Plain HTTP: GET /healthz (200), GET /stats (the counters of every call so far, JSON, and how late
+// its ticks ran since the previous GET /stats: the agent's own stalls, which delay its audio).
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -102,7 +103,7 @@ const server = createServer((request, response) => {
     for (const session of sessions) add(total, session.stats);
     response
       .writeHead(200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ ...total, live: sessions.size }));
+      .end(JSON.stringify({ ...total, live: sessions.size, latenessMs: metronome.takeLateness() }));
     return;
   }
   response

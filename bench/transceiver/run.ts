@@ -89,6 +89,8 @@ const usage = `usage: npm run bench:transceiver -- [options]
   --barge-in-share R     share of the agent's turns cut by barge-in (clear) (default 0.3)
   --min-turn-ms MS       shortest turn (default 2000)
   --max-turn-ms MS       longest turn (default 6000)
+  --caller-dtx on|off    the transceiver asks callers for Opus DTX (audio.callerDtx; default on):
+                         callers then leave silence unsent, as a browser does
   --agent-lead-ms MS     audio the agent sends at once at the start of a turn, then 20 ms per
                          20 ms (default 0: every frame paced)
   --seed N               the conversations' seed (default 1)
@@ -122,6 +124,7 @@ const options = parseBenchArgs(usage, {
   'min-turn-ms': { type: 'string' },
   'max-turn-ms': { type: 'string' },
   'agent-lead-ms': { type: 'string' },
+  'caller-dtx': { type: 'string', default: 'on' },
   seed: { type: 'string' },
   'echo-calls': { type: 'string' },
   concurrency: { type: 'string' },
@@ -177,6 +180,7 @@ const settings = {
   speech: choice('speech', ['speech', 'tone'] as const),
   conversation,
   agentLeadMs: numberOption('agent-lead-ms', 0),
+  callerDtx: choiceOption('caller-dtx', options['caller-dtx'], ['on', 'off'] as const) === 'on',
   seed: numberOption('seed', 1),
   // The echo phase needs the echo agent, which speaks voice-edge only.
   echoCalls: twilio ? 0 : numberOption('echo-calls', 10),
@@ -374,6 +378,11 @@ interface StepRecord {
   readonly backendCpu: number;
   /** Lateness of the load generator's own 5 ms ticks (ms): its health. */
   readonly loadgenLatenessMs: Summary;
+  /**
+   * Lateness of the benchmark agent's 5 ms ticks (ms; conversation workload): a late tick delays
+   * its frames, which reach the callers late on their RTP timeline, so it shows in the pacing delay.
+   */
+  readonly agentLatenessMs: Summary;
   /** From the transceiver's /metrics over the window. */
   readonly transceiverEventLoopLagP99Ms: number;
   readonly transceiverEventLoopLagMaxMs: number;
@@ -526,10 +535,10 @@ async function scrape(edge: Edge): Promise<Samples> {
 }
 
 /** The benchmark agent's /stats (conversation workload), undefined on any failure. */
-async function agentStats(): Promise<AgentStats | undefined> {
+async function agentStats(): Promise<(AgentStats & { latenessMs: number[] }) | undefined> {
   if (agentStatsUrl === undefined) return undefined;
   try {
-    return (await (await fetch(agentStatsUrl)).json()) as AgentStats;
+    return (await (await fetch(agentStatsUrl)).json()) as AgentStats & { latenessMs: number[] };
   } catch {
     return undefined;
   }
@@ -719,6 +728,8 @@ async function measureWindow(
     relayCpu: share('relay'),
     backendCpu: share('backend'),
     loadgenLatenessMs: summarize(lateness),
+    // The agent's /stats hands over its lateness since the previous read (agentBefore's).
+    agentLatenessMs: summarize(agentAfter?.latenessMs ?? []),
     transceiverEventLoopLagP99Ms: metricValue(metrics, 'nodejs_eventloop_lag_p99_seconds') * 1000,
     transceiverEventLoopLagMaxMs: metricValue(metrics, 'nodejs_eventloop_lag_max_seconds') * 1000,
     playoutQueueMaxMs: metricValue(metrics, 'playout_queue_max_seconds') * 1000,
@@ -762,7 +773,7 @@ async function measureWindow(
       `  edge latency to backend ${quantiles(record.latencyToBackendMs)}, to client ${quantiles(record.latencyToClientMs)}  RSS ${mib(rss)}` +
       `  transceiver ${(transceiverCpu * 100).toFixed(0)} %  load core ${(loadCoreCpu * 100).toFixed(0)} %` +
       `  main-thread wait ${record.transceiverMainThreadWaitMsPerS.toFixed(0)} ms/s  helpers ${(record.transceiverHelperThreadsCpu * 100).toFixed(0)} %` +
-      `  loop lag max: transceiver ${ms(record.transceiverEventLoopLagMaxMs)}, load generator ${ms(record.loadgenLatenessMs.max)}` +
+      `  loop lag max: transceiver ${ms(record.transceiverEventLoopLagMaxMs)}, load generator ${ms(record.loadgenLatenessMs.max)}, agent ${ms(record.agentLatenessMs.max)}` +
       `  others ${(record.foreignCores * 100).toFixed(0)} % (peak ${(foreignPeakCores * 100).toFixed(0)} %)${record.disturbed ? ' disturbed' : ''}`,
   );
   return step;
@@ -1170,6 +1181,7 @@ async function startEdge(backendUrl: string | undefined, nodeArgs: readonly stri
     ...(backendUrl === undefined ? {} : { backendUrl, backendProtocol: settings.backendProtocol }),
     sampleRate: settings.sampleRate,
     transceiverNodeArgs: [...settings.transceiverNodeArgs, ...nodeArgs],
+    transceiver: { audio: { callerDtx: settings.callerDtx } },
     // Generous status polling: a busy transceiver must not look unreachable to signaling.
     signaling: { transceivers: { statusIntervalMs: 1000, statusTimeoutMs: 900, statusStaleMs: 5000 } },
   });
@@ -1241,7 +1253,8 @@ function describeWorkload(voices: Voices | undefined) {
     noiseDbfs: NOISE_DBFS,
     callerSeconds: voices?.callerSeconds,
     agentSeconds: voices?.agentSeconds,
-    caller: `pre-encoded Opus at the answer's maxplaybackrate (${settings.sampleRate} Hz), 50 packets/s always: speech in its turns, its noise floor between them (never digital silence)`,
+    caller: `pre-encoded Opus at the answer's maxplaybackrate (${settings.sampleRate} Hz): speech in its turns, its noise floor between them (never digital silence); ${settings.callerDtx ? "the answer asks for DTX (usedtx=1): libopus's DTX frames after the first of a silence are not sent, as a browser does" : '50 packets/s always (no DTX asked for)'}`,
+    callerDtx: settings.callerDtx,
     backendProtocol: settings.backendProtocol,
     backend: `benchmark agent: ${twilio ? 'Twilio Media Streams, μ-law in JSON, one message per 20 ms,' : 'PCM16'} at ${settings.sampleRate} Hz in its turns, ${settings.agentLeadMs > 0 ? `${settings.agentLeadMs} ms at once, then ` : ''}one 20 ms frame per 20 ms; nothing between turns; clear ${BARGE_IN_DETECT_MS} ms into the caller's barge-in`,
   };
@@ -1376,7 +1389,7 @@ async function main(): Promise<void> {
               rssBytes: s.transceiverRssBytes,
               loadCore: s.loadCoreCpu,
               waitMsPerS: s.transceiverMainThreadWaitMsPerS,
-              lagMaxMs: [s.transceiverEventLoopLagMaxMs, s.loadgenLatenessMs.max],
+              lagMaxMs: [s.transceiverEventLoopLagMaxMs, s.loadgenLatenessMs.max, s.agentLatenessMs.max],
               disturbed: s.disturbed,
             })),
           },

@@ -43,6 +43,12 @@ export interface CallerVoice {
   readonly speech: readonly Buffer[];
   /** Opus frames of the noise floor alone, looped between its turns. */
   readonly noise: readonly Buffer[];
+  /**
+   * The same, encoded with libopus's DTX, for an answer with `usedtx=1`: silence (a pause in the
+   * speech, the noise floor) becomes one-byte frames, which the caller leaves unsent after the
+   * first, as a browser does (caller.ts).
+   */
+  readonly dtx: { readonly speech: readonly Buffer[]; readonly noise: readonly Buffer[] };
 }
 
 export interface Voices {
@@ -108,8 +114,8 @@ export function addNoise(pcm: Buffer, dbfs: number, seed: number): Buffer {
  * Opus frames of `pcm` (at `rate`), encoded twice in a row with one encoder and the second pass kept,
  * so the loop joins without a glitch (the encoder's state at the end matches the start's).
  */
-export function encodeLoop(pcm: Buffer, rate: SampleRate): Buffer[] {
-  const encoder = new OpusFrameEncoder(rate);
+export function encodeLoop(pcm: Buffer, rate: SampleRate, options: { dtx?: boolean } = {}): Buffer[] {
+  const encoder = new OpusFrameEncoder(rate, options);
   let frames: Buffer[] = [];
   for (let pass = 0; pass < 2; pass++) {
     frames = [];
@@ -142,7 +148,12 @@ export function makeVoices(kind: SpeechKind, backendRate: SampleRate, dir: strin
   const caller = [...new Set<SampleRate>([SEND_RATE, backendRate])].map((rate): CallerVoice => {
     const speech = addNoise(callerPcm(rate), NOISE_DBFS, 1);
     const noise = addNoise(Buffer.alloc(frameBytes(rate) * NOISE_FRAMES), NOISE_DBFS, 2);
-    return { rate, speech: encodeLoop(speech, rate), noise: encodeLoop(noise, rate) };
+    return {
+      rate,
+      speech: encodeLoop(speech, rate),
+      noise: encodeLoop(noise, rate),
+      dtx: { speech: encodeLoop(speech, rate, { dtx: true }), noise: encodeLoop(noise, rate, { dtx: true }) },
+    };
   });
   const agentPcmFile = join(dir, `agent-${backendRate}.raw`);
   writeFileSync(agentPcmFile, agentPcm);

@@ -80,6 +80,9 @@ export class ArrivalOrder {
   #lastRealTimestamp = 0;
   /** Slots made up since that packet: a DTX pause's, once the next packet shows nothing was lost. */
   #concealedSinceReal = 0;
+  /** When the first packet arrived, and the frames handed on since (packets and made up). */
+  #startedAt = 0;
+  #framesOut = 0;
   /** Sequence numbers recently delivered from real packets (a duplicate is one of these). */
   readonly #recent = new Set<number>();
   /** Packets in a row that came for slots already concealed. */
@@ -118,11 +121,12 @@ export class ArrivalOrder {
     const out: Delivery[] = [];
     if (this.#next === undefined) {
       this.#next = sequenceNumber;
+      this.#startedAt = arrivedAt;
       this.#deliver(out, timestamp, payload, arrivedAt);
       return out;
     }
     const ahead = seqDiff(sequenceNumber, this.#next);
-    if (ahead <= 0 && this.#endsDtxPause(out, sequenceNumber, timestamp)) {
+    if (ahead <= 0 && this.#endsDtxPause(out, sequenceNumber, timestamp, arrivedAt)) {
       this.#held.clear();
       this.#next = sequenceNumber;
       this.#deliver(out, timestamp, payload, arrivedAt);
@@ -202,18 +206,23 @@ export class ArrivalOrder {
    * real packet, timestamped two frames or more after it. The slots made up since are the pause's,
    * as many as its timestamp skipped (more would be loss: the client's clock says so). Those the
    * concealment has not reached yet (it runs `lossWaitMs` behind) are made up now, so the backend's
-   * frames stay in step with the client's timeline.
+   * frames stay in step with the client's timeline; never more than real time since the first
+   * packet has made due, one frame of jitter allowed (a client's timestamps cannot make the backend
+   * get more than 50 frames a second).
    */
-  #endsDtxPause(out: Delivery[], sequenceNumber: number, timestamp: number): boolean {
+  #endsDtxPause(out: Delivery[], sequenceNumber: number, timestamp: number, arrivedAt: number): boolean {
     if (sequenceNumber !== ((this.#lastReal + 1) & 0xffff)) return false;
     const skipped = Math.round(timestampDiff(timestamp, this.#lastRealTimestamp) / this.#ticksPerFrame) - 1;
     if (skipped < 1) return false;
     const paused = Math.min(skipped, this.#concealedSinceReal);
     this.counters.lost -= paused;
     this.counters.dtx += paused;
-    for (let i = Math.min(skipped - paused, this.#maxConcealPerPoll); i > 0; i--) {
+    // Frames due by now (the packet's own excluded), one of jitter allowed, against those given.
+    const due = Math.floor((arrivedAt - this.#startedAt) / FRAME_MS) + 1 - this.#framesOut;
+    for (let i = Math.min(skipped - paused, due, this.#maxConcealPerPoll); i > 0; i--) {
       out.push({ kind: 'lost' });
       this.counters.dtx++;
+      this.#framesOut++;
     }
     return true;
   }
@@ -221,6 +230,7 @@ export class ArrivalOrder {
   #deliver(out: Delivery[], timestamp: number, payload: Buffer, arrivedAt: number): void {
     out.push({ kind: 'packet', payload, arrivedAt });
     this.counters.delivered++;
+    this.#framesOut++;
     this.#lastReal = this.#next!;
     this.#lastRealTimestamp = timestamp;
     this.#concealedSinceReal = 0;
@@ -234,6 +244,7 @@ export class ArrivalOrder {
   #lose(out: Delivery[]): void {
     out.push({ kind: 'lost' });
     this.counters.lost++;
+    this.#framesOut++;
     this.#concealedSinceReal++;
     this.#next = (this.#next! + 1) & 0xffff;
     this.#nextDueAt += FRAME_MS;

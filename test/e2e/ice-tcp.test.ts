@@ -84,8 +84,10 @@ describe('ICE-TCP: a Chromium caller whose network blocks UDP', () => {
       const metrics = await edge!.relayMetrics();
       const from = sample(metrics, 'voice_edge_relay_tcp_packets_total', { direction: 'from_client' });
       const to = sample(metrics, 'voice_edge_relay_tcp_packets_total', { direction: 'to_client' });
-      // Several seconds of 20 ms packets each way, all over TCP.
-      assert.ok(from - fromBefore > 100, `${from - fromBefore} packets from the client over TCP`);
+      // Several seconds of 20 ms packets each way, all over TCP; fewer from the client, which is in
+      // DTX between its beeps (the answer asks for it: docs/transceiver.md#audio).
+      t.diagnostic(`over TCP: ${from - fromBefore} packets from the client, ${to} to it`);
+      assert.ok(from - fromBefore > 40, `${from - fromBefore} packets from the client over TCP`);
       assert.ok(to > 100, `${to} packets to the client over TCP`);
       t.diagnostic(
         `TCP (UDP blocked): setup ${Math.round(result.setupMs!)} ms, RTT ${result.candidatePairRttMs} ms, ` +

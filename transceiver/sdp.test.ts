@@ -11,8 +11,11 @@ import {
   stripCandidates,
 } from './sdp.ts';
 
-const limitOpusRate = (sdp: string, rateHz: number) =>
-  setOpusParameters(sdp, answerOpusParameters(rateHz, false));
+/** The answer's rate parameters alone (what limits a caller's bandwidth). */
+function limitOpusRate(sdp: string, rateHz: number): string {
+  const { usedtx: _, ...rate } = answerOpusParameters(rateHz, false);
+  return setOpusParameters(sdp, rate);
+}
 
 const answer = [
   'v=0',
@@ -106,8 +109,16 @@ test('with callerDtx the answer asks the client for DTX (usedtx=1), replacing wh
   assert.match(chrome, /\r\na=fmtp:111 minptime=10;useinbandfec=1;usedtx=1\r\n/);
   assert.equal(opusParameter(chrome, 'usedtx'), '1');
   assert.equal(opusParameter(CHROME_AUDIO_OFFER, 'usedtx'), undefined);
-  const twice = setOpusParameters(setOpusParameters(CHROME_AUDIO_OFFER, { usedtx: '0' }), { usedtx: '1' });
-  assert.equal(twice, chrome, 'replaced, not repeated');
+  // Without callerDtx the answer says usedtx=0, so an offer's usedtx=1 (which werift's answer would
+  // echo) does not ask the caller for DTX after all.
+  const offeredDtx = setOpusParameters(CHROME_AUDIO_OFFER, { usedtx: '1' });
+  const off = setOpusParameters(offeredDtx, answerOpusParameters(48_000, false));
+  assert.equal(opusParameter(off, 'usedtx'), '0');
+  assert.equal(
+    setOpusParameters(offeredDtx, answerOpusParameters(48_000, true)),
+    chrome,
+    'replaced, not repeated',
+  );
 });
 
 test('an Opus format without parameters gets an fmtp line after its rtpmap', () => {

@@ -108,7 +108,8 @@ const FMTP_LINE = /^a=fmtp:(\d+) ?(.*)$/;
  *   less to decode here (about a third less) and spends the bitrate on what the backend hears;
  * - with `callerDtx`, `usedtx=1`: the client may stop sending while its user is silent (a packet
  *   every 400 ms instead of 50 a second), which spares the relay and the transceiver half of a
- *   conversation's packets; the backend still gets every frame (audio/arrival-order.ts).
+ *   conversation's packets; the backend still gets every frame (audio/arrival-order.ts). Without
+ *   it, `usedtx=0`.
  */
 export function answerOpusParameters(rateHz: number, callerDtx: boolean): Record<string, string> {
   const parameters: Record<string, string> = {};
@@ -116,7 +117,8 @@ export function answerOpusParameters(rateHz: number, callerDtx: boolean): Record
     parameters.maxplaybackrate = String(rateHz);
     parameters['sprop-maxcapturerate'] = String(rateHz);
   }
-  if (callerDtx) parameters.usedtx = '1';
+  // Said either way: werift's answer would echo an offer's usedtx=1, which asks this side's sender.
+  parameters.usedtx = callerDtx ? '1' : '0';
   return parameters;
 }
 

@@ -95,8 +95,8 @@ export interface AudioBridgeStats {
   /** Frames to the backend made up for missing audio (lost, undecodable). */
   concealedFrames: number;
   decodeErrors: number;
-  /** Packets decoded, by the Opus bandwidth they carried (OPUS_BANDWIDTHS order). */
-  decodedByBandwidth: readonly number[];
+  /** Packets decoded, by the Opus bandwidth they carried (OPUS_BANDWIDTHS order; a copy). */
+  decodedByBandwidth: number[];
   lost: number;
   /** Frames the caller did not send, in DTX, made up for the backend (not loss). */
   dtx: number;

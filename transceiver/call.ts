@@ -9,6 +9,7 @@ import type { TransportAddress } from '../protocol/address.ts';
 import type { SampleRate } from '../protocol/backend.ts';
 import { BackendConnection, BackendUnavailableError } from './backend-connection.ts';
 import { type BackendProtocol, createBackendWire } from './backend-wire.ts';
+import type { CallerAudioCounts } from './metrics.ts';
 import { type IceCredentials, Peer } from './peer.ts';
 import { answerOpusParameters, iceCredentialsOf } from './sdp.ts';
 import type { TunnelRouter } from './tunnel-router.ts';
@@ -329,14 +330,10 @@ export class Call {
     return this.#bridge.queuedMs;
   }
 
-  /** The caller's packets decoded, by Opus bandwidth (OPUS_BANDWIDTHS order). */
-  get decodedByBandwidth(): readonly number[] {
-    return this.#bridge.stats.decodedByBandwidth;
-  }
-
-  /** Frames the caller did not send, in DTX, made up for the backend. */
-  get callerDtxFrames(): number {
-    return this.#bridge.stats.dtx;
+  /** The caller's packets decoded by Opus bandwidth, and its frames left unsent in DTX. */
+  get callerAudio(): CallerAudioCounts {
+    const { decodedByBandwidth, dtx } = this.#bridge.stats;
+    return { decodedByBandwidth, dtxFrames: dtx };
   }
 
   async #reportQuality(): Promise<void> {

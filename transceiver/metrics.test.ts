@@ -11,8 +11,7 @@ function gaugesWith(sessions: () => number): TransceiverGauges {
     tunnelSendDrops: () => new Map(),
     pathsValidated: () => 0,
     mediaPathsBound: () => 0,
-    decodedByBandwidth: () => [0, 0, 7, 0, 1],
-    callerDtxFrames: () => 42,
+    callerAudio: () => ({ decodedByBandwidth: [0, 0, 7, 0, 1], dtxFrames: 42 }),
   };
 }
 

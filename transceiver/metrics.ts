@@ -20,6 +20,26 @@ export interface TransceiverMetrics {
   observeQuality(quality: CallQuality): void;
 }
 
+/** Counts of callers' audio since start, summed over calls (audio-bridge.ts stats). */
+export interface CallerAudioCounts {
+  /** Packets decoded, by Opus bandwidth (OPUS_BANDWIDTHS order). */
+  decodedByBandwidth: number[];
+  /** Frames callers did not send, in DTX, made up for their backends. */
+  dtxFrames: number;
+}
+
+export function emptyCallerAudio(): CallerAudioCounts {
+  return { decodedByBandwidth: OPUS_BANDWIDTHS.map(() => 0), dtxFrames: 0 };
+}
+
+/** Adds `counts` into `totals`. */
+export function addCallerAudio(totals: CallerAudioCounts, counts: CallerAudioCounts): void {
+  counts.decodedByBandwidth.forEach((count, index) => {
+    totals.decodedByBandwidth[index]! += count;
+  });
+  totals.dtxFrames += counts.dtxFrames;
+}
+
 export interface TransceiverGauges {
   sessions(): number;
   capacity(): number;
@@ -31,10 +51,7 @@ export interface TransceiverGauges {
   pathsValidated(): number;
   /** Client addresses bound by the client's verified SRTP (NAT rebinding found by its media). */
   mediaPathsBound(): number;
-  /** Callers' packets decoded since start, by Opus bandwidth (OPUS_BANDWIDTHS order). */
-  decodedByBandwidth(): readonly number[];
-  /** Frames callers did not send, in DTX, made up for their backends, since start. */
-  callerDtxFrames(): number;
+  callerAudio(): CallerAudioCounts;
 }
 
 export function createTransceiverMetrics(gauges: TransceiverGauges): TransceiverMetrics {
@@ -92,7 +109,7 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
     registers: [registry],
     collect() {
       this.reset();
-      gauges.decodedByBandwidth().forEach((count, index) => {
+      gauges.callerAudio().decodedByBandwidth.forEach((count, index) => {
         this.inc({ bandwidth: OPUS_BANDWIDTHS[index]! }, count);
       });
     },
@@ -103,7 +120,7 @@ export function createTransceiverMetrics(gauges: TransceiverGauges): Transceiver
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(gauges.callerDtxFrames());
+      this.inc(gauges.callerAudio().dtxFrames);
     },
   });
   // Memory per session, estimated: the process's resident memory above what it held with no session

@@ -9,7 +9,7 @@ import type { RoutingSource } from '../routing/routing-source.ts';
 import { createRoutingSource } from '../routing/routing-source-factory.ts';
 import { createTransceiverApi } from './api.ts';
 import type { TransceiverConfig } from './config.ts';
-import { createTransceiverMetrics } from './metrics.ts';
+import { createTransceiverMetrics, emptyCallerAudio } from './metrics.ts';
 import { Transceiver } from './transceiver.ts';
 
 export class TransceiverStartError extends Error {
@@ -39,8 +39,7 @@ export async function startTransceiver(
     tunnelSendDrops: () => transceiver?.router.sendDrops ?? new Map(),
     pathsValidated: () => transceiver?.router.pathsValidated ?? 0,
     mediaPathsBound: () => transceiver?.router.mediaPathsBound ?? 0,
-    decodedByBandwidth: () => transceiver?.decodedByBandwidth() ?? [],
-    callerDtxFrames: () => transceiver?.callerDtxFrames() ?? 0,
+    callerAudio: () => transceiver?.callerAudio() ?? emptyCallerAudio(),
   });
   const keys = new KeyringSource(config.routingKeys?.file, env);
   let loaded: Awaited<ReturnType<KeyringSource['start']>>;

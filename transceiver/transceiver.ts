@@ -4,14 +4,18 @@ import { randomUUID } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { OPUS_BANDWIDTHS } from '../audio/opus-codec.ts';
 import { literalLookup, type TransportAddress } from '../protocol/address.ts';
 import { type Cidr, CidrSet } from '../protocol/cidr.ts';
 import { deriveIcePassword, newUfrag, type RoutingKeyring } from '../protocol/ufrag.ts';
 import { BackendUnavailableError } from './backend-connection.ts';
 import { Call, type CallEndReason } from './call.ts';
 import type { TransceiverConfig } from './config.ts';
-import type { TransceiverMetrics } from './metrics.ts';
+import {
+  addCallerAudio,
+  type CallerAudioCounts,
+  emptyCallerAudio,
+  type TransceiverMetrics,
+} from './metrics.ts';
 import type { IceCredentials } from './peer.ts';
 import { TunnelRouter } from './tunnel-router.ts';
 
@@ -54,9 +58,8 @@ export class Transceiver {
   /** When the datagram being handled arrived (performance.now() ms). */
   #datagramAt = 0;
   #housekeeping: NodeJS.Timeout | undefined;
-  /** Packets decoded by calls that have ended, by Opus bandwidth. */
-  readonly #endedDecodedByBandwidth = OPUS_BANDWIDTHS.map(() => 0);
-  #endedCallerDtxFrames = 0;
+  /** The callers' audio counts of calls that have ended. */
+  readonly #endedCallerAudio = emptyCallerAudio();
 
   constructor(
     config: TransceiverConfig,
@@ -226,8 +229,7 @@ export class Transceiver {
 
   #onEnded(call: Call, reason: CallEndReason): void {
     this.#calls.delete(call.id);
-    addCounts(this.#endedDecodedByBandwidth, call.decodedByBandwidth);
-    this.#endedCallerDtxFrames += call.callerDtxFrames;
+    addCallerAudio(this.#endedCallerAudio, call.callerAudio);
     this.#metrics.sessionsEnded.inc({ reason });
   }
 
@@ -237,18 +239,12 @@ export class Transceiver {
     this.#draining = true;
   }
 
-  /** Packets of callers' audio decoded since start, by Opus bandwidth (OPUS_BANDWIDTHS order). */
-  decodedByBandwidth(): number[] {
-    const totals = [...this.#endedDecodedByBandwidth];
-    for (const call of this.#calls.values()) addCounts(totals, call.decodedByBandwidth);
+  /** Callers' audio counts since start: the ended calls' and the live ones'. */
+  callerAudio(): CallerAudioCounts {
+    const totals = emptyCallerAudio();
+    addCallerAudio(totals, this.#endedCallerAudio);
+    for (const call of this.#calls.values()) addCallerAudio(totals, call.callerAudio);
     return totals;
-  }
-
-  /** Frames callers did not send, in DTX, made up for their backends, since start. */
-  callerDtxFrames(): number {
-    let total = this.#endedCallerDtxFrames;
-    for (const call of this.#calls.values()) total += call.callerDtxFrames;
-    return total;
   }
 
   get calls(): ReadonlyMap<string, Call> {
@@ -266,13 +262,6 @@ export class Transceiver {
     await new Promise<void>((resolve) => (this.#socket ? this.#socket.close(() => resolve()) : resolve()));
     this.#socket = undefined;
   }
-}
-
-/** Adds `counts` into `totals`, index by index. */
-function addCounts(totals: number[], counts: readonly number[]): void {
-  counts.forEach((count, index) => {
-    totals[index]! += count;
-  });
 }
 
 /**

@@ -120,16 +120,13 @@ export class ArrivalOrder {
   push(sequenceNumber: number, timestamp: number, payload: Buffer, arrivedAt: number): Delivery[] {
     const out: Delivery[] = [];
     if (this.#next === undefined) {
-      this.#next = sequenceNumber;
       this.#startedAt = arrivedAt;
-      this.#deliver(out, timestamp, payload, arrivedAt);
+      this.#restartAt(out, sequenceNumber, timestamp, payload, arrivedAt);
       return out;
     }
     const ahead = seqDiff(sequenceNumber, this.#next);
     if (ahead <= 0 && this.#endsDtxPause(out, sequenceNumber, timestamp, arrivedAt)) {
-      this.#held.clear();
-      this.#next = sequenceNumber;
-      this.#deliver(out, timestamp, payload, arrivedAt);
+      this.#restartAt(out, sequenceNumber, timestamp, payload, arrivedAt);
       return out;
     }
     if (ahead < 0) {
@@ -149,9 +146,7 @@ export class ArrivalOrder {
     }
     if (ahead < 0 || ahead > this.#maxGap) {
       this.counters.resyncs++;
-      this.#held.clear();
-      this.#next = sequenceNumber;
-      this.#deliver(out, timestamp, payload, arrivedAt);
+      this.#restartAt(out, sequenceNumber, timestamp, payload, arrivedAt);
       return out;
     }
     if (ahead === 0) {
@@ -225,6 +220,19 @@ export class ArrivalOrder {
       this.#framesOut++;
     }
     return true;
+  }
+
+  /** Restarts the order at this packet: whatever was held is dropped, and it goes now. */
+  #restartAt(
+    out: Delivery[],
+    sequenceNumber: number,
+    timestamp: number,
+    payload: Buffer,
+    arrivedAt: number,
+  ): void {
+    this.#held.clear();
+    this.#next = sequenceNumber;
+    this.#deliver(out, timestamp, payload, arrivedAt);
   }
 
   #deliver(out: Delivery[], timestamp: number, payload: Buffer, arrivedAt: number): void {

@@ -14,6 +14,7 @@ import {
   DtlsClient,
   DtlsServer,
   Event,
+  GenericNack,
   getBit,
   HashAlgorithm,
   NamedCurveAlgorithm,
@@ -28,10 +29,13 @@ import {
   RTCDtlsParameters,
   RTCDtlsTransport,
   RTCPeerConnection,
+  RtcpTransportLayerFeedback,
   RtpHeader,
+  RtpPacket,
   SignatureAlgorithm,
   SrtcpSession,
   SrtpSession,
+  useNACK,
   useOPUS,
 } from 'werift';
 
@@ -89,13 +93,13 @@ describe('werift patches', () => {
   });
 
   /** Two werift peers connected over loopback UDP (real ICE and DTLS). */
-  async function connectedPair(): Promise<[RTCPeerConnection, RTCPeerConnection]> {
+  async function connectedPair(opus = useOPUS()): Promise<[RTCPeerConnection, RTCPeerConnection]> {
     const peer = () =>
       new RTCPeerConnection({
         iceUseIpv4: true,
         iceUseIpv6: false,
         iceAdditionalHostAddresses: ['127.0.0.1'],
-        codecs: { audio: [useOPUS()], video: [] },
+        codecs: { audio: [opus], video: [] },
       });
     const gathered = (pc: RTCPeerConnection) =>
       new Promise<void>((resolve) => {
@@ -347,6 +351,50 @@ describe('werift patches', () => {
       await sleep(37);
     }
   });
+  test('014 rtp-history-only-with-nack: sent packets are kept for retransmission only when NACK is negotiated', async () => {
+    /** Sends 10 packets, then asks for the first again; the sequence numbers the receiver saw. */
+    const sendAndNack = async (opus: ReturnType<typeof useOPUS>) => {
+      const [offerer, answerer] = await connectedPair(opus);
+      try {
+        const sender = offerer.getTransceivers()[0]!.sender;
+        const [receiving] = answerer.dtlsTransports;
+        const seen: number[] = [];
+        receiving!.onRtp.subscribe((rtp) => seen.push(rtp.header.sequenceNumber));
+        for (let index = 0; index < 10; index++) {
+          const header = new RtpHeader({
+            sequenceNumber: 1000 + index,
+            timestamp: 960 * index,
+            payloadType: 111,
+          });
+          await sender.sendRtp(new RtpPacket(header, Buffer.alloc(80, index)));
+        }
+        const deadline = Date.now() + 2_000;
+        while (seen.length < 10 && Date.now() < deadline) await sleep(5);
+        assert.equal(seen.length, 10, `${seen.length} of 10 packets arrived`);
+        const first = seen[0]!;
+        await receiving!.sendRtcp([
+          new RtcpTransportLayerFeedback({
+            feedback: new GenericNack({ senderSsrc: 1, mediaSourceSsrc: sender.ssrc, lost: [first] }),
+          }),
+        ]);
+        await sleep(300);
+        return { keeps: sender.keepsRtpHistory, resent: seen.slice(10) };
+      } finally {
+        await offerer.close();
+        await answerer.close();
+      }
+    };
+    // Without NACK for the codec (audio, as browsers negotiate it) no peer asks for a packet again:
+    // unpatched, the sender kept its last 128 anyway, each one living seconds for nothing.
+    const plain = await sendAndNack(useOPUS());
+    assert.deepEqual(plain.resent, [], 'a packet kept and sent again although NACK was not negotiated');
+    assert.equal(plain.keeps, false);
+    // With NACK negotiated the history is kept and a lost packet is sent again.
+    const withNack = await sendAndNack(useOPUS({ rtcpFeedback: [useNACK()] }));
+    assert.equal(withNack.keeps, true);
+    assert.equal(withNack.resent.length, 1, 'the packet asked for again was not sent again');
+  });
+
   test('012 dtls-ecdhe-node-crypto: the key exchange runs in node:crypto, with either curve', async () => {
     const certificate = await CipherContext.createSelfSignedCertificateWithKey(
       { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { Encoder } from '@evan/opus';
 import fc from 'fast-check';
 import { frameBytes, SAMPLE_RATES, type SampleRate } from '../protocol/backend.ts';
+import { OPUS_APPLICATIONS, type OpusApplication } from './opus-application.ts';
 import {
   CONCEAL_FADE_FRAMES,
   OPUS_BANDWIDTHS,
@@ -19,24 +20,47 @@ function frames(pcm: Buffer, bytes: number): Buffer[] {
 }
 
 /** Encodes then decodes `pcm` frame by frame, dropping the first 60 ms (the codec's ramp-up). */
-function roundTrip(pcm: Buffer, rate: SampleRate): Buffer {
-  const encoder = new OpusFrameEncoder(rate);
+function roundTrip(pcm: Buffer, rate: SampleRate, application?: OpusApplication): Buffer {
+  const encoder = new OpusFrameEncoder(rate, application === undefined ? {} : { application });
   const decoder = new OpusFrameDecoder(rate);
   const out = frames(pcm, frameBytes(rate)).map((frame) => decoder.decode(encoder.encode(frame)));
   return Buffer.concat(out.slice(3));
 }
 
 describe('OpusFrameEncoder → OpusFrameDecoder', () => {
-  for (const rate of SAMPLE_RATES) {
-    test(`a 440 Hz tone keeps its frequency and level at ${rate} Hz`, () => {
-      const decoded = roundTrip(sine(440, rate, 1000, 0.5), rate);
-      assert.ok(
-        Math.abs(dominantFrequency(decoded, rate) - 440) < 2,
-        `${dominantFrequency(decoded, rate)} Hz`,
-      );
-      assert.ok(Math.abs(rms(decoded) - 0.5 / Math.SQRT2) < 0.1, `rms ${rms(decoded)}`);
-    });
-  }
+  for (const application of OPUS_APPLICATIONS)
+    for (const rate of SAMPLE_RATES) {
+      test(`a 440 Hz tone keeps its frequency and level at ${rate} Hz (${application})`, () => {
+        const decoded = roundTrip(sine(440, rate, 1000, 0.5), rate, application);
+        assert.ok(
+          Math.abs(dominantFrequency(decoded, rate) - 440) < 2,
+          `${dominantFrequency(decoded, rate)} Hz`,
+        );
+        assert.ok(Math.abs(rms(decoded) - 0.5 / Math.SQRT2) < 0.1, `rms ${rms(decoded)}`);
+      });
+    }
+
+  test('each application codes in its own mode, at its own bitrate (RFC 6716 §3.1: the TOC byte)', () => {
+    const tone = frames(sine(440, 16000, 400, 0.3), 640);
+    const packets = (application: OpusApplication) => {
+      const encoder = new OpusFrameEncoder(16000, { application });
+      return tone.map((frame) => encoder.encode(frame)).slice(3);
+    };
+    const celt = packets('restricted-lowdelay');
+    // CELT-only configurations are 16–31; at 64 kb/s a 20 ms frame is 160 bytes.
+    assert.ok(
+      celt.every((packet) => packet[0]! >> 3 >= 16),
+      'a restricted-lowdelay packet not in CELT',
+    );
+    const celtBytes = celt.reduce((sum, packet) => sum + packet.length, 0) / celt.length;
+    assert.ok(Math.abs(celtBytes - 160) < 16, `${celtBytes} bytes a frame`);
+    const silk = packets('voip');
+    assert.ok(
+      silk.every((packet) => packet[0]! >> 3 < 12),
+      'a voip packet not in SILK at 16 kHz',
+    );
+    assert.ok(silk.reduce((sum, packet) => sum + packet.length, 0) / silk.length < 100);
+  });
 
   test('the encoder takes exactly one 20 ms frame', () => {
     const encoder = new OpusFrameEncoder(16000, { bitrate: 24_000 });

@@ -7,6 +7,7 @@
 // steady 50 frames per second of fixed size whatever the client does.
 import { Decoder, Encoder } from '@evan/opus';
 import { frameBytes, type SampleRate } from '../protocol/backend.ts';
+import { OPUS_APPLICATION_DEFAULTS, type OpusApplication } from './opus-application.ts';
 
 /** Opus's audio bandwidths (RFC 6716 §2), narrowest first: the order of `decodedByBandwidth`. */
 export const OPUS_BANDWIDTHS = ['narrowband', 'mediumband', 'wideband', 'superwideband', 'fullband'] as const;
@@ -125,14 +126,14 @@ export class OpusFrameDecoder {
   }
 }
 
+const LIBOPUS_APPLICATION = { 'restricted-lowdelay': 'restricted_lowdelay', voip: 'voip' } as const;
+
 export interface OpusEncoderOptions {
-  /** Target bitrate in bits per second; 32 kb/s is transparent for wideband speech. */
+  /** Default `voip`. */
+  application?: OpusApplication;
+  /** Target bitrate in bits per second; default by application. */
   bitrate?: number;
-  /**
-   * libopus complexity, 0–10 (default 5): the encoder's CPU against quality. At 9 encoding is most
-   * of a transceiver's CPU; 5 costs about half for speech that listeners cannot tell apart
-   * (docs/benchmarks.md).
-   */
+  /** libopus complexity, 0–10: the encoder's CPU against quality; default by application. */
   complexity?: number;
   /**
    * libopus DTX: silence is coded as one-byte packets (a browser leaves those unsent when the other
@@ -141,8 +142,6 @@ export interface OpusEncoderOptions {
    */
   dtx?: boolean;
 }
-
-export const DEFAULT_OPUS_COMPLEXITY = 5;
 
 export class OpusFrameEncoder {
   readonly sampleRate: SampleRate;
@@ -153,10 +152,15 @@ export class OpusFrameEncoder {
   constructor(sampleRate: SampleRate, options: OpusEncoderOptions = {}) {
     this.sampleRate = sampleRate;
     this.frameBytes = frameBytes(sampleRate);
-    // 'voip' favours intelligibility and enables the speech-tuned (SILK/hybrid) modes.
-    this.#encoder = new Encoder({ channels: 1, sample_rate: sampleRate, application: 'voip' });
-    this.#encoder.bitrate = options.bitrate ?? 32_000;
-    this.#encoder.complexity = (options.complexity ?? DEFAULT_OPUS_COMPLEXITY) as 5;
+    const application = options.application ?? 'voip';
+    const defaults = OPUS_APPLICATION_DEFAULTS[application];
+    this.#encoder = new Encoder({
+      channels: 1,
+      sample_rate: sampleRate,
+      application: LIBOPUS_APPLICATION[application],
+    });
+    this.#encoder.bitrate = options.bitrate ?? defaults.bitrate;
+    this.#encoder.complexity = (options.complexity ?? defaults.complexity) as 5;
     if (options.dtx === true) this.#encoder.dtx = true;
   }
 

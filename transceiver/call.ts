@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { RtpHeader, RtpPacket } from 'werift';
 import { AudioBridge, type AudioBridgeOutput, type BackendFrame } from '../audio/audio-bridge.ts';
+import type { OpusEncoderOptions } from '../audio/opus-codec.ts';
 import type { TransportAddress } from '../protocol/address.ts';
 import type { SampleRate } from '../protocol/backend.ts';
 import { BackendConnection, BackendUnavailableError } from './backend-connection.ts';
@@ -63,8 +64,8 @@ export interface CallOptions {
   readonly onBackendClear: (clearedMs: number) => void;
   /** This much backend audio was dropped to shed a standing delay (audio/audio-bridge.ts). */
   readonly onBackendShed: (shedMs: number) => void;
-  /** Opus encoder complexity for the caller's stream (0–10). */
-  readonly opusComplexity: number;
+  /** How the caller's stream is encoded (application, complexity; the rest by application). */
+  readonly opusEncoder: OpusEncoderOptions;
   /** Ask the caller for Opus DTX (sdp.ts answerOpusParameters). */
   readonly callerDtx: boolean;
   /** Most backend audio queued for the caller (ms); beyond it the oldest is dropped. */
@@ -119,7 +120,7 @@ export class Call {
     });
     call.#bridge = new AudioBridge({
       sampleRate: options.backend.sampleRate,
-      encoder: { complexity: options.opusComplexity },
+      encoder: options.opusEncoder,
       maxQueueMs: options.maxQueueMs,
     });
     // Before negotiating: a backend may start sending audio as soon as it has `start`.

@@ -46,7 +46,9 @@ describe('loadTransceiverConfig with no file: the environment alone', () => {
     assert.equal(config.routingKeys, undefined);
     assert.deepEqual(config.routingTable, { configMap: { name: 'edge-routing', namespace: 'voice' } });
     assert.deepEqual(config.tunnel.allowedRelays, []);
-    assert.equal(config.audio.opusComplexity, 5);
+    // Unset: the encoder takes the complexity measured for its application (audio/opus-application.ts).
+    assert.equal(config.audio.opusApplication, 'restricted-lowdelay');
+    assert.equal(config.audio.opusComplexity, undefined);
   });
 
   test('the tunnel address as a bare pod IP and a port: IPv4 and IPv6 alike', () => {
@@ -137,6 +139,23 @@ describe('loadTransceiverConfig with no file: the environment alone', () => {
         }),
       ),
       /tunnel\.allowedRelays\.0/,
+    );
+  });
+
+  test('audio.opusApplication is restricted-lowdelay or voip', () => {
+    assert.equal(
+      loadTransceiverConfig(undefined, { ...podEnv, VOICE_EDGE_TRANSCEIVER_AUDIO__OPUS_APPLICATION: 'voip' })
+        .audio.opusApplication,
+      'voip',
+    );
+    assert.match(
+      configError(() =>
+        loadTransceiverConfig(undefined, {
+          ...podEnv,
+          VOICE_EDGE_TRANSCEIVER_AUDIO__OPUS_APPLICATION: 'audio',
+        }),
+      ),
+      /audio\.opusApplication/,
     );
   });
 

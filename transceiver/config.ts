@@ -2,7 +2,7 @@
 // operator sets the transceiver ID that way), then one schema.
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_OPUS_COMPLEXITY } from '../audio/opus-codec.ts';
+import { OPUS_APPLICATIONS } from '../audio/opus-application.ts';
 import { readConfigMapping } from '../config/config-file.ts';
 import { applyEnvOverrides, ConfigError, configOrigin, invalidConfigError } from '../config/env-overrides.ts';
 import { listOf } from '../config/list-of.ts';
@@ -142,10 +142,15 @@ export const TransceiverConfigSchema = z.strictObject({
   audio: z
     .strictObject({
       /**
-       * libopus complexity of the stream to callers (0–10): CPU against quality. 5 by default
-       * (docs/benchmarks.md measures what each level costs).
+       * How the stream to callers is encoded (audio/opus-codec.ts): `restricted-lowdelay` (CELT,
+       * 64 kb/s, the default) or `voip` (SILK, 32 kb/s: half the bits, five times the encoding CPU).
        */
-      opusComplexity: z.number().int().min(0).max(10).default(DEFAULT_OPUS_COMPLEXITY),
+      opusApplication: z.enum(OPUS_APPLICATIONS).default('restricted-lowdelay'),
+      /**
+       * libopus complexity of the stream to callers (0–10): CPU against quality. By default 0 for
+       * `restricted-lowdelay`, 5 for `voip` (docs/benchmarks.md measures what each level costs).
+       */
+      opusComplexity: z.number().int().min(0).max(10).optional(),
       /**
        * Most backend audio queued for a caller (s): what a backend sending ahead of real time can
        * put between itself and the caller. Beyond it the oldest audio is dropped and the backend
@@ -160,7 +165,7 @@ export const TransceiverConfigSchema = z.strictObject({
       callerDtx: z.boolean().default(true),
     })
     .default({
-      opusComplexity: DEFAULT_OPUS_COMPLEXITY,
+      opusApplication: 'restricted-lowdelay',
       maxQueueSeconds: DEFAULT_MAX_QUEUE_SECONDS,
       callerDtx: true,
     }),

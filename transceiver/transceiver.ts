@@ -176,7 +176,10 @@ export class Transceiver {
         onQuality: (_call, quality) => this.#metrics.observeQuality(quality),
         datagramArrivedAt: () => this.#datagramAt,
         onLatency: (direction, ms) => this.#metrics.audioLatency.observe({ direction }, ms / 1000),
-        opusComplexity: this.config.audio.opusComplexity,
+        opusEncoder: {
+          application: this.config.audio.opusApplication,
+          complexity: this.config.audio.opusComplexity,
+        },
         callerDtx: this.config.audio.callerDtx,
         maxQueueMs: this.config.audio.maxQueueSeconds * 1000,
         onBackendDrop: (reason) => this.#metrics.backendDrops.inc({ reason }),

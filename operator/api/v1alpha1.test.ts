@@ -49,7 +49,12 @@ describe('readTransceiverPool', () => {
     assert.equal(spec.replicas, 1);
     assert.equal(spec.capacityPerPod, 50);
     assert.deepEqual(spec.backend, { url: 'wss://b/x', protocol: 'voice-edge', sampleRate: 48000 });
-    assert.deepEqual(spec.audio, { opusComplexity: 5, maxQueueSeconds: 20, callerDtx: true });
+    assert.deepEqual(spec.audio, {
+      opusApplication: 'restricted-lowdelay',
+      opusComplexity: 0,
+      maxQueueSeconds: 20,
+      callerDtx: true,
+    });
     assert.equal(spec.drainTimeoutSeconds, 3600);
     assert.deepEqual(spec.autoscaling, {
       enabled: false,
@@ -58,6 +63,26 @@ describe('readTransceiverPool', () => {
       targetUtilizationPercent: 70,
       scaleDownStabilizationSeconds: 300,
     });
+  });
+
+  it('an unset opusComplexity is the one measured for the application; a set one is kept', () => {
+    const audio = (audio: object) =>
+      readTransceiverPool({
+        metadata: { name: 'p' },
+        spec: { clusterName: 'edge', backend: { url: 'ws://b' }, audio },
+      });
+    const complexity = (fields: object) => {
+      const result = audio(fields);
+      assert.ok(result.ok);
+      return result.object.spec.audio.opusComplexity;
+    };
+    assert.equal(complexity({}), 0);
+    assert.equal(complexity({ opusApplication: 'voip' }), 5);
+    assert.equal(complexity({ opusApplication: 'voip', opusComplexity: 9 }), 9);
+    assert.equal(complexity({ opusComplexity: 2 }), 2);
+    const refused = audio({ opusApplication: 'audio' });
+    assert.ok(!refused.ok);
+    assert.match(refused.error, /audio\.opusApplication/);
   });
 
   it('refuses an odd sample rate and a non-WebSocket backend', () => {

@@ -3,6 +3,7 @@
 // written before a default existed, or by a client that skipped validation, reads the same), and
 // the names, labels, annotations and finalizers every part of the operator shares.
 import { z } from 'zod';
+import { OPUS_APPLICATION_DEFAULTS, OPUS_APPLICATIONS } from '../../audio/opus-application.ts';
 import { TransportAddressSchema } from '../../protocol/schema.ts';
 import { ACCOUNT_SID, TWILIO_MEDIA_FORMAT } from '../../protocol/twilio-media-streams.ts';
 import { BACKEND_PROTOCOLS } from '../../transceiver/backend-wire.ts';
@@ -292,11 +293,17 @@ export const TransceiverPoolSpecSchema = z
       })),
     audio: z
       .object({
-        opusComplexity: z.number().int().min(0).max(10).default(5),
+        opusApplication: z.enum(OPUS_APPLICATIONS).default('restricted-lowdelay'),
+        opusComplexity: z.number().int().min(0).max(10).optional(),
         maxQueueSeconds: z.number().min(1).max(600).default(20),
         callerDtx: z.boolean().default(true),
       })
-      .prefault({}),
+      .prefault({})
+      // What the transceiver is told: the complexity measured for the application unless one is set.
+      .transform((audio) => ({
+        ...audio,
+        opusComplexity: audio.opusComplexity ?? OPUS_APPLICATION_DEFAULTS[audio.opusApplication].complexity,
+      })),
     autoscaling: z
       .object({
         enabled: z.boolean().default(false),

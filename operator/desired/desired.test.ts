@@ -336,7 +336,7 @@ describe('transceiver pod', () => {
     pool: pool({
       capacityPerPod: 40,
       backend: { url: 'ws://echo.voice:9000/s?x=1#f', sampleRate: 16000 },
-      audio: { opusComplexity: 3 },
+      audio: { opusApplication: 'voip', opusComplexity: 3 },
       template: {
         env: [
           { name: 'EXTRA', value: 'yes' },
@@ -412,6 +412,7 @@ describe('transceiver pod', () => {
     assert.equal(config.backend.protocol, 'voice-edge');
     assert.equal(config.backend.sampleRate, 16000);
     assert.equal(config.sessions.max, 40);
+    assert.equal(config.audio.opusApplication, 'voip');
     assert.equal(config.audio.opusComplexity, 3);
     assert.equal(config.relays.length, 1);
     assert.deepEqual(config.routingTable, { configMap: { name: 'edge-routing', namespace: 'voice' } });

@@ -81,6 +81,7 @@ function podWithoutHash(input: TransceiverPodInput, id: number) {
     // 8000 with twilio-media-streams (the API refuses another rate there), the pool's rate otherwise.
     env(`${PREFIX}BACKEND__SAMPLE_RATE`, String(spec.backend.sampleRate)),
     ...(spec.backend.accountSid ? [env(`${PREFIX}BACKEND__ACCOUNT_SID`, spec.backend.accountSid)] : []),
+    env(`${PREFIX}AUDIO__OPUS_APPLICATION`, spec.audio.opusApplication),
     env(`${PREFIX}AUDIO__OPUS_COMPLEXITY`, String(spec.audio.opusComplexity)),
     env(`${PREFIX}AUDIO__MAX_QUEUE_SECONDS`, String(spec.audio.maxQueueSeconds)),
     env(`${PREFIX}AUDIO__CALLER_DTX`, String(spec.audio.callerDtx)),

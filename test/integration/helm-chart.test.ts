@@ -946,7 +946,8 @@ describe('the CRDs on the API server', () => {
       capacityPerPod: 50,
       // No sampleRate: its default depends on the protocol, so the operator fills it in (48000).
       backend: { url: 'ws://agent:8081/', protocol: 'voice-edge' },
-      audio: { opusComplexity: 5, maxQueueSeconds: 20, callerDtx: true },
+      // No opusComplexity: its default depends on the application, so the operator fills it in.
+      audio: { opusApplication: 'restricted-lowdelay', maxQueueSeconds: 20, callerDtx: true },
       autoscaling: {
         enabled: false,
         minReplicas: 1,

@@ -34,6 +34,8 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
     // The backend protocols a pool may name, and the transceiver's env prefix the pods are given.
     'transceiver/backend-wire.ts',
     'transceiver/config.ts',
+    // The encoder settings a pool may name, with their defaults (no codec loaded).
+    'audio/opus-application.ts',
   ],
   agents: ['protocol', 'config'],
   cli: ['protocol', 'config', 'audio', 'webrtc'],

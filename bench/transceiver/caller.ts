@@ -3,9 +3,10 @@
 // the pre-encoded burst cycle of stream.ts, one packet each time `tick()` is called (a metronome
 // shared by all callers of the process calls it every 20 ms), and watches what comes back:
 //
-// - loop latency: the echo of each burst's onset is the first returned packet big enough to carry
-//   the tone after at least QUIET_BEFORE small (silent) ones; its arrival minus the burst's send
-//   time, minus the echo agent's delay, is one sample;
+// - loop latency: the echo of each burst's onset is the first returned packet whose decoded level
+//   is the tone's after at least QUIET_BEFORE quiet ones; its arrival minus the burst's send time,
+//   minus the echo agent's delay, is one sample (decoded: at 64 kb/s CELT, what the transceiver
+//   sends by default, silence and tone take the same 160 bytes a frame);
 // - pacing offsets: the far end sends this call's packets on its 20 ms grid, so arrival time − the
 //   (extended) RTP timestamp in ms is constant plus however late the packet was; the run turns
 //   these into delays behind the grid (see analysis.ts);
@@ -16,8 +17,8 @@
 // With `conversation`, it sends the conversation workload instead (conversation.ts): its speech in
 // its turns of the call's seeded schedule, its noise floor between them, and times no echo.
 //
-// With `decode`, it also decodes what comes back (a few callers only: libopus costs), to check that
-// the size-based onset is where the decoded tone starts and that the tone is the one sent.
+// With `decode`, it also measures each echoed burst's steady middle (a few callers only), to check
+// that the tone is the one sent.
 import { performance } from 'node:perf_hooks';
 import type { RTCPeerConnection, RtpPacket } from 'werift';
 import { OpusFrameDecoder } from '../../audio/opus-codec.ts';
@@ -26,7 +27,7 @@ import { CallerPeer } from '../../cli/caller-peer.ts';
 import { opusMaxPlaybackRate, opusParameter } from '../../transceiver/sdp.ts';
 import { type ConversationOptions, callSeed, TurnCursor } from './conversation.ts';
 import type { CallerVoice } from './speech.ts';
-import { CYCLE_FRAMES, type EncodedStream, forPlaybackRate, LOUD_BYTES, QUIET_BEFORE } from './stream.ts';
+import { CYCLE_FRAMES, type EncodedStream, forPlaybackRate, QUIET_BEFORE } from './stream.ts';
 
 /** libopus's DTX frames are one or two bytes: a TOC byte, nothing coded (WebRTC's test). */
 const DTX_FRAME_BYTES = 2;
@@ -75,10 +76,6 @@ export interface WindowCounts {
 
 /** Onset checks of a decoding caller. */
 export interface DecodeCheck {
-  /** Onsets found by size in the same packet where the decoded audio's level rises. */
-  agree: number;
-  /** Onsets where size and decoded level disagree. */
-  disagree: number;
   /** Dominant frequency (Hz) and RMS level of the steady middle of each echoed burst. */
   frequencies: number[];
   levels: number[];
@@ -137,7 +134,7 @@ export class Caller {
     connectedMs: Number.NaN,
     firstAudioMs: Number.NaN,
   };
-  readonly check: DecodeCheck = { agree: 0, disagree: 0, frequencies: [], levels: [] };
+  readonly check: DecodeCheck = { frequencies: [], levels: [] };
   readonly #peer: CallerPeer;
   readonly #options: CallerOptions;
   #offerSentAt = 0;
@@ -174,13 +171,10 @@ export class Caller {
   #lastTimestamp = Number.NaN;
   #quietRun = 0;
   #window: OpenWindow | undefined;
-  // Decoding (optional).
-  readonly #decoder: OpusFrameDecoder | undefined;
-  #decodedQuiet = 0;
+  /** Decodes what comes back in the tone workload (the conversation workload times no echo). */
+  readonly #decoder = new OpusFrameDecoder(16_000);
+  /** The echoed burst being heard (with `decode`). */
   #burstPcm: Buffer[] = [];
-  /** Extended sequence numbers of the latest onset by size and by decoded level. */
-  #sizeOnsetSeq = Number.NaN;
-  #levelOnsetSeq = Number.NaN;
 
   constructor(options: CallerOptions) {
     this.#options = options;
@@ -201,7 +195,6 @@ export class Caller {
     // Every completed RTCP round trip (werift averages them; we want each one).
     this.#peer.onRoundTrip((seconds) => this.#window?.rttsMs.push(seconds * 1000));
     this.decodes = options.decode === true;
-    this.#decoder = this.decodes ? new OpusFrameDecoder(16_000) : undefined;
   }
 
   get connected(): boolean {
@@ -341,15 +334,16 @@ export class Caller {
     }
     // The conversation workload times no echo: the agent speaks its own turns.
     if (this.#turns !== undefined) return;
-    const loud = rtp.payload.length >= LOUD_BYTES;
+    const pcm = this.#decoder.decode(rtp.payload);
+    const loud = rms(pcm) > DECODED_LOUD;
     if (loud && Number.isNaN(this.times.firstAudioMs)) {
       this.times.firstAudioMs = now - this.#offerSentAt;
       this.#onFirstAudio?.();
       this.#onFirstAudio = undefined;
     }
-    if (loud && this.#quietRun >= QUIET_BEFORE) this.#onset(now, extended);
+    if (loud && this.#quietRun >= QUIET_BEFORE) this.#onset(now);
+    if (this.decodes) this.#checkBurst(pcm, loud);
     this.#quietRun = loud ? 0 : this.#quietRun + 1;
-    if (this.#decoder !== undefined) this.#decodeCheck(rtp.payload, extended);
   }
 
   /** The RTP timestamp extended past its 32-bit wrap (from the previous one), in ms. */
@@ -365,40 +359,28 @@ export class Caller {
     return extended / 48;
   }
 
-  #onset(now: number, extended: number): void {
-    this.#sizeOnsetSeq = extended;
+  #onset(now: number): void {
     const latency = now - this.#burstSentAt;
     if (this.#burstFound || !(latency >= 0 && latency < MAX_LOOP_MS)) return;
     this.#burstFound = true;
     this.#window?.latenciesMs.push(latency - this.#options.echoDelayMs);
   }
 
-  #decodeCheck(payload: Buffer, extended: number): void {
-    const pcm = this.#decoder!.decode(payload);
-    const level = rms(pcm);
-    if (level > DECODED_LOUD) {
-      if (this.#decodedQuiet >= QUIET_BEFORE) {
-        this.#levelOnsetSeq = extended;
-        this.#burstPcm = [];
-      }
+  /** Collects an echoed burst's frames; when it ends, measures its steady middle. */
+  #checkBurst(pcm: Buffer, loud: boolean): void {
+    if (loud) {
+      if (this.#quietRun >= QUIET_BEFORE) this.#burstPcm = [];
       this.#burstPcm.push(pcm);
-      this.#decodedQuiet = 0;
       return;
     }
-    if (this.#decodedQuiet === 0 && this.#burstPcm.length > 0) {
-      // A burst just ended: compare the onsets, and measure its steady middle.
-      if (this.#window !== undefined && !Number.isNaN(this.#levelOnsetSeq)) {
-        if (this.#sizeOnsetSeq === this.#levelOnsetSeq) this.check.agree++;
-        else this.check.disagree++;
-        const middle = Buffer.concat(this.#burstPcm.slice(1, -1));
-        if (middle.length > 0) {
-          this.check.frequencies.push(dominantFrequency(middle, 16_000));
-          this.check.levels.push(rms(middle));
-        }
+    if (this.#quietRun === 0 && this.#burstPcm.length > 0) {
+      const middle = Buffer.concat(this.#burstPcm.slice(1, -1));
+      if (this.#window !== undefined && middle.length > 0) {
+        this.check.frequencies.push(dominantFrequency(middle, 16_000));
+        this.check.levels.push(rms(middle));
       }
       this.#burstPcm = [];
     }
-    this.#decodedQuiet++;
   }
 
   /** Starts a measurement window of about `packets` returned packets. */

@@ -1,6 +1,7 @@
-// What each Opus complexity costs and what it sounds like (docs/benchmarks.md, "Opus complexity"):
-// the benchmark's two espeak-ng voices at 16 kHz through the transceiver's own encoder (VoIP,
-// 32 kb/s) at complexities 0–10 and back through its decoder; the encoder's time per 20 ms frame,
+// What each Opus encoder setting costs and what it sounds like (docs/benchmarks.md, "Opus
+// encoder"): the benchmark's two espeak-ng voices at 16 kHz through the transceiver's own encoder,
+// for each application (audio/opus-application.ts) at its bitrate (and CELT at 48 kb/s) and
+// complexities 0–10, and back through its decoder; the encoder's time and bytes per 20 ms frame,
 // and the decoded speech scored against the original with PESQ (ITU-T P.862.2, wideband) when a
 // Python with the `pesq` package is at hand:
 //
@@ -14,11 +15,27 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { OPUS_APPLICATION_DEFAULTS, type OpusApplication } from '../../audio/opus-application.ts';
 import { OpusFrameDecoder, OpusFrameEncoder } from '../../audio/opus-codec.ts';
 import { AGENT_TEXT, CALLER_TEXT, speak } from './speech.ts';
 
 const RATE = 16_000;
 const COMPLEXITIES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+/** Each application at the bitrate it runs at, every complexity; CELT also at 48 kb/s, a few. */
+const SETTINGS: { application: OpusApplication; bitrate: number; complexity: number }[] = [
+  ...(['voip', 'restricted-lowdelay'] as const).flatMap((application) =>
+    COMPLEXITIES.map((complexity) => ({
+      application,
+      bitrate: OPUS_APPLICATION_DEFAULTS[application].bitrate,
+      complexity,
+    })),
+  ),
+  ...[0, 5, 10].map((complexity) => ({
+    application: 'restricted-lowdelay' as const,
+    bitrate: 48_000,
+    complexity,
+  })),
+];
 
 const { values } = parseArgs({ options: { python: { type: 'string' }, help: { type: 'boolean' } } });
 if (values.help) {
@@ -46,13 +63,21 @@ try {
     caller: speak(CALLER_TEXT, 'en-us', RATE, dir),
     agent: speak(AGENT_TEXT, 'en-gb+f3', RATE, dir),
   };
-  const rows: { complexity: number; encodeUs: number; pesq: Record<string, number | null> }[] = [];
-  for (const complexity of COMPLEXITIES) {
+  const rows: {
+    application: OpusApplication;
+    bitrate: number;
+    complexity: number;
+    encodeUs: number;
+    bytesPerFrame: number;
+    pesq: Record<string, number | null>;
+  }[] = [];
+  for (const { application, bitrate, complexity } of SETTINGS) {
     let encodeNs = 0;
     let frames = 0;
+    let bytes = 0;
     const pesq: Record<string, number | null> = {};
     for (const [name, pcm] of Object.entries(voices)) {
-      const encoder = new OpusFrameEncoder(RATE, { complexity });
+      const encoder = new OpusFrameEncoder(RATE, { application, bitrate, complexity });
       const decoder = new OpusFrameDecoder(RATE);
       const decoded: Buffer[] = [];
       for (let at = 0; at + encoder.frameBytes <= pcm.length; at += encoder.frameBytes) {
@@ -60,6 +85,7 @@ try {
         const packet = encoder.encode(pcm.subarray(at, at + encoder.frameBytes));
         encodeNs += Number(process.hrtime.bigint() - started);
         frames++;
+        bytes += packet.length;
         decoded.push(decoder.decode(packet));
       }
       if (python === undefined) {
@@ -67,28 +93,35 @@ try {
         continue;
       }
       const reference = join(dir, `${name}.raw`);
-      const degraded = join(dir, `${name}-${complexity}.raw`);
+      const degraded = join(dir, `${name}-${application}-${bitrate}-${complexity}.raw`);
       writeFileSync(reference, pcm);
       writeFileSync(degraded, Buffer.concat(decoded));
       pesq[name] = pesqScore(reference, degraded);
     }
-    rows.push({ complexity, encodeUs: encodeNs / 1000 / frames, pesq });
+    rows.push({
+      application,
+      bitrate,
+      complexity,
+      encodeUs: encodeNs / 1000 / frames,
+      bytesPerFrame: bytes / frames,
+      pesq,
+    });
   }
   const score = (value: number | null | undefined) =>
     value == null ? '   n/a' : value.toFixed(2).padStart(6);
   process.stdout.write(
-    `Opus at ${RATE} Hz, VoIP, 32 kb/s: encode time per 20 ms frame (espeak-ng speech) and PESQ WB of the decoded speech\n` +
-      'complexity  encode µs  PESQ caller  PESQ agent\n' +
+    `Opus at ${RATE} Hz: encode time and bytes per 20 ms frame (espeak-ng speech) and PESQ WB of the decoded speech\n` +
+      'application          kb/s  complexity  encode µs  bytes  PESQ caller  PESQ agent\n' +
       rows
         .map(
           (row) =>
-            `${String(row.complexity).padStart(10)}  ${row.encodeUs.toFixed(1).padStart(9)}  ${score(row.pesq.caller).padStart(11)}  ${score(row.pesq.agent).padStart(10)}`,
+            `${row.application.padEnd(19)}  ${String(row.bitrate / 1000).padStart(4)}  ${String(row.complexity).padStart(10)}  ${row.encodeUs.toFixed(1).padStart(9)}  ${row.bytesPerFrame.toFixed(0).padStart(5)}  ${score(row.pesq.caller).padStart(11)}  ${score(row.pesq.agent).padStart(10)}`,
         )
         .join('\n') +
       `\n${python === undefined ? 'PESQ: not scored (pass --python, a Python with the pesq package; see the header of this file)\n' : ''}`,
   );
   process.stdout.write(
-    `${JSON.stringify({ benchmark: 'opus-quality', sampleRate: RATE, bitrate: 32_000, rows })}\n`,
+    `${JSON.stringify({ benchmark: 'opus-quality', version: 2, sampleRate: RATE, rows })}\n`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OPUS_APPLICATIONS } from '../../audio/opus-application.ts';
 import { Pacer } from '../../cli/pacer.ts';
 import { isSampleRate, SAMPLE_RATES } from '../../protocol/backend.ts';
 import { Edge, Service } from '../../test/support/edge.ts';
@@ -91,6 +92,9 @@ const usage = `usage: npm run bench:transceiver -- [options]
   --max-turn-ms MS       longest turn (default 6000)
   --caller-dtx on|off    the transceiver asks callers for Opus DTX (audio.callerDtx; default on):
                          callers then leave silence unsent, as a browser does
+  --opus-application A   the transceiver's encoder (audio.opusApplication): restricted-lowdelay
+                         (default; CELT, 64 kb/s) or voip (SILK, 32 kb/s)
+  --opus-complexity N    its libopus complexity, 0–10 (default: by application, 0 or 5)
   --agent-lead-ms MS     audio the agent sends at once at the start of a turn, then 20 ms per
                          20 ms (default 0: every frame paced)
   --seed N               the conversations' seed (default 1)
@@ -125,6 +129,8 @@ const options = parseBenchArgs(usage, {
   'max-turn-ms': { type: 'string' },
   'agent-lead-ms': { type: 'string' },
   'caller-dtx': { type: 'string', default: 'on' },
+  'opus-application': { type: 'string', default: 'restricted-lowdelay' },
+  'opus-complexity': { type: 'string' },
   seed: { type: 'string' },
   'echo-calls': { type: 'string' },
   concurrency: { type: 'string' },
@@ -181,6 +187,8 @@ const settings = {
   conversation,
   agentLeadMs: numberOption('agent-lead-ms', 0),
   callerDtx: choiceOption('caller-dtx', options['caller-dtx'], ['on', 'off'] as const) === 'on',
+  opusApplication: choiceOption('opus-application', options['opus-application'], OPUS_APPLICATIONS),
+  opusComplexity: options['opus-complexity'] === undefined ? undefined : numberOption('opus-complexity', 0),
   seed: numberOption('seed', 1),
   // The echo phase needs the echo agent, which speaks voice-edge only.
   echoCalls: twilio ? 0 : numberOption('echo-calls', 10),
@@ -404,7 +412,7 @@ interface StepRecord {
   readonly foreignCores: number;
   readonly foreignPeakCores: number;
   readonly disturbed: boolean;
-  readonly decodeCheck: { agree: number; disagree: number; toneHz: number; level: number };
+  readonly decodeCheck: { toneHz: number; level: number };
   /** The transceiver's resident set at the window's end (bytes, VmRSS of /proc/<pid>/status). */
   readonly transceiverRssBytes: number;
   /**
@@ -661,11 +669,7 @@ async function measureWindow(
   const before = cpu();
   pool.metronome.takeLateness();
   const decoding = pool.callers.filter((caller) => caller.decodes);
-  const checksBefore = decoding.map((caller) => ({
-    agree: caller.check.agree,
-    disagree: caller.check.disagree,
-    bursts: caller.check.frequencies.length,
-  }));
+  const checksBefore = decoding.map((caller) => caller.check.frequencies.length);
   const threadsBefore = sampleThreads(pids.transceiver);
   const sampler = new ForeignSampler(ourPids);
   for (const caller of pool.callers) caller.beginWindow(packets);
@@ -700,15 +704,10 @@ async function measureWindow(
   const loadCoreCpu =
     share('loadgen') + share('relay') + share('backend') + share('signaling') + share('softirq');
   const tunnelPort = edge.transceivers[0]!.tunnelPort;
-  const checks = decoding.map((caller, i) => {
-    const was = checksBefore[i]!;
-    return {
-      agree: caller.check.agree - was.agree,
-      disagree: caller.check.disagree - was.disagree,
-      frequencies: caller.check.frequencies.slice(was.bursts),
-      levels: caller.check.levels.slice(was.bursts),
-    };
-  });
+  const checks = decoding.map((caller, i) => ({
+    frequencies: caller.check.frequencies.slice(checksBefore[i]),
+    levels: caller.check.levels.slice(checksBefore[i]),
+  }));
   const frequencies = summarize(checks.flatMap((c) => c.frequencies));
   const levels = summarize(checks.flatMap((c) => c.levels));
   const record = {
@@ -746,8 +745,6 @@ async function measureWindow(
     foreignPeakCores,
     disturbed: foreignCores + stealCores > FOREIGN_LIMIT_CORES || foreignPeakCores > FOREIGN_PEAK_LIMIT_CORES,
     decodeCheck: {
-      agree: checks.reduce((sum, c) => sum + c.agree, 0),
-      disagree: checks.reduce((sum, c) => sum + c.disagree, 0),
       toneHz: frequencies.p50,
       level: levels.p50,
     },
@@ -1181,7 +1178,13 @@ async function startEdge(backendUrl: string | undefined, nodeArgs: readonly stri
     ...(backendUrl === undefined ? {} : { backendUrl, backendProtocol: settings.backendProtocol }),
     sampleRate: settings.sampleRate,
     transceiverNodeArgs: [...settings.transceiverNodeArgs, ...nodeArgs],
-    transceiver: { audio: { callerDtx: settings.callerDtx } },
+    transceiver: {
+      audio: {
+        callerDtx: settings.callerDtx,
+        opusApplication: settings.opusApplication,
+        ...(settings.opusComplexity === undefined ? {} : { opusComplexity: settings.opusComplexity }),
+      },
+    },
     // Generous status polling: a busy transceiver must not look unreachable to signaling.
     signaling: { transceivers: { statusIntervalMs: 1000, statusTimeoutMs: 900, statusStaleMs: 5000 } },
   });
@@ -1353,7 +1356,7 @@ async function main(): Promise<void> {
   const at = capacity?.atCapacity;
   const json = {
     benchmark: 'transceiver',
-    version: 2,
+    version: 3,
     date: new Date().toISOString(),
     durationS: (performance.now() - runStarted) / 1000,
     host: { cpus: cpus().length, kernel: release(), node: process.version, pinned },

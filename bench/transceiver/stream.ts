@@ -14,12 +14,6 @@ export const TONE_HZ = 440;
 /** What a browser sends when the answer names no lower `maxplaybackrate`: Opus at 48 kHz, mono, 20 ms. */
 export const SEND_RATE: SampleRate = 48_000;
 
-/**
- * Payload size (bytes) from which a returned packet counts as carrying the tone. The transceiver
- * encodes at the backend's rate (16 kHz) with 32 kb/s VBR: digital silence takes 3–9 bytes, the
- * tone 50–90 bytes (checked by `checkStream` against the decoder in the calibration).
- */
-export const LOUD_BYTES = 30;
 /** A burst onset needs at least this many quiet packets before it. */
 export const QUIET_BEFORE = 5;
 

@@ -142,8 +142,9 @@ export const TransceiverConfigSchema = z.strictObject({
   audio: z
     .strictObject({
       /**
-       * How the stream to callers is encoded (audio/opus-codec.ts): `restricted-lowdelay` (CELT,
-       * 64 kb/s, the default) or `voip` (SILK, 32 kb/s: half the bits, five times the encoding CPU).
+       * How the stream to callers is encoded (audio/opus-application.ts): `restricted-lowdelay`
+       * (CELT, 64 kb/s, the default) or `voip` (SILK, 32 kb/s: half the bits, five times the
+       * encoding CPU).
        */
       opusApplication: z.enum(OPUS_APPLICATIONS).default('restricted-lowdelay'),
       /**

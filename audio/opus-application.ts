@@ -13,6 +13,9 @@
 export const OPUS_APPLICATIONS = ['restricted-lowdelay', 'voip'] as const;
 export type OpusApplication = (typeof OPUS_APPLICATIONS)[number];
 
+/** A transceiver's, and a pool's, unless they name another. */
+export const DEFAULT_OPUS_APPLICATION: OpusApplication = 'restricted-lowdelay';
+
 export const OPUS_APPLICATION_DEFAULTS: Readonly<
   Record<OpusApplication, { readonly bitrate: number; readonly complexity: number }>
 > = {

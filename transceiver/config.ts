@@ -2,7 +2,7 @@
 // operator sets the transceiver ID that way), then one schema.
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { OPUS_APPLICATIONS } from '../audio/opus-application.ts';
+import { DEFAULT_OPUS_APPLICATION, OPUS_APPLICATIONS } from '../audio/opus-application.ts';
 import { readConfigMapping } from '../config/config-file.ts';
 import { applyEnvOverrides, ConfigError, configOrigin, invalidConfigError } from '../config/env-overrides.ts';
 import { listOf } from '../config/list-of.ts';
@@ -146,7 +146,7 @@ export const TransceiverConfigSchema = z.strictObject({
        * (CELT, 64 kb/s, the default) or `voip` (SILK, 32 kb/s: half the bits, five times the
        * encoding CPU).
        */
-      opusApplication: z.enum(OPUS_APPLICATIONS).default('restricted-lowdelay'),
+      opusApplication: z.enum(OPUS_APPLICATIONS).default(DEFAULT_OPUS_APPLICATION),
       /**
        * libopus complexity of the stream to callers (0–10): CPU against quality. By default 0 for
        * `restricted-lowdelay`, 5 for `voip` (docs/benchmarks.md measures what each level costs).
@@ -166,7 +166,7 @@ export const TransceiverConfigSchema = z.strictObject({
       callerDtx: z.boolean().default(true),
     })
     .default({
-      opusApplication: 'restricted-lowdelay',
+      opusApplication: DEFAULT_OPUS_APPLICATION,
       maxQueueSeconds: DEFAULT_MAX_QUEUE_SECONDS,
       callerDtx: true,
     }),

@@ -15,7 +15,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OPUS_APPLICATION_DEFAULTS, type OpusApplication } from '../../audio/opus-application.ts';
+import {
+  OPUS_APPLICATION_DEFAULTS,
+  OPUS_APPLICATIONS,
+  type OpusApplication,
+} from '../../audio/opus-application.ts';
 import { OpusFrameDecoder, OpusFrameEncoder } from '../../audio/opus-codec.ts';
 import { AGENT_TEXT, CALLER_TEXT, speak } from './speech.ts';
 
@@ -23,7 +27,7 @@ const RATE = 16_000;
 const COMPLEXITIES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 /** Each application at the bitrate it runs at, every complexity; CELT also at 48 kb/s, a few. */
 const SETTINGS: { application: OpusApplication; bitrate: number; complexity: number }[] = [
-  ...(['voip', 'restricted-lowdelay'] as const).flatMap((application) =>
+  ...OPUS_APPLICATIONS.flatMap((application) =>
     COMPLEXITIES.map((complexity) => ({
       application,
       bitrate: OPUS_APPLICATION_DEFAULTS[application].bitrate,

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OPUS_APPLICATIONS } from '../../audio/opus-application.ts';
+import { DEFAULT_OPUS_APPLICATION, OPUS_APPLICATIONS } from '../../audio/opus-application.ts';
 import { Pacer } from '../../cli/pacer.ts';
 import { isSampleRate, SAMPLE_RATES } from '../../protocol/backend.ts';
 import { Edge, Service } from '../../test/support/edge.ts';
@@ -129,7 +129,7 @@ const options = parseBenchArgs(usage, {
   'max-turn-ms': { type: 'string' },
   'agent-lead-ms': { type: 'string' },
   'caller-dtx': { type: 'string', default: 'on' },
-  'opus-application': { type: 'string', default: 'restricted-lowdelay' },
+  'opus-application': { type: 'string', default: DEFAULT_OPUS_APPLICATION },
   'opus-complexity': { type: 'string' },
   seed: { type: 'string' },
   'echo-calls': { type: 'string' },

@@ -3,7 +3,11 @@
 // written before a default existed, or by a client that skipped validation, reads the same), and
 // the names, labels, annotations and finalizers every part of the operator shares.
 import { z } from 'zod';
-import { OPUS_APPLICATION_DEFAULTS, OPUS_APPLICATIONS } from '../../audio/opus-application.ts';
+import {
+  DEFAULT_OPUS_APPLICATION,
+  OPUS_APPLICATION_DEFAULTS,
+  OPUS_APPLICATIONS,
+} from '../../audio/opus-application.ts';
 import { TransportAddressSchema } from '../../protocol/schema.ts';
 import { ACCOUNT_SID, TWILIO_MEDIA_FORMAT } from '../../protocol/twilio-media-streams.ts';
 import { BACKEND_PROTOCOLS } from '../../transceiver/backend-wire.ts';
@@ -293,7 +297,7 @@ export const TransceiverPoolSpecSchema = z
       })),
     audio: z
       .object({
-        opusApplication: z.enum(OPUS_APPLICATIONS).default('restricted-lowdelay'),
+        opusApplication: z.enum(OPUS_APPLICATIONS).default(DEFAULT_OPUS_APPLICATION),
         opusComplexity: z.number().int().min(0).max(10).optional(),
         maxQueueSeconds: z.number().min(1).max(600).default(20),
         callerDtx: z.boolean().default(true),

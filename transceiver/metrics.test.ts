@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createTransceiverMetrics, type TransceiverGauges } from './metrics.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createTransceiverMetrics, EVENT_LOOP_SAMPLING_MS, type TransceiverGauges } from './metrics.ts';
 
 function gaugesWith(sessions: () => number): TransceiverGauges {
   return {
@@ -56,4 +57,25 @@ test('Opus packets decoded are counted by bandwidth', async () => {
     value(text, /voice_edge_transceiver_opus_packets_decoded_total\{bandwidth="narrowband"\} (\d+)/),
     0,
   );
+});
+
+test('the event-loop lag gauges read the sampling interval on an idle loop (readers subtract it)', async () => {
+  const metrics = createTransceiverMetrics(gaugesWith(() => 0));
+  await metrics.registry.metrics(); // resets the monitor's histogram
+  await sleep(EVENT_LOOP_SAMPLING_MS * 30);
+  const idle = await metrics.registry.metrics();
+  const p50Ms = value(idle, /^voice_edge_transceiver_nodejs_eventloop_lag_p50_seconds (\S+)$/m) * 1000;
+  // An idle loop delays nothing: were the monitor's readings delays, p50 would be near 0 and the
+  // benchmark's subtraction (bench/transceiver/run.ts, loopDelayMs) would understate the lag.
+  assert.ok(p50Ms >= EVENT_LOOP_SAMPLING_MS * 0.8, `idle p50 ${p50Ms} ms`);
+  // A loop held for 40 ms: the sample after it spans the hold (a timer due within the interval
+  // waited 30-40 ms of it).
+  await metrics.registry.metrics();
+  await sleep(EVENT_LOOP_SAMPLING_MS * 3);
+  const until = performance.now() + 40;
+  while (performance.now() < until);
+  await sleep(EVENT_LOOP_SAMPLING_MS * 3);
+  const held = await metrics.registry.metrics();
+  const maxMs = value(held, /^voice_edge_transceiver_nodejs_eventloop_lag_max_seconds (\S+)$/m) * 1000;
+  assert.ok(maxMs >= 40, `max ${maxMs} ms after a 40 ms hold`);
 });

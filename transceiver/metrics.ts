@@ -54,9 +54,22 @@ export interface TransceiverGauges {
   callerAudio(): CallerAudioCounts;
 }
 
+/**
+ * How often the event loop's delay is sampled for `nodejs_eventloop_lag_*` (prom-client's default,
+ * stated here because readers must subtract it): Node's `monitorEventLoopDelay` records the time
+ * between two samples of its timer, so an idle loop reads this much, not 0, and a loop that let a
+ * timer wait 5 ms reads 15 ms (prom-client issue #370). The loop's own delay is the reading minus
+ * this.
+ */
+export const EVENT_LOOP_SAMPLING_MS = 10;
+
 export function createTransceiverMetrics(gauges: TransceiverGauges): TransceiverMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'voice_edge_transceiver_' });
+  collectDefaultMetrics({
+    register: registry,
+    prefix: 'voice_edge_transceiver_',
+    eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLING_MS,
+  });
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
       name,

@@ -24,6 +24,7 @@ import { isSampleRate, SAMPLE_RATES } from '../../protocol/backend.ts';
 import { Edge, Service } from '../../test/support/edge.ts';
 import { freeTcpPort } from '../../test/support/net.ts';
 import { parsePrometheus, type Samples } from '../../test/support/prometheus.ts';
+import { EVENT_LOOP_SAMPLING_MS } from '../../transceiver/metrics.ts';
 import { ForeignSampler, foreignLoadOver } from '../common/foreign-load.ts';
 import { choiceOption, isQuick, numberReader, parseBenchArgs, usageError } from '../common/options.ts';
 import {
@@ -391,7 +392,10 @@ interface StepRecord {
    * its frames, which reach the callers late on their RTP timeline, so it shows in the pacing delay.
    */
   readonly agentLatenessMs: Summary;
-  /** From the transceiver's /metrics over the window. */
+  /**
+   * The transceiver's event-loop delay over the window (ms; its /metrics' `nodejs_eventloop_lag_*`
+   * less their sampling interval, `loopDelayMs`): how long a timer, or a datagram, waited for it.
+   */
   readonly transceiverEventLoopLagP99Ms: number;
   readonly transceiverEventLoopLagMaxMs: number;
   readonly playoutQueueMaxMs: number;
@@ -729,8 +733,8 @@ async function measureWindow(
     loadgenLatenessMs: summarize(lateness),
     // The agent's /stats hands over its lateness since the previous read (agentBefore's).
     agentLatenessMs: summarize(agentAfter?.latenessMs ?? []),
-    transceiverEventLoopLagP99Ms: metricValue(metrics, 'nodejs_eventloop_lag_p99_seconds') * 1000,
-    transceiverEventLoopLagMaxMs: metricValue(metrics, 'nodejs_eventloop_lag_max_seconds') * 1000,
+    transceiverEventLoopLagP99Ms: loopDelayMs(metricValue(metrics, 'nodejs_eventloop_lag_p99_seconds')),
+    transceiverEventLoopLagMaxMs: loopDelayMs(metricValue(metrics, 'nodejs_eventloop_lag_max_seconds')),
     playoutQueueMaxMs: metricValue(metrics, 'playout_queue_max_seconds') * 1000,
     backendShedMs: shedMs,
     drops: {
@@ -770,10 +774,19 @@ async function measureWindow(
       `  edge latency to backend ${quantiles(record.latencyToBackendMs)}, to client ${quantiles(record.latencyToClientMs)}  RSS ${mib(rss)}` +
       `  transceiver ${(transceiverCpu * 100).toFixed(0)} %  load core ${(loadCoreCpu * 100).toFixed(0)} %` +
       `  main-thread wait ${record.transceiverMainThreadWaitMsPerS.toFixed(0)} ms/s  helpers ${(record.transceiverHelperThreadsCpu * 100).toFixed(0)} %` +
-      `  loop lag max: transceiver ${ms(record.transceiverEventLoopLagMaxMs)}, load generator ${ms(record.loadgenLatenessMs.max)}, agent ${ms(record.agentLatenessMs.max)}` +
+      `  loop lag p99 ${ms(record.transceiverEventLoopLagP99Ms)}, max: transceiver ${ms(record.transceiverEventLoopLagMaxMs)}, load generator ${ms(record.loadgenLatenessMs.max)}, agent ${ms(record.agentLatenessMs.max)}` +
       `  others ${(record.foreignCores * 100).toFixed(0)} % (peak ${(foreignPeakCores * 100).toFixed(0)} %)${record.disturbed ? ' disturbed' : ''}`,
   );
   return step;
+}
+
+/**
+ * A reading of prom-client's `nodejs_eventloop_lag_*` (seconds) as the loop's delay (ms): Node's
+ * monitor records the time between two samples of its timer, so the sampling interval is in every
+ * reading (an idle loop reads 10 ms, EVENT_LOOP_SAMPLING_MS in transceiver/metrics.ts).
+ */
+function loopDelayMs(readingSeconds: number): number {
+  return Math.max(0, readingSeconds * 1000 - EVENT_LOOP_SAMPLING_MS);
 }
 
 /**
@@ -1356,7 +1369,7 @@ async function main(): Promise<void> {
   const at = capacity?.atCapacity;
   const json = {
     benchmark: 'transceiver',
-    version: 3,
+    version: 4,
     date: new Date().toISOString(),
     durationS: (performance.now() - runStarted) / 1000,
     host: { cpus: cpus().length, kernel: release(), node: process.version, pinned },
@@ -1392,6 +1405,7 @@ async function main(): Promise<void> {
               rssBytes: s.transceiverRssBytes,
               loadCore: s.loadCoreCpu,
               waitMsPerS: s.transceiverMainThreadWaitMsPerS,
+              lagP99Ms: s.transceiverEventLoopLagP99Ms,
               lagMaxMs: [s.transceiverEventLoopLagMaxMs, s.loadgenLatenessMs.max, s.agentLatenessMs.max],
               disturbed: s.disturbed,
             })),

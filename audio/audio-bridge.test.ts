@@ -291,6 +291,40 @@ describe('AudioBridge: backend → caller', () => {
     assert.equal(bridge.stats.dtxFramesToClient, 6);
   });
 
+  test('a turn that starts while the last one winds down: no encoded silence inside it, no delay', () => {
+    // The backend streams in real time with jitter, then is cut (barge-in, `clear`) or pauses for
+    // 60 ms, and speaks again 10 ms later: the wind-down's silence must stop where its audio starts.
+    // The bridge is polled every millisecond: the call polls it on every event (a caller's packet,
+    // a backend message), not only at wakeAt.
+    for (const end of ['clear', 'pause'] as const) {
+      const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
+      const frame = sine(440, BACKEND_RATE, 20);
+      const secondTurn = end === 'clear' ? 1_010 : 1_060;
+      const arrivals = new Set<number>();
+      for (let slot = 0; slot < 100; slot++) {
+        const jitter = (slot * 7919) % 8;
+        if (slot * 20 < 1_000) arrivals.add(slot * 20 + jitter);
+        if (secondTurn + slot * 20 < 3_000) arrivals.add(secondTurn + slot * 20 + jitter);
+      }
+      const sent: (ClientPacket & { at: number })[] = [];
+      for (let at = 0; at < 3_000; at++) {
+        if (end === 'clear' && at === 1_000) bridge.clear();
+        if (arrivals.has(at)) bridge.enqueueBackendAudio(frame, at);
+        for (const packet of bridge.poll(at).toClient) sent.push({ ...packet, at });
+      }
+      const start = sent.findIndex((packet) => packet.at >= secondTurn && packet.arrivedAt !== undefined);
+      assert.equal(sent[start]!.rtp.marker, true, `${end}: the second turn starts a talkspurt`);
+      const turn = sent.slice(start).filter((packet) => packet.rtp.payload.length > 1);
+      const silence = turn.filter((packet) => packet.arrivedAt === undefined);
+      assert.equal(silence.length, 0, `${end}: ${silence.length} frames of silence inside the second turn`);
+      const waits = turn.map((packet) => packet.at - packet.arrivedAt!);
+      assert.ok(
+        Math.max(...waits) <= 10,
+        `${end}: a frame of the second turn waited ${Math.max(...waits)} ms`,
+      );
+    }
+  });
+
   test('marks are answered when their audio has played; clear drops the rest and answers at once', () => {
     const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
     bridge.enqueueBackendAudio(sine(440, BACKEND_RATE, 100), 0);

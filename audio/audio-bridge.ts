@@ -264,6 +264,10 @@ export class AudioBridge {
       const kind = this.#talking ? 'audio' : 'talkspurt';
       toClient.push({ rtp: this.#packet(this.#encoder.encode(frame), now, kind), arrivedAt });
       this.#talking = true;
+      // A wind-down not finished when the audio resumed ends there: its silence would otherwise go
+      // out between this talkspurt's frames whenever one is a little late (the call polls on every
+      // event), each a gap the caller hears and a frame of delay for the rest of the talkspurt.
+      this.#windDown = 0;
       this.#stats.audioFramesToClient++;
       this.#tokens -= 1;
     }

@@ -291,15 +291,39 @@ describe('AudioBridge: backend → caller', () => {
     assert.equal(bridge.stats.dtxFramesToClient, 6);
   });
 
+  test('a backend whose frames are up to 60 ms late mid-turn: one talkspurt, no silence inside it', () => {
+    // Every 25th frame of a real-time stream comes 60 ms late, the two after it with it (a backend
+    // or a network that stalled). Encoded silence there would be a hole in the speech the caller
+    // hears; sending nothing lets its decoder conceal, as for any late packet.
+    const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
+    const frame = sine(440, BACKEND_RATE, 20);
+    const arrivals = new Map<number, number>();
+    for (let slot = 0; slot < 100; slot++) {
+      const at = slot % 25 === 10 || slot % 25 === 11 ? (slot - (slot % 25) + 12) * 20 : slot * 20;
+      arrivals.set(at, (arrivals.get(at) ?? 0) + 1);
+    }
+    const sent: ClientPacket[] = [];
+    for (let at = 0; at < 2_000; at++) {
+      for (let n = arrivals.get(at) ?? 0; n > 0; n--) bridge.enqueueBackendAudio(frame, at);
+      sent.push(...bridge.poll(at).toClient);
+    }
+    const audio = sent.filter((packet) => packet.arrivedAt !== undefined);
+    assert.equal(audio.length, 100);
+    const last = sent.indexOf(audio[audio.length - 1]!);
+    const inside = sent.slice(0, last).filter((packet) => packet.arrivedAt === undefined);
+    assert.equal(inside.length, 0, `${inside.length} packets of silence between the backend's frames`);
+    assert.equal(sent.filter((packet) => packet.rtp.marker).length, 1, 'one talkspurt');
+  });
+
   test('a turn that starts while the last one winds down: no encoded silence inside it, no delay', () => {
     // The backend streams in real time with jitter, then is cut (barge-in, `clear`) or pauses for
-    // 60 ms, and speaks again 10 ms later: the wind-down's silence must stop where its audio starts.
+    // 100 ms, and speaks again 10 ms later: the wind-down's silence must stop where its audio starts.
     // The bridge is polled every millisecond: the call polls it on every event (a caller's packet,
     // a backend message), not only at wakeAt.
     for (const end of ['clear', 'pause'] as const) {
       const bridge = new AudioBridge({ sampleRate: BACKEND_RATE });
       const frame = sine(440, BACKEND_RATE, 20);
-      const secondTurn = end === 'clear' ? 1_010 : 1_060;
+      const secondTurn = end === 'clear' ? 1_010 : 1_110;
       const arrivals = new Set<number>();
       for (let slot = 0; slot < 100; slot++) {
         const jitter = (slot * 7919) % 8;

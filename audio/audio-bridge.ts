@@ -18,7 +18,7 @@
 //   is paced at 20 ms. Calls are not aligned to a shared tick, so their packets spread over the
 //   20 ms instead of leaving in one burst. RTP timestamps run on with the audio within a talkspurt
 //   and catch up with real time across a silence.
-// - While the backend is silent nothing is encoded: when its audio stops (no frame for 40 ms after
+// - While the backend is silent nothing is encoded: when its audio stops (no frame for 80 ms after
 //   the last one) or is cleared, 100 ms of encoded silence wind it down, then a one-byte Opus DTX
 //   frame (RFC 7587 §3.1.3, what libopus itself sends in DTX) goes every 400 ms, so the caller's
 //   decoder plays comfort noise and RTCP keeps flowing.
@@ -121,10 +121,16 @@ export interface AudioBridgeStats {
 /** One-byte Opus packets (TOC only, no frame): "no audio" to every decoder (RFC 6716 §3.2.1). */
 const DTX_SILK_WB_20MS = Buffer.from([0x48]);
 const STANDING_WINDOW_MS = 500;
-/** No backend audio for this long after the last frame sent ends a talkspurt. */
-const TALKSPURT_END_MS = 2 * FRAME_MS;
-/** A gap between polls longer than this is a stall of the process. */
-const STALL_MS = 3 * FRAME_MS;
+/**
+ * No backend audio for this long after the last frame sent ends a talkspurt. Not sooner: a backend
+ * (or its network) that is 20-60 ms late now and then would otherwise get encoded silence, a hole
+ * the caller hears, between its frames; a late frame that sends nothing is concealed by the
+ * caller's decoder as any late packet is. At a real end that decoder conceals this long before the
+ * wind-down's silence arrives.
+ */
+const TALKSPURT_END_MS = 4 * FRAME_MS;
+/** A gap between polls longer than this is a stall of the process (a talkspurt is polled at least every TALKSPURT_END_MS). */
+const STALL_MS = TALKSPURT_END_MS + FRAME_MS;
 /** Frames the token bucket may hold within a talkspurt (500 ms): how far sending catches up. */
 const CATCH_UP_FRAMES = 25;
 /** Frames of encoded silence that end a talkspurt before DTX (100 ms). */
@@ -237,7 +243,7 @@ export class AudioBridge {
 
   /** What is due at `now`: concealment for certain losses, packets for the caller, marks. */
   poll(now: number): AudioBridgeOutput {
-    // A gap in polling is a stall of this process (a talkspurt is polled at least every 40 ms): the
+    // A gap in polling is a stall of this process (a talkspurt is polled at least every 80 ms): the
     // backend's audio of the stall is still in the socket, so the talkspurt has not ended yet.
     if (this.#lastPollAt !== undefined && now - this.#lastPollAt > STALL_MS)
       this.#endNotBefore = now + TALKSPURT_END_MS;
@@ -380,7 +386,7 @@ export class AudioBridge {
    * audio, one frame each, whenever the frames leave. Any other packet (the first audio of a
    * talkspurt, the encoded silence that winds one down, a DTX frame) is stamped with the real time
    * since the call's first packet, never behind the last stamp: RTP timestamps are when the audio
-   * was sampled, and what a talkspurt fell behind (frames late from the backend, the 40 ms before its
+   * was sampled, and what a talkspurt fell behind (frames late from the backend, the 80 ms before its
    * end is certain) must not carry into the next one. Each talkspurt used to leave the timeline
    * 20 ms further behind real time, which a receiver reads as its packets arriving later and later.
    */

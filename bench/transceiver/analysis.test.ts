@@ -19,13 +19,28 @@ describe('analysis', () => {
     assert.equal(summarize([3, 1, 2]).max, 3);
   });
 
-  test("pacingDelays measures each packet from the call's on-time level", () => {
+  test("pacingDelays measures each packet from its run's on-time level", () => {
     const delays: number[] = Array.from({ length: 100 }, (_, i) => (i % 10 === 3 ? 12 : 0.5));
     delays[50] = -20; // a talkspurt's second frame, sent with the first
-    const measured = pacingDelays(offsetsOf(5, 42, delays));
+    const noRuns = new Uint8Array(100);
+    const measured = pacingDelays(offsetsOf(5, 42, delays), noRuns);
     assert.equal(measured[0], 0);
     assert.equal(measured[3], 11.5);
     assert.equal(measured[50], 0, 'an early packet is not a negative delay');
+
+    // Two talkspurts of 40 packets, the second 90 ms "earlier" (its first frame reached the far end
+    // late and set its level), a DTX packet between them: each run from its own level.
+    const offsets = [...Array(40).fill(100), 300, ...Array(40).fill(10)];
+    offsets[45] = 25; // 15 ms late within the second run
+    const starts = new Uint8Array(offsets.length);
+    starts[40] = 1;
+    starts[41] = 1;
+    const perRun = pacingDelays(offsets, starts);
+    assert.equal(perRun.length, 80, 'the lone DTX packet is not measured');
+    assert.equal(Math.max(...perRun.subarray(0, 40)), 0);
+    assert.equal(perRun[44], 15);
+    assert.equal(pacingDelays(offsets, noRuns.subarray(0, 81)).length, 81);
+    assert.equal(Math.max(...pacingDelays(offsets, noRuns.subarray(0, 81))), 290, 'one level for the call');
   });
 
   test('fitLine', () => {

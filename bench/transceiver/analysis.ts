@@ -1,13 +1,17 @@
 // Pure arithmetic of the transceiver benchmark: percentiles, the pacing delay of returned packets,
 // the quantiles of a window of a Prometheus histogram.
 //
-// Each packet's RTP timestamp goes up by 20 ms (960 at 48 kHz) per frame of audio, and across a
-// silence by the real time that passed. So for one call, arrival − RTP timestamp in ms ("offset")
+// Within a run of packets whose RTP timestamps go up by one 20 ms frame (960 at 48 kHz) each, the
+// far end follows the audio's timeline (a talkspurt), so arrival − RTP timestamp in ms ("offset")
 // is a constant plus how late that packet left behind real time: the transceiver's timers, its
-// event loop, SRTP and the socket, the relay, the caller's wake-up. The constant is unknown per
-// call: `pacingDelays` takes the call's 5th-percentile offset of the window as its on-time level
-// (a low quantile rather than the minimum: a talkspurt may start with two frames at once, one of
-// them 20 ms "early") and measures every packet from there.
+// event loop, SRTP and the socket, the relay, the caller's wake-up. The constant is unknown, and it
+// is per run, not per call: the far end stamps a talkspurt's first packet with the real time it
+// leaves, so a first frame that reached it late (a stall at the start of the agent's turn) sets a
+// lower level for the rest of that talkspurt only. `pacingDelays` takes each run's 5th-percentile
+// offset as its on-time level (a low quantile rather than the minimum: a talkspurt may start with
+// two frames at once, one of them 20 ms "early") and measures every packet of the run from there.
+// Packets of runs shorter than MIN_RUN (DTX frames, stamped one by one with real time) have no
+// timeline to be late against and are left out.
 
 /** The q-quantile (0…1) of sorted values (nearest rank), NaN for none. */
 export function quantile(sorted: ArrayLike<number>, q: number): number {
@@ -39,13 +43,27 @@ export function summarize(values: Iterable<number>): Summary {
   };
 }
 
-/** Delays (ms) of one call's packets behind its on-time level (the window's 5th-percentile offset). */
-export function pacingDelays(offsets: ArrayLike<number>): Float64Array {
-  const out = new Float64Array(offsets.length);
-  if (offsets.length === 0) return out;
-  const base = quantile(sortedCopy(Array.from(offsets)), 0.05);
-  for (let i = 0; i < offsets.length; i++) out[i] = Math.max(0, offsets[i]! - base);
-  return out;
+/** Runs shorter than this (packets) are not measured (see above). */
+export const MIN_RUN = 5;
+
+/**
+ * Delays (ms) of one call's packets behind their run's on-time level (its 5th-percentile offset).
+ * `runStarts[i]` is non-zero where packet i starts a run (its timestamp is not one frame after the
+ * previous packet's); packet 0 always does. Packets of runs shorter than MIN_RUN are left out.
+ */
+export function pacingDelays(offsets: ArrayLike<number>, runStarts: ArrayLike<number>): Float64Array {
+  const out: number[] = [];
+  let start = 0;
+  for (let end = 1; end <= offsets.length; end++) {
+    if (end < offsets.length && !runStarts[end]) continue;
+    if (end - start >= MIN_RUN) {
+      const run = Array.from({ length: end - start }, (_, i) => offsets[start + i]!);
+      const base = quantile(sortedCopy(run), 0.05);
+      for (const offset of run) out.push(Math.max(0, offset - base));
+    }
+    start = end;
+  }
+  return Float64Array.from(out);
 }
 
 /** Least-squares line through (x, y): the marginal cost per call and the fixed part. */

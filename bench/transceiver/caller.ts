@@ -7,9 +7,9 @@
 //   is the tone's after at least QUIET_BEFORE quiet ones; its arrival minus the burst's send time,
 //   minus the echo agent's delay, is one sample (decoded: at 64 kb/s CELT, what the transceiver
 //   sends by default, silence and tone take the same 160 bytes a frame);
-// - pacing offsets: the far end sends this call's packets on its 20 ms grid, so arrival time − the
-//   (extended) RTP timestamp in ms is constant plus however late the packet was; the run turns
-//   these into delays behind the grid (see analysis.ts);
+// - pacing offsets: within a talkspurt the far end sends this call's packets on its 20 ms grid, so
+//   arrival time − the (extended) RTP timestamp in ms is constant plus however late the packet
+//   was; the run turns these into delays behind the grid, talkspurt by talkspurt (analysis.ts);
 // - loss: returned sequence numbers missing, and the far end's RTCP receiver reports on ours;
 // - RTCP round trips: our sender report → the far end's receiver report (its DLSR removed), i.e.
 //   how long our packets waited before the far end processed them, plus the way back.
@@ -72,6 +72,8 @@ export interface WindowCounts {
    * sends nothing, or DTX, while the agent is silent).
    */
   offsetsMs: Float64Array;
+  /** Per returned packet: 1 where its timestamp is not one frame after the previous one's (a run starts). */
+  runStarts: Uint8Array;
 }
 
 /** Onset checks of a decoding caller. */
@@ -113,6 +115,7 @@ interface OpenWindow {
   burstsFound: number;
   rttsMs: number[];
   offsets: Float64Array;
+  runStarts: Uint8Array;
   count: number;
 }
 
@@ -120,6 +123,9 @@ interface OpenWindow {
 const DECODED_LOUD = 0.02;
 /** An echo 0–800 ms after a burst left can only be that burst's (one burst a second). */
 const MAX_LOOP_MS = 800;
+
+/** One 20 ms frame on the 48 kHz RTP clock. */
+const RTP_FRAME = 960;
 
 let ssrcSeed = 1;
 
@@ -260,7 +266,7 @@ export class Caller {
       payload: this.#stream!.frames[index]!,
     };
     this.#seq = (this.#seq + 1) & 0xffff;
-    this.#timestamp = (this.#timestamp + 960) >>> 0;
+    this.#timestamp = (this.#timestamp + RTP_FRAME) >>> 0;
     if (index === 0) {
       const window = this.#window;
       if (window !== undefined && !Number.isNaN(this.#burstSentAt)) {
@@ -298,7 +304,7 @@ export class Caller {
     const unsent = dtx && this.#inDtx;
     this.#inDtx = dtx;
     if (unsent) {
-      this.#timestamp = (this.#timestamp + 960) >>> 0;
+      this.#timestamp = (this.#timestamp + RTP_FRAME) >>> 0;
       return;
     }
     const packet = {
@@ -311,7 +317,7 @@ export class Caller {
     };
     this.#talking = talking;
     this.#seq = (this.#seq + 1) & 0xffff;
-    this.#timestamp = (this.#timestamp + 960) >>> 0;
+    this.#timestamp = (this.#timestamp + RTP_FRAME) >>> 0;
     this.#sent++;
     this.#peer.send(packet);
   }
@@ -330,7 +336,10 @@ export class Caller {
     }
     const window = this.#window;
     if (window !== undefined && window.count < window.offsets.length) {
-      window.offsets[window.count++] = now - this.#mediaTimeMs(rtp.header.timestamp);
+      const previous = this.#lastTimestamp;
+      window.offsets[window.count] = now - this.#mediaTimeMs(rtp.header.timestamp);
+      window.runStarts[window.count] = this.#lastTimestamp - previous === RTP_FRAME ? 0 : 1;
+      window.count++;
     }
     // The conversation workload times no echo: the agent speaks its own turns.
     if (this.#turns !== undefined) return;
@@ -395,6 +404,7 @@ export class Caller {
       burstsFound: 0,
       rttsMs: [],
       offsets: new Float64Array(packets + 200),
+      runStarts: new Uint8Array(packets + 200),
       count: 0,
     };
   }
@@ -418,6 +428,7 @@ export class Caller {
       missedBursts: window.burstsSent - window.burstsFound,
       rttsMs: window.rttsMs,
       offsetsMs: window.offsets.subarray(0, window.count),
+      runStarts: window.runStarts.subarray(0, window.count),
     };
   }
 

@@ -692,7 +692,7 @@ async function measureWindow(
   const foreignCores = foreignCpuSeconds(processesBefore, readAllProcessesCpu(false), ourPids) / elapsed;
   const stealCores = (readStealSeconds() - stealBefore) / elapsed;
 
-  const delays: Float64Array[] = counts.map((c) => pacingDelays(c.offsetsMs));
+  const delays: Float64Array[] = counts.map((c) => pacingDelays(c.offsetsMs, c.runStarts));
   const total = (pick: (c: WindowCounts) => number) => counts.reduce((sum, c) => sum + pick(c), 0);
   // Audio the transceiver shed is never sent and leaves no gap in the sequence numbers: the
   // transceiver counts it (its pacing is per call and sends every other frame it gets).

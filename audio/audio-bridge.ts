@@ -18,10 +18,12 @@
 //   is paced at 20 ms. Calls are not aligned to a shared tick, so their packets spread over the
 //   20 ms instead of leaving in one burst. RTP timestamps run on with the audio within a talkspurt
 //   and catch up with real time across a silence.
-// - While the backend is silent nothing is encoded: when its audio stops (no frame for 80 ms after
-//   the last one) or is cleared, 100 ms of encoded silence wind it down, then a one-byte Opus DTX
-//   frame (RFC 7587 §3.1.3, what libopus itself sends in DTX) goes every 400 ms, so the caller's
-//   decoder plays comfort noise and RTCP keeps flowing.
+// - While the backend is silent nothing is encoded: its talkspurt is over once no frame has come
+//   for 40 ms after the last one; once none has for 80 ms (not sooner: a backend late now and then
+//   must not get silence between its frames), or at once when it is cleared, 100 ms of encoded
+//   silence wind it down, then a one-byte Opus DTX frame (RFC 7587 §3.1.3, what libopus itself
+//   sends in DTX) goes every 400 ms, so the caller's decoder plays comfort noise and RTCP keeps
+//   flowing.
 // - A standing delay is shed. When the backend streams in real time (about a second of audio per
 //   second) but over a quarter of the frames sent in half a second waited in the queue,
 //   the bucket gets a token more: a burst that emptied it (after a stall of the transceiver, or a
@@ -122,15 +124,19 @@ export interface AudioBridgeStats {
 const DTX_SILK_WB_20MS = Buffer.from([0x48]);
 const STANDING_WINDOW_MS = 500;
 /**
- * No backend audio for this long after the last frame sent ends a talkspurt. Not sooner: a backend
- * (or its network) that is 20-60 ms late now and then would otherwise get encoded silence, a hole
- * the caller hears, between its frames; a late frame that sends nothing is concealed by the
- * caller's decoder as any late packet is. At a real end that decoder conceals this long before the
- * wind-down's silence arrives.
+ * No backend audio for this long after the last frame sent ends a talkspurt: what comes next starts
+ * a new one, stamped with the real time.
  */
-const TALKSPURT_END_MS = 4 * FRAME_MS;
-/** A gap between polls longer than this is a stall of the process (a talkspurt is polled at least every TALKSPURT_END_MS). */
-const STALL_MS = TALKSPURT_END_MS + FRAME_MS;
+const TALKSPURT_END_MS = 2 * FRAME_MS;
+/**
+ * ... and the wind-down's encoded silence starts only this long after the last audio. A backend (or
+ * its network) 40-80 ms late now and then would otherwise get silence between its frames, a hole
+ * the caller hears; a gap with nothing sent is concealed by the caller's decoder like any late
+ * packet. At a real end that decoder conceals this long before the silence.
+ */
+const WIND_DOWN_AFTER_MS = 4 * FRAME_MS;
+/** A gap between polls longer than this is a stall of the process. */
+const STALL_MS = 3 * FRAME_MS;
 /** Frames the token bucket may hold within a talkspurt (500 ms): how far sending catches up. */
 const CATCH_UP_FRAMES = 25;
 /** Frames of encoded silence that end a talkspurt before DTX (100 ms). */
@@ -160,6 +166,8 @@ export class AudioBridge {
   #endNotBefore = Number.NEGATIVE_INFINITY;
   /** Frames of encoded silence still to send after a talkspurt ended or was cleared. */
   #windDown = 0;
+  /** When the wind-down's first frame may go (WIND_DOWN_AFTER_MS after the audio; a clear's at once). */
+  #windDownAt = Number.NEGATIVE_INFINITY;
   readonly #silence: Buffer;
   /** When each queued frame's audio arrived (parallel to the queue's whole frames). */
   readonly #arrivals: number[] = [];
@@ -236,14 +244,17 @@ export class AudioBridge {
     this.#shedDebtMs = 0;
     // The cut is wound down with encoded silence at once (the caller must not hear the cleared
     // audio's tail concealed); what comes next starts a talkspurt.
-    if (this.#talking) this.#windDown = WIND_DOWN_FRAMES;
+    if (this.#talking) {
+      this.#windDown = WIND_DOWN_FRAMES;
+      this.#windDownAt = Number.NEGATIVE_INFINITY;
+    }
     this.#talking = false;
     return this.#queue.clear();
   }
 
   /** What is due at `now`: concealment for certain losses, packets for the caller, marks. */
   poll(now: number): AudioBridgeOutput {
-    // A gap in polling is a stall of this process (a talkspurt is polled at least every 80 ms): the
+    // A gap in polling is a stall of this process (a talkspurt is polled at least every 40 ms): the
     // backend's audio of the stall is still in the socket, so the talkspurt has not ended yet.
     if (this.#lastPollAt !== undefined && now - this.#lastPollAt > STALL_MS)
       this.#endNotBefore = now + TALKSPURT_END_MS;
@@ -286,8 +297,9 @@ export class AudioBridge {
       if (this.#talking && sinceLast >= TALKSPURT_END_MS && now >= this.#endNotBefore) {
         this.#talking = false;
         this.#windDown = WIND_DOWN_FRAMES;
+        this.#windDownAt = this.#lastSentAt! + WIND_DOWN_AFTER_MS;
       }
-      if (this.#windDown > 0 && sinceLast >= FRAME_MS && this.#hasToken(now)) {
+      if (this.#windDown > 0 && sinceLast >= FRAME_MS && now >= this.#windDownAt && this.#hasToken(now)) {
         // Encoded silence through the live encoder first, as libopus does before it goes DTX: it
         // winds the audio down instead of leaving the caller's decoder to conceal its tail.
         toClient.push({
@@ -319,7 +331,7 @@ export class AudioBridge {
         Math.max(this.#tokenAt, (this.#lastSentAt ?? 0) + TALKSPURT_END_MS, this.#endNotBefore),
       );
     else if (this.#windDown > 0)
-      at = Math.min(at, Math.max(this.#tokenAt, (this.#lastSentAt ?? 0) + FRAME_MS));
+      at = Math.min(at, Math.max(this.#tokenAt, (this.#lastSentAt ?? 0) + FRAME_MS, this.#windDownAt));
     else at = Math.min(at, (this.#lastSentAt ?? Number.NEGATIVE_INFINITY) + this.#dtxIntervalMs);
     return at;
   }
@@ -386,7 +398,7 @@ export class AudioBridge {
    * audio, one frame each, whenever the frames leave. Any other packet (the first audio of a
    * talkspurt, the encoded silence that winds one down, a DTX frame) is stamped with the real time
    * since the call's first packet, never behind the last stamp: RTP timestamps are when the audio
-   * was sampled, and what a talkspurt fell behind (frames late from the backend, the 80 ms before its
+   * was sampled, and what a talkspurt fell behind (frames late from the backend, the 40 ms before its
    * end is certain) must not carry into the next one. Each talkspurt used to leave the timeline
    * 20 ms further behind real time, which a receiver reads as its packets arriving later and later.
    */

@@ -992,7 +992,7 @@ function printReport(
   const out: string[] = [];
   if (capacity !== undefined) {
     out.push(
-      `Capacity steps, ${settings.workload} workload, backend ${settings.backendProtocol} at ${settings.sampleRate} Hz (loss: to caller / from caller; delays in ms; edge latency: the transceiver's histogram)`,
+      `Capacity steps, ${settings.workload} workload, backend ${settings.backendProtocol} at ${settings.sampleRate} Hz (loss: to caller / from caller; delays in ms; edge latency: the transceiver's histogram; loop delay: its event loop's)`,
     );
     const tone = settings.workload === 'tone';
     const rows = [
@@ -1005,6 +1005,7 @@ function printReport(
         ...(tone ? ['echo p50/p99'] : []),
         'to backend p50/p99',
         'to client p50/p99',
+        'loop delay p99',
         'transceiver CPU',
         'per call',
         'RSS',
@@ -1021,6 +1022,7 @@ function printReport(
         ...(tone ? [pair(s.echoLatencyMs.p50, s.echoLatencyMs.p99)] : []),
         s.latencyToBackendMs === null ? '–' : pair(s.latencyToBackendMs.p50, s.latencyToBackendMs.p99),
         s.latencyToClientMs === null ? '–' : pair(s.latencyToClientMs.p50, s.latencyToClientMs.p99),
+        Number.isFinite(s.transceiverEventLoopLagP99Ms) ? s.transceiverEventLoopLagP99Ms.toFixed(1) : '–',
         `${(s.transceiverCpu * 100).toFixed(0)} %`,
         `${(s.transceiverCpuPerCall * 100).toFixed(2)} %`,
         mib(s.transceiverRssBytes),

@@ -25,6 +25,7 @@ import { Edge, Service } from '../../test/support/edge.ts';
 import { freeTcpPort } from '../../test/support/net.ts';
 import { parsePrometheus, type Samples } from '../../test/support/prometheus.ts';
 import { EVENT_LOOP_SAMPLING_MS } from '../../transceiver/metrics.ts';
+import { coreSpeedMs } from '../common/core-speed.ts';
 import { ForeignSampler, foreignLoadOver } from '../common/foreign-load.ts';
 import { choiceOption, isQuick, numberReader, parseBenchArgs, usageError } from '../common/options.ts';
 import {
@@ -420,6 +421,13 @@ interface StepRecord {
   /** The transceiver's resident set at the window's end (bytes, VmRSS of /proc/<pid>/status). */
   readonly transceiverRssBytes: number;
   /**
+   * The transceiver's own count of calls at the window's end (its `sessions` gauge), and its V8 heap
+   * in use: calls it still holds beyond the step's, or a heap that grows from step to step, cost CPU
+   * the step's calls did not.
+   */
+  readonly transceiverSessions: number;
+  readonly transceiverHeapUsedBytes: number;
+  /**
    * Edge-added latency over the window, per direction, from the transceiver's histogram
    * `voice_edge_transceiver_audio_latency_seconds` (ms); null when it exports none.
    */
@@ -753,6 +761,9 @@ async function measureWindow(
       level: levels.p50,
     },
     transceiverRssBytes: rss,
+    transceiverSessions: metricValue(metrics, 'sessions'),
+    transceiverHeapUsedBytes:
+      metrics.get('voice_edge_transceiver_memory_bytes{kind="heap_used"}') ?? Number.NaN,
     latencyToBackendMs: latencyBetween(metricsBefore, metrics, 'to_backend'),
     latencyToClientMs: latencyBetween(metricsBefore, metrics, 'to_client'),
     agent: agentWindow(agentBefore, agentAfter, pool.callers.length, elapsed),
@@ -771,7 +782,7 @@ async function measureWindow(
     `  ${String(step.calls).padStart(4)} calls: ${verdict.padEnd(9)} loss ${pct(record.lossToCaller)} / ${pct(record.lossFromCaller)}` +
       `  pacing p50 ${ms(record.pacingDelayMs.p50)} p99 ${ms(record.pacingDelayMs.p99)}` +
       `  rtcp rtt p99 ${ms(record.rtcpRttMs.p99)}  echo p50 ${ms(record.echoLatencyMs.p50)} p99 ${ms(record.echoLatencyMs.p99)}` +
-      `  edge latency to backend ${quantiles(record.latencyToBackendMs)}, to client ${quantiles(record.latencyToClientMs)}  RSS ${mib(rss)}` +
+      `  edge latency to backend ${quantiles(record.latencyToBackendMs)}, to client ${quantiles(record.latencyToClientMs)}  RSS ${mib(rss)}, heap ${mib(record.transceiverHeapUsedBytes)}, ${record.transceiverSessions} sessions` +
       `  transceiver ${(transceiverCpu * 100).toFixed(0)} %  load core ${(loadCoreCpu * 100).toFixed(0)} %` +
       `  main-thread wait ${record.transceiverMainThreadWaitMsPerS.toFixed(0)} ms/s  helpers ${(record.transceiverHelperThreadsCpu * 100).toFixed(0)} %` +
       `  loop lag p99 ${ms(record.transceiverEventLoopLagP99Ms)}, max: transceiver ${ms(record.transceiverEventLoopLagMaxMs)}, load generator ${ms(record.loadgenLatenessMs.max)}, agent ${ms(record.agentLatenessMs.max)}` +
@@ -1280,6 +1291,10 @@ function describeWorkload(voices: Voices | undefined) {
 
 async function main(): Promise<void> {
   const pinned = setUpPinning();
+  const coreSpeed = { startMs: coreSpeedMs(settings.transceiverCpu), endMs: Number.NaN };
+  log(
+    `core speed: the fixed probe took ${coreSpeed.startMs.toFixed(1)} ms on the transceiver's core (bench/common/core-speed.ts)`,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'voice-edge-bench-transceiver-'));
   const profileDir = join(dir, 'profile');
   const profileArgs = options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
@@ -1366,6 +1381,10 @@ async function main(): Promise<void> {
     if (!options.keep) rmSync(dir, { recursive: true, force: true });
     else log(`kept ${dir}`);
   }
+  coreSpeed.endMs = coreSpeedMs(settings.transceiverCpu);
+  log(
+    `core speed: ${coreSpeed.startMs.toFixed(1)} ms at the start, ${coreSpeed.endMs.toFixed(1)} ms at the end (the same work: a slower host shows as more ms)`,
+  );
 
   printReport(capacity, setup, echo, profile, components);
   const at = capacity?.atCapacity;
@@ -1374,7 +1393,7 @@ async function main(): Promise<void> {
     version: 4,
     date: new Date().toISOString(),
     durationS: (performance.now() - runStarted) / 1000,
-    host: { cpus: cpus().length, kernel: release(), node: process.version, pinned },
+    host: { cpus: cpus().length, kernel: release(), node: process.version, pinned, coreSpeedMs: coreSpeed },
     settings,
     capacity:
       capacity === undefined
@@ -1405,6 +1424,8 @@ async function main(): Promise<void> {
               toClientMs: s.latencyToClientMs && [s.latencyToClientMs.p50, s.latencyToClientMs.p99],
               cpu: s.transceiverCpu,
               rssBytes: s.transceiverRssBytes,
+              heapUsedBytes: s.transceiverHeapUsedBytes,
+              sessions: s.transceiverSessions,
               loadCore: s.loadCoreCpu,
               waitMsPerS: s.transceiverMainThreadWaitMsPerS,
               lagP99Ms: s.transceiverEventLoopLagP99Ms,

@@ -129,10 +129,10 @@ const STANDING_WINDOW_MS = 500;
  */
 const TALKSPURT_END_MS = 2 * FRAME_MS;
 /**
- * ... and the wind-down's encoded silence starts only this long after the last audio. A backend (or
- * its network) 40-80 ms late now and then would otherwise get silence between its frames, a hole
- * the caller hears; a gap with nothing sent is concealed by the caller's decoder like any late
- * packet. At a real end that decoder conceals this long before the silence.
+ * The wind-down's encoded silence starts this long after the last audio, not when the talkspurt
+ * ends: a backend (or its network) 40-80 ms late now and then would otherwise get silence between
+ * its frames, a hole the caller hears, where a gap with nothing sent is concealed by the caller's
+ * decoder like any late packet. At a real end that decoder conceals this long before the silence.
  */
 const WIND_DOWN_AFTER_MS = 4 * FRAME_MS;
 /** A gap between polls longer than this is a stall of the process. */

@@ -762,8 +762,7 @@ async function measureWindow(
     },
     transceiverRssBytes: rss,
     transceiverSessions: metricValue(metrics, 'sessions'),
-    transceiverHeapUsedBytes:
-      metrics.get('voice_edge_transceiver_memory_bytes{kind="heap_used"}') ?? Number.NaN,
+    transceiverHeapUsedBytes: metricValue(metrics, 'memory_bytes{kind="heap_used"}'),
     latencyToBackendMs: latencyBetween(metricsBefore, metrics, 'to_backend'),
     latencyToClientMs: latencyBetween(metricsBefore, metrics, 'to_client'),
     agent: agentWindow(agentBefore, agentAfter, pool.callers.length, elapsed),

@@ -1,11 +1,11 @@
 // Opus frames → RTP packets for the stream to the caller (RFC 3550, RFC 7587). Pure apart from
 // drawing the random initial sequence number and timestamp.
 //
-// Packets come out as plain header fields and payload: the peer wraps them in a werift
-// `RtpPacket` for `RTCRtpSender.sendRtp`, which sets the SSRC and the negotiated payload type
-// itself and adds its header extensions, but keeps the sequence numbers and timestamps given here
-// (it only offsets them after `replaceRTP`). So continuity, wrap and the marker bit are this
-// class's job, and the audio path needs nothing from werift.
+// Packets come out as plain header fields and payload. The peer sends them past werift's send chain
+// (transceiver/werift-tunnel.ts RtpSendShortcut) or, for a stream's first packet, through werift's
+// `RTCRtpSender.sendRtp`; either way the SSRC and the negotiated payload type are werift's, and the
+// sequence numbers and timestamps given here are kept (werift only offsets them after `replaceRTP`,
+// which the transceiver never calls). So continuity, wrap and the marker bit are this class's job.
 import { randomInt } from 'node:crypto';
 
 /** Opus RTP always runs a 48 kHz clock, whatever the codec's internal rate (RFC 7587 §4.1). */

@@ -3,7 +3,6 @@
 // call holds is released in end(), which runs once whatever ends the call.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { RtpHeader, RtpPacket } from 'werift';
 import { AudioBridge, type AudioBridgeOutput, type BackendFrame } from '../audio/audio-bridge.ts';
 import type { OpusEncoderOptions } from '../audio/opus-codec.ts';
 import type { TransportAddress } from '../protocol/address.ts';
@@ -133,7 +132,7 @@ export class Call {
         options.credentials,
         options.router,
         {
-          onRtp: (rtp) => call.#onRtp(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload),
+          onRtp: (rtp) => call.#onRtp(rtp.sequenceNumber, rtp.timestamp, rtp.payload),
           onDataChannelMessage: (label, data) => call.#backend.sendDataChannel(label, data),
           onConnected: () => call.#onConnected(),
           onFailed: (reason) => {
@@ -266,10 +265,7 @@ export class Call {
   #deliver(out: AudioBridgeOutput, now: number): void {
     this.#sendToBackend(out.toBackend, now);
     for (const { rtp, arrivedAt } of out.toClient) {
-      const { payload, sequenceNumber, timestamp, marker, payloadType } = rtp;
-      this.#peer.sendRtp(
-        new RtpPacket(new RtpHeader({ sequenceNumber, timestamp, marker, payloadType }), payload),
-      );
+      this.#peer.sendRtp(rtp);
       if (arrivedAt !== undefined) this.#options.onLatency('to_client', performance.now() - arrivedAt);
     }
     for (const name of out.marksReached) this.#backend.sendMark(name);

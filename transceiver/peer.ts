@@ -7,16 +7,21 @@ import {
   type RTCDataChannel,
   RTCPeerConnection,
   type RTCRtpTransceiver,
-  type RtpPacket,
+  RtpHeader,
+  RtpPacket,
   useOPUS,
 } from 'werift';
+import type { RtpPacketFields } from '../audio/rtp-packetizer.ts';
 import type { TransportAddress } from '../protocol/address.ts';
 import { rewriteAnswer, setOpusParameters, stripCandidates } from './sdp.ts';
 import type { TunnelSessionPort } from './tunnel-router.ts';
 import {
   attachTunnel,
+  type CallerRtp,
   iceConnectionOf,
   iceGeneration,
+  RtpReceiveShortcut,
+  RtpSendShortcut,
   type SrtpVerdict,
   sendFatalCloseNotify,
   setIceCredentials,
@@ -31,7 +36,8 @@ export interface IceCredentials {
 }
 
 export interface PeerEvents {
-  onRtp(rtp: RtpPacket): void;
+  /** A packet of the caller's audio, decrypted. */
+  onRtp(rtp: CallerRtp): void;
   onDataChannelMessage(label: string, data: string | Buffer): void;
   /** DTLS is up: media can flow. */
   onConnected(): void;
@@ -49,6 +55,9 @@ export class Peer implements TunnelSessionPort {
   /** What every answer states about Opus (sdp.ts answerOpusParameters). */
   readonly #opusParameters: Readonly<Record<string, string>>;
   readonly #channels = new Map<string, RTCDataChannel>();
+  /** The call's audio past werift's RTP layers (werift-tunnel.ts); set once the offer is applied. */
+  #callerRtp: RtpReceiveShortcut | undefined;
+  #agentRtp: RtpSendShortcut | undefined;
   #closed = false;
 
   private constructor(
@@ -64,7 +73,14 @@ export class Peer implements TunnelSessionPort {
     this.#audio = audio;
     this.#events = events;
     audio.onTrack.subscribe((track: MediaStreamTrack) => {
-      track.onReceiveRtp.subscribe((rtp) => this.#events.onRtp(rtp));
+      // The packets werift itself routes: a stream's first (later ones come by #callerRtp).
+      track.onReceiveRtp.subscribe((rtp: RtpPacket) =>
+        this.#events.onRtp({
+          sequenceNumber: rtp.header.sequenceNumber,
+          timestamp: rtp.header.timestamp,
+          payload: rtp.payload,
+        }),
+      );
     });
     pc.onDataChannel.subscribe((channel) => this.#addChannel(channel));
     pc.connectionStateChange.subscribe((state) => {
@@ -106,6 +122,8 @@ export class Peer implements TunnelSessionPort {
       const protocol = peer.#protocol;
       await pc.setRemoteDescription({ type: 'offer', sdp: stripCandidates(offer) });
       attachTunnel(pc, protocol);
+      peer.#callerRtp = new RtpReceiveShortcut(audio.receiver, iceConnectionOf(pc));
+      peer.#agentRtp = new RtpSendShortcut(audio.sender, iceConnectionOf(pc), protocol);
       setIceCredentials(pc, credentials.ufrag, credentials.password, protocol);
       await pc.setLocalDescription(await pc.createAnswer());
       return { peer, answer: peer.#answerSdp(relays) };
@@ -154,9 +172,14 @@ export class Peer implements TunnelSessionPort {
     this.#protocol.deliverRequest(stun, client);
   }
 
-  onData(packet: Buffer): void {
-    if (this.#closed) return;
-    this.#protocol.deliverData(packet);
+  /** The caller's audio by the shortcut where it can take it (werift-tunnel.ts), the rest to werift. */
+  onData(packet: Buffer): 'srtp_unauthenticated' | undefined {
+    if (this.#closed) return undefined;
+    const rtp = this.#callerRtp?.take(packet);
+    if (rtp === undefined) this.#protocol.deliverData(packet);
+    else if (rtp === 'unauthenticated') return 'srtp_unauthenticated';
+    else this.#events.onRtp(rtp);
+    return undefined;
   }
 
   /** SRTP from an address the session does not know: the client's, sent after all it accepted? */
@@ -170,9 +193,12 @@ export class Peer implements TunnelSessionPort {
     if (!this.#closed) this.#events.onActivity();
   }
 
-  sendRtp(rtp: RtpPacket): void {
-    if (this.#closed) return;
-    this.#audio.sender.sendRtp(rtp).catch(() => {});
+  /** A packet of the agent's audio to the caller: past werift's send chain where it can go so. */
+  sendRtp(rtp: RtpPacketFields): void {
+    if (this.#closed || this.#agentRtp?.send(rtp)) return;
+    const { sequenceNumber, timestamp, marker, payloadType, payload } = rtp;
+    const header = new RtpHeader({ sequenceNumber, timestamp, marker, payloadType });
+    this.#audio.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
   }
 
   /** Sends on the channel named `label` (or the first one); false if there is none open. */

@@ -52,8 +52,12 @@ class RecordingSession implements TunnelSessionPort {
   onStunRequest(_stun: Buffer, client: TransportAddress) {
     this.stun.push(client);
   }
+  /** The packets this session's SRTP refuses (the real check is werift-tunnel's CallerRtpShortcut). */
+  readonly forged = new Set<string>();
   onData(packet: Buffer) {
+    if (this.forged.has(packet.toString('hex'))) return 'srtp_unauthenticated' as const;
     this.data.push(packet);
+    return undefined;
   }
   onPathActivity() {
     this.activity++;
@@ -457,6 +461,18 @@ describe("TunnelRouter: a NAT rebinding found by the client's SRTP", () => {
     }
     assert.ok(limited >= 90, `limited ${limited} of 200 in one instant`);
     assert.ok(r.session.verifications <= 110);
+  });
+
+  test('SRTP on the validated path that the session refuses is a counted drop and keeps nothing alive', () => {
+    const r = talking();
+    const activity = r.session.activity;
+    const forged = rtp(0xabcd, 2);
+    r.session.forged.add(forged.toString('hex'));
+    assert.equal(r.router.onDatagram(tunnel(client, forged), relayA, 100), 'srtp_unauthenticated');
+    assert.equal(r.router.drops.get('srtp_unauthenticated'), 1);
+    assert.equal(r.session.activity, activity, 'not activity of the client');
+    assert.equal(r.router.onDatagram(tunnel(client, rtp(0xabcd, 3)), relayA, 120), undefined);
+    assert.equal(r.session.activity, activity + 1);
   });
 
   test("an ended session's SSRC names nothing", () => {

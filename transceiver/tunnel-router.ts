@@ -55,7 +55,8 @@ export type TunnelDropReason =
   | 'stun_call_ended'
   | 'unknown_client'
   | 'media_candidate_rate_limited'
-  | 'media_candidate_rejected';
+  | 'media_candidate_rejected'
+  | 'srtp_unauthenticated';
 
 /** Packets the router did not send for a session: budget of an unvalidated path, full hold queue. */
 export type TunnelSendDropReason = 'amplification_limit' | 'hold_overflow' | 'no_path';
@@ -64,8 +65,11 @@ export type TunnelSendDropReason = 'amplification_limit' | 'hold_overflow' | 'no
 export interface TunnelSessionPort {
   /** A verified Binding request (the raw STUN bytes) from `client`. */
   onStunRequest(stun: Buffer, client: TransportAddress): void;
-  /** DTLS, SRTP or SRTCP from a client address bound to this session. */
-  onData(packet: Buffer, client: TransportAddress): void;
+  /**
+   * DTLS, SRTP or SRTCP from a client address bound to this session. Returns why the session
+   * dropped it, if it did (SRTP of its stream that did not authenticate).
+   */
+  onData(packet: Buffer, client: TransportAddress): 'srtp_unauthenticated' | undefined;
   /** A packet arrived on the session's validated path: the client is alive (media timeout). */
   onPathActivity(): void;
   /**
@@ -246,7 +250,9 @@ export class TunnelRouter {
     const ssrc = rtpSsrc(payload);
     if (ssrc !== undefined && ssrc !== session.ssrc) this.#indexSsrc(session, ssrc);
     const path = session.paths.onData(key, payload.length, now);
-    session.port.onData(payload, binding.client);
+    const dropped = session.port.onData(payload, binding.client);
+    // A forged packet does not keep a call alive.
+    if (dropped !== undefined) return this.#drop(dropped);
     if (path?.validated) session.port.onPathActivity();
     return undefined;
   }

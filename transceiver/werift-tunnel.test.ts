@@ -10,6 +10,7 @@ import {
   parseMessage,
   RTCPeerConnection,
   RtpHeader,
+  RtpPacket,
   SrtpSession,
   useOPUS,
 } from 'werift';
@@ -18,7 +19,10 @@ import { encodeStun, StunAttr, StunType } from '../protocol/stun.ts';
 import { WeriftInternalsChanged } from '../webrtc/werift-internals.ts';
 import {
   assertWeriftInternals,
+  attachTunnel,
   iceConnectionOf,
+  RtpReceiveShortcut,
+  RtpSendShortcut,
   TunnelIceProtocol,
   verifyClientSrtp,
 } from './werift-tunnel.ts';
@@ -151,6 +155,253 @@ for (const [name, profile] of [
       assert.doesNotThrow(() => session.decrypt(next));
     } finally {
       await pc.close();
+      await offerer.close();
+    }
+  });
+}
+
+for (const [name, profile] of [
+  ['AEAD_AES_128_GCM', ProtectionProfileAeadAes128Gcm],
+  ['AES_CM_128_HMAC_SHA1_80', ProtectionProfileAes128CmHmacSha1_80],
+] as const) {
+  test(`the caller's RTP, once werift routed its stream, is taken before werift and still in werift's statistics (${name})`, async () => {
+    const saltLength = profile === ProtectionProfileAeadAes128Gcm ? 12 : 14;
+    const keys = {
+      localKey: randomBytes(16),
+      localSalt: randomBytes(saltLength),
+      remoteKey: randomBytes(16),
+      remoteSalt: randomBytes(saltLength),
+    };
+    const caller = new SrtpSession({
+      profile,
+      keys: {
+        localMasterKey: keys.remoteKey,
+        localMasterSalt: keys.remoteSalt,
+        remoteMasterKey: keys.localKey,
+        remoteMasterSalt: keys.localSalt,
+      },
+    });
+    const offerer = new RTCPeerConnection({
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      codecs: { audio: [useOPUS()] },
+    });
+    offerer.addTransceiver('audio', { direction: 'sendrecv' });
+    const offer = await offerer.createOffer();
+    const ssrc = Number(/a=ssrc:(\d+)/.exec(offer.sdp)![1]);
+    const opus = Number(/a=rtpmap:(\d+) OPUS/.exec(offer.sdp)![1]);
+    const pc = new RTCPeerConnection({
+      iceLite: true,
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      bundlePolicy: 'max-bundle',
+      codecs: { audio: [useOPUS()], video: [] },
+    });
+    const audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
+    const byWerift: RtpPacket[] = [];
+    audio.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => byWerift.push(rtp)));
+    const protocol = new TunnelIceProtocol(
+      { sendStun: () => true, sendData: () => true },
+      {},
+      { family: 4, address: '203.0.113.1', port: 3478 },
+      'u',
+    );
+    try {
+      await pc.setRemoteDescription(offer);
+      attachTunnel(pc, protocol);
+      await pc.setLocalDescription(await pc.createAnswer());
+      const shortcut = new RtpReceiveShortcut(audio.receiver, iceConnectionOf(pc));
+      // What werift's DTLS transport holds once the handshake is done: its keys, and SRTP started.
+      const transport = pc.dtlsTransports[0] as unknown as { dtls: unknown; startSrtp(): void };
+      transport.dtls = {
+        srtp: { srtpProfile: profile },
+        dtls: { version: { major: 254, minor: 253 } },
+        cipher: {},
+        extractSessionKeys: () => keys,
+        close: () => {},
+      };
+      transport.startSrtp();
+      const send = (seq: number, payloadType = opus, from = ssrc) =>
+        caller.encrypt(
+          Buffer.from(`frame ${seq}`),
+          new RtpHeader({ payloadType, sequenceNumber: seq, timestamp: seq * 960, ssrc: from }),
+        );
+
+      const first = send(1);
+      assert.equal(shortcut.take(first), undefined, 'werift has not routed the stream yet');
+      protocol.deliverData(first);
+      assert.equal(byWerift.length, 1, 'werift routed it to the track');
+      for (let seq = 2; seq <= 50; seq++) {
+        assert.deepEqual(shortcut.take(send(seq)), {
+          sequenceNumber: seq,
+          timestamp: seq * 960,
+          payload: Buffer.from(`frame ${seq}`),
+        });
+      }
+      assert.equal(byWerift.length, 1, 'the later packets did not go through werift');
+
+      const tampered = Buffer.from(send(51));
+      tampered[tampered.length - 1]! ^= 1;
+      assert.equal(shortcut.take(tampered), 'unauthenticated');
+      assert.equal(shortcut.take(send(52, opus + 1)), undefined, 'another payload type: werift decides');
+      assert.equal(shortcut.take(send(53, opus, ssrc + 1)), undefined, 'a stream werift has not routed');
+      assert.equal(shortcut.take(Buffer.from([0x81, 201, 0, 1, 0, 0, 0, 1])), undefined, 'RTCP');
+      assert.equal(shortcut.take(Buffer.from([22, 254, 253])), undefined, 'DTLS');
+      assert.ok(shortcut.take(send(54)), 'a refused packet changed nothing');
+
+      const report = await audio.receiver.getStats();
+      const stats = [...report.values()] as unknown as Record<string, unknown>[];
+      const inbound = stats.find((s) => s.type === 'inbound-rtp')!;
+      assert.equal(inbound.packetsReceived, 51, 'every packet of the stream, either way it came');
+      assert.equal(inbound.bytesReceived, 7 * 9 + 8 * 41 + 8);
+      assert.equal(typeof inbound.jitter, 'number');
+      assert.equal(inbound.packetsLost, 3, '51–53 never reached the stream');
+      await audio.receiver.stop();
+      assert.equal(shortcut.take(send(55)), undefined, 'a stopped receiver: werift decides');
+    } finally {
+      await pc.close().catch(() => {});
+      await offerer.close();
+    }
+  });
+}
+
+test('the shortcut names the werift members it misses', () => {
+  assert.throws(
+    () => new RtpReceiveShortcut({ stopped: false, codecs: {} }, { nominated: undefined }),
+    (error: Error) => {
+      assert.ok(error instanceof WeriftInternalsChanged);
+      assert.match(error.message, /RTCRtpReceiver no longer has: trackBySSRC, remoteStreams/);
+      return true;
+    },
+  );
+});
+
+for (const [name, profile] of [
+  ['AEAD_AES_128_GCM', ProtectionProfileAeadAes128Gcm],
+  ['AES_CM_128_HMAC_SHA1_80', ProtectionProfileAes128CmHmacSha1_80],
+] as const) {
+  test(`the agent's RTP, once werift sent the stream's first packet, goes past werift and is counted by it (${name})`, async () => {
+    const saltLength = profile === ProtectionProfileAeadAes128Gcm ? 12 : 14;
+    const keys = {
+      localKey: randomBytes(16),
+      localSalt: randomBytes(saltLength),
+      remoteKey: randomBytes(16),
+      remoteSalt: randomBytes(saltLength),
+    };
+    // The caller's receiving context: what it decrypts is what left the transceiver.
+    const caller = new SrtpSession({
+      profile,
+      keys: {
+        localMasterKey: keys.remoteKey,
+        localMasterSalt: keys.remoteSalt,
+        remoteMasterKey: keys.localKey,
+        remoteMasterSalt: keys.localSalt,
+      },
+    });
+    const offerer = new RTCPeerConnection({
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      codecs: { audio: [useOPUS()] },
+    });
+    offerer.addTransceiver('audio', { direction: 'sendrecv' });
+    const pc = new RTCPeerConnection({
+      iceLite: true,
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      bundlePolicy: 'max-bundle',
+      codecs: { audio: [useOPUS()], video: [] },
+    });
+    const audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
+    const sent: Buffer[] = [];
+    const protocol = new TunnelIceProtocol(
+      { sendStun: () => true, sendData: (_owner, data) => sent.push(data) > 0 },
+      {},
+      { family: 4, address: '203.0.113.1', port: 3478 },
+      'u',
+    );
+    try {
+      await pc.setRemoteDescription(await offerer.createOffer());
+      attachTunnel(pc, protocol);
+      await pc.setLocalDescription(await pc.createAnswer());
+      const ice = iceConnectionOf(pc) as unknown as { nominated: unknown };
+      // What werift holds once ICE and DTLS are up: a selected pair, keys, a connected transport.
+      const pair = {
+        id: 'pair',
+        protocol,
+        remoteAddr: ['198.51.100.7', 40000],
+        packetsSent: 0,
+        bytesSent: 0,
+      };
+      ice.nominated = pair;
+      const transport = pc.dtlsTransports[0] as unknown as {
+        dtls: unknown;
+        state: string;
+        startSrtp(): void;
+      };
+      transport.dtls = {
+        srtp: { srtpProfile: profile },
+        dtls: { version: { major: 254, minor: 253 } },
+        cipher: {},
+        extractSessionKeys: () => keys,
+        close: () => {},
+      };
+      transport.startSrtp();
+      transport.state = 'connected';
+      const shortcut = new RtpSendShortcut(audio.sender, ice, protocol);
+      const packet = (seq: number) => ({
+        sequenceNumber: seq & 0xffff,
+        timestamp: (seq * 960) >>> 0,
+        marker: seq === 65_530,
+        payloadType: 0,
+        payload: Buffer.from(`frame ${seq}`),
+      });
+
+      const first = packet(65_530);
+      assert.equal(shortcut.send(first), false, 'werift has not sent the stream yet');
+      const { sequenceNumber, timestamp, marker, payloadType, payload } = first;
+      await audio.sender.sendRtp(
+        new RtpPacket(new RtpHeader({ sequenceNumber, timestamp, marker, payloadType }), payload),
+      );
+      assert.equal(sent.length, 1, 'werift sent it');
+      // Across the sequence number's wrap: the rollover counter is werift's, shared by both paths.
+      for (let seq = 65_531; seq < 65_550; seq++) assert.equal(shortcut.send(packet(seq)), true);
+      assert.equal(sent.length, 20);
+      const codec = (audio.sender as unknown as { codec: { payloadType: number } }).codec;
+      sent.forEach((srtp, i) => {
+        const rtp = RtpPacket.deSerialize(caller.decrypt(srtp));
+        const expected = packet(65_530 + i);
+        assert.equal(rtp.header.sequenceNumber, expected.sequenceNumber);
+        assert.equal(rtp.header.timestamp, expected.timestamp);
+        assert.equal(rtp.header.marker, expected.marker);
+        assert.equal(rtp.header.ssrc, audio.sender.ssrc);
+        assert.equal(rtp.header.payloadType, codec.payloadType, 'the negotiated type, as werift writes it');
+        assert.deepEqual(rtp.payload, expected.payload);
+      });
+
+      const sender = audio.sender as unknown as {
+        packetCount: number;
+        octetCount: number;
+        rtpTimestamp: number;
+      };
+      assert.equal(sender.packetCount, 20, "werift's sender reports count every packet");
+      assert.equal(sender.octetCount, 11 * 20);
+      assert.equal(sender.rtpTimestamp, packet(65_549).timestamp);
+      assert.equal(pair.packetsSent, 20);
+      const report = await audio.sender.getStats();
+      const outbound = ([...report.values()] as unknown as Record<string, unknown>[]).find(
+        (s) => s.type === 'outbound-rtp',
+      )!;
+      assert.equal(outbound.packetsSent, 20);
+
+      // Whatever werift would change on the way is left to werift.
+      (audio.sender as unknown as { rtpContinuityPending: boolean }).rtpContinuityPending = true;
+      assert.equal(shortcut.send(packet(65_550)), false);
+      (audio.sender as unknown as { rtpContinuityPending: boolean }).rtpContinuityPending = false;
+      audio.sender.stop();
+      assert.equal(shortcut.send(packet(65_551)), false, 'a stopped sender sends nothing');
+      assert.equal(sent.length, 20);
+    } finally {
+      await pc.close().catch(() => {});
       await offerer.close();
     }
   });

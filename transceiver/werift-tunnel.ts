@@ -7,7 +7,10 @@
 // werift-tunnel.test.ts runs it. A candidate new path is verified with the DTLS transport's SRTP
 // receive context (`srtp.remoteContext`: `decryptRtp`, `srtpSSRCStates`), checked the same way by
 // `assertSrtpInternals`; a call the edge ends is closed with the DTLS socket's `closeNotify(level)`
-// (patches/werift+0.25.2+003 and 007).
+// (patches/werift+0.25.2+003 and 007). The call's audio bypasses werift's RTP layers both ways once
+// werift has set a stream up: `RtpReceiveShortcut` takes the caller's packets before werift's ICE,
+// DTLS and RTP layers, `RtpSendShortcut` sends the agent's past them; both keep werift's statistics
+// and counters as its own path does, and check those members with `assertWeriftMembers`.
 import { isIPv6 } from 'node:net';
 import {
   type Address,
@@ -16,13 +19,16 @@ import {
   candidatePriority,
   Event,
   type Message,
+  ntpTime,
   type Protocol,
   parseMessage,
   type RTCPeerConnection,
+  RtpHeader,
 } from 'werift';
+import type { RtpPacketFields } from '../audio/rtp-packetizer.ts';
 import type { TransportAddress } from '../protocol/address.ts';
-import { rtpSequenceNumber, rtpSsrc } from '../protocol/rtp-header.ts';
-import { WeriftInternalsChanged } from '../webrtc/werift-internals.ts';
+import { rtpPayloadRange, rtpSequenceNumber, rtpSsrc } from '../protocol/rtp-header.ts';
+import { assertWeriftMembers, WeriftInternalsChanged } from '../webrtc/werift-internals.ts';
 
 /** The members of werift's ice Connection this adapter uses. */
 interface WeriftIceConnection {
@@ -130,6 +136,11 @@ export class TunnelIceProtocol implements Protocol {
 
   async sendData(data: Buffer): Promise<void> {
     this.#sender.sendData(this.#owner, data);
+  }
+
+  /** The same, without werift's promise (RtpSendShortcut). */
+  sendDataNow(data: Buffer): boolean {
+    return this.#sender.sendData(this.#owner, data);
   }
 
   /** An ICE-lite agent never sends checks. */
@@ -250,4 +261,252 @@ export async function sendFatalCloseNotify(pc: RTCPeerConnection): Promise<void>
       "werift's DTLS socket no longer has closeNotify (patches/werift+0.25.2+003)",
     );
   await (socket as { closeNotify(level: 1 | 2): Promise<void> }).closeNotify(2);
+}
+
+/** One RTP packet of the caller's audio, decrypted. */
+export interface CallerRtp {
+  readonly sequenceNumber: number;
+  readonly timestamp: number;
+  readonly payload: Buffer;
+}
+
+/** What the shortcut uses of werift's SRTP receive context: decryption that advances its state. */
+interface WeriftSrtpDecrypt {
+  decryptRtp(packet: Buffer): [Buffer, unknown];
+}
+
+/** The packet werift's per-stream receive statistics read (RTCP receiver reports, getStats). */
+interface WeriftStatsPacket {
+  header: { sequenceNumber: number; timestamp: number; serializeSize: number };
+  payload: { length: number };
+}
+
+/** The ICE connection's selected pair, which werift's candidate-pair statistics read. */
+interface WeriftSelectedPair {
+  nominated?: { packetsReceived: number; bytesReceived: number };
+}
+
+interface WeriftRtpReceiver {
+  stopped: boolean;
+  codecs: Record<number, { name: string } | undefined>;
+  trackBySSRC: Record<number, unknown>;
+  remoteStreams: Record<number, { add(packet: WeriftStatsPacket): void } | undefined>;
+  receiverTWCC: unknown;
+  twccEnabled: unknown;
+  dtlsTransport:
+    | {
+        srtpStarted: boolean;
+        srtp?: { remoteContext?: unknown };
+        bytesReceived: number;
+        packetsReceived: number;
+      }
+    | undefined;
+}
+
+/**
+ * The caller's RTP without werift's receive chain. werift hands every datagram through its ICE
+ * connection, DTLS transport, SRTP session, RTP router, receiver and track, as events and objects
+ * made per packet: about 8 % of the transceiver's busy time at 150 calls, nearly as much as Opus
+ * decoding (docs/transceiver.md#werift-what-the-adapter-relies-on). Once werift has routed a stream to the call's track (its first packet, which
+ * werift still handles), this takes the stream's later packets: it decrypts them with werift's own
+ * SRTP context, so replay and rollover state stay werift's, and adds each to werift's statistics
+ * for the stream, its transport and its ICE pair, so RTCP receiver reports and getStats read as before.
+ * Anything else (RTCP, DTLS, another payload type, a stream werift has not routed yet, a receiver
+ * with transport-wide congestion control, which werift answers per packet) goes to werift.
+ */
+export class RtpReceiveShortcut {
+  readonly #receiver: WeriftRtpReceiver;
+  readonly #ice: WeriftSelectedPair;
+  /** The codec last seen, and whether its packets may be taken: Opus, no per-packet feedback. */
+  #codec: unknown;
+  #codecTaken = false;
+
+  /** `ice`: the peer's ICE connection (iceConnectionOf), whose selected pair counts what it receives. */
+  constructor(receiver: unknown, ice: unknown) {
+    assertWeriftMembers(receiver, 'RTCRtpReceiver', {
+      stopped: 'present',
+      codecs: 'present',
+      trackBySSRC: 'present',
+      remoteStreams: 'present',
+      receiverTWCC: 'present',
+      twccEnabled: 'present',
+      dtlsTransport: 'present',
+    });
+    assertWeriftMembers(ice, 'ice Connection', { nominated: 'present' });
+    this.#receiver = receiver as WeriftRtpReceiver;
+    this.#ice = ice as WeriftSelectedPair;
+  }
+
+  /**
+   * The caller's packet decrypted, 'unauthenticated' when it was the stream's but did not decrypt
+   * (werift drops those too), or undefined when werift should have it.
+   */
+  take(packet: Buffer): CallerRtp | 'unauthenticated' | undefined {
+    const ssrc = rtpSsrc(packet);
+    if (ssrc === undefined) return undefined;
+    const receiver = this.#receiver;
+    const stats = receiver.remoteStreams[ssrc];
+    if (stats === undefined || receiver.stopped || receiver.trackBySSRC[ssrc] === undefined) return undefined;
+    if (!this.#takes(receiver.codecs[packet[1]! & 0x7f])) return undefined;
+    const transport = receiver.dtlsTransport;
+    const context = transport?.srtpStarted ? transport.srtp?.remoteContext : undefined;
+    if (transport === undefined || context === undefined) return undefined;
+    transport.bytesReceived += packet.length;
+    transport.packetsReceived++;
+    const pair = this.#ice.nominated;
+    if (pair !== undefined) {
+      pair.packetsReceived++;
+      pair.bytesReceived += packet.length;
+    }
+    let plain: Buffer;
+    try {
+      [plain] = (context as WeriftSrtpDecrypt).decryptRtp(packet);
+    } catch {
+      return 'unauthenticated';
+    }
+    const range = rtpPayloadRange(plain);
+    if (range === undefined) return 'unauthenticated';
+    const sequenceNumber = plain.readUInt16BE(2);
+    const timestamp = plain.readUInt32BE(4);
+    stats.add({
+      header: { sequenceNumber, timestamp, serializeSize: range.start },
+      payload: { length: range.end - range.start },
+    });
+    return { sequenceNumber, timestamp, payload: plain.subarray(range.start, range.end) };
+  }
+
+  #takes(codec: { name: string } | undefined): boolean {
+    if (codec === undefined) return false;
+    if (codec !== this.#codec) {
+      this.#codec = codec;
+      this.#codecTaken = codec.name.toLowerCase() === 'opus' && !this.#receiver.twccEnabled;
+    }
+    return this.#codecTaken && this.#receiver.receiverTWCC === undefined;
+  }
+}
+
+/** What the send shortcut uses of werift's RTCRtpSender: its state, and the counters RTCP reports. */
+interface WeriftRtpSender {
+  stopped: boolean;
+  rtcpRunning: boolean;
+  ssrc: number;
+  codec: { payloadType: number } | undefined;
+  headerExtensions: readonly unknown[] | undefined;
+  redRedundantPayloadType: number | undefined;
+  pendingRtpEnabled: boolean;
+  rtpContinuityPending: boolean;
+  seqOffset: number;
+  timestampOffset: number;
+  sequenceNumber: number | undefined;
+  timestamp: number | undefined;
+  ntpTimestamp: bigint;
+  rtpTimestamp: number;
+  octetCount: number;
+  headerBytesSent: number;
+  packetCount: number;
+  dtlsTransport:
+    | {
+        state: string;
+        srtp?: { encrypt(payload: Buffer, header: RtpHeader): Buffer };
+        bytesSent: number;
+        packetsSent: number;
+      }
+    | undefined;
+}
+
+/** The ICE connection's state and selected pair, which werift's candidate-pair statistics read. */
+interface WeriftSendingPair {
+  state: string;
+  nominated?: { packetsSent: number; bytesSent: number };
+}
+
+/**
+ * The agent's RTP without werift's send chain: `RTCRtpSender.sendRtp` clones the packet and runs
+ * it through four async layers (sender, DTLS transport, ICE connection, protocol), a promise each,
+ * and a bandwidth estimator's bookkeeping that only transport-wide congestion control reads. Once
+ * werift has sent a stream's first packet (it starts its RTCP sender reports then), this encrypts
+ * the later ones with werift's own SRTP send context (its rollover state stays werift's), sends them
+ * through the tunnel protocol at once, and updates what werift's sender reports and getStats read:
+ * the sender's sequence number, timestamps (RTP and NTP), packet and octet counts, the DTLS
+ * transport's and the ICE pair's counters. Whatever werift would change on the way (header
+ * extensions, RED, its pending queue, a continuity offset after `replaceRTP`) leaves the packet to
+ * werift.
+ */
+export class RtpSendShortcut {
+  readonly #sender: WeriftRtpSender;
+  readonly #ice: WeriftSendingPair;
+  readonly #protocol: TunnelIceProtocol;
+
+  /** `ice`: the peer's ICE connection (iceConnectionOf); `protocol`: its tunnel protocol. */
+  constructor(sender: unknown, ice: unknown, protocol: TunnelIceProtocol) {
+    assertWeriftMembers(sender, 'RTCRtpSender', {
+      stopped: 'present',
+      rtcpRunning: 'present',
+      ssrc: 'number',
+      codec: 'present',
+      headerExtensions: 'present',
+      redRedundantPayloadType: 'present',
+      pendingRtpEnabled: 'present',
+      rtpContinuityPending: 'present',
+      seqOffset: 'number',
+      timestampOffset: 'number',
+      sequenceNumber: 'present',
+      timestamp: 'present',
+      ntpTimestamp: 'present',
+      rtpTimestamp: 'present',
+      octetCount: 'number',
+      headerBytesSent: 'number',
+      packetCount: 'number',
+      dtlsTransport: 'present',
+    });
+    assertWeriftMembers(ice, 'ice Connection', { state: 'string', nominated: 'present' });
+    this.#sender = sender as WeriftRtpSender;
+    this.#ice = ice as WeriftSendingPair;
+    this.#protocol = protocol;
+  }
+
+  /** Sends `rtp`; false when werift should (nothing was sent, nothing counted). */
+  send(rtp: RtpPacketFields): boolean {
+    const sender = this.#sender;
+    if (
+      !sender.rtcpRunning ||
+      sender.stopped ||
+      sender.pendingRtpEnabled ||
+      sender.rtpContinuityPending ||
+      sender.seqOffset !== 0 ||
+      sender.timestampOffset !== 0 ||
+      (sender.headerExtensions?.length ?? 0) > 0 ||
+      sender.redRedundantPayloadType !== undefined
+    )
+      return false;
+    const codec = sender.codec;
+    const transport = sender.dtlsTransport;
+    const srtp = transport?.state === 'connected' ? transport.srtp : undefined;
+    const ice = this.#ice;
+    const pair = ice.nominated;
+    if (codec === undefined || srtp === undefined || pair === undefined) return false;
+    if (ice.state === 'closed' || ice.state === 'failed') return false;
+    const { sequenceNumber, timestamp, marker, payload } = rtp;
+    const header = new RtpHeader({
+      ssrc: sender.ssrc,
+      payloadType: codec.payloadType,
+      sequenceNumber,
+      timestamp,
+      marker,
+    });
+    const packet = srtp.encrypt(payload, header);
+    sender.sequenceNumber = sequenceNumber;
+    sender.timestamp = timestamp;
+    sender.ntpTimestamp = ntpTime();
+    sender.rtpTimestamp = timestamp;
+    sender.octetCount += payload.length;
+    sender.headerBytesSent += header.serializeSize;
+    sender.packetCount = (sender.packetCount + 1) >>> 0;
+    transport!.bytesSent += packet.length;
+    transport!.packetsSent++;
+    this.#protocol.sendDataNow(packet);
+    pair.packetsSent++;
+    pair.bytesSent += packet.length;
+    return true;
+  }
 }

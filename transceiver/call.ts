@@ -170,7 +170,7 @@ export class Call {
         call.end('connect-timeout');
       }, options.timeouts.connectMs),
       setInterval(() => call.#checkSilence(), Math.min(1_000, options.timeouts.mediaMs / 2)),
-      setInterval(() => void call.#reportQuality(), options.timeouts.qualityMs),
+      setInterval(() => call.#reportQuality(), options.timeouts.qualityMs),
     );
     return { call, answer };
   }
@@ -333,10 +333,9 @@ export class Call {
     return { decodedByBandwidth, dtxFrames: dtx };
   }
 
-  async #reportQuality(): Promise<void> {
+  #reportQuality(): void {
     if (!this.#connected || this.#ended) return;
-    const quality = await readQuality(this.#peer).catch(() => undefined);
-    if (quality === undefined || this.#ended) return;
+    const quality = readQuality(this.#peer.rtpStats());
     this.#backend.sendEvent('quality', quality);
     this.#options.onQuality(this, quality);
   }
@@ -364,12 +363,11 @@ export class Call {
 }
 
 /** RTT from the client's receiver reports, jitter and loss of what the client sends (RTCP). */
-async function readQuality(peer: Peer): Promise<CallQuality> {
-  const report = await peer.pc.getStats();
+function readQuality(statsList: readonly Record<string, unknown>[]): CallQuality {
   let rttMs: number | undefined;
   let jitterMs: number | undefined;
   let lossRatio: number | undefined;
-  for (const stats of report.values() as Iterable<Record<string, unknown>>) {
+  for (const stats of statsList) {
     if (stats.type === 'remote-inbound-rtp' && typeof stats.roundTripTime === 'number')
       rttMs = stats.roundTripTime * 1000;
     if (stats.type === 'inbound-rtp') {

@@ -201,6 +201,21 @@ export class Peer implements TunnelSessionPort {
     this.#audio.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
   }
 
+  /**
+   * The audio stream's RTP statistics (outbound-rtp, remote-inbound-rtp, inbound-rtp): the
+   * sender's and receiver's own, without the transport's and certificates' that a full getStats
+   * builds (a parse of the certificate each time, about 1 % of the transceiver's CPU at 150 calls
+   * with a report every 5 s).
+   */
+  rtpStats(): Record<string, unknown>[] {
+    const now = performance.timeOrigin + performance.now();
+    const { sender, receiver } = this.#audio;
+    return [...sender.collectStats(now), ...receiver.collectStats(now)] as unknown as Record<
+      string,
+      unknown
+    >[];
+  }
+
   /** Sends on the channel named `label` (or the first one); false if there is none open. */
   sendDataChannel(label: string | undefined, data: string | Buffer): boolean {
     const channel = label === undefined ? this.#channels.values().next().value : this.#channels.get(label);

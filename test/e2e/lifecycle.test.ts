@@ -15,7 +15,9 @@ describe('call lifecycle', () => {
   before(async () => {
     edge = await Edge.start({
       capacity: 1,
-      transceiver: { sessions: { max: 1, connectTimeoutMs: 1_000, mediaTimeoutMs: 1_500 } },
+      transceiver: {
+        sessions: { max: 1, connectTimeoutMs: 1_000, mediaTimeoutMs: 1_500, qualityIntervalMs: 500 },
+      },
     });
   });
   after(() => edge.stop());
@@ -66,6 +68,29 @@ describe('call lifecycle', () => {
       assert.equal(await ended('connect-timeout'), before + 1);
     } finally {
       await caller.close();
+    }
+  });
+
+  test("a call's RTCP figures reach the metrics: RTT from the caller's reports, jitter and loss of its audio", async () => {
+    await slotFree();
+    const count = async (name: string) => sample(await edge.transceiverMetrics(0), `${name}_count`);
+    const sum = async (name: string) => sample(await edge.transceiverMetrics(0), `${name}_sum`);
+    const rtt = 'voice_edge_transceiver_rtt_seconds';
+    const jitter = 'voice_edge_transceiver_jitter_seconds';
+    const loss = 'voice_edge_transceiver_loss_ratio';
+    const before = { rtt: await count(rtt), jitter: await count(jitter), loss: await count(loss) };
+    const caller = await host.call(edge.whipUrl, { toneHz: 440 });
+    try {
+      await caller.waitForEcho(5_000);
+      // libwebrtc reports on the transceiver's sender reports every few seconds: an RTT needs one.
+      await waitUntil(async () => (await count(rtt)) > before.rtt, 15_000, 'an RTT from RTCP');
+      assert.ok((await count(jitter)) > before.jitter, 'jitter sampled');
+      assert.ok((await count(loss)) > before.loss, 'loss sampled');
+      const rttSum = await sum(rtt);
+      assert.ok(rttSum >= 0 && rttSum < 1, `loopback RTTs, ${rttSum} s in all`);
+      assert.equal(await sum(loss), 0, 'nothing lost on loopback');
+    } finally {
+      await caller.hangUp();
     }
   });
 

@@ -20,7 +20,7 @@ interface CpuProfile {
 /** The media path's parts: a function (name, file) whose whole subtree is that part. */
 export const COMPONENTS: readonly { readonly name: string; readonly fn: string; readonly file: RegExp }[] = [
   {
-    name: 'tunnel datagrams in: router, werift, SRTP, decode on arrival (⊃ Opus decode)',
+    name: 'tunnel datagrams in: router, SRTP, decode on arrival (⊃ Opus decode)',
     fn: 'onDatagram',
     file: /transceiver\/tunnel-router\.ts$/,
   },
@@ -36,7 +36,11 @@ export const COMPONENTS: readonly { readonly name: string; readonly fn: string; 
   },
   { name: 'Opus encode (backend audio → caller)', fn: 'encode', file: /(^|\/)audio\/opus-codec\.ts$/ },
   { name: 'Opus decode (caller → backend)', fn: 'decode', file: /(^|\/)audio\/opus-codec\.ts$/ },
-  { name: 'RTP out: werift sendRtp, SRTP, socket', fn: 'sendRtp', file: /transceiver\/peer\.ts$/ },
+  {
+    name: "RTP out: SRTP, socket (werift for a stream's first packet)",
+    fn: 'sendRtp',
+    file: /transceiver\/peer\.ts$/,
+  },
   {
     name: 'PCM to the backend: WebSocket send',
     fn: 'sendAudio',

@@ -160,67 +160,104 @@ for (const [name, profile] of [
   });
 }
 
+/**
+ * A peer connection set up as the transceiver's (ICE-lite, the tunnel protocol, one audio
+ * transceiver) against a werift offer, with what werift's DTLS transport holds once its handshake is
+ * done (the keys, SRTP started: `connected` sets the transport's state too), and the caller's SRTP
+ * session that those keys pair with. Packets werift sends go to `sent`; those it routes to the
+ * audio track, to `byWerift`.
+ */
+async function answeredPeer(profile: number, { connected }: { connected: boolean }) {
+  const saltLength = profile === ProtectionProfileAeadAes128Gcm ? 12 : 14;
+  const keys = {
+    localKey: randomBytes(16),
+    localSalt: randomBytes(saltLength),
+    remoteKey: randomBytes(16),
+    remoteSalt: randomBytes(saltLength),
+  };
+  const caller = new SrtpSession({
+    profile,
+    keys: {
+      localMasterKey: keys.remoteKey,
+      localMasterSalt: keys.remoteSalt,
+      remoteMasterKey: keys.localKey,
+      remoteMasterSalt: keys.localSalt,
+    },
+  });
+  const offerer = new RTCPeerConnection({
+    iceUseIpv4: false,
+    iceUseIpv6: false,
+    codecs: { audio: [useOPUS()] },
+  });
+  offerer.addTransceiver('audio', { direction: 'sendrecv' });
+  const offer = await offerer.createOffer();
+  const pc = new RTCPeerConnection({
+    iceLite: true,
+    iceUseIpv4: false,
+    iceUseIpv6: false,
+    bundlePolicy: 'max-bundle',
+    codecs: { audio: [useOPUS()], video: [] },
+  });
+  const audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
+  const byWerift: RtpPacket[] = [];
+  audio.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => byWerift.push(rtp)));
+  const sent: Buffer[] = [];
+  const protocol = new TunnelIceProtocol(
+    { sendStun: () => true, sendData: (_owner, data) => sent.push(data) > 0 },
+    {},
+    { family: 4, address: '203.0.113.1', port: 3478 },
+    'u',
+  );
+  const close = async () => {
+    await pc.close().catch(() => {});
+    await offerer.close();
+  };
+  try {
+    await pc.setRemoteDescription(offer);
+    attachTunnel(pc, protocol);
+    await pc.setLocalDescription(await pc.createAnswer());
+    const ice = iceConnectionOf(pc) as unknown as { nominated: unknown };
+    const pair = { id: 'pair', protocol, remoteAddr: ['198.51.100.7', 40000], packetsSent: 0, bytesSent: 0 };
+    if (connected) ice.nominated = pair;
+    const transport = pc.dtlsTransports[0] as unknown as { dtls: unknown; state: string; startSrtp(): void };
+    transport.dtls = {
+      srtp: { srtpProfile: profile },
+      dtls: { version: { major: 254, minor: 253 } },
+      cipher: {},
+      extractSessionKeys: () => keys,
+      close: () => {},
+    };
+    transport.startSrtp();
+    if (connected) transport.state = 'connected';
+    return {
+      pc,
+      audio,
+      protocol,
+      caller,
+      ice,
+      pair,
+      sent,
+      byWerift,
+      close,
+      ssrc: Number(/a=ssrc:(\d+)/.exec(offer.sdp)![1]),
+      opus: Number(/a=rtpmap:(\d+) OPUS/.exec(offer.sdp)![1]),
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
 for (const [name, profile] of [
   ['AEAD_AES_128_GCM', ProtectionProfileAeadAes128Gcm],
   ['AES_CM_128_HMAC_SHA1_80', ProtectionProfileAes128CmHmacSha1_80],
 ] as const) {
   test(`the caller's RTP, once werift routed its stream, is taken before werift and still in werift's statistics (${name})`, async () => {
-    const saltLength = profile === ProtectionProfileAeadAes128Gcm ? 12 : 14;
-    const keys = {
-      localKey: randomBytes(16),
-      localSalt: randomBytes(saltLength),
-      remoteKey: randomBytes(16),
-      remoteSalt: randomBytes(saltLength),
-    };
-    const caller = new SrtpSession({
-      profile,
-      keys: {
-        localMasterKey: keys.remoteKey,
-        localMasterSalt: keys.remoteSalt,
-        remoteMasterKey: keys.localKey,
-        remoteMasterSalt: keys.localSalt,
-      },
+    const { pc, audio, protocol, caller, ssrc, opus, byWerift, close } = await answeredPeer(profile, {
+      connected: false,
     });
-    const offerer = new RTCPeerConnection({
-      iceUseIpv4: false,
-      iceUseIpv6: false,
-      codecs: { audio: [useOPUS()] },
-    });
-    offerer.addTransceiver('audio', { direction: 'sendrecv' });
-    const offer = await offerer.createOffer();
-    const ssrc = Number(/a=ssrc:(\d+)/.exec(offer.sdp)![1]);
-    const opus = Number(/a=rtpmap:(\d+) OPUS/.exec(offer.sdp)![1]);
-    const pc = new RTCPeerConnection({
-      iceLite: true,
-      iceUseIpv4: false,
-      iceUseIpv6: false,
-      bundlePolicy: 'max-bundle',
-      codecs: { audio: [useOPUS()], video: [] },
-    });
-    const audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
-    const byWerift: RtpPacket[] = [];
-    audio.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => byWerift.push(rtp)));
-    const protocol = new TunnelIceProtocol(
-      { sendStun: () => true, sendData: () => true },
-      {},
-      { family: 4, address: '203.0.113.1', port: 3478 },
-      'u',
-    );
     try {
-      await pc.setRemoteDescription(offer);
-      attachTunnel(pc, protocol);
-      await pc.setLocalDescription(await pc.createAnswer());
       const shortcut = new RtpReceiveShortcut(audio.receiver, iceConnectionOf(pc));
-      // What werift's DTLS transport holds once the handshake is done: its keys, and SRTP started.
-      const transport = pc.dtlsTransports[0] as unknown as { dtls: unknown; startSrtp(): void };
-      transport.dtls = {
-        srtp: { srtpProfile: profile },
-        dtls: { version: { major: 254, minor: 253 } },
-        cipher: {},
-        extractSessionKeys: () => keys,
-        close: () => {},
-      };
-      transport.startSrtp();
       const send = (seq: number, payloadType = opus, from = ssrc) =>
         caller.encrypt(
           Buffer.from(`frame ${seq}`),
@@ -259,8 +296,7 @@ for (const [name, profile] of [
       await audio.receiver.stop();
       assert.equal(shortcut.take(send(55)), undefined, 'a stopped receiver: werift decides');
     } finally {
-      await pc.close().catch(() => {});
-      await offerer.close();
+      await close();
     }
   });
 }
@@ -281,72 +317,11 @@ for (const [name, profile] of [
   ['AES_CM_128_HMAC_SHA1_80', ProtectionProfileAes128CmHmacSha1_80],
 ] as const) {
   test(`the agent's RTP, once werift sent the stream's first packet, goes past werift and is counted by it (${name})`, async () => {
-    const saltLength = profile === ProtectionProfileAeadAes128Gcm ? 12 : 14;
-    const keys = {
-      localKey: randomBytes(16),
-      localSalt: randomBytes(saltLength),
-      remoteKey: randomBytes(16),
-      remoteSalt: randomBytes(saltLength),
-    };
-    // The caller's receiving context: what it decrypts is what left the transceiver.
-    const caller = new SrtpSession({
-      profile,
-      keys: {
-        localMasterKey: keys.remoteKey,
-        localMasterSalt: keys.remoteSalt,
-        remoteMasterKey: keys.localKey,
-        remoteMasterSalt: keys.localSalt,
-      },
+    // The caller's receiving context decrypts what left the transceiver.
+    const { audio, protocol, caller, ice, pair, sent, close } = await answeredPeer(profile, {
+      connected: true,
     });
-    const offerer = new RTCPeerConnection({
-      iceUseIpv4: false,
-      iceUseIpv6: false,
-      codecs: { audio: [useOPUS()] },
-    });
-    offerer.addTransceiver('audio', { direction: 'sendrecv' });
-    const pc = new RTCPeerConnection({
-      iceLite: true,
-      iceUseIpv4: false,
-      iceUseIpv6: false,
-      bundlePolicy: 'max-bundle',
-      codecs: { audio: [useOPUS()], video: [] },
-    });
-    const audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
-    const sent: Buffer[] = [];
-    const protocol = new TunnelIceProtocol(
-      { sendStun: () => true, sendData: (_owner, data) => sent.push(data) > 0 },
-      {},
-      { family: 4, address: '203.0.113.1', port: 3478 },
-      'u',
-    );
     try {
-      await pc.setRemoteDescription(await offerer.createOffer());
-      attachTunnel(pc, protocol);
-      await pc.setLocalDescription(await pc.createAnswer());
-      const ice = iceConnectionOf(pc) as unknown as { nominated: unknown };
-      // What werift holds once ICE and DTLS are up: a selected pair, keys, a connected transport.
-      const pair = {
-        id: 'pair',
-        protocol,
-        remoteAddr: ['198.51.100.7', 40000],
-        packetsSent: 0,
-        bytesSent: 0,
-      };
-      ice.nominated = pair;
-      const transport = pc.dtlsTransports[0] as unknown as {
-        dtls: unknown;
-        state: string;
-        startSrtp(): void;
-      };
-      transport.dtls = {
-        srtp: { srtpProfile: profile },
-        dtls: { version: { major: 254, minor: 253 } },
-        cipher: {},
-        extractSessionKeys: () => keys,
-        close: () => {},
-      };
-      transport.startSrtp();
-      transport.state = 'connected';
       const shortcut = new RtpSendShortcut(audio.sender, ice, protocol);
       const packet = (seq: number) => ({
         sequenceNumber: seq & 0xffff,
@@ -401,8 +376,7 @@ for (const [name, profile] of [
       assert.equal(shortcut.send(packet(65_551)), false, 'a stopped sender sends nothing');
       assert.equal(sent.length, 20);
     } finally {
-      await pc.close().catch(() => {});
-      await offerer.close();
+      await close();
     }
   });
 }

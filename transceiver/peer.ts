@@ -173,11 +173,11 @@ export class Peer implements TunnelSessionPort {
   }
 
   /** The caller's audio by the shortcut where it can take it (werift-tunnel.ts), the rest to werift. */
-  onData(packet: Buffer): 'srtp_unauthenticated' | undefined {
+  onData(packet: Buffer): 'srtp_rejected' | undefined {
     if (this.#closed) return undefined;
     const rtp = this.#callerRtp?.take(packet);
     if (rtp === undefined) this.#protocol.deliverData(packet);
-    else if (rtp === 'unauthenticated') return 'srtp_unauthenticated';
+    else if (rtp === 'rejected') return 'srtp_rejected';
     else this.#events.onRtp(rtp);
     return undefined;
   }
@@ -210,10 +210,8 @@ export class Peer implements TunnelSessionPort {
   rtpStats(): Record<string, unknown>[] {
     const now = performance.timeOrigin + performance.now();
     const { sender, receiver } = this.#audio;
-    return [...sender.collectStats(now), ...receiver.collectStats(now)] as unknown as Record<
-      string,
-      unknown
-    >[];
+    const stats: unknown[] = [...sender.collectStats(now), ...receiver.collectStats(now)];
+    return stats as Record<string, unknown>[];
   }
 
   /** Sends on the channel named `label` (or the first one); false if there is none open. */

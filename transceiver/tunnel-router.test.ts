@@ -55,7 +55,7 @@ class RecordingSession implements TunnelSessionPort {
   /** The packets this session's SRTP refuses (the real check is werift-tunnel's CallerRtpShortcut). */
   readonly forged = new Set<string>();
   onData(packet: Buffer) {
-    if (this.forged.has(packet.toString('hex'))) return 'srtp_unauthenticated' as const;
+    if (this.forged.has(packet.toString('hex'))) return 'srtp_rejected' as const;
     this.data.push(packet);
     return undefined;
   }
@@ -468,8 +468,8 @@ describe("TunnelRouter: a NAT rebinding found by the client's SRTP", () => {
     const activity = r.session.activity;
     const forged = rtp(0xabcd, 2);
     r.session.forged.add(forged.toString('hex'));
-    assert.equal(r.router.onDatagram(tunnel(client, forged), relayA, 100), 'srtp_unauthenticated');
-    assert.equal(r.router.drops.get('srtp_unauthenticated'), 1);
+    assert.equal(r.router.onDatagram(tunnel(client, forged), relayA, 100), 'srtp_rejected');
+    assert.equal(r.router.drops.get('srtp_rejected'), 1);
     assert.equal(r.session.activity, activity, 'not activity of the client');
     assert.equal(r.router.onDatagram(tunnel(client, rtp(0xabcd, 3)), relayA, 120), undefined);
     assert.equal(r.session.activity, activity + 1);

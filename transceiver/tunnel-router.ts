@@ -56,7 +56,7 @@ export type TunnelDropReason =
   | 'unknown_client'
   | 'media_candidate_rate_limited'
   | 'media_candidate_rejected'
-  | 'srtp_unauthenticated';
+  | 'srtp_rejected';
 
 /** Packets the router did not send for a session: budget of an unvalidated path, full hold queue. */
 export type TunnelSendDropReason = 'amplification_limit' | 'hold_overflow' | 'no_path';
@@ -67,9 +67,9 @@ export interface TunnelSessionPort {
   onStunRequest(stun: Buffer, client: TransportAddress): void;
   /**
    * DTLS, SRTP or SRTCP from a client address bound to this session. Returns why the session
-   * dropped it, if it did (SRTP of its stream that did not authenticate).
+   * dropped it, if it did: SRTP of its stream that did not authenticate.
    */
-  onData(packet: Buffer, client: TransportAddress): 'srtp_unauthenticated' | undefined;
+  onData(packet: Buffer, client: TransportAddress): 'srtp_rejected' | undefined;
   /** A packet arrived on the session's validated path: the client is alive (media timeout). */
   onPathActivity(): void;
   /**

@@ -279,7 +279,7 @@ for (const [name, profile] of [
 
       const tampered = Buffer.from(send(51));
       tampered[tampered.length - 1]! ^= 1;
-      assert.equal(shortcut.take(tampered), 'unauthenticated');
+      assert.equal(shortcut.take(tampered), 'rejected');
       assert.equal(shortcut.take(send(52, opus + 1)), undefined, 'another payload type: werift decides');
       assert.equal(shortcut.take(send(53, opus, ssrc + 1)), undefined, 'a stream werift has not routed');
       assert.equal(shortcut.take(Buffer.from([0x81, 201, 0, 1, 0, 0, 0, 1])), undefined, 'RTCP');

@@ -223,7 +223,7 @@ export type SrtpVerdict = 'verified' | 'no-keys' | 'not-rtp' | 'unknown-ssrc' | 
  * an SSRC the session has received, whose sequence number is ahead of the last one accepted from it
  * (a captured packet replayed from elsewhere is not), and whose authentication tag verifies with the
  * session's key (only the client and the transceiver have it). A verified packet advances the
- * context as receiving it would (werift then decrypts it again, with the same result); anything else
+ * context as receiving it would (the receive path then decrypts it again, with the same result); anything else
  * leaves it untouched: werift commits its rollover state only after a tag verifies.
  */
 export function verifyClientSrtp(pc: RTCPeerConnection, packet: Buffer): SrtpVerdict {
@@ -307,12 +307,13 @@ interface WeriftRtpReceiver {
  * The caller's RTP without werift's receive chain. werift hands every datagram through its ICE
  * connection, DTLS transport, SRTP session, RTP router, receiver and track, as events and objects
  * made per packet: about 8 % of the transceiver's busy time at 150 calls, nearly as much as Opus
- * decoding (docs/transceiver.md#werift-what-the-adapter-relies-on). Once werift has routed a stream to the call's track (its first packet, which
- * werift still handles), this takes the stream's later packets: it decrypts them with werift's own
- * SRTP context, so replay and rollover state stay werift's, and adds each to werift's statistics
- * for the stream, its transport and its ICE pair, so RTCP receiver reports and getStats read as before.
- * Anything else (RTCP, DTLS, another payload type, a stream werift has not routed yet, a receiver
- * with transport-wide congestion control, which werift answers per packet) goes to werift.
+ * decoding (docs/transceiver.md#werift-what-the-adapter-relies-on). Once werift has routed a
+ * stream to the call's track (its first packet, which werift still handles), this takes the
+ * stream's later packets: it decrypts them with werift's own SRTP context, so replay and rollover
+ * state stay werift's, and adds each to werift's statistics for the stream, its transport and its
+ * ICE pair, so RTCP receiver reports and getStats read as before. Anything else (RTCP, DTLS,
+ * another payload type, a stream werift has not routed yet, a receiver with transport-wide
+ * congestion control, which werift answers per packet) goes to werift.
  */
 export class RtpReceiveShortcut {
   readonly #receiver: WeriftRtpReceiver;
@@ -338,10 +339,10 @@ export class RtpReceiveShortcut {
   }
 
   /**
-   * The caller's packet decrypted, 'unauthenticated' when it was the stream's but did not decrypt
-   * (werift drops those too), or undefined when werift should have it.
+   * The caller's packet decrypted; 'rejected' when it was the stream's but did not authenticate, or
+   * its header did not fit (werift drops those too); undefined when werift should have it.
    */
-  take(packet: Buffer): CallerRtp | 'unauthenticated' | undefined {
+  take(packet: Buffer): CallerRtp | 'rejected' | undefined {
     const ssrc = rtpSsrc(packet);
     if (ssrc === undefined) return undefined;
     const receiver = this.#receiver;
@@ -362,10 +363,10 @@ export class RtpReceiveShortcut {
     try {
       [plain] = (context as WeriftSrtpDecrypt).decryptRtp(packet);
     } catch {
-      return 'unauthenticated';
+      return 'rejected';
     }
     const range = rtpPayloadRange(plain);
-    if (range === undefined) return 'unauthenticated';
+    if (range === undefined) return 'rejected';
     const sequenceNumber = plain.readUInt16BE(2);
     const timestamp = plain.readUInt32BE(4);
     stats.add({

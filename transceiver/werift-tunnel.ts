@@ -480,13 +480,11 @@ export class RtpSendShortcut {
       sender.redRedundantPayloadType !== undefined
     )
       return false;
-    const codec = sender.codec;
-    const transport = sender.dtlsTransport;
-    const srtp = transport?.state === 'connected' ? transport.srtp : undefined;
+    const { codec, dtlsTransport: transport } = sender;
+    if (codec === undefined || transport?.state !== 'connected' || transport.srtp === undefined) return false;
     const ice = this.#ice;
     const pair = ice.nominated;
-    if (codec === undefined || srtp === undefined || pair === undefined) return false;
-    if (ice.state === 'closed' || ice.state === 'failed') return false;
+    if (pair === undefined || ice.state === 'closed' || ice.state === 'failed') return false;
     const { sequenceNumber, timestamp, marker, payload } = rtp;
     const header = new RtpHeader({
       ssrc: sender.ssrc,
@@ -495,7 +493,7 @@ export class RtpSendShortcut {
       timestamp,
       marker,
     });
-    const packet = srtp.encrypt(payload, header);
+    const packet = transport.srtp.encrypt(payload, header);
     sender.sequenceNumber = sequenceNumber;
     sender.timestamp = timestamp;
     sender.ntpTimestamp = ntpTime();
@@ -503,8 +501,8 @@ export class RtpSendShortcut {
     sender.octetCount += payload.length;
     sender.headerBytesSent += header.serializeSize;
     sender.packetCount = (sender.packetCount + 1) >>> 0;
-    transport!.bytesSent += packet.length;
-    transport!.packetsSent++;
+    transport.bytesSent += packet.length;
+    transport.packetsSent++;
     this.#protocol.sendDataNow(packet);
     pair.packetsSent++;
     pair.bytesSent += packet.length;

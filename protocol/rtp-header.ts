@@ -32,31 +32,3 @@ export function rtpSsrc(packet: Buffer): number | undefined {
 export function rtpSequenceNumber(packet: Buffer): number {
   return packet.readUInt16BE(2);
 }
-
-/** Where an RTP packet's payload lies: `packet.subarray(start, end)`. */
-export interface RtpPayloadRange {
-  readonly start: number;
-  readonly end: number;
-}
-
-/**
- * The payload of a (decrypted) RTP packet: after the fixed header, its CSRCs and any header
- * extension, before any padding (RFC 3550 §5.1, §5.3.1). Undefined when the packet is not RTP or
- * its counts and lengths do not fit inside it.
- */
-export function rtpPayloadRange(packet: Buffer): RtpPayloadRange | undefined {
-  if (!isRtp(packet)) return undefined;
-  const first = packet[0]!;
-  let start = RTP_HEADER_LENGTH + (first & 0x0f) * 4;
-  if (first & 0x10) {
-    if (packet.length < start + 4) return undefined;
-    start += 4 + packet.readUInt16BE(start + 2) * 4;
-  }
-  let end = packet.length;
-  if (first & 0x20) {
-    const padding = packet[end - 1]!;
-    if (padding === 0) return undefined;
-    end -= padding;
-  }
-  return start <= end ? { start, end } : undefined;
-}

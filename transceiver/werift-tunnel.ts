@@ -27,7 +27,7 @@ import {
 } from 'werift';
 import type { RtpPacketFields } from '../audio/rtp-packetizer.ts';
 import type { TransportAddress } from '../protocol/address.ts';
-import { rtpPayloadRange, rtpSequenceNumber, rtpSsrc } from '../protocol/rtp-header.ts';
+import { rtpSequenceNumber, rtpSsrc } from '../protocol/rtp-header.ts';
 import { assertWeriftMembers, WeriftInternalsChanged } from '../webrtc/werift-internals.ts';
 
 /** The members of werift's ice Connection this adapter uses. */
@@ -270,15 +270,27 @@ export interface CallerRtp {
   readonly payload: Buffer;
 }
 
-/** What the shortcut uses of werift's SRTP receive context: decryption that advances its state. */
+/**
+ * What the shortcut uses of werift's SRTP receive context: decryption that advances its state and
+ * returns the packet in the clear with werift's parse of its header, which has checked that the
+ * CSRCs, the extension and the padding fit.
+ */
 interface WeriftSrtpDecrypt {
-  decryptRtp(packet: Buffer): [Buffer, unknown];
+  decryptRtp(packet: Buffer): [Buffer, WeriftRtpHeader];
+}
+
+interface WeriftRtpHeader {
+  sequenceNumber: number;
+  timestamp: number;
+  serializeSize: number;
+  payloadOffset: number;
+  paddingSize: number;
 }
 
 /** The packet werift's per-stream receive statistics read (RTCP receiver reports, getStats). */
 interface WeriftStatsPacket {
-  header: { sequenceNumber: number; timestamp: number; serializeSize: number };
-  payload: { length: number };
+  header: WeriftRtpHeader;
+  payload: Buffer;
 }
 
 /** The ICE connection's selected pair, which werift's candidate-pair statistics read. */
@@ -340,7 +352,8 @@ export class RtpReceiveShortcut {
 
   /**
    * The caller's packet decrypted; 'rejected' when it was the stream's but did not authenticate, or
-   * its header did not fit (werift drops those too); undefined when werift should have it.
+   * its header did not fit (werift drops those too; its decryption checks both); undefined when
+   * werift should have it.
    */
   take(packet: Buffer): CallerRtp | 'rejected' | undefined {
     const ssrc = rtpSsrc(packet);
@@ -360,20 +373,15 @@ export class RtpReceiveShortcut {
       pair.bytesReceived += packet.length;
     }
     let plain: Buffer;
+    let header: WeriftRtpHeader;
     try {
-      [plain] = (context as WeriftSrtpDecrypt).decryptRtp(packet);
+      [plain, header] = (context as WeriftSrtpDecrypt).decryptRtp(packet);
     } catch {
       return 'rejected';
     }
-    const range = rtpPayloadRange(plain);
-    if (range === undefined) return 'rejected';
-    const sequenceNumber = plain.readUInt16BE(2);
-    const timestamp = plain.readUInt32BE(4);
-    stats.add({
-      header: { sequenceNumber, timestamp, serializeSize: range.start },
-      payload: { length: range.end - range.start },
-    });
-    return { sequenceNumber, timestamp, payload: plain.subarray(range.start, range.end) };
+    const payload = plain.subarray(header.payloadOffset, plain.length - header.paddingSize);
+    stats.add({ header, payload });
+    return { sequenceNumber: header.sequenceNumber, timestamp: header.timestamp, payload };
   }
 
   #takes(codec: { name: string } | undefined): boolean {

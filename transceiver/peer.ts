@@ -122,8 +122,9 @@ export class Peer implements TunnelSessionPort {
       const protocol = peer.#protocol;
       await pc.setRemoteDescription({ type: 'offer', sdp: stripCandidates(offer) });
       attachTunnel(pc, protocol);
-      peer.#callerRtp = new RtpReceiveShortcut(audio.receiver, iceConnectionOf(pc));
-      peer.#agentRtp = new RtpSendShortcut(audio.sender, iceConnectionOf(pc), protocol);
+      const ice = iceConnectionOf(pc);
+      peer.#callerRtp = new RtpReceiveShortcut(audio.receiver, ice);
+      peer.#agentRtp = new RtpSendShortcut(audio.sender, ice, protocol);
       setIceCredentials(pc, credentials.ufrag, credentials.password, protocol);
       await pc.setLocalDescription(await pc.createAnswer());
       return { peer, answer: peer.#answerSdp(relays) };

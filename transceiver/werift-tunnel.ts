@@ -135,7 +135,7 @@ export class TunnelIceProtocol implements Protocol {
   }
 
   async sendData(data: Buffer): Promise<void> {
-    this.#sender.sendData(this.#owner, data);
+    this.sendDataNow(data);
   }
 
   /** The same, without werift's promise (RtpSendShortcut). */
